@@ -1,0 +1,225 @@
+"""ponder's built-in reasoner: a decoder-only transformer with the Llama architecture.
+
+RMSNorm before each block, rotary position embeddings (the "rotate half" convention of
+Hugging Face's Llama, so exported weights give the same logits), SwiGLU feed-forward, no
+biases, tied input/output embeddings. Parameter names follow ``LlamaForCausalLM`` so that
+export is a renaming-free copy of the state dict.
+
+One forward path serves training (full causal attention over a batch) and sampling (a
+key/value cache written at explicit per-row positions, so rows of different lengths
+decode together).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ponder.errors import UnknownName
+
+
+@dataclass
+class ModelConfig:
+    vocab_size: int = 128
+    n_layer: int = 5
+    n_head: int = 4
+    d_model: int = 128
+    d_ff: int = 352  # SwiGLU hidden width
+    max_seq_len: int = 1024
+    rope_theta: float = 10000.0
+    norm_eps: float = 1e-5
+
+    def __post_init__(self) -> None:
+        if self.d_model % self.n_head or (self.d_model // self.n_head) % 2:
+            raise ValueError(
+                f"d_model ({self.d_model}) must split into n_head ({self.n_head}) heads "
+                "of even size"
+            )
+
+    @property
+    def head_dim(self) -> int:
+        return self.d_model // self.n_head
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# Size presets (parameter counts with a ~100-symbol vocabulary).
+PRESETS: dict[str, dict[str, int]] = {
+    "tiny": dict(n_layer=3, n_head=4, d_model=96, d_ff=256),  # ~0.35M
+    "small": dict(n_layer=5, n_head=4, d_model=128, d_ff=352),  # ~1.0M
+    "base": dict(n_layer=5, n_head=8, d_model=256, d_ff=688),  # ~4.0M
+    "large": dict(n_layer=7, n_head=8, d_model=384, d_ff=1024),  # ~12.4M
+}
+
+
+def preset(name: str, **overrides) -> ModelConfig:
+    if name not in PRESETS:
+        raise UnknownName("model preset", name, list(PRESETS))
+    return ModelConfig(**{**PRESETS[name], **overrides})
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim: int, eps: float):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # normalise in float32 as Llama does, then cast back (matters under bf16 autocast)
+        xf = x.float()
+        xf = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)
+        return self.weight * xf.to(x.dtype)
+
+
+def rope_tables(cfg: ModelConfig, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos/sin for integer ``positions`` of shape (B, T) -> two (B, 1, T, hs) tensors."""
+    hs = cfg.head_dim
+    inv_freq = 1.0 / (cfg.rope_theta ** (torch.arange(0, hs, 2, dtype=torch.float32) / hs))
+    freqs = positions.float()[..., None] * inv_freq  # (B, T, hs/2)
+    emb = torch.cat([freqs, freqs], dim=-1)[:, None]  # (B, 1, T, hs)
+    return emb.cos(), emb.sin()
+
+
+def _rotate_half(x: torch.Tensor) -> torch.Tensor:
+    x1, x2 = x.chunk(2, dim=-1)
+    return torch.cat([-x2, x1], dim=-1)
+
+
+class KVCache:
+    """Per-layer key/value buffers of shape (B, nh, max_len, hs). Rows advance
+    independently: each forward writes its tokens at the positions it is given."""
+
+    def __init__(self, cfg: ModelConfig, batch: int, max_len: int, dtype=torch.float32,
+                 device: torch.device | str = "cpu"):
+        shape = (batch, cfg.n_head, max_len, cfg.head_dim)
+        self.k = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(cfg.n_layer)]
+        self.v = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(cfg.n_layer)]
+        self.max_len = max_len
+
+    def reorder(self, index: torch.Tensor) -> None:
+        """Keep/duplicate rows (e.g. share one prompt prefill among n samples)."""
+        self.k = [k.index_select(0, index) for k in self.k]
+        self.v = [v.index_select(0, index) for v in self.v]
+
+
+class Attention(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.nh, self.hs = cfg.n_head, cfg.head_dim
+        d = cfg.d_model
+        self.q_proj = nn.Linear(d, d, bias=False)
+        self.k_proj = nn.Linear(d, d, bias=False)
+        self.v_proj = nn.Linear(d, d, bias=False)
+        self.o_proj = nn.Linear(d, d, bias=False)
+
+    def forward(self, x, cos, sin, mask=None, cache=None, layer=0, positions=None, kv_len=0):
+        B, T, C = x.shape
+        q = self.q_proj(x).view(B, T, self.nh, self.hs).transpose(1, 2)  # (B, nh, T, hs)
+        k = self.k_proj(x).view(B, T, self.nh, self.hs).transpose(1, 2)  # (B, nh, T, hs)
+        v = self.v_proj(x).view(B, T, self.nh, self.hs).transpose(1, 2)  # (B, nh, T, hs)
+        q = q * cos + _rotate_half(q) * sin
+        k = k * cos + _rotate_half(k) * sin
+        if cache is not None:
+            # write this step's keys/values at each row's own positions, then attend over
+            # the cache prefix; `mask` hides the slots a row has not written yet
+            idx = positions[:, None, :, None].expand(B, self.nh, T, self.hs)
+            cache.k[layer].scatter_(2, idx, k.to(cache.k[layer].dtype))
+            cache.v[layer].scatter_(2, idx, v.to(cache.v[layer].dtype))
+            k = cache.k[layer][:, :, :kv_len].to(q.dtype)  # (B, nh, L, hs)
+            v = cache.v[layer][:, :, :kv_len].to(q.dtype)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        else:
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        y = y.transpose(1, 2).reshape(B, T, C)  # (B, T, C)
+        return self.o_proj(y)
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.gate_proj = nn.Linear(cfg.d_model, cfg.d_ff, bias=False)
+        self.up_proj = nn.Linear(cfg.d_model, cfg.d_ff, bias=False)
+        self.down_proj = nn.Linear(cfg.d_ff, cfg.d_model, bias=False)
+
+    def forward(self, x):
+        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.input_layernorm = RMSNorm(cfg.d_model, cfg.norm_eps)
+        self.self_attn = Attention(cfg)
+        self.post_attention_layernorm = RMSNorm(cfg.d_model, cfg.norm_eps)
+        self.mlp = MLP(cfg)
+
+    def forward(self, x, cos, sin, **attn_kw):
+        x = x + self.self_attn(self.input_layernorm(x), cos, sin, **attn_kw)
+        return x + self.mlp(self.post_attention_layernorm(x))
+
+
+class Backbone(nn.Module):
+    """``LlamaModel``'s layout: embeddings, blocks, final norm."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.embed_tokens = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        self.layers = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer))
+        self.norm = RMSNorm(cfg.d_model, cfg.norm_eps)
+
+
+class Transformer(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.model = Backbone(cfg)
+        self.lm_head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
+        self.lm_head.weight = self.model.embed_tokens.weight  # tied embeddings
+        self.apply(self._init)
+        for name, p in self.named_parameters():  # GPT-2 style scaled init of residual outs
+            if name.endswith(("o_proj.weight", "down_proj.weight")):
+                nn.init.normal_(p, std=0.02 / math.sqrt(2 * cfg.n_layer))
+
+    @staticmethod
+    def _init(m: nn.Module) -> None:
+        if isinstance(m, nn.Linear | nn.Embedding):
+            nn.init.normal_(m.weight, std=0.02)
+
+    def hidden(self, idx: torch.Tensor, positions: torch.Tensor | None = None,
+               cache: KVCache | None = None, kv_len: int = 0) -> torch.Tensor:
+        """Final-norm hidden states (B, T, C). With a cache, ``positions`` (B, T) say where
+        each row's tokens go and ``kv_len`` how much of the cache to attend over."""
+        B, T = idx.shape
+        if positions is None:
+            positions = torch.arange(T, device=idx.device).expand(B, T)
+        cos, sin = rope_tables(self.cfg, positions)
+        attn_kw: dict = {}
+        if cache is not None:
+            key_pos = torch.arange(kv_len, device=idx.device)
+            mask = key_pos[None, None, None, :] <= positions[:, None, :, None]  # (B,1,T,L)
+            attn_kw = dict(mask=mask, cache=cache, positions=positions, kv_len=kv_len)
+        x = self.model.embed_tokens(idx)  # (B, T, C)
+        for i, block in enumerate(self.model.layers):
+            x = block(x, cos, sin, layer=i, **attn_kw) if cache is not None else block(x, cos, sin)
+        return self.model.norm(x)
+
+    def forward(self, idx: torch.Tensor, positions: torch.Tensor | None = None,
+                cache: KVCache | None = None, kv_len: int = 0) -> torch.Tensor:
+        """Logits (B, T, vocab)."""
+        return self.lm_head(self.hidden(idx, positions, cache, kv_len))
+
+    def num_params(self, non_embedding: bool = False) -> int:
+        n = sum(p.numel() for p in self.parameters())  # tied weights counted once
+        return n - self.model.embed_tokens.weight.numel() if non_embedding else n
+
+    def flops_per_token(self, context: int | None = None) -> float:
+        """Forward FLOPs per token (Kaplan et al. 2020): 2N for the matmuls plus
+        2·n_layer·context·d_model for attention scores and values."""
+        ctx = self.cfg.max_seq_len // 2 if context is None else context
+        n = self.num_params(non_embedding=True) + self.cfg.vocab_size * self.cfg.d_model
+        return 2.0 * n + 2.0 * self.cfg.n_layer * ctx * self.cfg.d_model

@@ -1,0 +1,27 @@
+"""Test-time compute: one module per strategy, all with the signature of
+``ponder.think.base.Strategy``, dispatched by name from ``STRATEGIES``."""
+
+from __future__ import annotations
+
+import importlib
+
+from ponder.errors import UnknownName
+from ponder.think.base import Budget, Result, Scorers, Strategy, Trace
+from ponder.think.compute import Compute
+
+# name -> "module:function"; a new strategy is a new file plus one line here.
+STRATEGIES: dict[str, str] = {
+    "greedy": "ponder.think.greedy:greedy",
+    "vote": "ponder.think.vote:vote",
+}
+
+
+def get_strategy(name: str) -> Strategy:
+    if name not in STRATEGIES:
+        raise UnknownName("strategy", name, list(STRATEGIES))
+    module, fn = STRATEGIES[name].split(":")
+    return getattr(importlib.import_module(module), fn)
+
+
+__all__ = ["STRATEGIES", "Budget", "Compute", "Result", "Scorers", "Strategy", "Trace",
+           "get_strategy"]

@@ -1,0 +1,132 @@
+"""The one signature every test-time strategy shares.
+
+    strategy(problem, lm, budget, scorers) -> Result
+
+A strategy gets a Problem (only ``prompt`` is read for generation; ``answer`` is never
+looked at), an LM speaking the protocol of ``ponder.lm.base``, a Budget, and optional
+Scorers. It returns the chosen answer, every trace it produced, and a Compute record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ponder.lm.base import LM, Completion
+from ponder.lm.template import format_prompt, split_thinking
+from ponder.tasks.base import Problem
+from ponder.think.compute import Compute
+from ponder.verify.answers import extract_answer, normalize_answer
+
+#: (problem, completion_text) -> score in [0, 1] or None (no answer found)
+Verifier = Callable[[Problem, str], float | None]
+
+
+class OutcomeScorer(Protocol):
+    """An ORM: one score per complete (prompt, completion) pair."""
+
+    flops_per_token: float
+
+    def score(self, prompts: list[str], completions: list[str]) -> list[float]: ...
+
+
+class StepScorer(Protocol):
+    """A PRM: one score per step (line of thinking) of each completion."""
+
+    flops_per_token: float
+
+    def score_steps(self, prompts: list[str], completions: list[str]) -> list[list[float]]: ...
+
+
+@dataclass
+class Scorers:
+    verifier: Verifier | None = None  # exact checker: only for oracle/upper-bound runs
+    orm: OutcomeScorer | None = None
+    prm: StepScorer | None = None
+
+
+@dataclass
+class Budget:
+    """How much a strategy may spend. ``n`` is the number of samples (or the total
+    sample budget N for search); ``max_tokens`` caps each completion."""
+
+    n: int = 1
+    max_tokens: int = 256
+    temperature: float = 0.8
+    top_p: float = 1.0
+    options: dict[str, Any] = field(default_factory=dict)  # strategy-specific knobs
+
+    def __post_init__(self) -> None:
+        from ponder.errors import ConfigError
+
+        if self.n < 1:
+            raise ConfigError(f"budget n must be >= 1, got {self.n}")
+        if self.max_tokens < 1:
+            raise ConfigError(f"budget max_tokens must be >= 1, got {self.max_tokens}")
+        if self.temperature < 0:
+            raise ConfigError(f"temperature must be >= 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ConfigError(f"top_p must be in (0, 1], got {self.top_p}")
+
+
+@dataclass
+class Trace:
+    """One candidate the strategy produced."""
+
+    completion: str
+    answer: str | None
+    score: float | None = None
+    tokens: int = 0
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Result:
+    answer: str | None
+    completion: str  # the chosen completion (thinking + answer line)
+    traces: list[Trace]
+    compute: Compute
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+class Strategy(Protocol):
+    def __call__(
+        self,
+        problem: Problem,
+        lm: LM,
+        budget: Budget,
+        scorers: Scorers | None = None,
+        seed: int = 0,
+    ) -> Result: ...
+
+
+def answer_of(completion: str) -> str | None:
+    """Normalized final answer of a completion: read from the visible part after the
+    thinking when there is one, else from the whole text; None if absent."""
+    _, visible = split_thinking(completion)
+    got = extract_answer(visible) if visible else None
+    if got is None and not visible:
+        return None  # never answered: thinking alone does not count as an answer
+    return normalize_answer(got) if got is not None else None
+
+
+def prompt_of(problem: Problem, think: bool = True) -> str:
+    return format_prompt(problem.prompt, think=think)
+
+
+def policy_compute(completions: list[Completion], wall_time: float = 0.0) -> Compute:
+    """Compute record of a batch of policy completions."""
+    return Compute(
+        prompt_tokens=sum(c.prompt_tokens for c in completions),
+        generated_tokens=sum(c.tokens for c in completions),
+        flops=sum(c.flops for c in completions),
+        wall_time=wall_time,
+        samples=len(completions),
+    )
+
+
+def to_traces(completions: list[Completion]) -> list[Trace]:
+    return [Trace(c.text, answer_of(c.text), tokens=c.tokens,
+                  meta={"logprob": c.logprob, "finish_reason": c.finish_reason})
+            for c in completions]
