@@ -1,0 +1,180 @@
+"""Reward models: ponder's decoder with a scalar head, read at chosen positions.
+
+One architecture serves both kinds (Lightman et al. 2023; Uesato et al. 2022):
+- an ORM scores a whole solution: the head is read at the last token;
+- a PRM scores every step: the head is read at the newline that ends each step.
+
+A *step* is a non-empty line of the hidden thinking; a finished completion's answer line
+counts as its last step, so "last" aggregation of a PRM judges the final answer. Scores
+are probabilities (sigmoid of the head) that the solution so far is on a correct path.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+from safetensors.torch import load_file, save_file
+
+from ponder.errors import ModelError
+from ponder.lm.checkpoint import atomic_dir, commit_dir, hf_config
+from ponder.lm.model import ModelConfig, Transformer
+from ponder.lm.template import THINK_CLOSE
+from ponder.lm.tokenizer import CharTokenizer
+
+KINDS = ("prm", "orm")
+
+
+def step_spans(completion: str) -> list[tuple[int, str]]:
+    """``(end_char_index, line)`` for each step of a completion: the index of the last
+    character of the step line (its newline when present). Steps are the non-empty
+    thinking lines and, once thinking is closed, the answer line.
+
+    >>> step_spans("a=1\\nb=2\\n</think>\\nAnswer: 2")
+    [(3, 'a=1'), (7, 'b=2'), (25, 'Answer: 2')]
+    >>> step_spans("a=1\\nb=")  # unfinished last line still counts as a step
+    [(3, 'a=1'), (5, 'b=')]
+    """
+    out: list[tuple[int, str]] = []
+    head, sep, tail = completion.partition(THINK_CLOSE)
+    pos = 0
+    for line in head.split("\n"):
+        end = pos + len(line)  # index of the newline after the line (or text end)
+        if line.strip():
+            out.append((min(end, len(head) - 1), line))
+        pos = end + 1
+    if sep:
+        answer = tail.strip("\n")
+        if answer:
+            out.append((len(completion) - 1, answer.splitlines()[-1]))
+    return out
+
+
+@dataclass
+class RewardConfig:
+    kind: str = "prm"  # "prm" (per step) or "orm" (per solution)
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ModelError(f"reward model kind must be one of {KINDS}, got {self.kind!r}")
+
+
+class RewardModel(nn.Module):
+    """Transformer backbone + linear head giving one logit per position."""
+
+    def __init__(self, cfg: ModelConfig, rcfg: RewardConfig | None = None):
+        super().__init__()
+        self.cfg, self.rcfg = cfg, rcfg or RewardConfig()
+        self.body = Transformer(cfg)
+        self.head = nn.Linear(cfg.d_model, 1)
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
+
+    @classmethod
+    def from_policy(cls, policy: Transformer, rcfg: RewardConfig | None = None) -> RewardModel:
+        """Start from the policy's weights: it already reads the task's language."""
+        rm = cls(policy.cfg, rcfg)
+        rm.body.load_state_dict(policy.state_dict())
+        return rm
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        """Logits (B, T): one per position."""
+        return self.head(self.body.hidden(idx)).squeeze(-1)
+
+    def flops_per_token(self) -> float:
+        return self.body.flops_per_token()
+
+
+def encode_for_scoring(tok: CharTokenizer, prompt: str, completion: str, kind: str,
+                       ) -> tuple[list[int], list[int]]:
+    """Token ids of bos+prompt+completion and the positions the head is read at."""
+    p = tok.encode(prompt, bos=True)
+    ids = p + tok.encode(completion)
+    if kind == "orm":
+        return ids, [len(ids) - 1]
+    # characters and tokens align one-to-one except for the special markers
+    positions, ci, ti = [], 0, len(p)
+    spans = step_spans(completion)
+    for end, _ in spans:
+        # walk characters to token indices: THINK_CLOSE is 1 token for len(THINK_CLOSE) chars
+        while ci < end:
+            if completion.startswith(THINK_CLOSE, ci):
+                ci += len(THINK_CLOSE)
+            else:
+                ci += 1
+            ti += 1
+        positions.append(ti)
+    return ids, positions
+
+
+class RewardScorer:
+    """A trained reward model as a scorer for search (OutcomeScorer and StepScorer)."""
+
+    def __init__(self, model: RewardModel, tok: CharTokenizer, batch_size: int = 64):
+        self.model, self.tok, self.batch_size = model.eval(), tok, batch_size
+        self.flops_per_token = model.flops_per_token()
+        self.kind = model.rcfg.kind
+
+    @torch.inference_mode()
+    def _scores(self, prompts: list[str], completions: list[str], kind: str) -> list[list[float]]:
+        out: list[list[float]] = []
+        for i in range(0, len(prompts), self.batch_size):
+            enc = [encode_for_scoring(self.tok, p, c, kind)
+                   for p, c in zip(prompts[i:i + self.batch_size],
+                                   completions[i:i + self.batch_size], strict=True)]
+            T = max(len(ids) for ids, _ in enc)
+            idx = torch.full((len(enc), T), self.tok.pad_id, dtype=torch.long)
+            for r, (ids, _) in enumerate(enc):
+                idx[r, : len(ids)] = torch.tensor(ids)  # right padding: causal => harmless
+            probs = torch.sigmoid(self.model(idx))
+            out.extend([probs[r, pos].tolist() for r, (_, pos) in enumerate(enc)])
+        return out
+
+    def score_steps(self, prompts: list[str], completions: list[str]) -> list[list[float]]:
+        return self._scores(prompts, completions, "prm")
+
+    def score(self, prompts: list[str], completions: list[str]) -> list[float]:
+        if self.kind == "orm":
+            return [s[0] for s in self._scores(prompts, completions, "orm")]
+        # a PRM judges a whole solution by its last step (Snell et al. found "last" best)
+        return [s[-1] if s else 0.0 for s in self.score_steps(prompts, completions)]
+
+    def tokens(self, prompts: list[str], completions: list[str]) -> int:
+        """Tokens read when scoring, for compute accounting."""
+        return sum(1 + len(p) + len(c) for p, c in zip(prompts, completions, strict=True))
+
+
+def save_reward_model(path: str | Path, model: RewardModel, tok: CharTokenizer,
+                      recipe: dict | None = None) -> Path:
+    final = Path(path)
+    tmp = atomic_dir(final)
+    config = {**hf_config(model.cfg, tok), "ponder": model.cfg.to_dict(),
+              "ponder_reward": {"kind": model.rcfg.kind}}
+    (tmp / "config.json").write_text(json.dumps(config, indent=2))
+    state = {k: v.detach().float().contiguous() for k, v in model.state_dict().items()
+             if k != "body.lm_head.weight"}
+    save_file(state, str(tmp / "model.safetensors"))
+    tok.save(tmp)
+    (tmp / "recipe.json").write_text(json.dumps(recipe or {}, indent=2, default=str))
+    commit_dir(tmp, final)
+    return final
+
+
+def load_reward_model(path: str | Path) -> tuple[RewardModel, CharTokenizer]:
+    d = Path(path)
+    cfg_path = d / "config.json"
+    if not cfg_path.exists():
+        raise ModelError(f"{d} is not a reward model directory (no config.json)")
+    config = json.loads(cfg_path.read_text())
+    if "ponder_reward" not in config:
+        raise ModelError(f"{d} is a policy checkpoint, not a reward model; train one with "
+                         "`ponder prm train`")
+    model = RewardModel(ModelConfig(**config["ponder"]), RewardConfig(**config["ponder_reward"]))
+    missing, unexpected = model.load_state_dict(load_file(str(d / "model.safetensors")),
+                                                strict=False)
+    if [k for k in missing if k != "body.lm_head.weight"] or unexpected:
+        raise ModelError(f"{d}: weights do not match its config")
+    return model.eval(), CharTokenizer.load(d)
