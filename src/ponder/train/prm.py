@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import random
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -82,7 +83,7 @@ def exact_labels(task: Task, problem: Problem, completion: str) -> tuple[list[fl
 
 
 def mc_labels(lm: LM, samples: list[Sample], k: int, max_tokens: int, seed: int = 0,
-              ) -> None:
+              resolve: Callable[[str], Task] = get_task) -> None:
     """Math-Shepherd labels, in place: for each step prefix of each sample, the fraction
     of ``k`` policy continuations that reach a verified answer. One batched generate."""
     prompts, where = [], []
@@ -97,21 +98,21 @@ def mc_labels(lm: LM, samples: list[Sample], k: int, max_tokens: int, seed: int 
     per_sample: dict[int, list[float]] = {}
     for si, prompt, row in zip(where, prompts, outs, strict=True):
         s = samples[si]
-        task = get_task(s.problem.task)
+        task = resolve(s.problem.task)
         prefix = prompt[len(format_prompt(s.problem.prompt)):]
         hits = [(task.verify(s.problem, prefix + c.text) or 0.0) >= 1.0 for c in row]
         per_sample.setdefault(si, []).append(sum(hits) / len(hits))
     for si, s in enumerate(samples):
-        task = get_task(s.problem.task)
+        task = resolve(s.problem.task)
         s.outcome = float((task.verify(s.problem, s.completion) or 0.0) >= 1.0)
         s.labels = per_sample.get(si, [])
         if THINK_CLOSE in s.completion and split_thinking(s.completion)[1]:
             s.labels.append(s.outcome)
 
 
-def label_exact(samples: list[Sample]) -> None:
+def label_exact(samples: list[Sample], resolve: Callable[[str], Task] = get_task) -> None:
     for s in samples:
-        s.labels, s.outcome = exact_labels(get_task(s.problem.task), s.problem, s.completion)
+        s.labels, s.outcome = exact_labels(resolve(s.problem.task), s.problem, s.completion)
 
 
 def reward_model_loss(logits: torch.Tensor, positions: list[list[int]],

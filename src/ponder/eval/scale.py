@@ -1,0 +1,136 @@
+"""Scaling runs: accuracy against test-time compute for each strategy and budget, on
+held-out problems, overall and per difficulty level; coverage (pass@k) with its
+power-law fit; compute-efficiency ratios between strategies."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ponder.errors import ConfigError
+from ponder.eval.curves import aggregate, coverage_curve, efficiency_ratio, fit_power_law
+from ponder.lm.base import LM
+from ponder.tasks.base import Problem, Task, answer_line
+from ponder.think import Budget, Scorers, get_strategy
+
+#: strategies whose budget is a thinking-token cap rather than a number of samples
+TOKEN_BUDGET = {"budget": "think_tokens"}
+
+
+@dataclass
+class ScaleConfig:
+    strategies: list[str]
+    budgets: list[int]
+    n_problems: int = 100
+    difficulty: list[int] | None = None
+    seed: int = 0
+    max_tokens: int = 512
+    temperature: float = 0.8
+    options: dict[str, dict[str, Any]] = field(default_factory=dict)  # per strategy
+
+    def __post_init__(self) -> None:
+        if not self.strategies:
+            raise ConfigError("give at least one strategy (--strategies vote,best_of_n,...)")
+        for s in self.strategies:
+            get_strategy(s)  # raises UnknownName with the list of strategies
+        if not self.budgets or any(b < 1 for b in self.budgets):
+            raise ConfigError(f"budgets must be positive integers, got {self.budgets}")
+        if self.n_problems < 1:
+            raise ConfigError(f"n_problems must be >= 1, got {self.n_problems}")
+
+
+def is_correct(task: Task, problem: Problem, answer: str | None) -> bool:
+    """Judge a strategy's chosen answer with the task's own verifier."""
+    return answer is not None and (task.verify(problem, answer_line(answer)) or 0.0) >= 1.0
+
+
+def run_scale(lm: LM, task: Task, cfg: ScaleConfig, scorers: Scorers | None = None,
+              on_record: Callable[[dict[str, Any]], None] | None = None,
+              ) -> list[dict[str, Any]]:
+    """One record per (strategy, budget, problem)."""
+    problems = task.problems("test", cfg.n_problems, seed=cfg.seed, difficulty=cfg.difficulty)
+    records = []
+    for name in cfg.strategies:
+        strategy = get_strategy(name)
+        for b in cfg.budgets:
+            opts = dict(cfg.options.get(name, {}))
+            n = b
+            if name in TOKEN_BUDGET:
+                opts[TOKEN_BUDGET[name]] = b
+                n = int(opts.pop("n", 1))
+            budget = Budget(n=n, max_tokens=cfg.max_tokens, temperature=cfg.temperature,
+                            options=opts)
+            for i, p in enumerate(problems):
+                t0 = time.perf_counter()
+                res = strategy(p, lm, budget, scorers, seed=cfg.seed * 100_003 + i)
+                votes = [t.answer for t in res.traces]
+                rec = {"strategy": name, "budget": b, "problem": p.id,
+                       "difficulty": p.difficulty,
+                       "correct": is_correct(task, p, res.answer),
+                       "samples_correct": sum(is_correct(task, p, a) for a in votes),
+                       "samples": len(votes), "wall": time.perf_counter() - t0,
+                       **res.compute.to_dict()}
+                records.append(rec)
+                if on_record is not None:
+                    on_record(rec)
+    return records
+
+
+def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Curves overall and per difficulty, coverage of the largest sampling run, and
+    efficiency of every strategy relative to best-of-N (or vote when absent)."""
+    overall = aggregate(records)
+    per_diff = aggregate(records, by=("strategy", "difficulty", "budget"))
+    curves: dict[str, list[tuple[float, float]]] = {}
+    for row in overall:
+        curves.setdefault(row["strategy"], []).append((row["flops"], row["accuracy"]))
+    base = next((s for s in ("best_of_n", "vote") if s in curves), None)
+    efficiency = {s: efficiency_ratio(curves[base], c) for s, c in curves.items()
+                  if base and s != base}
+    coverage: dict[str, Any] = {}
+    sampled = [r for r in records if r["strategy"] in ("vote", "best_of_n") and r["samples"] > 1]
+    if sampled:
+        top = max(r["budget"] for r in sampled)
+        pairs = [(r["samples"], r["samples_correct"]) for r in sampled if r["budget"] == top]
+        n = min(s for s, _ in pairs)
+        ks = [k for k in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512) if k <= n]
+        curve = coverage_curve([(s, c) for s, c in pairs], ks)
+        coverage = {"n": n, "pass_at_k": {str(k): v for k, v in curve.items()},
+                    "fit": fit_power_law(curve)}
+    return {"overall": overall, "by_difficulty": per_diff, "efficiency_vs": base,
+            "efficiency": efficiency, "coverage": coverage}
+
+
+def plot(summary: dict[str, Any], path: str, title: str) -> None:
+    """Accuracy vs FLOPs per strategy (log x), one panel overall + one per difficulty."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    diffs = sorted({r["difficulty"] for r in summary["by_difficulty"]})
+    panels = [("all", summary["overall"])] + [
+        (f"difficulty {d}", [r for r in summary["by_difficulty"] if r["difficulty"] == d])
+        for d in diffs] if len(diffs) > 1 else [("all", summary["overall"])]
+    cols = min(len(panels), 4)
+    rows = (len(panels) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.2 * rows), squeeze=False)
+    for ax, (label, rs) in zip(axes.flat, panels, strict=False):
+        for s in sorted({r["strategy"] for r in rs}):
+            pts = sorted((r["flops"], r["accuracy"]) for r in rs if r["strategy"] == s)
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=s)
+        ax.set_xscale("log")
+        ax.set_ylim(0, 1)
+        ax.set_title(label)
+        ax.set_xlabel("FLOPs per problem")
+        ax.set_ylabel("accuracy")
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,60 @@
+"""A toy task (running sums) and fake policies, small enough for exact reasoning in tests."""
+
+from __future__ import annotations
+
+import random
+
+from ponder.lm.function import FunctionLM
+from ponder.lm.template import THINK_CLOSE
+from ponder.tasks.base import Problem, Task
+
+
+class SumTask(Task):
+    """'Sum 3 4 2' -> steps s=3, s=7, s=9 -> Answer: 9."""
+
+    name = "toysum"
+    max_difficulty = 6
+
+    def generate(self, rng: random.Random, difficulty: int) -> Problem:
+        nums = [rng.randint(1, 9) for _ in range(difficulty + 1)]
+        return self.make_problem("Sum " + " ".join(map(str, nums)), str(sum(nums)),
+                                 difficulty, nums=nums)
+
+    def trace_steps(self, problem: Problem, style: str = "cot") -> list[str]:
+        out, s = [], 0
+        for x in problem.meta["nums"]:
+            s += x
+            out.append(f"s={s}")
+        return out
+
+    def check_steps(self, problem: Problem, steps: list[str]) -> list[bool]:
+        truth = self.trace_steps(problem)
+        return [i < len(truth) and line.strip() == truth[i] for i, line in enumerate(steps)]
+
+
+def nums_of(prompt: str) -> list[int]:
+    first = prompt.split("\n", 1)[0]
+    return [int(x) for x in first.split()[1:]]
+
+
+def noisy_policy(p_step: float = 0.8, marker: str = "") -> FunctionLM:
+    """Writes running sums; each step is wrong with probability 1 - p_step (then it adds
+    one too many, and carries the error on). Continues from whatever prefix it is given.
+    Wrong steps get ``marker`` appended, so a reward model can learn to spot them."""
+
+    def fn(prompt: str, rng: random.Random, temperature: float) -> str:
+        nums = nums_of(prompt)
+        body = prompt.split("<think>\n", 1)[1] if "<think>\n" in prompt else ""
+        done = [line for line in body.split("\n") if line.strip()]
+        s = int(done[-1].split("=")[1].rstrip("?")) if done else 0
+        lines = []
+        for x in nums[len(done):]:
+            s += x
+            if temperature > 0 and rng.random() > p_step:
+                s += 1
+                lines.append(f"s={s}{marker}")
+            else:
+                lines.append(f"s={s}")
+        return "".join(f"{line}\n" for line in lines) + f"{THINK_CLOSE}\nAnswer: {s}"
+
+    return FunctionLM(fn, name="noisy-sum")
