@@ -1,0 +1,90 @@
+"""``ponder scale``: accuracy against test-time compute for strategies and budgets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from ponder.errors import InvalidInput
+
+
+def _ints(text: str, what: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise InvalidInput(f"{what} must be comma-separated integers, got {text!r}") from None
+
+
+def scale(
+    task: str = typer.Option("chain", "--task", help="Task family (held-out split)."),
+    model: str = typer.Option(None, "--model", help="Policy model (default: bundled)."),
+    strategies: str = typer.Option("greedy,vote", help="Comma-separated strategies."),
+    budgets: str = typer.Option("1,2,4,8,16", help="Comma-separated budgets (samples; "
+                                "thinking tokens for the budget strategy)."),
+    n: int = typer.Option(100, "--n", help="Held-out problems."),
+    difficulty: str = typer.Option(None, help="Comma-separated difficulty levels."),
+    prm: Path = typer.Option(None, help="Process reward model directory."),
+    orm: Path = typer.Option(None, help="Outcome reward model directory."),
+    oracle: bool = typer.Option(False, help="Give strategies the exact verifier (an upper "
+                                "bound, not a fair comparison)."),
+    options: str = typer.Option("{}", help='Per-strategy options as JSON, e.g. '
+                                '\'{"beam": {"beam_width": 4}}\'.'),
+    max_tokens: int = typer.Option(512),
+    temperature: float = typer.Option(0.8),
+    seed: int = typer.Option(0),
+    name: str = typer.Option(None, help="Report name (default scale_<task>)."),
+) -> None:
+    """Run strategies at each budget on held-out problems; write reports/<name>.json
+    (curves overall and per difficulty, coverage fit, efficiency) and reports/<name>.png."""
+    from ponder.eval.report import REPORTS_DIR, atomic_write_text, write_report
+    from ponder.eval.scale import ScaleConfig, plot, run_scale, summarize
+    from ponder.lm.registry import load_lm
+    from ponder.lm.reward import RewardScorer, load_reward_model
+    from ponder.tasks import get_task
+    from ponder.think import Scorers
+
+    try:
+        opts = json.loads(options)
+    except json.JSONDecodeError as e:
+        raise InvalidInput(f"--options is not valid JSON: {e}") from None
+    cfg = ScaleConfig(strategies=[s.strip() for s in strategies.split(",") if s.strip()],
+                      budgets=_ints(budgets, "--budgets"), n_problems=n,
+                      difficulty=_ints(difficulty, "--difficulty") if difficulty else None,
+                      seed=seed, max_tokens=max_tokens, temperature=temperature,
+                      options=opts)
+    t = get_task(task)
+    lm = load_lm(model)
+    scorers = Scorers(
+        verifier=t.verify if oracle else None,
+        prm=RewardScorer(*load_reward_model(prm)) if prm else None,
+        orm=RewardScorer(*load_reward_model(orm)) if orm else None,
+    )
+    total = len(cfg.strategies) * len(cfg.budgets) * n
+    done = {"k": 0, "right": 0}
+
+    def progress(rec: dict) -> None:
+        done["k"] += 1
+        done["right"] += rec["correct"]
+        if done["k"] % max(1, n // 4) == 0 or done["k"] == total:
+            typer.echo(f"[{done['k']}/{total}] {rec['strategy']} budget {rec['budget']}: "
+                       f"running accuracy {done['right'] / done['k']:.3f}")
+
+    records = run_scale(lm, t, cfg, scorers, on_record=progress)
+    summary = summarize(records)
+    name = name or f"scale_{task}"
+    out = write_report(name, {"task": task, "config": cfg.__dict__, **summary},
+                       model=str(model or "default"), seed=seed,
+                       title=f"Test-time compute scaling on {task}")
+    atomic_write_text(REPORTS_DIR / f"{name}.records.jsonl",
+                      "".join(json.dumps(r) + "\n" for r in records))
+    plot(summary, str(REPORTS_DIR / f"{name}.png"), f"{task}: accuracy vs compute")
+    for row in summary["overall"]:
+        typer.echo(f"{row['strategy']:>10} budget {row['budget']:>4}: accuracy "
+                   f"{row['accuracy']:.3f}  FLOPs/problem {row['flops']:.3g}")
+    typer.echo(f"wrote {out}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("scale")(scale)
