@@ -13,6 +13,13 @@ from ponder.think.compute import Compute
 STRATEGIES: dict[str, str] = {
     "greedy": "ponder.think.greedy:greedy",
     "vote": "ponder.think.vote:vote",
+    "best_of_n": "ponder.think.best_of_n:best_of_n",
+    "beam": "ponder.think.beam:beam",
+    "mcts": "ponder.think.mcts:mcts",
+    "revise": "ponder.think.revise:revise",
+    "budget": "ponder.think.budget:budget_forcing",
+    "agents": "ponder.think.agents:agents",
+    "optimal": "ponder.think.optimal:optimal",
 }
 
 

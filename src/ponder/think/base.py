@@ -90,6 +90,18 @@ class Result:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
+def read_options(budget: Budget, strategy: str, defaults: dict[str, Any]) -> dict[str, Any]:
+    """``budget.options`` merged over a strategy's defaults; an unknown key (often a typo)
+    raises ConfigError naming the known ones."""
+    from ponder.errors import ConfigError
+
+    unknown = sorted(set(budget.options) - set(defaults))
+    if unknown:
+        raise ConfigError(f"{strategy}: unknown option(s) {unknown}; "
+                          f"known options: {sorted(defaults)}")
+    return {**defaults, **budget.options}
+
+
 class Strategy(Protocol):
     def __call__(
         self,
