@@ -125,8 +125,9 @@ class Task(ABC):
         """``n`` distinct problems of ``split``, deterministic in ``(split, seed, difficulty)``.
 
         ``difficulty`` may be one level, a list of levels (cycled), or None (every level
-        of the task, cycled). Problems are distinct within one call; when a level has
-        fewer distinct problems than asked for in the split, the list is shorter.
+        of the task, cycled). Problems are distinct within one call; a level that runs out
+        of distinct problems in the split leaves the rotation (after 2000 misses in a row),
+        and the list is shorter only when every level has run out.
         """
         if split not in SPLITS:
             raise InvalidInput(f"split must be one of {SPLITS}, got {split!r}")
@@ -143,15 +144,21 @@ class Task(ABC):
         rng = random.Random(f"{self.name}:{split}:{seed}:{levels}")
         out: list[Problem] = []
         seen: set[str] = set()
-        misses = 0
+        # a level with few distinct problems (1-digit sums) runs dry: after many misses in a
+        # row it leaves the rotation, so the other levels still fill the list
+        active = list(levels)
+        misses = dict.fromkeys(levels, 0)
         i = 0
-        while len(out) < n and misses < 2000 + 50 * n:
-            d = levels[i % len(levels)]
+        while len(out) < n and active:
+            d = active[i % len(active)]
             p = self.generate(rng, d)
             k = self.key(p)
             if k in seen or split_of(self.name, k) != split:
-                misses += 1
+                misses[d] += 1
+                if misses[d] > 2000:
+                    active.remove(d)
                 continue
+            misses[d] = 0
             seen.add(k)
             out.append(p)
             i += 1

@@ -1,0 +1,214 @@
+"""Word problems over a dependency graph of variables, in arithmetic modulo a prime.
+
+Grade-school math in miniature: the question needs exactly ``difficulty`` operations
+(1..20), each defining one variable from earlier ones or small numbers; from level 6 on,
+distractor facts (variables the question does not need) are mixed in. Facts appear in
+a random dependency order, so each is stated after what it uses:
+
+    Work mod 17. q is 5. w is q plus 7. z is w times q. What is z?
+    w=q+7=5+7=12
+    z=w*q=12*5=60=9
+    Answer: 9
+
+The teacher computes one needed variable a line, in the order the prompt states them:
+the definition copied from the prompt, the values substituted, the plain result and,
+when it is out of range, the result reduced mod p. Lines carry no spaces so that the
+largest problems fit the built-in model's context: with 3 constants, 20 operations and
+3 distractors, prompt and trace together stay under 860 characters in the worst case.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import string
+from collections.abc import Iterator
+from typing import ClassVar
+
+from ponder.errors import InvalidInput
+from ponder.tasks.base import Problem, Task
+
+_SYMBOL = {"plus": "+", "minus": "-", "times": "*"}
+_WORD = {v: k for k, v in _SYMBOL.items()}
+_LINE = re.compile(
+    r"([a-z])=([a-z]|\d+)([-+*])([a-z]|\d+)=(\d+)([-+*])(\d+)=(-?\d+)(?:=(\d+))?"
+)
+
+# A fact is [name, "const", value] or [name, word, left, right] with word in _SYMBOL and
+# left/right a variable name or a decimal literal (lists, so meta survives JSON).
+Fact = list[str]
+
+
+def _calc(sym: str, x: int, y: int) -> int:
+    return x + y if sym == "+" else x - y if sym == "-" else x * y
+
+
+def _is_var(operand: str) -> bool:
+    return operand.isalpha()
+
+
+def evaluate(facts: list[Fact], modulus: int) -> dict[str, int]:
+    """Value of every variable; facts are in dependency order."""
+    values: dict[str, int] = {}
+    for name, kind, *args in facts:
+        if kind == "const":
+            values[name] = int(args[0])
+        else:
+            x, y = (values[a] if _is_var(a) else int(a) for a in args)
+            values[name] = _calc(_SYMBOL[kind], x, y) % modulus
+    return values
+
+
+def needed(facts: list[Fact], query: str) -> set[str]:
+    """The query and every variable it depends on."""
+    deps = {f[0]: [a for a in f[2:] if _is_var(a)] if f[1] != "const" else [] for f in facts}
+    out, todo = set(), [query]
+    while todo:
+        v = todo.pop()
+        if v not in out:
+            out.add(v)
+            todo.extend(deps[v])
+    return out
+
+
+def _random_topological(facts: dict[str, Fact], rng: random.Random) -> list[Fact]:
+    """A uniformly chosen next-available fact at each step (randomised Kahn)."""
+    deps = {n: {a for a in f[2:] if _is_var(a)} if f[1] != "const" else set()
+            for n, f in facts.items()}
+    done: set[str] = set()
+    order: list[Fact] = []
+    while len(order) < len(facts):
+        ready = sorted(n for n in facts if n not in done and deps[n] <= done)
+        n = rng.choice(ready)
+        done.add(n)
+        order.append(facts[n])
+    return order
+
+
+class ChainTask(Task):
+    """Dependency chains of +, -, * modulo a small prime; difficulty = operations, 1..20."""
+
+    name: ClassVar[str] = "chain"
+    min_difficulty: ClassVar[int] = 1
+    max_difficulty: ClassVar[int] = 20
+    styles: ClassVar[tuple[str, ...]] = ("cot", "direct")
+
+    def __init__(self, modulus: int = 17) -> None:
+        # Values stay below the modulus, so up to 31 every number in a trace has at most
+        # two digits (three for a product before reduction): the size bound above holds.
+        if not 5 <= modulus <= 31 or any(modulus % k == 0 for k in range(2, modulus)):
+            raise InvalidInput(f"chain: modulus must be a prime from 5 to 31, got {modulus}")
+        self.modulus = modulus
+
+    def _literal(self, rng: random.Random) -> str:
+        # 0 and 1 would make facts like "x plus 0" or "x times 1" that need no work.
+        return str(rng.randint(2, self.modulus - 1))
+
+    def _const(self, rng: random.Random, name: str) -> Fact:
+        return [name, "const", str(rng.randint(1, self.modulus - 1))]
+
+    def _needed_facts(self, rng: random.Random, d: int, names: Iterator[str]) -> list[Fact]:
+        """1..3 constants and ``d`` operations, all of which the last one depends on."""
+        facts = [self._const(rng, next(names)) for _ in range(rng.randint(1, min(3, d + 1)))]
+        # "pending" holds what no operation uses yet. Each operation uses up to two
+        # pending items and adds itself, so it must use enough of them that the
+        # remaining operations (each can shrink the set by one) still bring it down to
+        # the last operation alone.
+        pending = [f[0] for f in facts]
+        used: list[str] = []
+        for i in range(d):
+            lo = max(0 if used else 1, len(pending) + 1 - (d - i))
+            take = rng.sample(pending, rng.randint(lo, min(2, len(pending))))
+            pending = [v for v in pending if v not in take]
+            args = list(take)
+            while len(args) < 2:
+                reuse = [u for u in used if u not in args]
+                if reuse and (not any(_is_var(a) for a in args) or rng.random() < 0.3):
+                    args.append(rng.choice(reuse))
+                else:
+                    args.append(self._literal(rng))
+            rng.shuffle(args)
+            used.extend(take)
+            name = next(names)
+            facts.append([name, rng.choice(list(_SYMBOL)), *args])
+            pending.append(name)
+        assert pending == [facts[-1][0]], pending
+        return facts
+
+    def _distractor(self, rng: random.Random, name: str, facts: list[Fact]) -> Fact:
+        """A constant, or an operation on any stated variable that nothing uses."""
+        if rng.random() < 0.3:
+            return self._const(rng, name)
+        args = [rng.choice(facts)[0], self._literal(rng)]
+        rng.shuffle(args)
+        return [name, rng.choice(list(_SYMBOL)), *args]
+
+    def generate(self, rng: random.Random, difficulty: int) -> Problem:
+        d = self.check_difficulty(difficulty)
+        names = iter(rng.sample(string.ascii_lowercase, 26))  # 3 + 20 + 3 at most
+        facts = self._needed_facts(rng, d, names)
+        query = facts[-1][0]
+        for _ in range(d // 6):
+            facts.append(self._distractor(rng, next(names), facts))
+        order = _random_topological({f[0]: f for f in facts}, rng)
+        text = " ".join(f"{f[0]} is {f[2]}." if f[1] == "const" else
+                        f"{f[0]} is {f[2]} {f[1]} {f[3]}." for f in order)
+        prompt = f"Work mod {self.modulus}. {text} What is {query}?"
+        answer = str(evaluate(order, self.modulus)[query])
+        return self.make_problem(prompt, answer, d, modulus=self.modulus, facts=order,
+                                 query=query)
+
+    def trace_steps(self, problem: Problem, style: str = "cot") -> list[str]:
+        if self.check_style(style) == "direct":
+            return []
+        facts, p = problem.meta["facts"], problem.meta["modulus"]
+        values = evaluate(facts, p)
+        need = needed(facts, problem.meta["query"])
+        steps = []
+        for name, kind, *args in facts:
+            if kind == "const" or name not in need:
+                continue
+            sym = _SYMBOL[kind]
+            x, y = (str(values[a]) if _is_var(a) else a for a in args)
+            raw = _calc(sym, int(x), int(y))
+            tail = f"={raw % p}" if raw != raw % p else ""
+            steps.append(f"{name}={args[0]}{sym}{args[1]}={x}{sym}{y}={raw}{tail}")
+        return steps
+
+    def check_steps(self, problem: Problem, steps: list[str]) -> list[bool]:
+        """A line is right when it defines a variable exactly as its fact does, uses only
+        given or already computed variables, and gets every value right. Any dependency
+        order is accepted, and so is computing a distractor (true, if wasteful)."""
+        facts: list[Fact] = problem.meta["facts"]
+        p = problem.meta["modulus"]
+        values = evaluate(facts, p)
+        by_name = {f[0]: f for f in facts}
+        known = {f[0] for f in facts if f[1] == "const"}
+        out = []
+        for line in steps:
+            line = "".join(line.split())  # spacing carries no meaning in a step
+            ok = self._check_line(line, by_name, values, known, p)
+            if ok:
+                known.add(line[0])
+            out.append(ok)
+        return out
+
+    @staticmethod
+    def _check_line(line: str, by_name: dict[str, Fact], values: dict[str, int],
+                    known: set[str], p: int) -> bool:
+        m = _LINE.fullmatch(line)
+        if not m:
+            return False
+        name, a, sym, b, xs, sym2, ys, raw, reduced = m.groups()
+        fact = by_name.get(name)
+        if fact is None or list(fact[1:]) != [_WORD[sym], a, b]:
+            return False
+        if sym2 != sym or any(_is_var(v) and v not in known for v in (a, b)):
+            return False
+        want = [values[v] if _is_var(v) else int(v) for v in (a, b)]
+        result = _calc(sym, *want)
+        if [xs, ys, raw] != [str(want[0]), str(want[1]), str(result)]:
+            return False
+        if reduced is None:  # allowed only when there was nothing to reduce
+            return 0 <= result < p
+        return reduced == str(result % p)

@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from ponder.errors import InvalidInput
+from ponder.tasks.perm import PermTask, apply, states
+
+task = PermTask()
+
+
+def example():
+    start, perms = "bdaec", ["30421", "10342"]
+    prompt = (f"Start with {start}. Apply {' '.join(perms)} in turn; "
+              "each p puts old[p[i]] at position i. What is the final order?")
+    return task.make_problem(prompt, "beadc", 2, start=start, perms=perms)
+
+
+def test_apply_gathers_old_positions():
+    assert apply("abcde", "01234") == "abcde"
+    assert apply("bdaec", "30421") == "ebcad"
+    assert apply("abcde", "43210") == "edcba"
+    assert states("bdaec", ["30421", "10342"]) == ["ebcad", "beadc"]
+
+
+def test_cot_tracks_the_state_one_step_a_line_and_direct_has_none():
+    p = example()
+    assert task.teacher_trace(p, "cot") == "30421: ebcad\n10342: beadc\nAnswer: beadc"
+    assert task.teacher_trace(p, "direct") == "Answer: beadc"
+
+
+def test_generated_problems_compose_k_permutations():
+    for k in (1, 7, 32):
+        for p in task.problems("train", 20, seed=k, difficulty=k):
+            perms = p.meta["perms"]
+            assert len(perms) == k
+            assert all(sorted(q) == list("01234") for q in perms)
+            assert sorted(p.meta["start"]) == list("abcde")
+            assert " ".join(perms) in p.prompt
+            assert p.answer == states(p.meta["start"], perms)[-1]
+
+
+def test_verifier_scores_right_wrong_and_missing_answers():
+    p = example()
+    assert task.verify(p, task.teacher_trace(p)) == 1.0
+    assert task.verify(p, task.teacher_trace(p, "direct")) == 1.0
+    assert task.verify(p, "30421: ebcad\nAnswer: ebcad") == 0.0
+    assert task.verify(p, "not sure") is None
+
+
+def test_step_checker_finds_the_first_corrupted_line():
+    rng = random.Random(0)
+    for p in task.problems("train", 20, seed=0, difficulty=32):
+        steps = task.trace_steps(p)
+        assert task.check_steps(p, steps) == [True] * 32
+        i = rng.randrange(32)
+        bad = list(steps)
+        bad[i] = bad[i][:-2] + bad[i][-1] + bad[i][-2]  # swap the last two items
+        assert task.first_error(p, bad) == i
+
+
+def test_step_checker_rejects_skipped_or_reordered_steps():
+    p = example()
+    assert task.check_steps(p, ["30421 : ebcad", "10342: beadc"]) == [True, True]
+    assert task.check_steps(p, ["10342: beadc"]) == [False]  # first step skipped
+    assert task.check_steps(p, ["30421: ebcad", "10342: beadc", "10342: ebcad"]) == [
+        True, True, False]
+
+
+def test_difficulty_bounds():
+    with pytest.raises(InvalidInput, match=r"1\.\.32"):
+        task.generate(random.Random(0), 33)
+    with pytest.raises(InvalidInput):
+        task.problems("test", 5, difficulty=0)
