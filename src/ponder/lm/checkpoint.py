@@ -100,9 +100,13 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[Transformer,
     if "ponder" not in config:
         raise ModelError(f"{d}/config.json has no 'ponder' section; for Hugging Face models "
                          f"use the model string hf:{d}")
-    model = Transformer(ModelConfig(**config["ponder"]))
-    state = load_file(str(d / WEIGHTS), device=device)
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    try:
+        model = Transformer(ModelConfig(**config["ponder"]))
+        state = load_file(str(d / WEIGHTS), device=device)
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except (TypeError, ValueError, RuntimeError, OSError) as e:
+        # bad config fields, a corrupt safetensors file or tensors of the wrong shape
+        raise ModelError(f"{d}: cannot load the checkpoint: {str(e).splitlines()[0]}") from e
     missing = [k for k in missing if k != "lm_head.weight"]
     if missing or unexpected:
         raise ModelError(f"{d}: weights do not match the config (missing {missing[:3]}, "

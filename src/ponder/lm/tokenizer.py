@@ -68,12 +68,16 @@ class CharTokenizer:
     def to_hf_json(self) -> str:
         """The ``tokenizer.json`` text: a WordLevel model over single characters, one
         token per character (regex split), specials as added tokens, a Fuse decoder."""
-        from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
+        from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors
 
         tok = Tokenizer(models.WordLevel(vocab=dict(self.stoi), unk_token=None))
         tok.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
         tok.decoder = decoders.Fuse()
         tok.add_special_tokens(list(SPECIALS))
+        # ponder's models see <bos> before every prompt: with special tokens on (the
+        # transformers default) the exported tokenizer adds it too, so HF backends agree
+        tok.post_processor = processors.TemplateProcessing(
+            single=f"{BOS} $A", pair=f"{BOS} $A $B", special_tokens=[(BOS, self.bos_id)])
         return tok.to_str()
 
     def save(self, directory: str | Path) -> None:

@@ -1,0 +1,331 @@
+"""Hugging Face backend: any ``transformers`` causal LM in a local directory (including an
+exported ponder checkpoint) behind the LM protocol.
+
+Sampling is a hand-written loop over the model's key/value cache rather than
+``model.generate``, so that every row keeps its own seeded random stream (a sample depends
+only on ``(seed, prompt, sample index)``, not on what else is in the batch), stop strings
+are checked on decoded text exactly as ``FunctionLM`` does, and the log-probs returned are
+those of the model's own distribution (temperature 1, no nucleus cut), the same numbers
+``logprobs`` gives by teacher forcing. Prompts of a batch are left-padded; each prompt is
+prefilled once and its cache shared by its ``n`` samples.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from ponder.errors import InvalidInput, ModelError
+from ponder.lm.base import Completion
+
+# -- argument handling shared by the transformer backends (hf, vllm, http) -------------
+
+
+def check_generate_args(prompts: Sequence[str], n: int, max_tokens: int | Sequence[int],
+                        temperature: float, top_p: float) -> list[int]:
+    """Validate ``generate`` arguments; return one token limit per prompt."""
+    if isinstance(prompts, str):
+        raise InvalidInput("prompts must be a list of strings, not a single string")
+    if n < 1:
+        raise InvalidInput(f"n must be at least 1, got {n}")
+    if temperature < 0:
+        raise InvalidInput(f"temperature must be >= 0 (0 = greedy), got {temperature}")
+    if not 0 < top_p <= 1:
+        raise InvalidInput(f"top_p must be in (0, 1], got {top_p}")
+    if isinstance(max_tokens, int):
+        limits = [max_tokens] * len(prompts)
+    else:
+        limits = list(max_tokens)
+        if len(limits) != len(prompts):
+            raise InvalidInput(f"max_tokens has {len(limits)} limits for {len(prompts)} prompts")
+    if any(m < 0 for m in limits):
+        raise InvalidInput(f"max_tokens must be >= 0, got {min(limits)}")
+    return limits
+
+
+def stop_cut(text: str, stop: Sequence[str]) -> int:
+    """End index of the earliest-ending stop string in ``text`` (the text is kept up to
+    and including it), or -1 if none occurs."""
+    return min((text.find(s) + len(s) for s in stop if s and s in text), default=-1)
+
+
+def row_seed(seed: int, prompt: str, index: int) -> int:
+    """Seed of one sample's random stream, so samples do not depend on batch layout."""
+    h = hashlib.sha256(f"{seed}\x00{prompt}\x00{index}".encode()).digest()
+    return int.from_bytes(h[:8], "big") >> 1
+
+
+# -- sampling ------------------------------------------------------------------------
+
+
+def choose_tokens(logits: torch.Tensor, temperature: float, top_p: float,
+                  gens: list[torch.Generator]) -> torch.Tensor:
+    """One token per row of ``logits`` (R, V): argmax at temperature 0, otherwise a draw
+    from the temperature-scaled distribution cut to its top-``top_p`` nucleus (Holtzman et
+    al. 2020), by inverse CDF with one uniform number from each row's own generator."""
+    if temperature == 0:
+        return logits.argmax(-1)
+    probs = F.softmax(logits.float() / temperature, dim=-1)  # (R, V)
+    if top_p < 1:
+        sorted_p, order = probs.sort(-1, descending=True)
+        # keep the most likely tokens until their mass reaches top_p (the first is always kept)
+        drop = sorted_p.cumsum(-1) - sorted_p >= top_p
+        sorted_p = sorted_p.masked_fill(drop, 0.0)
+        probs = torch.zeros_like(probs).scatter_(-1, order, sorted_p)
+    cdf = probs.cumsum(-1)  # (R, V)
+    u = torch.stack([torch.rand((), generator=g) for g in gens]).to(cdf.device)
+    idx = torch.searchsorted(cdf, (u * cdf[:, -1])[:, None]).squeeze(-1)
+    return idx.clamp(max=logits.shape[-1] - 1)
+
+
+def left_pad(seqs: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(ids, attention_mask), both (B, T), padded on the left so every row ends at T."""
+    T = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), T), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), T), dtype=torch.long)
+    for i, s in enumerate(seqs):
+        if s:
+            ids[i, T - len(s):] = torch.tensor(s)
+            mask[i, T - len(s):] = 1
+    return ids, mask
+
+
+def _positions(mask: torch.Tensor) -> torch.Tensor:
+    # positions count real tokens only, so a left-padded row sees the positions it would
+    # see alone (padding slots get 0; they are masked out anyway)
+    return (mask.cumsum(-1) - 1).clamp(min=0)
+
+
+@dataclass
+class _Row:
+    """One sample being decoded."""
+
+    limit: int  # tokens it may still take (max_tokens, cut to the context)
+    gen: torch.Generator  # its own random stream
+    tokens: list[int] = field(default_factory=list)
+    logps: list[float] = field(default_factory=list)
+    reason: str = "length"
+    cut: int = -1  # where a stop string ends in the decoded text
+
+
+class HFLM:
+    """A ``transformers`` causal LM. ``path_or_model`` is a local model directory, or a
+    loaded ``PreTrainedModel`` together with its ``tokenizer``."""
+
+    def __init__(self, path_or_model: str | Path | Any, tokenizer: Any = None, *,
+                 device: str | None = None, dtype: torch.dtype | None = None,
+                 name: str | None = None, batch_size: int = 64):
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        if isinstance(path_or_model, str | Path):
+            self.model, self.tokenizer = _load(Path(path_or_model).expanduser(), tokenizer,
+                                               dtype, self.device)
+            self.name = name or f"hf:{path_or_model}"
+        else:
+            if tokenizer is None:
+                raise InvalidInput("HFLM(model) needs its tokenizer: HFLM(model, tokenizer)")
+            self.model, self.tokenizer = path_or_model.to(self.device).eval(), tokenizer
+            self.name = name or f"hf:{getattr(self.model.config, 'name_or_path', '') or 'model'}"
+        self.batch_size = batch_size  # rows (prompts × samples) decoded together
+        cfg = self.model.config
+        self.max_context = int(getattr(cfg, "max_position_embeddings", None)
+                               or self.tokenizer.model_max_length)
+        # 2 FLOPs per parameter per token (tied embeddings counted once); the attention
+        # term (Kaplan et al. 2020) is left out, as it is small at the contexts used here
+        self.flops_per_token = 2.0 * sum(p.numel() for p in self.model.parameters())
+        self.eos_ids = _eos_ids(self.model, self.tokenizer)
+        pad = self.tokenizer.pad_token_id
+        self.pad_id = pad if pad is not None else min(self.eos_ids, default=0)
+
+    # -- tokens ------------------------------------------------------------------------
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer.encode(text, add_special_tokens=False))
+
+    def _prompt_ids(self, prompt: str) -> list[int]:
+        # the tokenizer's own convention decides whether a BOS token starts the prompt
+        ids = self.tokenizer.encode(prompt, add_special_tokens=True)
+        if not ids:
+            raise InvalidInput("an empty prompt gives the model no context (its tokenizer "
+                               "adds no BOS token); start the prompt with some text")
+        return ids
+
+    # -- the protocol ------------------------------------------------------------------
+    @torch.no_grad()
+    def generate(self, prompts: list[str], n: int = 1, max_tokens: int | list[int] = 256,
+                 temperature: float = 1.0, top_p: float = 1.0, stop: list[str] | None = None,
+                 seed: int | None = None) -> list[list[Completion]]:
+        """For each prompt, ``n`` completions (see the module docstring for semantics).
+        ``tokens`` counts every sampled token, the EOS token included; ``text`` excludes
+        EOS and ends with the stop string when one ended it."""
+        limits = check_generate_args(prompts, n, max_tokens, temperature, top_p)
+        if seed is None:  # still follows torch.manual_seed, for scripts that set it
+            seed = int(torch.randint(0, 2**62, ()).item())
+        ids = [self._prompt_ids(p) for p in prompts]
+        for p, i in zip(prompts, ids, strict=True):
+            if len(i) >= self.max_context:
+                raise InvalidInput(f"prompt of {len(i)} tokens does not fit the model's "
+                                   f"context of {self.max_context}: {p[:60]!r}...")
+        per_chunk = max(1, self.batch_size // n)
+        out: list[list[Completion]] = []
+        for start in range(0, len(prompts), per_chunk):
+            sl = slice(start, start + per_chunk)
+            out += self._generate_chunk(prompts[sl], ids[sl], n, limits[sl], temperature,
+                                        top_p, list(stop or []), seed)
+        return out
+
+    def _generate_chunk(self, prompts: list[str], prompt_ids: list[list[int]], n: int,
+                        limits: list[int], temperature: float, top_p: float,
+                        stop: list[str], seed: int) -> list[list[Completion]]:
+        # row r is sample r % n of prompt r // n
+        rows = [_Row(limit=min(limits[r // n], self.max_context - len(prompt_ids[r // n])),
+                     gen=torch.Generator().manual_seed(row_seed(seed, prompts[r // n], r % n)))
+                for r in range(len(prompts) * n)]
+        active = [r for r, row in enumerate(rows) if row.limit > 0]  # in cache order
+        if active:
+            cache, logits, mask, next_pos = self._prefill(prompt_ids, n)
+            if len(active) < len(rows):
+                keep = torch.tensor(active, device=self.device)
+                cache.batch_select_indices(keep)
+                logits, mask, next_pos = logits[keep], mask[keep], next_pos[keep]
+        while active:
+            logits = logits.float()
+            tok = choose_tokens(logits, temperature, top_p, [rows[r].gen for r in active])
+            logp = F.log_softmax(logits, -1).gather(-1, tok[:, None]).squeeze(-1)
+            still = [k for k, (r, t, lp) in enumerate(zip(active, tok.tolist(), logp.tolist(),
+                                                          strict=True))
+                     if self._advance(rows[r], t, lp, stop)]
+            if not still:
+                break
+            if len(still) < len(active):  # drop finished rows from the cache
+                keep = torch.tensor(still, device=self.device)
+                cache.batch_select_indices(keep)
+                tok, mask, next_pos = tok[keep], mask[keep], next_pos[keep]
+                active = [active[k] for k in still]
+            mask = torch.cat([mask, mask.new_ones(len(active), 1)], dim=1)
+            logits = self.model(input_ids=tok[:, None], attention_mask=mask,
+                                position_ids=next_pos[:, None], past_key_values=cache,
+                                use_cache=True).logits[:, -1]
+            next_pos = next_pos + 1
+        return [[self._completion(rows[r], len(ids), n) for r in range(i * n, (i + 1) * n)]
+                for i, ids in enumerate(prompt_ids)]
+
+    def _prefill(self, prompt_ids: list[list[int]], n: int) -> tuple[Any, torch.Tensor,
+                                                                     torch.Tensor, torch.Tensor]:
+        """Run the left-padded prompts once; return (cache, last logits, attention mask,
+        next positions) with every prompt's row repeated for its ``n`` samples."""
+        from transformers import DynamicCache
+
+        ids, mask = left_pad(prompt_ids, self.pad_id)
+        ids, mask = ids.to(self.device), mask.to(self.device)
+        pos = _positions(mask)
+        cache = DynamicCache(config=self.model.config)
+        logits = self.model(input_ids=ids, attention_mask=mask, position_ids=pos,
+                            past_key_values=cache, use_cache=True).logits[:, -1]
+        if n > 1:  # the samples of a prompt share its prefill
+            cache.batch_repeat_interleave(n)
+            logits, mask = logits.repeat_interleave(n, 0), mask.repeat_interleave(n, 0)
+            pos = pos.repeat_interleave(n, 0)
+        return cache, logits, mask, pos[:, -1] + 1
+
+    def _advance(self, row: _Row, token: int, logprob: float, stop: list[str]) -> bool:
+        """Record a sampled token; return whether the row goes on sampling."""
+        row.tokens.append(token)
+        row.logps.append(logprob)
+        if token in self.eos_ids:
+            row.reason = "eos"
+            return False
+        if stop and (cut := stop_cut(self._decode(row.tokens), stop)) >= 0:
+            row.reason, row.cut = "stop", cut
+            return False
+        return len(row.tokens) < row.limit
+
+    def _completion(self, row: _Row, prompt_tokens: int, n: int) -> Completion:
+        text = self._decode(row.tokens[:-1] if row.reason == "eos" else row.tokens)
+        if row.cut >= 0:
+            text = text[:row.cut]
+        return Completion(text=text, prompt_tokens=prompt_tokens, tokens=len(row.tokens),
+                          logprob=float(sum(row.logps)), token_logprobs=row.logps,
+                          finish_reason=row.reason,
+                          flops=self.flops_per_token * (prompt_tokens / n + len(row.tokens)))
+
+    def _decode(self, ids: list[int]) -> str:
+        # special tokens stay in the text: ponder's <think> markers are special tokens
+        return self.tokenizer.decode(ids, skip_special_tokens=False,
+                                     clean_up_tokenization_spaces=False)
+
+    @torch.no_grad()
+    def logprobs(self, prompts: list[str], completions: list[str]) -> list[list[float]]:
+        """Per-token log-probs of each completion given its prompt (teacher forcing);
+        the completion is tokenized on its own and appended to the prompt's tokens, as
+        ``generate`` appends sampled tokens."""
+        if len(prompts) != len(completions):
+            raise InvalidInput(f"{len(prompts)} prompts but {len(completions)} completions")
+        out: list[list[float]] = []
+        for start in range(0, len(prompts), self.batch_size):
+            pairs = list(zip(prompts[start:start + self.batch_size],
+                             completions[start:start + self.batch_size], strict=True))
+            p_ids = [self._prompt_ids(p) for p, _ in pairs]
+            c_ids = [self.tokenizer.encode(c, add_special_tokens=False) for _, c in pairs]
+            seqs = [p + c for p, c in zip(p_ids, c_ids, strict=True)]
+            if max(len(s) for s in seqs) > self.max_context:
+                raise InvalidInput(f"a prompt + completion exceeds the model's context of "
+                                   f"{self.max_context} tokens")
+            ids, mask = left_pad(seqs, self.pad_id)
+            ids, mask = ids.to(self.device), mask.to(self.device)
+            logits = self.model(input_ids=ids, attention_mask=mask,
+                                position_ids=_positions(mask)).logits.float()
+            lp = F.log_softmax(logits[:, :-1], -1).gather(-1, ids[:, 1:, None]).squeeze(-1)
+            for row, c in zip(lp.tolist(), c_ids, strict=True):
+                out.append(row[len(row) - len(c):] if c else [])
+        return out
+
+
+def _load(path: Path, tokenizer: Any, dtype: torch.dtype | None,
+          device: torch.device) -> tuple[Any, Any]:
+    from transformers import AutoModelForCausalLM
+
+    if not path.is_dir():
+        raise ModelError(f"Hugging Face model directory {path} does not exist"
+                         if not path.exists() else f"{path} is not a model directory")
+    if not (path / "config.json").exists():
+        raise ModelError(f"{path} has no config.json; is it a transformers model directory?")
+    if dtype is None:  # full precision on CPU; the stored precision on accelerators
+        dtype = torch.float32 if device.type == "cpu" else "auto"
+    try:
+        model = AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype)
+        if tokenizer is None or isinstance(tokenizer, str | Path):
+            tokenizer = _load_tokenizer(Path(tokenizer or path))
+    except (OSError, ValueError, KeyError) as e:
+        raise ModelError(f"cannot load a causal LM from {path}: {e}") from e
+    return model.to(device).eval(), tokenizer
+
+
+def _load_tokenizer(path: Path) -> Any:
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+    config_path = path / "tokenizer_config.json"
+    declared = json.loads(config_path.read_text()).get("tokenizer_class") \
+        if config_path.exists() else None
+    # AutoTokenizer may pick a tokenizer class from the model type (e.g. Qwen2's), whose
+    # own pre-tokenizer then overrides tokenizer.json; a directory that declares the
+    # generic class (ponder's, or any custom tokenizer) means tokenizer.json as written
+    if declared in ("PreTrainedTokenizerFast", "TokenizersBackend"):
+        return PreTrainedTokenizerFast.from_pretrained(str(path))
+    return AutoTokenizer.from_pretrained(str(path))
+
+
+def _eos_ids(model: Any, tokenizer: Any) -> set[int]:
+    ids: set[int] = set()
+    gen = getattr(model, "generation_config", None)
+    for v in (getattr(gen, "eos_token_id", None), tokenizer.eos_token_id):
+        if isinstance(v, int):
+            ids.add(v)
+        elif v is not None:
+            ids.update(v)
+    return ids

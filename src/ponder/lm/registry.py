@@ -1,0 +1,97 @@
+"""Model strings: one text names any model every command can use (``--model``).
+
+    runs/small            a ponder checkpoint directory (the built-in decoder, native)
+    native:runs/small     the same, explicitly
+    hf:models/qwen-0.5b   a transformers causal LM in a local directory (HFLM)
+    vllm:models/qwen-7b   the same directory served by vLLM on a GPU (VLLMLM)
+    http://host:8000/v1#qwen-7b
+                          an OpenAI-compatible completions endpoint and its model name
+    (none)                the default reasoner bundled at ponder/assets/default
+
+Backends are imported only when asked for, so naming a checkpoint never imports vLLM or
+transformers' model code. Keyword arguments go to the backend's constructor.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from ponder.errors import InvalidInput, ModelError, UnknownName
+from ponder.lm.base import LM
+
+
+def default_model_path() -> Path:
+    """Where the bundled default reasoner lives (it may not have been trained yet)."""
+    return Path(str(resources.files("ponder") / "assets" / "default"))
+
+
+def _existing(path: str, what: str) -> Path:
+    p = Path(path).expanduser()
+    if not path or not p.exists():
+        raise ModelError(f"{what} {p if path else '(empty path)'} does not exist")
+    return p
+
+
+def _native(path: str, **kw: Any) -> LM:
+    p = _existing(path, "checkpoint directory")
+    from ponder.lm.native import NativeLM
+
+    return NativeLM.from_checkpoint(p, **kw)
+
+
+def _hf(path: str, **kw: Any) -> LM:
+    p = _existing(path, "Hugging Face model directory")
+    from ponder.lm.hf import HFLM
+
+    return HFLM(p, **kw)
+
+
+def _vllm(path: str, **kw: Any) -> LM:
+    p = _existing(path, "model directory")
+    from ponder.lm.vllm import VLLMLM
+
+    return VLLMLM(p, **kw)
+
+
+def _http(url: str, **kw: Any) -> LM:
+    from ponder.lm.http import HTTPLM
+
+    base, _, fragment = url.partition("#")
+    model = kw.pop("model", None)
+    if fragment and model and fragment != model:
+        raise InvalidInput(f"model named twice: {fragment!r} in the URL and {model!r}")
+    model = fragment or model
+    if not model:
+        raise InvalidInput(f"{url}: name the served model, as in {base}#MODEL_NAME "
+                           "(or pass model=...)")
+    return HTTPLM(base, model, **kw)
+
+
+BACKENDS: dict[str, Callable[..., LM]] = {"native": _native, "hf": _hf, "vllm": _vllm}
+_PREFIX = re.compile(r"([A-Za-z][A-Za-z0-9_+.-]+):(.*)", re.DOTALL)
+
+
+def load_lm(spec: str | None = None, **kw: Any) -> LM:
+    """The LM a model string names (see the module docstring)."""
+    if spec is None:
+        path = default_model_path()
+        if not (path / "config.json").exists():
+            raise ModelError(f"no default model is bundled at {path}; train one with "
+                             "`ponder train` or pass --model (a checkpoint, hf:PATH, "
+                             "vllm:PATH or an http(s) URL#MODEL)")
+        return _native(str(path), **kw)
+    spec = spec.strip()
+    if spec.startswith(("http://", "https://")):
+        return _http(spec, **kw)
+    m = _PREFIX.fullmatch(spec)
+    if m and m[1] in BACKENDS:
+        return BACKENDS[m[1]](m[2], **kw)
+    # "foo:bar" is a typo'd backend unless such a path exists (one-letter prefixes are
+    # Windows drives, paths with a slash before the colon are plain paths)
+    if m and not Path(spec).expanduser().exists():
+        raise UnknownName("model backend prefix", m[1], [*BACKENDS, "http", "https"])
+    return _native(spec, **kw)
