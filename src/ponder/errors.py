@@ -28,3 +28,8 @@ class UnknownName(PonderError, KeyError):
 
     def __str__(self) -> str:  # KeyError would otherwise quote the message
         return self.args[0]
+
+
+class Unsupported(PonderError, NotImplementedError):
+    """An operation this component cannot do by design (e.g. exact step checks for a data
+    set without step-level solutions); the message says what to use instead."""

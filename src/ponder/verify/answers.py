@@ -1,27 +1,44 @@
 """Extract the final answer from free text.
 
 Order of precedence (the most explicit marker wins, the last occurrence of it wins):
-1. an answer line ``Answer: ...`` (the format of ponder's teacher traces),
-2. ``\\boxed{...}`` (MATH style; nested braces handled),
-3. ``#### ...`` (GSM8K style),
-4. the last number in the text.
+1. ``<answer>...</answer>`` tags (DeepSeek-R1 / reasoning-gym style; may span lines),
+2. an answer line ``Answer: ...`` (the format of ponder's teacher traces; Markdown
+   emphasis such as ``**Final Answer:**`` is allowed),
+3. ``\\boxed{...}`` (MATH style; nested braces handled),
+4. ``#### ...`` (GSM8K style),
+5. the last number in the text.
+
+Inside an answer line or tag, a ``\\boxed{...}`` or ``$...$`` wrapper is removed, so
+``Answer: $\\boxed{5}$`` gives ``5``.
 """
 
 from __future__ import annotations
 
 import re
 
-_ANSWER_LINE = re.compile(r"(?im)^\s*(?:final\s+)?answer\s*[:：]\s*(.+?)\s*$")
+_TAG = re.compile(r"(?is)<answer>(.*?)</answer>")
+_ANSWER_LINE = re.compile(
+    r"(?im)^[ \t>#*_]*(?:the\s+)?(?:final\s+)?answer(?:\s+is)?[ \t*_]*[:：][ \t]*(.+?)\s*$")
 _HASHES = re.compile(r"(?m)####\s*(.+?)\s*$")
-_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:/\d+)?")
+# thousands groups only when well-formed, so "1,2,3" is three numbers, not 123
+_NUMBER = re.compile(r"[-−]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:/\d+)?|[-−]?\.\d+")
 
 
-def _last_boxed(text: str) -> str | None:
-    """Content of the last ``\\boxed{...}`` (or ``\\fbox{...}``), braces balanced."""
-    start = max(text.rfind("\\boxed{"), text.rfind("\\fbox{"))
+def last_boxed(text: str) -> str | None:
+    """Content of the last ``\\boxed{...}`` (or ``\\fbox{...}``), braces balanced; also
+    the brace-less ``\\boxed 5`` form."""
+    start = max(text.rfind("\\boxed"), text.rfind("\\fbox"))
     if start < 0:
         return None
-    i = text.index("{", start) + 1
+    i = start + len("\\boxed" if text.startswith("\\boxed", start) else "\\fbox")
+    while i < len(text) and text[i] == " ":
+        i += 1
+    if i >= len(text):
+        return None
+    if text[i] != "{":
+        m = re.match(r"[^\s${}]+", text[i:]) if text[i - 1] == " " else None
+        return m.group(0) if m else None
+    i += 1
     depth, j = 1, i
     while j < len(text) and depth:
         depth += {"{": 1, "}": -1}.get(text[j], 0)
@@ -29,8 +46,21 @@ def _last_boxed(text: str) -> str | None:
     return text[i : j - 1].strip() if depth == 0 else None
 
 
-def extract_answer(text: str) -> str | None:
+def _clean(answer: str) -> str:
+    """Strip the wrappers an explicit answer may carry: Markdown emphasis, ``$...$``,
+    ``\\boxed{}``, a trailing period."""
+    a = answer.strip().strip("*_").strip()
+    boxed = last_boxed(a)
+    if boxed:
+        a = boxed
+    if len(a) > 1 and a.startswith("$") and a.endswith("$"):
+        a = a.strip("$").strip()
+    return a.rstrip(".").strip()
+
+
+def extract_answer(text: str, last_number: bool = True) -> str | None:
     """Return the final answer in ``text`` as a string, or ``None`` if there is none.
+    With ``last_number=False`` only an explicit marker (1-4 above) counts.
 
     >>> extract_answer("3 + 4 = 7\\nAnswer: 7")
     '7'
@@ -38,23 +68,30 @@ def extract_answer(text: str) -> str | None:
     '\\\\frac{1}{2}'
     >>> extract_answer("Natalia sold 72 clips.\\n#### 72")
     '72'
+    >>> extract_answer("<think>maybe 3</think><answer>4</answer>")
+    '4'
+    >>> extract_answer("**Final Answer:** $\\\\boxed{12}$")
+    '12'
     >>> extract_answer("she has 3 apples then 5")
     '5'
     >>> extract_answer("no digits here") is None
     True
     """
+    tags = [t for t in _TAG.findall(text) if t.strip()]
+    if tags:
+        return _clean(tags[-1]) or None
     lines = _ANSWER_LINE.findall(text)
-    if lines and lines[-1].strip():
-        return lines[-1].strip().rstrip(".")
-    boxed = _last_boxed(text)
+    if lines and _clean(lines[-1]):
+        return _clean(lines[-1])
+    boxed = last_boxed(text)
     if boxed:
         return boxed
     hashes = _HASHES.findall(text)
     if hashes:
         return hashes[-1].strip()
-    numbers = _NUMBER.findall(text)
+    numbers = _NUMBER.findall(text) if last_number else []
     if numbers:
-        return numbers[-1].replace(",", "")
+        return numbers[-1].replace(",", "").replace("−", "-")
     return None
 
 
@@ -64,8 +101,11 @@ def normalize_answer(answer: str) -> str:
 
     >>> normalize_answer(" $1,000. ")
     '1000'
+    >>> normalize_answer("2.50"), normalize_answer("-.5")
+    ('2.5', '-0.5')
     """
-    a = answer.strip().strip("$").strip().rstrip(".").strip()
+    a = answer.strip().strip("$").strip().rstrip(".").strip().replace("−", "-")
+    a = re.sub(r"^([+-]?)\.(?=\d+$)", r"\g<1>0.", a)  # ".5" -> "0.5"
     if re.fullmatch(r"[+-]?[\d,]+(?:\.\d+)?", a):
         a = a.replace(",", "").lstrip("+")
         if "." in a:
