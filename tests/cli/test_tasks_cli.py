@@ -113,3 +113,13 @@ def test_export_into_a_missing_directory_fails_cleanly(tmp_path):
     assert result.exit_code == 2
     assert "does not exist" in result.output
     assert not out.parent.exists()
+
+
+def test_show_works_for_data_sets_without_teacher_traces():
+    from typer.testing import CliRunner
+
+    from ponder.cli import app
+
+    result = CliRunner().invoke(app, ["tasks", "show", "rg:basic_arithmetic", "-n", "1"])
+    assert result.exit_code == 0, result.output
+    assert "(no teacher trace)" in result.output and "answer:" in result.output

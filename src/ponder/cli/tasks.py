@@ -13,9 +13,9 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from ponder.errors import PonderError
+from ponder.errors import PonderError, Unsupported
 from ponder.tasks import BUILTIN, Task, get_task
-from ponder.tasks.base import Split
+from ponder.tasks.base import Problem, Split
 
 tasks_app = typer.Typer(
     help="Built-in task families: list them, show examples, export JSONL data sets.",
@@ -64,6 +64,14 @@ def list_tasks() -> None:
     Console().print(table)
 
 
+def _trace(task: Task, problem: Problem, style: str | None) -> str | None:
+    """The teacher trace, or None for data sets that have none (e.g. reasoning-gym)."""
+    try:
+        return task.teacher_trace(problem, style)
+    except Unsupported:
+        return None
+
+
 @tasks_app.command("show")
 def show(
     task_name: str = TASK_ARG,
@@ -78,7 +86,8 @@ def show(
     console = Console()
     for p in task.problems(split, n, seed=seed, difficulty=difficulty):
         # Text, not markup: prompts contain brackets such as old[p[i]].
-        body = Group(Text(p.prompt, style="bold"), Text(""), Text(task.teacher_trace(p, style)))
+        trace = _trace(task, p, style) or "(no teacher trace)"
+        body = Group(Text(p.prompt, style="bold"), Text(""), Text(trace))
         console.print(Panel(body, title=f"{p.id}  difficulty {p.difficulty}  {split}",
                             subtitle=Text(f"answer: {p.answer}"), title_align="left"))
 
@@ -100,7 +109,7 @@ def export(
                                  param_hint="--out")
     with Console(stderr=True).status(f"drawing {n} {task.name} problems..."):
         problems = task.problems(split, n, seed=seed, difficulty=difficulty)
-        rows = [{**p.to_dict(), "trace": task.teacher_trace(p, style)} for p in problems]
+        rows = [{**p.to_dict(), "trace": _trace(task, p, style)} for p in problems]
     # Write next to the target and rename, so a reader never sees a half-written file
     # and an interrupted export leaves the previous file intact.
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
