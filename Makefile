@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint fmt clean
+.PHONY: demo test lint fmt clean browser
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -15,7 +15,18 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/ponder demo
 
-test: $(STAMP)
+# the web page's end-to-end test drives Debian's headless Chromium
+browser:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      chromium chromium-driver >/dev/null; \
+	  else \
+	    echo "install Debian's chromium and chromium-driver for the web page test"; \
+	  fi; \
+	fi
+
+test: $(STAMP) browser
 	$(VENV)/bin/ruff check src tests benchmarks recipes
 	$(VENV)/bin/pytest -n 2 --dist loadfile
 
