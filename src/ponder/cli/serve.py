@@ -27,6 +27,9 @@ def serve(
     summary_model: str | None = typer.Option(
         None, help="With --summarizer lm: the model that writes summaries (default: the "
         "served one)."),
+    prm: str | None = typer.Option(
+        None, help="A process reward model (`ponder prm train`): effort high then runs "
+        "PRM-weighted best-of-N."),
     max_pending: int = typer.Option(64, help="Requests queued or running before 429s."),
     workers: int = typer.Option(16, help="Requests thinking at once (LM calls are merged)."),
 ) -> None:
@@ -38,9 +41,15 @@ def serve(
     from ponder.serve.app import serve as run
 
     lm = load_lm(model)
+    scorers = None
+    if prm:
+        from ponder.lm.reward import RewardScorer, load_reward_model
+        from ponder.think import Scorers
+
+        scorers = Scorers(prm=RewardScorer(*load_reward_model(prm)))
     writer = get_summarizer(summarizer, load_lm(summary_model) if summary_model else None)
     policy = EffortPolicy(medium_n=medium_samples, high_n=high_samples, auto_policy=auto_policy)
-    engine = Engine(lm, name, policy=policy,
+    engine = Engine(lm, name, policy=policy, scorers=scorers,
                     summarizer=writer, default_effort=effort, max_tokens=max_tokens,
                     max_pending=max_pending, workers=workers)
     typer.echo(f"serving {engine.name} on http://{host}:{port} (chat page at /)")
