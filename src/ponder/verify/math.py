@@ -25,7 +25,7 @@ from typing import Any
 
 from ponder.verify.answers import extract_answer, normalize_answer
 
-TIMEOUT_S = 3  # per parse and per comparison (math-verify takes whole seconds)
+TIMEOUT_S = 10  # per parse and per comparison (whole seconds; the first call loads sympy)
 MAX_CHARS = 1000  # longer answers are not math answers; refuse them before parsing
 FLOAT_ROUNDING = 6  # decimal places compared when an answer is a decimal (math-verify's)
 
