@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 
 from ponder.lm.function import FunctionLM
 from ponder.lm.template import THINK_CLOSE
@@ -37,21 +38,24 @@ def nums_of(prompt: str) -> list[int]:
     return [int(x) for x in first.split()[1:]]
 
 
-def noisy_policy(p_step: float = 0.8, marker: str = "") -> FunctionLM:
+def noisy_policy(p_step: float | Callable[[int], float] = 0.8, marker: str = "",
+                 spread: int = 1) -> FunctionLM:
     """Writes running sums; each step is wrong with probability 1 - p_step (then it adds
-    one too many, and carries the error on). Continues from whatever prefix it is given.
-    Wrong steps get ``marker`` appended, so a reward model can learn to spot them."""
+    1..``spread`` too much, and carries the error on); ``p_step`` may depend on how many
+    numbers the problem has. Continues from whatever prefix it is given. Wrong steps get
+    ``marker`` appended, so a reward model can learn to spot them."""
 
     def fn(prompt: str, rng: random.Random, temperature: float) -> str:
         nums = nums_of(prompt)
+        p_ok = p_step(len(nums)) if callable(p_step) else p_step
         body = prompt.split("<think>\n", 1)[1] if "<think>\n" in prompt else ""
         done = [line for line in body.split("\n") if line.strip()]
         s = int(done[-1].split("=")[1].rstrip("?")) if done else 0
         lines = []
         for x in nums[len(done):]:
             s += x
-            if temperature > 0 and rng.random() > p_step:
-                s += 1
+            if temperature > 0 and rng.random() > p_ok:
+                s += rng.randint(1, spread)
                 lines.append(f"s={s}{marker}")
             else:
                 lines.append(f"s={s}")

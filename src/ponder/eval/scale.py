@@ -12,7 +12,7 @@ from typing import Any
 from ponder.errors import ConfigError
 from ponder.eval.curves import aggregate, coverage_curve, efficiency_ratio, fit_power_law
 from ponder.lm.base import LM
-from ponder.tasks.base import Problem, Task, answer_line
+from ponder.tasks.base import Problem, Split, Task, answer_line
 from ponder.think import Budget, Scorers, get_strategy
 
 #: strategies whose budget is a thinking-token cap rather than a number of samples
@@ -29,6 +29,7 @@ class ScaleConfig:
     max_tokens: int = 512
     temperature: float = 0.8
     options: dict[str, dict[str, Any]] = field(default_factory=dict)  # per strategy
+    split: Split = "test"  # "train" only to fit compute-optimal policies
 
     def __post_init__(self) -> None:
         if not self.strategies:
@@ -50,7 +51,8 @@ def run_scale(lm: LM, task: Task, cfg: ScaleConfig, scorers: Scorers | None = No
               on_record: Callable[[dict[str, Any]], None] | None = None,
               ) -> list[dict[str, Any]]:
     """One record per (strategy, budget, problem)."""
-    problems = task.problems("test", cfg.n_problems, seed=cfg.seed, difficulty=cfg.difficulty)
+    problems = task.problems(cfg.split, cfg.n_problems, seed=cfg.seed,
+                             difficulty=cfg.difficulty)
     records = []
     for name in cfg.strategies:
         strategy = get_strategy(name)

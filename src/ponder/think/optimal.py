@@ -176,6 +176,8 @@ def optimal(problem: Problem, lm: LM, budget: Budget, scorers: Scorers | None = 
     choice = policy.choices[est.bin]
     if choice.strategy == "optimal":
         raise ConfigError("optimal: a policy cannot choose 'optimal' itself")
+    if choice.strategy == "vote" and policy.signal == "agreement":
+        return _vote_with_probes(problem, lm, budget, scorers, seed, est, choice, t0)
     sub = Budget(n=choice.n, max_tokens=budget.max_tokens, temperature=budget.temperature,
                  top_p=budget.top_p, options=dict(choice.options))
     res = get_strategy(choice.strategy)(problem, lm, sub, scorers, seed=seed)
@@ -185,3 +187,35 @@ def optimal(problem: Problem, lm: LM, budget: Budget, scorers: Scorers | None = 
                   meta={"bin": est.bin, "confidence": est.confidence,
                         "choice": asdict(choice), "strategy_meta": res.meta,
                         "probe_compute": est.compute.to_dict()})
+
+
+def _vote_with_probes(problem: Problem, lm: LM, budget: Budget, scorers: Scorers | None,
+                      seed: int, est: Any, choice: Choice, t0: float) -> Result:
+    """A vote of n samples when the probes were drawn the same way: the probes are the
+    first samples of the vote, so only ``n - probe_n`` more are drawn (n <= probe_n: the
+    first n probes decide). Same answer distribution as a fresh vote, less compute."""
+    from ponder.think.vote import majority
+
+    probes = est.traces[: choice.n]
+    extra: list = []
+    compute = est.compute
+    if choice.n > len(probes):
+        sub = Budget(n=choice.n - len(probes), max_tokens=budget.max_tokens,
+                     temperature=budget.temperature, top_p=budget.top_p,
+                     options=dict(choice.options))
+        res = get_vote()(problem, lm, sub, scorers, seed=seed)
+        extra, compute = res.traces, compute + res.compute
+    traces = [*probes, *extra]
+    answer = majority([t.answer for t in traces])
+    chosen = next((t.completion for t in traces if t.answer == answer), traces[0].completion)
+    compute.wall_time = time.perf_counter() - t0
+    return Result(answer, chosen, est.traces + extra, compute,
+                  meta={"bin": est.bin, "confidence": est.confidence,
+                        "choice": asdict(choice), "reused_probes": len(probes),
+                        "probe_compute": est.compute.to_dict()})
+
+
+def get_vote():
+    from ponder.think.vote import vote
+
+    return vote
