@@ -44,3 +44,20 @@ def test_efficiency_ratio_detects_a_4x_cheaper_curve():
     eff = efficiency_ratio(base, cand)
     assert eff["median"] == pytest.approx(4.0) and eff["levels"] == 3
     assert compute_to_reach(cand, 0.9) is None
+
+
+def test_curves_with_zero_compute_interpolate_linearly_instead_of_failing():
+    # a backend that reports no FLOPs (HTTPLM without flops_per_token) gives 0.0 points
+    assert compute_to_reach([(0.0, 0.2), (10.0, 0.6)], 0.4) == pytest.approx(5.0)
+    assert compute_to_reach([(0.0, 0.5)], 0.4) == 0.0
+    eff = efficiency_ratio([(0.0, 0.2), (8.0, 0.6)], [(0.0, 0.2), (2.0, 0.6)])
+    assert eff["max"] == pytest.approx(4.0) and eff["levels"] == 1  # 0/0 is left out
+
+
+def test_doctests():
+    import doctest
+
+    import ponder.eval.curves as curves_mod
+
+    result = doctest.testmod(curves_mod)
+    assert result.attempted > 0 and result.failed == 0

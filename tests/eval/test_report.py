@@ -26,3 +26,17 @@ def test_atomic_write_keeps_old_file_when_writing_fails(tmp_path):
         atomic_write_text(p, object())  # not a string: the write fails
     assert p.read_text() == "old"
     assert [x.name for x in tmp_path.iterdir()] == ["r.json"]  # no temp file left
+
+
+def test_readme_sections_keep_their_own_figures_and_skip_non_reports(tmp_path):
+    write_report("scale_chain", {"accuracy": 0.5}, directory=tmp_path)
+    write_report("scale_chain_hard", {"accuracy": 0.25}, directory=tmp_path)
+    for fig in ("scale_chain.png", "scale_chain.coverage.png", "scale_chain_hard.png"):
+        (tmp_path / fig).write_bytes(b"png")
+    (tmp_path / "policy.json").write_text(json.dumps({"results": [1, 2]}))  # not a report
+    readme = regenerate_readme(tmp_path).read_text()
+    first, second = readme.split("## scale_chain_hard")
+    assert "(scale_chain.png)" in first and "(scale_chain.coverage.png)" in first
+    assert "scale_chain_hard.png" not in first
+    assert "(scale_chain_hard.png)" in second and "(scale_chain.png)" not in second
+    assert "policy" not in readme

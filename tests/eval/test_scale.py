@@ -30,3 +30,9 @@ def test_config_errors_name_the_problem():
         ScaleConfig(strategies=["nope"], budgets=[1])
     with pytest.raises(ConfigError, match="budgets"):
         ScaleConfig(strategies=["vote"], budgets=[0])
+    with pytest.raises(ConfigError, match="at least one level"):
+        ScaleConfig(strategies=["vote"], budgets=[1], difficulty=[])
+    with pytest.raises(ConfigError, match="map each strategy"):
+        ScaleConfig(strategies=["beam"], budgets=[4], options={"beam_width": 2})
+    with pytest.raises(ConfigError, match=r"options given for \['bean'\]"):
+        ScaleConfig(strategies=["beam"], budgets=[4], options={"bean": {"beam_width": 2}})

@@ -87,3 +87,31 @@ def test_bad_directories_raise_model_error(tmp_path):
     save_file(state, str(path / "model.safetensors"))
     with pytest.raises(ModelError, match="model.norm.weight"):
         load_checkpoint(path)
+
+
+def test_corrupt_files_raise_model_error_not_a_traceback(tmp_path):
+    path = save_checkpoint(tmp_path / "ck", tiny(0), TOK)
+    weights = (path / "model.safetensors").read_bytes()
+    (path / "model.safetensors").write_bytes(b"not safetensors at all")
+    with pytest.raises(ModelError, match="cannot load the weights"):
+        load_checkpoint(path)
+    (path / "model.safetensors").write_bytes(weights)
+    config = (path / "config.json").read_text()
+    for text, msg in [("{truncated", "config.json cannot be read"),
+                      ("[1, 2]", "no 'ponder' section")]:
+        (path / "config.json").write_text(text)
+        with pytest.raises(ModelError, match=msg):
+            load_checkpoint(path)
+    bad = json.loads(config)
+    bad["ponder"]["d_model"] = 48  # shapes no longer match the stored weights
+    (path / "config.json").write_text(json.dumps(bad))
+    with pytest.raises(ModelError, match="cannot load the weights"):
+        load_checkpoint(path)
+    bad["ponder"]["colour"] = "blue"
+    (path / "config.json").write_text(json.dumps(bad))
+    with pytest.raises(ModelError, match="bad model config"):
+        load_checkpoint(path)
+    (path / "config.json").write_text(config)
+    (path / "recipe.json").write_text("{")
+    with pytest.raises(ModelError, match="recipe.json cannot be read"):
+        load_checkpoint(path)

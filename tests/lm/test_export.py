@@ -95,12 +95,12 @@ def test_export_replaces_atomically_and_cleans_up_on_failure(exported, tmp_path,
     export_checkpoint(ck, out)  # replacing an earlier export works
     before = {f.name: f.read_bytes() for f in out.iterdir()}
 
-    import ponder.lm.export as export_mod
+    import ponder.lm.checkpoint as checkpoint_mod  # export writes weights through it
 
     def broken(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(export_mod, "save_file", broken)
+    monkeypatch.setattr(checkpoint_mod, "save_file", broken)
     with pytest.raises(OSError, match="disk full"):
         export_checkpoint(ck, out)
     assert {f.name: f.read_bytes() for f in out.iterdir()} == before

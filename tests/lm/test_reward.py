@@ -59,3 +59,37 @@ def test_loading_a_policy_as_reward_model_is_a_clear_error(tmp_path):
     save_checkpoint(tmp_path / "policy", Transformer(TINY), CharTokenizer())
     with pytest.raises(ModelError, match="not a reward model"):
         load_reward_model(tmp_path / "policy")
+
+
+def test_reward_model_files_fail_cleanly(tmp_path, monkeypatch):
+    import json
+
+    import pytest
+
+    import ponder.lm.checkpoint as checkpoint
+    from ponder.errors import ModelError
+
+    tok = CharTokenizer()
+    rm = RewardModel.from_policy(Transformer(TINY), RewardConfig("orm"))
+    path = save_reward_model(tmp_path / "rm", rm, tok, recipe={"v": 1})
+
+    def broken_save_file(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(checkpoint, "save_file", broken_save_file)
+    with pytest.raises(OSError, match="disk full"):
+        save_reward_model(path, rm, tok, recipe={"v": 2})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rm"]  # no temporary left over
+    monkeypatch.undo()
+    assert json.loads((path / "recipe.json").read_text()) == {"v": 1}
+    assert load_reward_model(path)[0].rcfg.kind == "orm"
+    config = json.loads((path / "config.json").read_text())
+    for broken, msg in [({**config, "ponder_reward": {"kind": "orm", "x": 1}}, "ponder_reward"),
+                        ({**config, "ponder_reward": {"kind": "vrm"}}, "kind must be one of")]:
+        (path / "config.json").write_text(json.dumps(broken))
+        with pytest.raises(ModelError, match=msg):
+            load_reward_model(path)
+    (path / "config.json").write_text(json.dumps(config))
+    (path / "model.safetensors").write_bytes(b"garbage")
+    with pytest.raises(ModelError, match="cannot load the weights"):
+        load_reward_model(path)

@@ -220,3 +220,19 @@ def test_cli_builds_the_engine_from_its_options(monkeypatch):
     assert (served["host"], served["port"], engine.name) == ("127.0.0.1", 8123, "mine")
     assert (engine.default_effort, engine.policy.high_n) == ("auto", 8)
     assert "serving mine on http://127.0.0.1:8123" in r.output
+
+
+def test_cli_option_mistakes_are_one_line_errors(tmp_path, monkeypatch, capsys):
+    import ponder.lm.registry
+    from ponder.cli import main
+
+    monkeypatch.setattr(ponder.lm.registry, "load_lm", lambda spec: FakeReasoner())
+    for args, msg in [(["--summary-model", "m"], "needs --summarizer lm"),
+                      (["--auto-policy", str(tmp_path / "absent.json")],
+                       "cannot read policy file"),
+                      (["--effort", "extreme"], "default effort must be one of")]:
+        with pytest.raises(SystemExit) as e:
+            main(["serve", *args])
+        assert e.value.code == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and msg in err and "Traceback" not in err

@@ -46,7 +46,8 @@ def test_auto_with_a_fitted_policy_runs_the_compute_optimal_strategy(make_engine
     hard = run(engine, "hard: what is 2 + 3?", effort="auto").choices[0]
     assert (easy.info["strategy"], easy.info["effort_used"]) == ("optimal:greedy", "bin 1")
     assert easy.info["samples"] == 4 + 1  # the probes, then one greedy chain
-    assert hard.info["strategy"] == "optimal:vote" and hard.info["samples"] == 4 + 8
+    # the chosen vote@8 counts the 4 probes as its first samples and draws 4 more
+    assert hard.info["strategy"] == "optimal:vote" and hard.info["samples"] == 8
     assert hard.info["predicted_difficulty"] > 0.25
 
 
@@ -102,7 +103,7 @@ def test_prepare_rejects_bad_input(make_engine):
             engine.prepare(text)
         assert e.value.code == code and e.value.param == "messages"
     for kw, param in [({"effort": "extreme"}, "reasoning_effort"),
-                      ({"summary": "verbose"}, "reasoning.summary")]:
+                      ({"summary": "verbose"}, "reasoning.summary"), ({"n": 0}, "n")]:
         with pytest.raises(BadRequest) as e:
             engine.prepare("What is 1 + 1?", **kw)
         assert e.value.param == param
@@ -192,3 +193,33 @@ def test_tokenizer_failures_on_input_are_bad_requests_but_setup_errors_are_not(m
 
     with pytest.raises(ModelError):
         make_engine(NoTokenizer()).prepare("What is 1 + 1?")
+
+
+def test_each_choice_is_reported_thinking_again_after_the_previous_summary(make_engine):
+    seen: list[str] = []
+    holder: dict = {}
+
+    class StageSpy(FakeReasoner):
+        def _think(self, prompt, rng, temperature):
+            if "job" in holder:
+                seen.append(holder["job"].stage)
+            return super()._think(prompt, rng, temperature)
+
+    engine = make_engine(StageSpy(delay_s=0.05))
+    job = engine.submit(engine.prepare("What is 1 + 2?", effort="low", n=3,
+                                       summary="concise"))
+    holder["job"] = job
+    out = job.future.result(timeout=30)
+    assert all(c.summary for c in out.choices)
+    assert len(seen) >= 2 and set(seen) == {"thinking"}  # never "summarizing" while sampling
+
+
+def test_a_closed_engine_refuses_new_requests_without_leaking_them(make_engine):
+    from ponder.serve.errors import Unavailable
+
+    engine = make_engine()
+    query = engine.prepare("What is 1 + 1?", effort="low")
+    engine.close()
+    with pytest.raises(Unavailable) as e:
+        engine.submit(query)
+    assert e.value.status == 503 and engine.pending == 0

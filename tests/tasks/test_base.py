@@ -121,3 +121,24 @@ def test_problems_survive_a_json_round_trip(task):
             assert task.teacher_trace(q, style) == task.teacher_trace(p, style)
         assert task.verify(q, task.teacher_trace(q)) == 1.0
         assert q.id == p.id and task.key(q) == task.key(p)
+
+
+def test_doctests_of_the_shared_step_helpers():
+    import doctest
+
+    import ponder.tasks.base as base_mod
+
+    result = doctest.testmod(base_mod)
+    assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.parametrize("name", ["arith", "perm"])  # the families with one right line
+def test_line_by_line_checks_ignore_spacing_but_not_order_or_extra_lines(name):
+    task = get_task(name)
+    p = task.problems("train", 1, seed=5, difficulty=4)[0]
+    steps = task.trace_steps(p)
+    assert len(set(steps)) > 1
+    spaced = [" ".join(s) for s in steps]  # a space between every character
+    assert all(task.check_steps(p, spaced))
+    assert task.check_steps(p, [*steps, steps[0]]) == [True] * len(steps) + [False]
+    assert task.check_steps(p, steps[::-1]) != [True] * len(steps)

@@ -114,6 +114,8 @@ def test_duplicate_questions_are_kept_once(tmp_path):
     ('{"question": "q", "answer": "#### 1"}\n{"problem": "p", "solution": "\\\\boxed{1}"}\n',
      r"bad\.jsonl:2: expected string fields \"question\" and \"answer\""),
     ('{"problem": "p", "solution": "no box here"}\n', r"bad\.jsonl:1: .*no \\boxed"),
+    ('{"question": "q", "answer": "#### 1"}\n{"question": "q2", "answer": "a\\n#### "}\n',
+     r"bad\.jsonl:2: .*no final answer after \"####\""),
     ('\n  \n', r"holds no records"),
 ])
 def test_bad_files_name_the_line(tmp_path, content, message):

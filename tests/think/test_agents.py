@@ -73,6 +73,9 @@ def test_default_explorers_and_budget_defaults():
     ([{"strategy": "nope"}], "unknown strategy"),
     ([{"strategy": "vote", "seed": 1}], "unknown key"),
     ([{"temperature": 1.0}], "'strategy' key"),
+    ([{"strategy": "vote", "n": "4"}], "n must be an integer"),
+    ([{"strategy": "vote", "options": "weighted"}], "options must be a dict"),
+    ([{"strategy": "vote", "options": {"weighted": True}}], r"vote: unknown option"),
 ])
 def test_config_errors(explorers, msg):
     with pytest.raises(ConfigError, match=msg):

@@ -31,7 +31,8 @@ CASES = {
                              {"strategy": "mcts"}], "select": "best", "scorer": "orm"},
     "optimal": {"policy": POLICY},
 }
-MODULES = ["steps", "scorers", "beam", "mcts", "revise", "budget", "difficulty", "optimal"]
+MODULES = ["steps", "scorers", "vote", "beam", "mcts", "revise", "budget", "difficulty",
+           "optimal"]
 
 
 def test_every_registered_strategy_is_covered():

@@ -92,3 +92,33 @@ def test_optimal_picks_the_policy_for_the_budget():
         get_strategy("optimal")(PROBLEM, answering(1), Budget(n=8, options={"policy": POLICY}))
     with pytest.raises(ConfigError, match="needs options"):
         get_strategy("optimal")(PROBLEM, answering(1), Budget(n=4))
+
+
+def test_a_vote_choice_counts_the_probes_as_its_first_samples():
+    six = Policy(6, {b: Choice("vote", 6) for b in range(1, 6)}, probe_n=4)
+    lm = answering(3)
+    res = get_strategy("optimal")(PROBLEM, lm, Budget(n=6, options={"policy": six}), seed=2)
+    assert res.meta["reused_probes"] == 4 and res.compute.samples == 6 == len(res.traces)
+    assert res.meta["probe_compute"]["samples"] == 4
+    assert sum(res.meta["votes"].values()) == 6
+    assert res.answer == max(res.meta["votes"], key=res.meta["votes"].get)
+    assert_accounted(res, lm)
+
+
+def test_unreadable_policy_files_are_config_errors(tmp_path):
+    bad = tmp_path / "bad.json"
+    with pytest.raises(ConfigError, match="cannot read policy file"):
+        load_policies(tmp_path / "absent.json")
+    for text, msg in [("{not json", "is not JSON"), ('{"choices": {}}', "must hold"),
+                      ('{"policies": [{"target_budget": 4}]}', "not a compute-optimal"),
+                      ('{"policies": [{"target_budget": 4, "choices": {"x": {}}}]}',
+                       "not a compute-optimal")]:
+        bad.write_text(text)
+        with pytest.raises(ConfigError, match=msg):
+            load_policies(bad)
+        with pytest.raises(ConfigError, match=msg):
+            get_strategy("optimal")(PROBLEM, answering(1), Budget(n=4, options={
+                "policy": str(bad)}))
+    d = POLICY.to_dict()
+    with pytest.raises(ConfigError, match="cost key"):
+        Policy.from_dict({**d, "key": "tokens"})

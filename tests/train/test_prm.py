@@ -77,3 +77,22 @@ def test_prm_learns_to_flag_marked_wrong_steps():
                                       format_prompt(bad.problem.prompt)],
                                      [good.completion, bad.completion])
     assert sc[0] > sc[1]
+
+
+def test_config_errors_and_no_warmup():
+    import pytest
+
+    from ponder.errors import PonderError
+
+    for bad in ({"kind": "vrm"}, {"steps": 0}, {"lr": 0.0}, {"warmup": -1},
+                {"weight_decay": -0.1}):
+        with pytest.raises(PonderError, match="must"):
+            RewardTrainConfig(**bad)
+    tok = CharTokenizer()
+    cfg = ModelConfig(vocab_size=tok.vocab_size, n_layer=1, n_head=2, d_model=16, d_ff=32,
+                      max_seq_len=64)
+    p = TASK.problems("train", 1, seed=0, difficulty=1)[0]
+    sample = Sample(p, "s=1\n</think>\nAnswer: 1", labels=[1.0, 1.0], outcome=1.0)
+    rm = train_reward_model(Transformer(cfg), tok, [sample],
+                            RewardTrainConfig(steps=2, batch_size=1, warmup=0))
+    assert not rm.training  # warmup=0 trains at the full rate from the first step

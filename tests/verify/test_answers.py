@@ -74,7 +74,9 @@ def test_last_boxed():
 @pytest.mark.parametrize("raw, canonical", [
     (" $1,000. ", "1000"), ("+5", "5"), ("2.50", "2.5"), ("3.0", "3"), ("-0", "0"),
     ("−4", "-4"), (".5", "0.5"), ("-.25", "-0.25"), ("x  +  1", "x + 1"),
-    ("\\frac{1}{2}", "\\frac{1}{2}"),
+    ("\\frac{1}{2}", "\\frac{1}{2}"), ("-1,000,000.50", "-1000000.5"),
+    # commas that are not thousands groups separate items: never merged into one number
+    ("1,2,3", "1,2,3"), ("12,3", "12,3"), ("1,0000", "1,0000"),
 ])
 def test_normalize_answer(raw, canonical):
     assert normalize_answer(raw) == canonical
@@ -84,3 +86,12 @@ def test_normalize_is_idempotent():
     for raw in [" $1,000. ", "2.50", "-.25", "abc  d"]:
         once = normalize_answer(raw)
         assert normalize_answer(once) == once
+
+
+def test_a_list_answer_is_not_the_number_its_digits_spell():
+    from ponder.verify.math import math_equal
+    from ponder.verify.rewards import exact_match_reward
+
+    assert exact_match_reward(["Answer: 1,2,3", "Answer: 1,234"], ["123", "1234"]) == \
+        [0.0, 1.0]
+    assert not math_equal("1,2,3", "123") and math_equal("12,345", "12345")

@@ -59,3 +59,16 @@ def test_verifier():
     assert math_verifier(p, "Answer: 4/3") == 0.0
     assert math_verifier(p, "I give up") is None
     assert math_verifier(SimpleNamespace(answer=72), "#### 72") == 1.0  # non-str answers
+
+
+def test_huge_exponents_never_build_huge_integers():
+    # Fraction("1e10000000") alone takes seconds of CPU (and grows with the exponent):
+    # an answer line a model writes must not stall the verifier
+    from ponder.verify.math import _as_number
+
+    assert _as_number("1e10000000") is None and _as_number("2/1e-99999999") is None
+    assert _as_number("2.5e3") == 2500 and _as_number("1e-3") == _as_number("0.001")
+    start = time.perf_counter()
+    assert not math_equal("1e100000000", "5")
+    assert math_verifier(SimpleNamespace(answer="7"), "Answer: 1e999999999") == 0.0
+    assert time.perf_counter() - start < 5

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 import typer
@@ -74,7 +75,7 @@ def train(
     rm = train_reward_model(policy, tok, train_set, cfg, log=log)
     save_reward_model(out, rm, tok, recipe={"task": task, "labels": labels,
                                             "policy": str(model or default_model_path()),
-                                            **cfg.__dict__})
+                                            **asdict(cfg)})
     acc = step_accuracy(RewardScorer(rm, tok), test_set)
     name = name or f"prm_{task}_{labels}_{kind}"
     path = write_report(name, {"task": task, "labels": labels, "kind": kind, **acc,

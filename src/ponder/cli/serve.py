@@ -36,10 +36,14 @@ def serve(
     """Serve a reasoner behind an OpenAI-compatible API (chat completions, responses) and
     a chat page at /. The chain of thought stays hidden; clients get the answer, a
     summary of the thinking and a count of the reasoning tokens they are billed for."""
+    from ponder.errors import ConfigError
     from ponder.lm.registry import load_lm
     from ponder.serve import EffortPolicy, Engine, create_app, get_summarizer
     from ponder.serve.app import serve as run
 
+    if summary_model and summarizer != "lm":
+        raise ConfigError("--summary-model names the model that writes summaries; it needs "
+                          "--summarizer lm")
     lm = load_lm(model)
     scorers = None
     if prm:

@@ -65,10 +65,13 @@ def aggregate(records: list[dict[str, Any]], by: tuple[str, ...] = ("strategy", 
 
 def compute_to_reach(curve: list[tuple[float, float]], accuracy: float) -> float | None:
     """Smallest compute at which a (compute, accuracy) curve reaches ``accuracy``,
-    interpolating linearly in log-compute between measured points; None if never.
+    interpolating linearly in log-compute between measured points (linearly in compute
+    from a point of zero compute, e.g. a backend that reports no FLOPs); None if never.
 
     >>> round(compute_to_reach([(1.0, 0.2), (100.0, 0.6)], 0.4), 6)
     10.0
+    >>> round(compute_to_reach([(0.0, 0.2), (100.0, 0.6)], 0.4), 6)
+    50.0
     """
     pts = sorted(curve)
     best_prev = None
@@ -78,6 +81,8 @@ def compute_to_reach(curve: list[tuple[float, float]], accuracy: float) -> float
                 return c
             (c0, a0) = best_prev
             t = (accuracy - a0) / (a - a0)
+            if c0 <= 0:
+                return c0 + t * (c - c0)
             return math.exp(math.log(c0) + t * (math.log(c) - math.log(c0)))
         if best_prev is None or a > best_prev[1]:
             best_prev = (c, a)

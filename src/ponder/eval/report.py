@@ -84,6 +84,13 @@ def _summary_rows(results: dict[str, Any], prefix: str = "", depth: int = 0) -> 
     return rows
 
 
+def figures(directory: Path, name: str) -> list[Path]:
+    """The plots of report ``name``: ``<name>.png`` and ``<name>.<anything>.png``, but not
+    those of another report whose name merely starts with it (``<name>_hard.png``)."""
+    return sorted(f for f in directory.glob("*.png")
+                  if f.stem == name or f.stem.startswith(f"{name}."))
+
+
 def render_readme(directory: str | Path | None = None) -> str:
     """Markdown summary of every ``*.json`` report in ``directory``."""
     d = Path(directory or REPORTS_DIR)
@@ -96,14 +103,14 @@ def render_readme(directory: str | Path | None = None) -> str:
         except json.JSONDecodeError:
             parts += [f"## {path.stem}", "", f"(unreadable JSON in `{path.name}`)", ""]
             continue
-        if not isinstance(rec, dict) or "results" not in rec:
-            continue
+        if not isinstance(rec, dict) or not isinstance(rec.get("results"), dict):
+            continue  # not a report (e.g. a policy file kept next to them)
         parts += [f"## {rec.get('title') or path.stem}", "",
                   f"- command: `{rec.get('command')}`",
                   f"- model: `{rec.get('model')}` · split: {rec.get('split')} · "
                   f"seed: {rec.get('seed')} · created: {rec.get('created')}",
                   f"- file: [`{path.name}`]({path.name})", ""]
-        for fig in sorted(d.glob(f"{path.stem}*.png")):
+        for fig in figures(d, path.stem):
             parts += [f"![{fig.stem}]({fig.name})", ""]
         rows = _summary_rows(rec["results"])
         if rows:

@@ -40,6 +40,16 @@ class ScaleConfig:
             raise ConfigError(f"budgets must be positive integers, got {self.budgets}")
         if self.n_problems < 1:
             raise ConfigError(f"n_problems must be >= 1, got {self.n_problems}")
+        if self.difficulty is not None and not self.difficulty:
+            raise ConfigError("difficulty must name at least one level (or be None: all)")
+        if not isinstance(self.options, dict) or not all(
+                isinstance(v, dict) for v in self.options.values()):
+            raise ConfigError('options must map each strategy to its own options, e.g. '
+                              f'{{"beam": {{"beam_width": 4}}}}; got {self.options!r}')
+        stray = sorted(set(self.options) - set(self.strategies))
+        if stray:  # most likely a typo, which would otherwise run without its options
+            raise ConfigError(f"options given for {stray}, which are not among the "
+                              f"strategies run: {self.strategies}")
 
 
 def is_correct(task: Task, problem: Problem, answer: str | None) -> bool:

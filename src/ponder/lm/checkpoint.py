@@ -14,10 +14,13 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from ponder.errors import ModelError
@@ -25,6 +28,7 @@ from ponder.lm.model import ModelConfig, Transformer
 from ponder.lm.tokenizer import CharTokenizer
 
 WEIGHTS = "model.safetensors"
+TIED_HEAD = "lm_head.weight"  # tied to embed_tokens: not stored, rebuilt on load
 
 
 def hf_config(cfg: ModelConfig, tok: CharTokenizer) -> dict[str, Any]:
@@ -53,9 +57,9 @@ def hf_config(cfg: ModelConfig, tok: CharTokenizer) -> dict[str, Any]:
     }
 
 
-def atomic_dir(final: Path):
-    """Context-free helper: returns a fresh temp dir next to ``final``; call
-    ``commit_dir(tmp, final)`` when everything is written."""
+def atomic_dir(final: Path) -> Path:
+    """A fresh temporary directory next to ``final``; ``commit_dir(tmp, final)`` puts it
+    in place once everything is written (``staged_dir`` does both)."""
     final.parent.mkdir(parents=True, exist_ok=True)
     return Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
 
@@ -71,23 +75,79 @@ def commit_dir(tmp: Path, final: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def save_checkpoint(path: str | Path, model: Transformer, tok: CharTokenizer,
-                    recipe: dict[str, Any] | None = None) -> Path:
-    final = Path(path)
+@contextmanager
+def staged_dir(final: Path) -> Iterator[Path]:
+    """A temporary directory to write ``final`` into: renamed into place when the block
+    ends, deleted when it raises (an existing ``final`` is then left as it was)."""
     tmp = atomic_dir(final)
     try:
-        config = {**hf_config(model.cfg, tok), "ponder": model.cfg.to_dict()}
-        (tmp / "config.json").write_text(json.dumps(config, indent=2))
-        state = {k: v.detach().float().contiguous().cpu() for k, v in model.state_dict().items()
-                 if k != "lm_head.weight"}  # tied to embed_tokens; safetensors stores it once
-        save_file(state, str(tmp / WEIGHTS), metadata={"format": "pt"})
-        tok.save(tmp)
-        (tmp / "recipe.json").write_text(json.dumps(recipe or {}, indent=2, default=str))
+        yield tmp
         commit_dir(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def save_weights(directory: Path, state: dict[str, torch.Tensor], tied: str) -> None:
+    """``model.safetensors``: float32 copies on the CPU, without the ``tied`` output head
+    (it shares the embedding's tensor, which safetensors stores once)."""
+    weights = {k: v.detach().float().contiguous().cpu() for k, v in state.items() if k != tied}
+    save_file(weights, str(directory / WEIGHTS), metadata={"format": "pt"})
+
+
+def write_recipe(directory: Path, recipe: dict[str, Any] | None) -> None:
+    (directory / "recipe.json").write_text(json.dumps(recipe or {}, indent=2, default=str))
+
+
+def save_model_dir(path: str | Path, config: dict[str, Any], state: dict[str, torch.Tensor],
+                   tok: CharTokenizer, recipe: dict[str, Any] | None, tied: str) -> Path:
+    """Write a model directory atomically: config, weights, tokenizer files, recipe."""
+    final = Path(path)
+    with staged_dir(final) as tmp:
+        (tmp / "config.json").write_text(json.dumps(config, indent=2))
+        save_weights(tmp, state, tied)
+        tok.save(tmp)
+        write_recipe(tmp, recipe)
     return final
+
+
+def save_checkpoint(path: str | Path, model: Transformer, tok: CharTokenizer,
+                    recipe: dict[str, Any] | None = None) -> Path:
+    """Write ``model`` as a checkpoint directory (see the module docstring)."""
+    config = {**hf_config(model.cfg, tok), "ponder": model.cfg.to_dict()}
+    return save_model_dir(path, config, model.state_dict(), tok, recipe, TIED_HEAD)
+
+
+def read_json(path: Path) -> Any:
+    """A JSON file of a model directory; an unreadable one raises ModelError."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise ModelError(f"{path} cannot be read: {e}") from None
+
+
+def model_config(directory: Path, fields: Any) -> ModelConfig:
+    """The ``ModelConfig`` stored in a directory's config; bad fields raise ModelError."""
+    try:
+        return ModelConfig(**fields)
+    except (TypeError, ValueError) as e:
+        raise ModelError(f"{directory}: bad model config: {e}") from None
+
+
+def load_weights(model: torch.nn.Module, directory: Path, tied: str,
+                 device: str = "cpu") -> None:
+    """Load ``model.safetensors`` into ``model``; every weight but the ``tied`` head must
+    be there and nothing else. A corrupt file or wrong shapes raise ModelError."""
+    try:
+        state = load_file(str(directory / WEIGHTS), device=device)
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except (SafetensorError, OSError, RuntimeError, ValueError) as e:
+        raise ModelError(f"{directory}: cannot load the weights: {str(e).splitlines()[0]}"
+                         ) from e
+    missing = [k for k in missing if k != tied]
+    if missing or unexpected:
+        raise ModelError(f"{directory}: weights do not match the config (missing "
+                         f"{missing[:3]}, unexpected {unexpected[:3]})")
 
 
 def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[Transformer, CharTokenizer,
@@ -96,24 +156,14 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[Transformer,
     d = Path(path)
     if not (d / "config.json").exists() or not (d / WEIGHTS).exists():
         raise ModelError(f"{d} is not a ponder checkpoint (needs config.json and {WEIGHTS})")
-    config = json.loads((d / "config.json").read_text())
-    if "ponder" not in config:
+    config = read_json(d / "config.json")
+    if not isinstance(config, dict) or "ponder" not in config:
         raise ModelError(f"{d}/config.json has no 'ponder' section; for Hugging Face models "
                          f"use the model string hf:{d}")
-    try:
-        model = Transformer(ModelConfig(**config["ponder"]))
-        state = load_file(str(d / WEIGHTS), device=device)
-        missing, unexpected = model.load_state_dict(state, strict=False)
-    except (TypeError, ValueError, RuntimeError, OSError) as e:
-        # bad config fields, a corrupt safetensors file or tensors of the wrong shape
-        raise ModelError(f"{d}: cannot load the checkpoint: {str(e).splitlines()[0]}") from e
-    missing = [k for k in missing if k != "lm_head.weight"]
-    if missing or unexpected:
-        raise ModelError(f"{d}: weights do not match the config (missing {missing[:3]}, "
-                         f"unexpected {unexpected[:3]})")
+    model = Transformer(model_config(d, config["ponder"]))
+    load_weights(model, d, TIED_HEAD, device)
     model.to(device).eval()
-    recipe_path = d / "recipe.json"
-    recipe = json.loads(recipe_path.read_text()) if recipe_path.exists() else {}
+    recipe = read_json(d / "recipe.json") if (d / "recipe.json").exists() else {}
     return model, CharTokenizer.load(d), recipe
 
 

@@ -12,15 +12,20 @@ exported directory is still a ponder checkpoint too.
 
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
 
 import torch
-from safetensors.torch import save_file
 
 from ponder.errors import InvalidInput, ModelError
-from ponder.lm.checkpoint import WEIGHTS, atomic_dir, commit_dir, hf_config, load_checkpoint
+from ponder.lm.checkpoint import (
+    TIED_HEAD,
+    hf_config,
+    load_checkpoint,
+    read_json,
+    save_weights,
+    staged_dir,
+    write_recipe,
+)
 
 __all__ = ["export_checkpoint", "max_logit_difference"]
 
@@ -44,27 +49,18 @@ def export_checkpoint(ckpt_dir: str | Path, out_dir: str | Path) -> Path:
         raise InvalidInput(f"export target {out} is the checkpoint itself; choose another "
                            "directory")
     model, tok, recipe = load_checkpoint(ckpt)
-    source_config = json.loads((ckpt / "config.json").read_text())
-
-    tmp = atomic_dir(out)
-    try:
-        fields = hf_config(model.cfg, tok)
-        fields["dtype"] = fields.pop("torch_dtype")  # the name transformers 5 uses
-        config = LlamaConfig(**fields, ponder=source_config["ponder"])
-        config.save_pretrained(tmp)
+    source_config = read_json(ckpt / "config.json")
+    fields = hf_config(model.cfg, tok)
+    fields["dtype"] = fields.pop("torch_dtype")  # the name transformers 5 uses
+    with staged_dir(out) as tmp:
+        LlamaConfig(**fields, ponder=source_config["ponder"]).save_pretrained(tmp)
         # Tied embeddings: transformers rebuilds lm_head from embed_tokens, exactly as
         # save_pretrained itself would store the model (one copy of the shared tensor).
-        state = {k: v.detach().float().contiguous() for k, v in model.state_dict().items()
-                 if k != "lm_head.weight"}
-        save_file(state, str(tmp / WEIGHTS), metadata={"format": "pt"})
+        save_weights(tmp, model.state_dict(), TIED_HEAD)
         tok.save(tmp)
         GenerationConfig(bos_token_id=tok.bos_id, eos_token_id=tok.eos_id,
                          pad_token_id=tok.pad_id).save_pretrained(tmp)
-        (tmp / "recipe.json").write_text(json.dumps(recipe, indent=2, default=str))
-        commit_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        write_recipe(tmp, recipe)
     return out
 
 

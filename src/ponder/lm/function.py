@@ -36,7 +36,9 @@ class FunctionLM:
                 h = hashlib.sha256(f"{seed}\x00{prompt}\x00{j}".encode()).digest()
                 text = self.fn(prompt, random.Random(int.from_bytes(h[:8], "big")), temperature)
                 reason = "eos"
-                cut = min((text.find(s) + len(s) for s in stop or [] if s in text), default=-1)
+                # as HFLM's stop_cut: the earliest-ending stop string; "" stops nothing
+                cut = min((text.find(s) + len(s) for s in stop or [] if s and s in text),
+                          default=-1)
                 if cut >= 0:
                     text, reason = text[:cut], "stop"
                 if len(text) > limit:

@@ -11,21 +11,27 @@ are probabilities (sigmoid of the head) that the solution so far is on a correct
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn as nn
-from safetensors.torch import load_file, save_file
 
 from ponder.errors import ModelError
-from ponder.lm.checkpoint import atomic_dir, commit_dir, hf_config
+from ponder.lm.checkpoint import (
+    TIED_HEAD,
+    hf_config,
+    load_weights,
+    model_config,
+    read_json,
+    save_model_dir,
+)
 from ponder.lm.model import ModelConfig, Transformer
 from ponder.lm.template import THINK_CLOSE
 from ponder.lm.tokenizer import CharTokenizer
 
 KINDS = ("prm", "orm")
+TIED_BODY_HEAD = f"body.{TIED_HEAD}"  # the policy's output head: tied, and unused here
 
 
 def step_spans(completion: str) -> list[tuple[int, str]]:
@@ -149,32 +155,29 @@ class RewardScorer:
 
 def save_reward_model(path: str | Path, model: RewardModel, tok: CharTokenizer,
                       recipe: dict | None = None) -> Path:
-    final = Path(path)
-    tmp = atomic_dir(final)
+    """Write a reward model directory: a checkpoint of its body plus the head, with the
+    kind under ``ponder_reward`` in its config."""
     config = {**hf_config(model.cfg, tok), "ponder": model.cfg.to_dict(),
               "ponder_reward": {"kind": model.rcfg.kind}}
-    (tmp / "config.json").write_text(json.dumps(config, indent=2))
-    state = {k: v.detach().float().contiguous() for k, v in model.state_dict().items()
-             if k != "body.lm_head.weight"}
-    save_file(state, str(tmp / "model.safetensors"))
-    tok.save(tmp)
-    (tmp / "recipe.json").write_text(json.dumps(recipe or {}, indent=2, default=str))
-    commit_dir(tmp, final)
-    return final
+    return save_model_dir(path, config, model.state_dict(), tok, recipe, TIED_BODY_HEAD)
 
 
 def load_reward_model(path: str | Path) -> tuple[RewardModel, CharTokenizer]:
+    """(reward model in eval mode, tokenizer) from a directory of ``save_reward_model``;
+    anything else (a policy, a corrupt file) raises ModelError."""
     d = Path(path)
-    cfg_path = d / "config.json"
-    if not cfg_path.exists():
+    if not (d / "config.json").exists():
         raise ModelError(f"{d} is not a reward model directory (no config.json)")
-    config = json.loads(cfg_path.read_text())
+    config = read_json(d / "config.json")
+    if not isinstance(config, dict) or "ponder" not in config:
+        raise ModelError(f"{d}/config.json is not a ponder model config")
     if "ponder_reward" not in config:
         raise ModelError(f"{d} is a policy checkpoint, not a reward model; train one with "
                          "`ponder prm train`")
-    model = RewardModel(ModelConfig(**config["ponder"]), RewardConfig(**config["ponder_reward"]))
-    missing, unexpected = model.load_state_dict(load_file(str(d / "model.safetensors")),
-                                                strict=False)
-    if [k for k in missing if k != "body.lm_head.weight"] or unexpected:
-        raise ModelError(f"{d}: weights do not match its config")
+    try:
+        rcfg = RewardConfig(**config["ponder_reward"])
+    except TypeError as e:  # not a mapping, or unknown fields
+        raise ModelError(f"{d}/config.json: bad ponder_reward section: {e}") from None
+    model = RewardModel(model_config(d, config["ponder"]), rcfg)
+    load_weights(model, d, TIED_BODY_HEAD)
     return model.eval(), CharTokenizer.load(d)

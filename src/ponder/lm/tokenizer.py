@@ -99,7 +99,11 @@ class CharTokenizer:
         path = Path(directory) / "tokenizer.json"
         if not path.exists():
             raise InvalidInput(f"no tokenizer.json in {directory}")
-        vocab = json.loads(path.read_text())["model"]["vocab"]
+        try:
+            vocab = json.loads(path.read_text())["model"]["vocab"]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise InvalidInput(f"{path} is not a tokenizer.json ({type(e).__name__}: {e})"
+                               ) from None
         tok = cls()
         if vocab != tok.stoi:
             raise InvalidInput(f"{path} is not ponder's character tokenizer")

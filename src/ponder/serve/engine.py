@@ -28,7 +28,7 @@ from ponder.lm.base import LM, Completion
 from ponder.lm.template import THINK_CLOSE, THINK_OPEN, format_prompt, split_thinking
 from ponder.serve.batcher import Batcher, Call, Cancelled
 from ponder.serve.effort import EFFORTS, EffortPolicy, Thought
-from ponder.serve.errors import BadRequest, Overloaded
+from ponder.serve.errors import BadRequest, Overloaded, Unavailable
 from ponder.serve.summary import STYLES, ExtractiveSummarizer, Summarizer, SummarySource
 from ponder.tasks.base import Problem
 from ponder.think import Scorers
@@ -179,6 +179,9 @@ class Engine:
         if summary is not None and summary not in STYLES:
             raise BadRequest(f"summary must be one of {', '.join(STYLES)}, got {summary!r}",
                              param="reasoning.summary", code="invalid_value")
+        if n < 1:
+            raise BadRequest(f"n must be at least 1, got {n}.", param="n",
+                             code="invalid_value")
         if not question.strip():
             raise BadRequest("The input is empty: send a question to think about.",
                              param=param, code="empty_input")
@@ -213,7 +216,12 @@ class Engine:
                                  "running); retry shortly.", code="rate_limit_exceeded")
             self._jobs.add(job)
         job.future.add_done_callback(lambda _: self._release(job))
-        self._pool.submit(self._work, job)
+        try:
+            self._pool.submit(self._work, job)
+        except RuntimeError:  # the pool was shut down: the server is closing
+            job.future.cancel()  # releases the job
+            raise Unavailable("The server is shutting down; retry shortly.",
+                              code="server_shutting_down") from None
         return job
 
     def _release(self, job: Job) -> None:
@@ -234,7 +242,6 @@ class Engine:
         if not job.future.set_running_or_notify_cancel():
             return
         try:
-            job.stage = "thinking"
             job.future.set_result(self._answer(job))
         except Exception as e:  # the request's waiter reports it
             job.future.set_exception(e)
@@ -247,6 +254,7 @@ class Engine:
         choices = []
         for i in range(q.n):
             job.check()
+            job.stage = "thinking"  # the previous choice may have left it "summarizing"
             seed = q.seed if i == 0 else derive_seed(q.seed, "serve", "choice", i)
             thought = self.policy.think(problem, lm, q.effort, max_tokens=q.max_tokens,
                                         total_tokens=q.total_tokens, temperature=q.temperature,

@@ -2,7 +2,8 @@
 
 Everything a client can get wrong is answered with a 4xx and one of these objects, never
 a 500: malformed JSON and bad parameter values are 400 (as OpenAI answers them, where
-FastAPI would say 422), an unknown model is 404, a full queue is 429.
+FastAPI would say 422), an unknown model is 404, a full queue is 429, a server that is
+shutting down answers 503.
 """
 
 from __future__ import annotations
@@ -44,6 +45,11 @@ class NotFound(APIError):
 class Overloaded(APIError):
     status = 429
     type = "rate_limit_error"
+
+
+class Unavailable(APIError):
+    status = 503
+    type = "server_error"
 
 
 def error_body(message: str, type: str, param: str | None = None,

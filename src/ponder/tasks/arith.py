@@ -21,13 +21,9 @@ from __future__ import annotations
 import random
 from typing import ClassVar
 
-from ponder.tasks.base import Problem, Task
+from ponder.tasks.base import Problem, Task, match_lines
 
 _OPS = ("+", "*")
-
-
-def _norm(line: str) -> str:
-    return "".join(line.split())  # spacing carries no meaning in a step
 
 
 def addition_steps(a: int, b: int) -> list[str]:
@@ -87,5 +83,4 @@ class ArithTask(Task):
     def check_steps(self, problem: Problem, steps: list[str]) -> list[bool]:
         # The method is deterministic, so the correct i-th line is unique: a line is
         # right exactly when it equals the teacher's i-th line (ignoring spaces).
-        want = [_norm(s) for s in self.trace_steps(problem)]
-        return [i < len(want) and _norm(s) == want[i] for i, s in enumerate(steps)]
+        return match_lines(self.trace_steps(problem), steps)

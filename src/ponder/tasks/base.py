@@ -61,6 +61,27 @@ def answer_line(answer: str) -> str:
     return f"{ANSWER_PREFIX}{answer}"
 
 
+def squash(line: str) -> str:
+    """A step line without whitespace: spacing carries no meaning in a step.
+
+    >>> squash(" 3 + 4 = 7 ")
+    '3+4=7'
+    """
+    return "".join(line.split())
+
+
+def match_lines(want: list[str], steps: list[str]) -> list[bool]:
+    """Per step line, whether it equals the teacher's line at the same place (ignoring
+    whitespace): the exact step check of a task whose method is deterministic, so that
+    the correct i-th line is unique. Lines past the teacher's last one are wrong.
+
+    >>> match_lines(["a=1", "b=2"], ["a = 1", "b=3", "c=4"])
+    [True, False, False]
+    """
+    target = [squash(w) for w in want]
+    return [i < len(target) and squash(s) == target[i] for i, s in enumerate(steps)]
+
+
 class Task(ABC):
     """A family of generated problems with a teacher trace, verifier and step checker.
 
@@ -115,6 +136,21 @@ class Task(ABC):
             )
         return style
 
+    def check_request(self, split: str, n: int,
+                      difficulty: int | list[int] | None) -> list[int] | None:
+        """Check the arguments of a ``problems`` call; return the levels it asks for as a
+        list (None when ``difficulty`` is None: the task's default)."""
+        if split not in SPLITS:
+            raise InvalidInput(f"split must be one of {SPLITS}, got {split!r}")
+        if n < 0:
+            raise InvalidInput(f"n must be >= 0, got {n}")
+        if difficulty is None:
+            return None
+        levels = [difficulty] if isinstance(difficulty, int) else list(difficulty)
+        for d in levels:
+            self.check_difficulty(d)
+        return levels
+
     def problems(
         self,
         split: Split,
@@ -129,18 +165,9 @@ class Task(ABC):
         of distinct problems in the split leaves the rotation (after 2000 misses in a row),
         and the list is shorter only when every level has run out.
         """
-        if split not in SPLITS:
-            raise InvalidInput(f"split must be one of {SPLITS}, got {split!r}")
-        if n < 0:
-            raise InvalidInput(f"n must be >= 0, got {n}")
-        if difficulty is None:
+        levels = self.check_request(split, n, difficulty)
+        if levels is None:
             levels = list(range(self.min_difficulty, self.max_difficulty + 1))
-        elif isinstance(difficulty, int):
-            levels = [difficulty]
-        else:
-            levels = list(difficulty)
-        for d in levels:
-            self.check_difficulty(d)
         rng = random.Random(f"{self.name}:{split}:{seed}:{levels}")
         out: list[Problem] = []
         seen: set[str] = set()

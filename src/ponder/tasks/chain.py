@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from typing import ClassVar
 
 from ponder.errors import InvalidInput
-from ponder.tasks.base import Problem, Task
+from ponder.tasks.base import Problem, Task, squash
 
 _SYMBOL = {"plus": "+", "minus": "-", "times": "*"}
 _WORD = {v: k for k, v in _SYMBOL.items()}
@@ -186,7 +186,7 @@ class ChainTask(Task):
         known = {f[0] for f in facts if f[1] == "const"}
         out = []
         for line in steps:
-            line = "".join(line.split())  # spacing carries no meaning in a step
+            line = squash(line)
             ok = self._check_line(line, by_name, values, known, p)
             if ok:
                 known.add(line[0])

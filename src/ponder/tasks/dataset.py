@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 
 from ponder.errors import InvalidInput
-from ponder.tasks.base import SPLITS, Problem, Split, Task, split_of
+from ponder.tasks.base import Problem, Split, Task, split_of
 
 
 class DatasetTask(Task):
@@ -42,14 +42,7 @@ class DatasetTask(Task):
                  difficulty: int | list[int] | None = None) -> list[Problem]:
         """Up to ``n`` problems of ``split``, shuffled by ``seed``; ``difficulty`` keeps
         only those levels (every level when None)."""
-        if split not in SPLITS:
-            raise InvalidInput(f"split must be one of {SPLITS}, got {split!r}")
-        if n < 0:
-            raise InvalidInput(f"n must be >= 0, got {n}")
-        levels = None if difficulty is None else (
-            {difficulty} if isinstance(difficulty, int) else set(difficulty))
-        for d in levels or ():
-            self.check_difficulty(d)
+        levels = self.check_request(split, n, difficulty)
         pool = [p for p in self._problems if self.split(p) == split
                 and (levels is None or p.difficulty in levels)]
         random.Random(f"{self.split_namespace}:{split}:{seed}").shuffle(pool)

@@ -19,7 +19,8 @@ from pathlib import Path
 from ponder.errors import ConfigError, InvalidInput, Unsupported
 from ponder.tasks.base import Problem
 from ponder.tasks.dataset import DatasetTask
-from ponder.verify.code import check_many, extract_code, function_program
+from ponder.verify.code import function_program
+from ponder.verify.rewards import code_reward
 
 TIMEOUT_S = 10.0  # per completion; the canonical solutions need well under a second
 
@@ -59,12 +60,6 @@ class HumanEvalTask(DatasetTask):
                               entry_point=r["entry_point"], test=r["test"])
             for r in read_humaneval(path)]
 
-    def _program(self, problem: Problem, completion: str) -> str | None:
-        code = extract_code(completion)
-        if not code.strip():
-            return None
-        return function_program(problem.prompt, code, problem.meta["entry_point"])
-
     def verify(self, problem: Problem, completion: str) -> float | None:
         """1.0 if the completion's code passes the tests, 0.0 if not, None if it has no
         code."""
@@ -76,17 +71,10 @@ class HumanEvalTask(DatasetTask):
         if len(problems) != len(completions):
             raise InvalidInput(f"got {len(problems)} problems but {len(completions)} "
                                "completions")
-        out: list[float | None] = [None] * len(problems)
-        cases, index = [], []
-        for i, (p, c) in enumerate(zip(problems, completions, strict=True)):
-            program = self._program(p, c)
-            if program is not None:
-                cases.append((program, p.meta["test"], p.meta["entry_point"]))
-                index.append(i)
-        for i, r in zip(index, check_many(cases, workers=workers, timeout_s=self.timeout_s),
-                        strict=True):
-            out[i] = float(r.passed)
-        return out
+        return code_reward(list(completions), [p.meta["test"] for p in problems],
+                           entry_point=[p.meta["entry_point"] for p in problems],
+                           prefix=[p.prompt for p in problems], workers=workers,
+                           timeout_s=self.timeout_s)
 
     def teacher_trace(self, problem: Problem, style: str | None = None) -> str:
         """The canonical solution, as the whole function in a Python code block."""

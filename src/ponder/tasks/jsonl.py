@@ -44,8 +44,10 @@ def _detect(record: dict[str, Any]) -> str | None:
     return None
 
 
-def _gsm8k(record: dict[str, Any]) -> tuple[str, str, int, list[str]]:
+def _gsm8k(record: dict[str, Any]) -> tuple[str, str, int, list[str]] | None:
     rationale, sep, final = record["answer"].rpartition("####")
+    if not normalize_answer(final):
+        return None  # "" or "... ####" with nothing after it: no answer to check against
     if not sep:
         return record["question"], normalize_answer(record["answer"]), 1, []
     steps = [" ".join(_CALC.sub("", ln).split()) for ln in rationale.splitlines()]
@@ -93,8 +95,10 @@ def load_jsonl(path: Path) -> tuple[str, list[tuple[str, str, int, list[str], di
                                    f"got fields {sorted(record)}")
             row = _gsm8k(record) if fmt == "gsm8k" else _math(record)
             if row is None:
-                raise InvalidInput(f"{where}: the solution has no \\boxed{{...}} answer "
-                                   "(and there is no \"answer\" field)")
+                raise InvalidInput(f"{where}: " + (
+                    'the "answer" has no final answer after "####"' if fmt == "gsm8k" else
+                    'the solution has no \\boxed{...} answer (and there is no "answer" '
+                    "field)"))
             if row[0] not in seen:
                 seen.add(row[0])
                 rows.append((*row, record))

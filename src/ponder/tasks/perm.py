@@ -22,7 +22,7 @@ from __future__ import annotations
 import random
 from typing import ClassVar
 
-from ponder.tasks.base import Problem, Task
+from ponder.tasks.base import Problem, Task, match_lines
 
 ITEMS = "abcde"
 
@@ -39,10 +39,6 @@ def states(start: str, perms: list[str]) -> list[str]:
         s = apply(s, p)
         out.append(s)
     return out
-
-
-def _norm(line: str) -> str:
-    return "".join(line.split())  # spacing carries no meaning in a step
 
 
 class PermTask(Task):
@@ -76,5 +72,4 @@ class PermTask(Task):
     def check_steps(self, problem: Problem, steps: list[str]) -> list[bool]:
         # One state a line in a fixed order: the correct i-th line is unique, so a line
         # is right exactly when it equals the teacher's i-th line (ignoring spaces).
-        want = [_norm(s) for s in self.trace_steps(problem)]
-        return [i < len(want) and _norm(s) == want[i] for i, s in enumerate(steps)]
+        return match_lines(self.trace_steps(problem), steps)

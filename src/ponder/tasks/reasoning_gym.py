@@ -22,8 +22,8 @@ import random
 from collections.abc import Iterator
 from typing import Any
 
-from ponder.errors import ConfigError, InvalidInput, UnknownName, Unsupported
-from ponder.tasks.base import SPLITS, Problem, Split, Task, problem_id
+from ponder.errors import ConfigError, UnknownName, Unsupported
+from ponder.tasks.base import Problem, Split, Task, problem_id
 from ponder.verify.answers import extract_answer
 
 CHUNK = 500  # entries per generated data set (reasoning-gym's default size)
@@ -126,14 +126,9 @@ class ReasoningGymTask(Task):
         """``n`` distinct problems of ``split``; ``difficulty=None`` means the default
         configuration (0). The stream of entries does not depend on the split: the hash
         of each question decides which split may take it, as for built-in tasks."""
-        if split not in SPLITS:
-            raise InvalidInput(f"split must be one of {SPLITS}, got {split!r}")
-        if n < 0:
-            raise InvalidInput(f"n must be >= 0, got {n}")
-        levels = [0] if difficulty is None else (
-            [difficulty] if isinstance(difficulty, int) else list(difficulty))
-        for d in levels:
-            self.check_difficulty(d)
+        levels = self.check_request(split, n, difficulty)
+        if levels is None:
+            levels = [0]
         streams = {d: self._entries(seed, d) for d in levels}
         out: list[Problem] = []
         seen: set[str] = set()

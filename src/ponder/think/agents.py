@@ -63,6 +63,9 @@ def _check(explorers: Any) -> list[dict[str, Any]]:
         if spec["strategy"] not in STRATEGIES:
             raise ConfigError(f"agents: explorer {k}: unknown strategy {spec['strategy']!r}; "
                               f"choose one of {sorted(STRATEGIES)}")
+        if not isinstance(spec.get("options", {}), dict):
+            raise ConfigError(f"agents: explorer {k}: options must be a dict, got "
+                              f"{spec['options']!r}")
     return list(explorers)
 
 

@@ -9,6 +9,7 @@ Scorers. It returns the chosen answer, every trace it produced, and a Compute re
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -46,6 +47,14 @@ class Scorers:
     prm: StepScorer | None = None
 
 
+def _is_int(v: object) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+def _is_number(v: object) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, bool)
+
+
 @dataclass
 class Budget:
     """How much a strategy may spend. ``n`` is the number of samples (or the total
@@ -58,16 +67,25 @@ class Budget:
     options: dict[str, Any] = field(default_factory=dict)  # strategy-specific knobs
 
     def __post_init__(self) -> None:
+        # budgets also come from JSON (agents' explorers, compute-optimal policies), so
+        # types are checked too: "4" or None must not surface later as a TypeError
         from ponder.errors import ConfigError
 
-        if self.n < 1:
-            raise ConfigError(f"budget n must be >= 1, got {self.n}")
-        if self.max_tokens < 1:
-            raise ConfigError(f"budget max_tokens must be >= 1, got {self.max_tokens}")
+        for key in ("n", "max_tokens"):
+            v = getattr(self, key)
+            if not _is_int(v) or v < 1:
+                raise ConfigError(f"budget {key} must be an integer >= 1, got {v!r}")
+        for key in ("temperature", "top_p"):
+            v = getattr(self, key)
+            if not _is_number(v):
+                raise ConfigError(f"budget {key} must be a number, got {v!r}")
         if self.temperature < 0:
             raise ConfigError(f"temperature must be >= 0, got {self.temperature}")
         if not 0 < self.top_p <= 1:
             raise ConfigError(f"top_p must be in (0, 1], got {self.top_p}")
+        if not isinstance(self.options, dict):
+            raise ConfigError(f"budget options must be a dict of strategy options, got "
+                              f"{type(self.options).__name__}")
 
 
 @dataclass

@@ -27,7 +27,7 @@ from ponder.think.base import (
     read_options,
     to_traces,
 )
-from ponder.think.scorers import choose, outcome_scorer, score
+from ponder.think.scorers import choose, outcome_scorer, score_traces
 
 DEFAULTS = {"scorer": None, "aggregate": "last", "weighted": False}
 
@@ -45,9 +45,7 @@ def best_of_n(problem: Problem, lm: LM, budget: Budget, scorers: Scorers | None 
                          temperature=budget.temperature, top_p=budget.top_p, seed=seed)
     compute = policy_compute(outs)
     traces = to_traces(outs)
-    scores = score(scorer, lm, [prompt] * len(traces), [t.completion for t in traces], compute)
-    for t, s in zip(traces, scores, strict=True):
-        t.score = s
+    scores = score_traces(scorer, lm, prompt, traces, compute)
     i = choose([t.answer for t in traces], scores, "weighted" if opts["weighted"] else "best")
     chosen = traces[i] if i is not None else max(traces, key=lambda t: t.score or 0.0)
     compute.wall_time = time.perf_counter() - t0

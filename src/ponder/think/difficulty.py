@@ -26,7 +26,7 @@ from ponder.lm.base import LM
 from ponder.tasks.base import Problem
 from ponder.think.base import Budget, Scorers, Trace, prompt_of, to_traces
 from ponder.think.compute import Compute
-from ponder.think.scorers import outcome_scorer, score
+from ponder.think.scorers import outcome_scorer, score_traces
 from ponder.think.steps import derive_seed, sample_each
 
 SIGNALS = ("agreement", "prm", "orm", "verifier")
@@ -96,10 +96,7 @@ def estimate(problem: Problem, lm: LM, budget: Budget, scorers: Scorers | None =
     if scorer is None:
         conf = agreement([t.answer for t in traces])
     else:
-        scores = score(scorer, lm, [prompt] * probe_n, [t.completion for t in traces], compute)
-        for t, s in zip(traces, scores, strict=True):
-            t.score = s
-        conf = sum(scores) / probe_n
+        conf = sum(score_traces(scorer, lm, prompt, traces, compute)) / probe_n
     for t in traces:
         t.meta["probe"] = True
     return Estimate(conf, to_bin(conf, DEFAULT_CUTS if cuts is None else cuts), compute, traces)

@@ -1,4 +1,7 @@
-"""Greedy decoding: one sample at temperature 0. The baseline every curve starts from."""
+"""Greedy decoding: one sample at temperature 0. The baseline every curve starts from.
+
+Options: none (``budget.n``, ``temperature`` and ``top_p`` are ignored: one greedy chain).
+"""
 
 from __future__ import annotations
 
@@ -6,11 +9,22 @@ import time
 
 from ponder.lm.base import LM
 from ponder.tasks.base import Problem
-from ponder.think.base import Budget, Result, Scorers, policy_compute, prompt_of, to_traces
+from ponder.think.base import (
+    Budget,
+    Result,
+    Scorers,
+    policy_compute,
+    prompt_of,
+    read_options,
+    to_traces,
+)
+
+DEFAULTS: dict[str, object] = {}
 
 
 def greedy(problem: Problem, lm: LM, budget: Budget, scorers: Scorers | None = None,
            seed: int = 0) -> Result:
+    read_options(budget, "greedy", DEFAULTS)
     t0 = time.perf_counter()
     [outs] = lm.generate([prompt_of(problem)], n=1, max_tokens=budget.max_tokens,
                          temperature=0.0, seed=seed)

@@ -14,13 +14,16 @@ Here:
 - ``optimal``: estimate the bin of a new problem without its answer
   (``ponder.think.difficulty``), then run the policy's choice for that bin. The probes'
   compute is added to the strategy's, so the comparison with other strategies is honest.
+  When the bin's choice is ``vote`` and the probes were judged by agreement, the probes
+  are the vote's first samples, so they are not paid for twice.
 
 Departures: Snell et al. select on held-out validation questions with oracle or 2048-sample
 difficulty; here bins come from a few probes and the table from training problems. A bin
 absent from the table takes the choice of the nearest bin that has one.
 
 Options: ``policy``: a Policy, its dict, a path to a JSON file written by ``save_policies``,
-or a list of these; the one whose ``target_budget`` equals ``budget.n`` is used.
+or a list of these; the first whose ``target_budget`` equals ``budget.n`` is used (a
+policy fitted by FLOPs, ``key="flops"``, matches any ``budget.n``).
 """
 
 from __future__ import annotations
@@ -35,9 +38,11 @@ from typing import Any
 from ponder.errors import ConfigError
 from ponder.lm.base import LM
 from ponder.tasks.base import Problem
-from ponder.think.base import Budget, Result, Scorers, read_options
-from ponder.think.difficulty import DEFAULT_CUTS, SIGNALS, estimate
+from ponder.think.base import Budget, Result, Scorers, Trace, read_options
+from ponder.think.compute import Compute
+from ponder.think.difficulty import DEFAULT_CUTS, SIGNALS, Estimate, estimate
 from ponder.think.steps import derive_seed
+from ponder.think.vote import elect, vote, votes
 
 DEFAULTS = {"policy": None}
 COST_KEYS = ("n", "flops")
@@ -78,6 +83,8 @@ class Policy:
     def __post_init__(self) -> None:
         if self.signal not in SIGNALS:
             raise ConfigError(f"policy signal must be one of {SIGNALS}, got {self.signal!r}")
+        if self.key not in COST_KEYS:
+            raise ConfigError(f"policy cost key must be one of {COST_KEYS}, got {self.key!r}")
         need = set(range(1, len(self.cuts) + 2))
         if set(self.choices) != need:
             raise ConfigError(f"policy must choose for every bin {sorted(need)}, "
@@ -90,8 +97,15 @@ class Policy:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Policy:
-        choices = {int(b): Choice(**c) for b, c in d["choices"].items()}
-        return cls(**{**d, "choices": choices})
+        """The Policy of a ``to_dict`` form; anything else raises ConfigError."""
+        try:
+            choices = {int(b): Choice(**c) for b, c in d["choices"].items()}
+            return cls(**{**d, "choices": choices})
+        except ConfigError:
+            raise
+        except (AttributeError, KeyError, TypeError, ValueError) as e:
+            raise ConfigError(f"not a compute-optimal policy ({type(e).__name__}: {e}); "
+                              "write one with ponder.think.optimal.save_policies") from None
 
 
 def save_policies(path: str | Path, policies: list[Policy]) -> Path:
@@ -101,7 +115,19 @@ def save_policies(path: str | Path, policies: list[Policy]) -> Path:
 
 
 def load_policies(path: str | Path) -> list[Policy]:
-    return [Policy.from_dict(d) for d in json.loads(Path(path).read_text())["policies"]]
+    """The policies of a file written by ``save_policies``; a missing, unreadable or
+    malformed file raises ConfigError."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except OSError as e:
+        raise ConfigError(f"cannot read policy file {path}: {e.strerror or e}") from None
+    except ValueError as e:  # JSONDecodeError, or bytes that are not text
+        raise ConfigError(f"policy file {path} is not JSON: {e}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("policies"), list):
+        raise ConfigError(f'policy file {path} must hold {{"policies": [...]}}, as '
+                          "save_policies writes it")
+    return [Policy.from_dict(d) for d in data["policies"]]
 
 
 def best_cell(cells: list[Cell], target: float, key: str = "n") -> Cell | None:
@@ -190,32 +216,23 @@ def optimal(problem: Problem, lm: LM, budget: Budget, scorers: Scorers | None = 
 
 
 def _vote_with_probes(problem: Problem, lm: LM, budget: Budget, scorers: Scorers | None,
-                      seed: int, est: Any, choice: Choice, t0: float) -> Result:
+                      seed: int, est: Estimate, choice: Choice, t0: float) -> Result:
     """A vote of n samples when the probes were drawn the same way: the probes are the
     first samples of the vote, so only ``n - probe_n`` more are drawn (n <= probe_n: the
     first n probes decide). Same answer distribution as a fresh vote, less compute."""
-    from ponder.think.vote import majority
-
     probes = est.traces[: choice.n]
-    extra: list = []
-    compute = est.compute
+    extra: list[Trace] = []
+    compute = Compute() + est.compute  # a copy: est.compute stays the probes' own cost
     if choice.n > len(probes):
         sub = Budget(n=choice.n - len(probes), max_tokens=budget.max_tokens,
                      temperature=budget.temperature, top_p=budget.top_p,
                      options=dict(choice.options))
-        res = get_vote()(problem, lm, sub, scorers, seed=seed)
+        res = vote(problem, lm, sub, scorers, seed=seed)
         extra, compute = res.traces, compute + res.compute
-    traces = [*probes, *extra]
-    answer = majority([t.answer for t in traces])
-    chosen = next((t.completion for t in traces if t.answer == answer), traces[0].completion)
+    answer, chosen = elect([*probes, *extra])
     compute.wall_time = time.perf_counter() - t0
     return Result(answer, chosen, est.traces + extra, compute,
                   meta={"bin": est.bin, "confidence": est.confidence,
                         "choice": asdict(choice), "reused_probes": len(probes),
+                        "votes": votes([*probes, *extra]),
                         "probe_compute": est.compute.to_dict()})
-
-
-def get_vote():
-    from ponder.think.vote import vote
-
-    return vote

@@ -40,7 +40,7 @@ from ponder.lm.template import format_prompt, split_thinking, thinking_steps
 from ponder.tasks.base import Problem
 from ponder.think.base import Budget, Result, Scorers, Trace, answer_of, prompt_of, read_options
 from ponder.think.compute import Compute
-from ponder.think.scorers import choose, outcome_scorer, score
+from ponder.think.scorers import choose, outcome_scorer, score_traces
 from ponder.think.steps import derive_seed, sample_each
 
 ATTEMPT_HEADER = "Previous attempt:"
@@ -99,12 +99,8 @@ def revise(problem: Problem, lm: LM, budget: Budget, scorers: Scorers | None = N
             traces.append(Trace(c.text, answer_of(c.text), tokens=c.tokens,
                                 meta={"chain": i, "turn": turn, "logprob": c.logprob}))
     scores = None
-    if scorer is not None:
-        prompt = prompt_of(problem)
-        scores = score(scorer, lm, [prompt] * len(traces), [t.completion for t in traces],
-                       compute)
-        for t, s in zip(traces, scores, strict=True):
-            t.score = s
+    if scorer is not None:  # against the plain question (see the module docstring)
+        scores = score_traces(scorer, lm, prompt_of(problem), traces, compute)
     i = choose([t.answer for t in traces], scores, opts["select"])
     chosen = traces[i] if i is not None else traces[-1]
     compute.wall_time = time.perf_counter() - t0

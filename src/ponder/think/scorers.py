@@ -5,8 +5,8 @@
   App. E: the PRM's prediction at the last step, which they found best).
 - ``VerifierORM`` makes the task's exact checker an outcome scorer: an oracle for
   upper-bound runs, never a deployable method. ``PRMOutcome`` makes a PRM one.
-- ``score``/``score_steps`` call a scorer and add what it read to a Compute record:
-  scorer tokens, and FLOPs = tokens x the scorer's ``flops_per_token``.
+- ``score``/``score_traces``/``score_steps`` call a scorer and add what it read to a
+  Compute record: scorer tokens, and FLOPs = tokens x the scorer's ``flops_per_token``.
 - ``choose`` picks the final candidate: by majority, by best score, or by best-of-N
   weighted (Snell et al. §5: sum of scores over the samples sharing an answer).
 """
@@ -19,7 +19,7 @@ from collections import defaultdict
 from ponder.errors import ConfigError, ModelError
 from ponder.lm.base import LM
 from ponder.tasks.base import Problem
-from ponder.think.base import OutcomeScorer, Scorers, StepScorer, Verifier
+from ponder.think.base import OutcomeScorer, Scorers, StepScorer, Trace, Verifier
 from ponder.think.compute import Compute
 from ponder.think.vote import majority
 
@@ -125,6 +125,16 @@ def score(scorer: OutcomeScorer, lm: LM, prompts: list[str], completions: list[s
         return []
     _charge(scorer, lm, prompts, completions, compute)
     return _check(list(scorer.score(prompts, completions)), len(completions), scorer)
+
+
+def score_traces(scorer: OutcomeScorer, lm: LM, prompt: str, traces: list[Trace],
+                 compute: Compute) -> list[float]:
+    """Outcome scores of candidate answers to ``prompt``, stored on each trace as
+    ``score`` and charged to ``compute``."""
+    scores = score(scorer, lm, [prompt] * len(traces), [t.completion for t in traces], compute)
+    for t, s in zip(traces, scores, strict=True):
+        t.score = s
+    return scores
 
 
 def score_steps(prm: StepScorer, lm: LM, prompts: list[str], completions: list[str],

@@ -2,6 +2,8 @@
 
 Ties go to the answer whose first sample came earliest, which keeps the choice
 deterministic for a fixed seed. Samples with no extractable answer do not vote.
+
+Options: none.
 """
 
 from __future__ import annotations
@@ -11,7 +13,18 @@ from collections import Counter
 
 from ponder.lm.base import LM
 from ponder.tasks.base import Problem
-from ponder.think.base import Budget, Result, Scorers, policy_compute, prompt_of, to_traces
+from ponder.think.base import (
+    Budget,
+    Result,
+    Scorers,
+    Trace,
+    policy_compute,
+    prompt_of,
+    read_options,
+    to_traces,
+)
+
+DEFAULTS: dict[str, object] = {}
 
 
 def majority(answers: list[str | None]) -> str | None:
@@ -29,13 +42,30 @@ def majority(answers: list[str | None]) -> str | None:
     return next(a for a in answers if a is not None and counts[a] == best)
 
 
+def elect(traces: list[Trace]) -> tuple[str | None, str]:
+    """The majority answer of ``traces`` and the first completion giving it (the first
+    completion when none answers).
+
+    >>> elect([Trace("a", None), Trace("b", "4"), Trace("c", "4")])
+    ('4', 'b')
+    """
+    answer = majority([t.answer for t in traces])
+    chosen = next((t.completion for t in traces if t.answer == answer), traces[0].completion)
+    return answer, chosen
+
+
+def votes(traces: list[Trace]) -> dict[str, int]:
+    """How many traces gave each answer (those without one left out)."""
+    return dict(Counter(t.answer for t in traces if t.answer is not None))
+
+
 def vote(problem: Problem, lm: LM, budget: Budget, scorers: Scorers | None = None,
          seed: int = 0) -> Result:
+    read_options(budget, "vote", DEFAULTS)
     t0 = time.perf_counter()
     [outs] = lm.generate([prompt_of(problem)], n=budget.n, max_tokens=budget.max_tokens,
                          temperature=budget.temperature, top_p=budget.top_p, seed=seed)
     traces = to_traces(outs)
-    answer = majority([t.answer for t in traces])
-    chosen = next((t.completion for t in traces if t.answer == answer), traces[0].completion)
+    answer, chosen = elect(traces)
     return Result(answer, chosen, traces, policy_compute(outs, time.perf_counter() - t0),
-                  meta={"votes": dict(Counter(t.answer for t in traces if t.answer))})
+                  meta={"votes": votes(traces)})

@@ -22,7 +22,7 @@ import math
 import random
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -64,6 +64,8 @@ def sample_policy(lm: LM, problems: list[Problem], samples_per_problem: int, max
 
 
 def _thinking_lines(completion: str) -> list[str]:
+    # split on "\n" only, as step_spans does, so labels line up with the head's
+    # positions (str.splitlines would also split on "\r" and the like)
     thinking, _ = split_thinking(completion)
     return [s for s in thinking.split("\n") if s.strip()]
 
@@ -142,6 +144,9 @@ class RewardTrainConfig:
             raise ConfigError("steps and batch_size must be >= 1")
         if not self.lr > 0:
             raise ConfigError(f"lr must be > 0, got {self.lr}")
+        if self.warmup < 0 or self.weight_decay < 0:
+            raise ConfigError(f"warmup and weight_decay must be >= 0, got {self.warmup} "
+                              f"and {self.weight_decay}")
 
 
 def _batch(tok: CharTokenizer, samples: list[Sample], kind: str):
@@ -160,8 +165,10 @@ def _batch(tok: CharTokenizer, samples: list[Sample], kind: str):
 
 
 def train_reward_model(policy: Transformer, tok: CharTokenizer, samples: list[Sample],
-                       cfg: RewardTrainConfig, log=None) -> RewardModel:
-    """Fit a reward model initialised from ``policy`` on labelled samples."""
+                       cfg: RewardTrainConfig,
+                       log: Callable[[dict[str, Any]], None] | None = None) -> RewardModel:
+    """Fit a reward model initialised from ``policy`` on labelled samples; ``log`` gets
+    each step's loss, learning rate and elapsed seconds."""
     usable = [s for s in samples if (s.labels if cfg.kind == "prm" else True)]
     if not usable:
         raise ConfigError("no labelled samples to train the reward model on")
@@ -171,7 +178,7 @@ def train_reward_model(policy: Transformer, tok: CharTokenizer, samples: list[Sa
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     t0 = time.perf_counter()
     for step in range(cfg.steps):
-        lr = cfg.lr * min(1.0, (step + 1) / cfg.warmup) * 0.5 * (
+        lr = cfg.lr * min(1.0, (step + 1) / max(cfg.warmup, 1)) * 0.5 * (
             1 + math.cos(math.pi * step / cfg.steps))
         for g in opt.param_groups:
             g["lr"] = lr
@@ -206,7 +213,3 @@ def step_accuracy(scorer: RewardScorer, samples: list[Sample]) -> dict[str, floa
             "majority_baseline": max(pos_rate, 1 - pos_rate),
             "outcome_accuracy": outcome_right / max(len(samples), 1),
             "samples": len(samples)}
-
-
-def config_dict(cfg: RewardTrainConfig) -> dict[str, Any]:
-    return asdict(cfg)

@@ -11,9 +11,9 @@ code. It
 2. forks the candidate, which sets its resource limits, drops every capability, switches
    to a dedicated unprivileged uid (when started as root) and execs Python on the program
    in a fresh working directory;
-3. waits for it until its deadline and writes how it ended, as one JSON object, to the
-   status pipe (``exit N``, ``signal N``, ``timeout`` or ``error MESSAGE``): a channel
-   the candidate cannot reach, unlike its stdout or exit code.
+3. waits for it until its deadline and writes how it ended, as one line, to the status
+   pipe (``exit N``, ``signal N``, ``timeout`` or ``error MESSAGE``): a channel the
+   candidate cannot reach, unlike its stdout or exit code.
 
 When this process exits, the kernel kills whatever the candidate left in the PID
 namespace; without namespaces, every process of the dedicated uid is killed instead.

@@ -101,12 +101,13 @@ def normalize_answer(answer: str) -> str:
 
     >>> normalize_answer(" $1,000. ")
     '1000'
-    >>> normalize_answer("2.50"), normalize_answer("-.5")
-    ('2.5', '-0.5')
+    >>> normalize_answer("2.50"), normalize_answer("-.5"), normalize_answer("1,2,3")
+    ('2.5', '-0.5', '1,2,3')
     """
     a = answer.strip().strip("$").strip().rstrip(".").strip().replace("−", "-")
     a = re.sub(r"^([+-]?)\.(?=\d+$)", r"\g<1>0.", a)  # ".5" -> "0.5"
-    if re.fullmatch(r"[+-]?[\d,]+(?:\.\d+)?", a):
+    # commas only as well-formed thousands groups: "1,2,3" is a list, not 123
+    if re.fullmatch(r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?", a):
         a = a.replace(",", "").lstrip("+")
         if "." in a:
             a = a.rstrip("0").rstrip(".")

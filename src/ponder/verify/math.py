@@ -28,6 +28,9 @@ from ponder.verify.answers import extract_answer, normalize_answer
 TIMEOUT_S = 10  # per parse and per comparison (whole seconds; the first call loads sympy)
 MAX_CHARS = 1000  # longer answers are not math answers; refuse them before parsing
 FLOAT_ROUNDING = 6  # decimal places compared when an answer is a decimal (math-verify's)
+# Fraction("1e10000000") builds a ten-million-digit integer (seconds to hours of CPU for
+# one answer line); numbers with larger exponents go to math-verify, which is bounded
+MAX_EXPONENT = 1000
 
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 _LATEX_FRAC = re.compile(r"(-?)\\[dt]?frac\{([^{}]+)\}\{([^{}]+)\}")
@@ -46,6 +49,8 @@ def _as_number(text: str) -> Fraction | None:
     parts = s.split("/")
     if len(parts) > 2 or not all(_NUMBER.fullmatch(p) for p in parts):
         return None
+    if any(abs(_exponent(p)) > MAX_EXPONENT for p in parts):
+        return None
     try:
         values = [Fraction(p) for p in parts]
     except (ValueError, ZeroDivisionError):
@@ -53,6 +58,12 @@ def _as_number(text: str) -> Fraction | None:
     if len(values) == 2:
         return values[0] / values[1] if values[1] != 0 else None
     return values[0]
+
+
+def _exponent(number: str) -> int:
+    """The power of ten of a number literal in ``_NUMBER`` form ("2.5e-3" -> -3)."""
+    _, e, exp = number.lower().partition("e")
+    return int(exp) if e else 0
 
 
 @functools.cache

@@ -341,6 +341,8 @@ def classify(status: dict, stderr: str) -> str:
     'memory'
     >>> classify({"signal": 24}, "")
     'timeout'
+    >>> classify({"signal": 9}, ""), classify({"signal": 40}, "")
+    ('crashed: SIGKILL', 'crashed: signal 40')
     """
     if status.get("timeout"):
         return "timeout"
@@ -350,7 +352,10 @@ def classify(status: dict, stderr: str) -> str:
             return "timeout"  # RLIMIT_CPU
         if sig == signal.SIGXFSZ:
             return "output limit"  # RLIMIT_FSIZE: a file or stdout grew too large
-        return f"crashed: {signal.Signals(sig).name}"
+        try:
+            return f"crashed: {signal.Signals(sig).name}"
+        except ValueError:  # real-time signals have no name
+            return f"crashed: signal {sig}"
     code = status.get("exit")
     if code == 0:
         return "passed"
