@@ -1,0 +1,183 @@
+"""Sampling speed: ponder's sampler against transformers' ``generate`` on the same weights.
+
+Both sides get the identical model (ponder's state dict loaded into ``LlamaForCausalLM``
+built from ``hf_config``), the same prompts and exactly ``--new-tokens`` new tokens per row
+(EOS ignored on both sides, no stop strings), greedy unless ``--sample``. Runs alternate
+between the two so that load on a shared machine hits both alike; medians are reported.
+The script also measures the machine's fp32 matmul peak (large square ``torch.mm``) and
+the fraction of it ponder's sampler reaches at the largest batch, counting FLOPs as
+``model.flops_per_token`` does (matmuls + attention at each token's context).
+
+One torch thread by default: on a small shared machine, a parallel op waits for its
+slowest worker, and a worker descheduled by other load stalls it, which makes multi-thread
+timings of a model this small mostly a measure of the load (``--threads 2`` to compare).
+
+    python benchmarks/sampler.py                       # preset "small", random weights
+    python benchmarks/sampler.py --model runs/small --json results/sampler.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import torch
+
+from ponder.lm.checkpoint import hf_config, load_checkpoint
+from ponder.lm.model import Transformer, preset
+from ponder.lm.sampler import Sampler
+from ponder.lm.tokenizer import CHARS, CharTokenizer
+
+
+def build(args: argparse.Namespace) -> tuple[Transformer, CharTokenizer, str]:
+    if args.model:
+        model, tok, _ = load_checkpoint(args.model)
+        return model, tok, str(args.model)
+    tok = CharTokenizer()
+    torch.manual_seed(args.seed)
+    return Transformer(preset(args.preset, vocab_size=tok.vocab_size)).eval(), tok, args.preset
+
+
+def to_transformers(model: Transformer, tok: CharTokenizer):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    hf = LlamaForCausalLM(LlamaConfig(**hf_config(model.cfg, tok)))
+    hf.load_state_dict(model.state_dict())  # parameter names match; lm_head is tied
+    hf.tie_weights()
+    return hf.eval()
+
+
+def prompts(tok: CharTokenizer, batch: int, length: int, seed: int) -> list[list[int]]:
+    g = torch.Generator().manual_seed(seed)
+    chars = torch.randint(0, len(CHARS), (batch, length - 1), generator=g).tolist()
+    return [[tok.bos_id, *(tok.stoi[CHARS[c]] for c in row)] for row in chars]
+
+
+def timed(fn) -> tuple[float, float, object]:
+    """(wall seconds, process CPU seconds, result) of ``fn()``."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = fn()
+    return time.perf_counter() - wall, time.process_time() - cpu, result
+
+
+def run_ponder(sampler: Sampler, ids: list[list[int]], new: int, sample: bool
+               ) -> tuple[float, float, float]:
+    """(wall seconds, CPU seconds, FLOPs) of one generation."""
+    kw = dict(temperature=1.0, top_p=0.95) if sample else dict(temperature=0.0)
+    wall, cpu, out = timed(lambda: sampler.generate(ids, max_tokens=new, ignore_eos=True,
+                                                    seeds=range(len(ids)), **kw))
+    assert all(c.tokens == new for r in out for c in r)
+    return wall, cpu, sum(c.flops for r in out for c in r)
+
+
+def run_transformers(hf, ids: list[list[int]], new: int, sample: bool, pad_id: int
+                     ) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of one ``generate``."""
+    x = torch.tensor(ids)  # equal lengths: no padding on either side
+    kw = dict(do_sample=True, temperature=1.0, top_p=0.95, top_k=0) if sample else \
+        dict(do_sample=False)
+
+    def go():
+        with torch.inference_mode():
+            return hf.generate(input_ids=x, attention_mask=torch.ones_like(x),
+                               max_new_tokens=new, min_new_tokens=new, pad_token_id=pad_id,
+                               use_cache=True, **kw)
+
+    wall, cpu, out = timed(go)
+    assert out.shape[1] == x.shape[1] + new
+    return wall, cpu
+
+
+def matmul_peak_gflops(size: int = 1024, repeats: int = 15) -> float:
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    torch.mm(a, b)
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        torch.mm(a, b)
+        times.append(time.perf_counter() - t)
+    return 2 * size**3 / statistics.median(times) / 1e9
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", help="a ponder checkpoint directory (default: random weights)")
+    ap.add_argument("--preset", default="small", help="model preset without --model")
+    ap.add_argument("--batches", default="1,16,64", help="comma-separated batch sizes")
+    ap.add_argument("--prompt-tokens", type=int, default=32)
+    ap.add_argument("--new-tokens", type=int, default=128)
+    ap.add_argument("--repeats", type=int, default=5, help="timed runs per side; median")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (0: torch's default)")
+    ap.add_argument("--sample", action="store_true", help="temperature 1, top-p 0.95")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--json", type=Path, help="write results here")
+    args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    warnings.filterwarnings("ignore")
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    model, tok, what = build(args)
+    hf = to_transformers(model, tok)
+    sampler = Sampler(model, tok, max_batch=max(int(b) for b in args.batches.split(",")))
+    result: dict = {
+        "command": shlex.join([Path(sys.argv[0]).name, *(argv or sys.argv[1:])]),
+        "model": what, "params": model.num_params(), "threads": torch.get_num_threads(),
+        "torch": torch.__version__, "transformers": transformers.__version__,
+        "prompt_tokens": args.prompt_tokens, "new_tokens": args.new_tokens,
+        "repeats": args.repeats, "decoding": "sample" if args.sample else "greedy",
+    }
+    if not args.model:
+        result["preset"] = args.preset
+    print(f"{what}: {model.num_params() / 1e6:.2f}M params, {torch.get_num_threads()} threads, "
+          f"{args.prompt_tokens} prompt + {args.new_tokens} new tokens, "
+          f"median of {args.repeats}", flush=True)
+    gflops: dict[int, float] = {}
+    print(f"{'batch':>5}  {'ponder tok/s':>12}  {'transformers tok/s':>18}  {'ratio':>6}  "
+          f"{'ponder/cpu-s':>12}  {'transf./cpu-s':>12}  {'ratio':>6}")
+    for b in (int(x) for x in args.batches.split(",")):
+        ids = prompts(tok, b, args.prompt_tokens, args.seed)
+        run_ponder(sampler, ids, 4, args.sample)  # warm-up (allocator, fused weights)
+        run_transformers(hf, ids, 4, args.sample, tok.pad_id)
+        ours, theirs, flops = [], [], []
+        for _ in range(args.repeats):  # alternate, so both see the same machine load
+            wall, cpu, work = run_ponder(sampler, ids, args.new_tokens, args.sample)
+            ours.append((wall, cpu))
+            flops.append(work / wall)
+            theirs.append(run_transformers(hf, ids, args.new_tokens, args.sample, tok.pad_id))
+        tokens = b * args.new_tokens
+        med = [[statistics.median(t[i] for t in side) for i in (0, 1)] for side in (ours, theirs)]
+        row = {"ponder_tok_s": tokens / med[0][0], "transformers_tok_s": tokens / med[1][0],
+               "ratio": med[1][0] / med[0][0],
+               # tokens per second of CPU time this process got: on a shared machine,
+               # less sensitive to how much of the time other work held the cores
+               "ponder_tok_cpu_s": tokens / med[0][1], "transformers_tok_cpu_s": tokens / med[1][1],
+               "cpu_ratio": med[1][1] / med[0][1]}
+        result[f"batch_{b}"] = {k: round(v, 2) for k, v in row.items()}
+        gflops[b] = statistics.median(flops) / 1e9
+        print(f"{b:>5}  {row['ponder_tok_s']:>12.0f}  {row['transformers_tok_s']:>18.0f}  "
+              f"{row['ratio']:>5.1f}x  {row['ponder_tok_cpu_s']:>12.0f}  "
+              f"{row['transformers_tok_cpu_s']:>12.0f}  {row['cpu_ratio']:>5.1f}x", flush=True)
+    largest = max(gflops)
+    peak = matmul_peak_gflops()
+    result.update({"matmul_peak_gflops": round(peak, 1),
+                   f"ponder_gflops_batch_{largest}": round(gflops[largest], 2),
+                   "ponder_fraction_of_peak": round(gflops[largest] / peak, 4)})
+    print(f"fp32 matmul peak {peak:.1f} GFLOP/s (1024x1024 mm); ponder at batch {largest}: "
+          f"{gflops[largest]:.2f} GFLOP/s = {100 * gflops[largest] / peak:.1f}% of peak")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+        print(f"wrote {args.json}")
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,270 @@
+import math
+
+import pytest
+import torch
+
+from ponder.errors import InvalidInput
+from ponder.lm.model import FusedDecoder, ModelConfig, Transformer
+from ponder.lm.sampler import Sampler, completion_logprobs, sequence_logprobs
+from ponder.lm.tokenizer import CharTokenizer
+
+TOK = CharTokenizer()
+
+
+def tiny(seed: int = 0) -> Transformer:
+    torch.manual_seed(seed)
+    cfg = ModelConfig(vocab_size=TOK.vocab_size, n_layer=2, n_head=4, d_model=32, d_ff=64,
+                      max_seq_len=64)
+    model = Transformer(cfg).eval()
+    with torch.no_grad():  # sharper distributions than the init: fewer near-ties
+        for p in model.parameters():
+            p.mul_(5)
+    return model
+
+
+def enc(text: str) -> list[int]:
+    return TOK.encode(text, bos=True)
+
+
+@torch.no_grad()
+def naive_greedy(model: Transformer, prompt: list[int], limit: int, eos: int) -> list[int]:
+    """Argmax decoding with no cache: the whole sequence through model.forward each step."""
+    ids, out = list(prompt), []
+    while len(out) < limit:
+        nxt = int(model(torch.tensor([ids]))[0, -1].argmax())
+        out.append(nxt)
+        ids.append(nxt)
+        if nxt == eos:
+            break
+    return out
+
+
+def ids_of(c, eos: int = TOK.eos_id) -> list[int]:
+    return TOK.encode(c.text) + ([eos] if c.finish_reason == "eos" else [])
+
+
+@torch.no_grad()
+def test_fused_decoder_matches_model_forward_with_padding():
+    """A left-padded prefill, then one decoding step: logits equal the plain forward's."""
+    model = tiny()
+    dec = FusedDecoder(model)
+    seqs = [torch.randint(5, TOK.vocab_size, (11,)) for _ in range(2)]
+    full = [model(s[None])[0] for s in seqs]  # (11, V) each
+    P, pad = 10, torch.tensor([0, 3])  # row 0: 10 prompt tokens; row 1: 7, after 3 pads
+    ids = torch.stack([seqs[0][:10], torch.cat([torch.zeros(3, dtype=torch.long), seqs[1][:7]])])
+    slots = torch.arange(P)
+    positions = (slots - pad[:, None]).clamp(min=0)
+    real = slots[None] >= pad[:, None]  # (2, P)
+    mask = (slots[None, :] <= slots[:, None]) & (real[:, None] | torch.eye(P, dtype=torch.bool))
+    cache = dec.new_cache(2, P + 1)
+    logits = dec(ids, positions, cache, 0, mask[:, None])
+    torch.testing.assert_close(logits, torch.stack([full[0][9], full[1][6]]), atol=1e-4,
+                               rtol=1e-4)
+    step_mask = torch.cat([real, real.new_ones(2, 1)], 1)[:, None, None]  # (2, 1, 1, P+1)
+    step = dec(torch.stack([seqs[0][10:], seqs[1][7:8]]), torch.tensor([[10], [7]]), cache, P,
+               step_mask)
+    torch.testing.assert_close(step, torch.stack([full[0][10], full[1][7]]), atol=1e-4,
+                               rtol=1e-4)
+
+
+def test_greedy_equals_naive_loop_for_mixed_lengths_and_n():
+    model = tiny()
+    prompts = [enc("12+7="), enc("a"), enc("the longest prompt here"), enc("7")]
+    limits = [9, 20, 5, 14]  # rows finish at different steps: the batch is compacted
+    out = Sampler(model, TOK).generate(prompts, n=2, max_tokens=limits, temperature=0)
+    for p, lim, row in zip(prompts, limits, out, strict=True):
+        ref = naive_greedy(model, p, lim, TOK.eos_id)  # "7" ends with EOS after 10 tokens
+        assert [ids_of(c) for c in row] == [ref, ref]
+        for c in row:
+            assert c.prompt_tokens == len(p)
+            assert c.tokens == len(ref) == len(c.token_logprobs)
+            assert c.finish_reason == ("eos" if ref[-1] == TOK.eos_id else "length")
+            assert c.logprob == pytest.approx(sum(c.token_logprobs))
+
+
+def test_memory_bounds_split_the_work_without_changing_results(monkeypatch):
+    model = tiny()
+    prompts = [enc("12+7="), enc("a"), enc("the longest prompt here")]
+    kw = dict(n=3, max_tokens=[6, 12, 9], temperature=1.0, seeds=range(9))
+    want = Sampler(model, TOK).generate(prompts, **kw)
+    monkeypatch.setattr("ponder.lm.sampler.PREFILL_TOKENS", 16)  # one prompt per prefill
+    small = Sampler(model, TOK, cache_bytes=2 * 2 * 32 * 4 * 40 * 2)  # two rows per chunk
+    got = small.generate(prompts, **kw)
+    assert [[c.text for c in r] for r in got] == [[c.text for c in r] for r in want]
+    # rows go longest prompt first, two at a time: [L L] [L 1] [1 1] [a a] [a], so each
+    # prompt's three samples straddle two chunks and it is prefilled twice
+    assert small.prefill_tokens == 2 * sum(len(p) for p in prompts)
+
+
+def test_eos_ends_a_row_and_is_counted_but_not_in_text():
+    model = tiny()
+    first = naive_greedy(model, enc("abc"), 3, -1)
+    tok = CharTokenizer()
+    tok.eos_id = first[2]  # make the third greedy token the end of sequence
+    (c,), = Sampler(model, tok).generate([enc("abc")], max_tokens=10, temperature=0)
+    assert (c.finish_reason, c.tokens, c.text) == ("eos", 3, TOK.decode(first[:2]))
+
+
+def test_sampled_logprobs_equal_teacher_forcing():
+    model = tiny()
+    prompts = [enc("hello"), enc("a much longer prompt")]
+    out = Sampler(model, TOK).generate(prompts, n=3, max_tokens=12, temperature=1.3,
+                                       top_p=0.9, seeds=list(range(6)))
+    comps = [c for row in out for c in row]
+    lp, mask = completion_logprobs(model, [p for p in prompts for _ in range(3)],
+                                   [ids_of(c) for c in comps])
+    for r, c in enumerate(comps):
+        assert int(mask[r].sum()) == c.tokens
+        torch.testing.assert_close(lp[r, : c.tokens], torch.tensor(c.token_logprobs),
+                                   atol=1e-4, rtol=1e-4)
+
+
+def test_stop_strings_cut_after_the_earliest_ending_stop():
+    model = tiny()
+    s = Sampler(model, TOK)
+    (full,), = s.generate([enc("ab")], max_tokens=30, temperature=0)
+    text = full.text  # one character per token for this prompt
+    a, b = text[6:8], text[10:13]  # b ends later: a wins
+    (c,), = s.generate([enc("ab")], max_tokens=30, temperature=0, stop=[b, a])
+    end = text.find(a) + len(a)
+    assert (c.text, c.finish_reason, c.tokens) == (text[:end], "stop", end)
+    assert c.token_logprobs == full.token_logprobs[:end]
+    # a stop string found only across the prompt/completion boundary does not count
+    (d,), = s.generate([enc("ab")], max_tokens=30, temperature=0, stop=["b" + text[0]])
+    assert d.text == text and d.finish_reason == full.finish_reason
+
+
+def test_stop_string_inside_a_special_token_cuts_the_text_mid_token():
+    model = tiny()
+    (full,), = Sampler(model, TOK).generate([enc("q")], max_tokens=30, temperature=0)
+    assert full.text.startswith("<bos>aQ+K'<think>")  # this model's greedy output
+    (c,), = Sampler(model, TOK).generate([enc("q")], max_tokens=30, temperature=0,
+                                         stop=["hink"])
+    assert (c.text, c.tokens, c.finish_reason) == ("<bos>aQ+K'<think", 7, "stop")
+
+
+def test_per_prompt_max_tokens_and_zero_budget():
+    model = tiny()
+    out = Sampler(model, TOK).generate([enc("ab"), enc("cd"), enc("ef")], n=2,
+                                       max_tokens=[3, 0, 7], temperature=0.8, seeds=range(6))
+    assert [c.tokens for c in out[0]] == [3, 3] and [c.tokens for c in out[2]] == [7, 7]
+    assert all(c.finish_reason == "length" for row in out for c in row)
+    assert [(c.text, c.flops) for c in out[1]] == [("", 0.0), ("", 0.0)]
+
+
+def test_seeds_reproducible_and_independent_of_the_batch():
+    model = tiny()
+    s = Sampler(model, TOK)
+    kw = dict(max_tokens=15, temperature=1.0)
+    a = s.generate([enc("x"), enc("longer prompt")], n=2, seeds=[1, 2, 3, 4], **kw)
+    b = s.generate([enc("x"), enc("longer prompt")], n=2, seeds=[1, 2, 3, 4], **kw)
+    assert [[c.text for c in r] for r in a] == [[c.text for c in r] for r in b]
+    assert a[0][0].text != a[0][1].text  # different seeds, different samples
+    alone = s.generate([enc("longer prompt")], n=1, seeds=[4], **kw)
+    assert alone[0][0].text == a[1][1].text
+    # a longer budget (other noise block sizes) extends the same sample
+    longer = s.generate([enc("x")], n=1, max_tokens=40, temperature=1.0, seeds=[1])[0][0]
+    assert ids_of(longer)[:15] == ids_of(a[0][0])
+
+
+def test_sampling_follows_the_tempered_distribution():
+    model = tiny()
+    prompt = enc("7")
+    with torch.no_grad():
+        logits = model(torch.tensor([prompt]))[0, -1]
+    n = 3000
+    for temperature in (1.0, 0.5):
+        out = Sampler(model, TOK).generate([prompt], n=n, max_tokens=1,
+                                           temperature=temperature, seeds=range(n))
+        counts = torch.bincount(torch.tensor([ids_of(c)[0] for c in out[0]]),
+                                minlength=TOK.vocab_size).float()
+        p = torch.softmax(logits / temperature, -1)
+        assert 0.5 * (counts / n - p).abs().sum() < 0.06  # total variation distance
+
+
+def test_top_p_keeps_to_the_nucleus_and_tiny_top_p_is_greedy():
+    model = tiny()
+    s = Sampler(model, TOK)
+    prompts = [enc("ab"), enc("some other prompt")]
+    greedy = s.generate(prompts, max_tokens=12, temperature=0)
+    tiny_p = s.generate(prompts, max_tokens=12, temperature=1.0, top_p=1e-6, seeds=[5, 6])
+    assert [r[0].text for r in tiny_p] == [r[0].text for r in greedy]
+    with torch.no_grad():
+        probs = torch.softmax(model(torch.tensor([prompts[0]]))[0, -1], -1)
+    sorted_p, order = probs.sort(descending=True)
+    nucleus = set(order[: int((sorted_p.cumsum(0) < 0.5).sum()) + 1].tolist())
+    out = s.generate([prompts[0]], n=200, max_tokens=1, temperature=1.0, top_p=0.5,
+                     seeds=range(200))
+    assert {ids_of(c)[0] for c in out[0]} == nucleus
+
+
+def test_n_samples_share_one_prefill_and_its_flops():
+    model = tiny()
+    s = Sampler(model, TOK)
+    prompts = [enc("shared prompt"), enc("other"), enc("shared prompt")]
+    out = s.generate(prompts, n=4, max_tokens=5, temperature=1.0, seeds=range(12))
+    assert s.prefill_tokens == len(prompts[0]) + len(prompts[1])  # duplicates prefilled once
+    f = model.flops_per_token
+    P = len(prompts[1])
+    prefill = sum(f(c) for c in range(1, P + 1))
+    decode = sum(sum(f(P + k) for k in range(1, c.tokens + 1)) for c in out[1])
+    assert sum(c.flops for c in out[1]) == pytest.approx(prefill + decode)
+
+
+def test_continuing_a_partial_completion_equals_one_go():
+    model = tiny()
+    s = Sampler(model, TOK)
+    prompts = [enc("question one"), enc("q2")]
+    whole = [ids_of(r[0]) for r in s.generate(prompts, max_tokens=16, temperature=0)]
+    lps = [r[0].token_logprobs for r in s.generate(prompts, max_tokens=16, temperature=0)]
+    splits = [5, 11]  # prompts of different lengths again, so rows are padded differently
+    parts = s.generate([p + w[:k] for p, w, k in zip(prompts, whole, splits, strict=True)],
+                       max_tokens=[16 - k for k in splits], temperature=0)
+    for w, lp, k, (c,) in zip(whole, lps, splits, parts, strict=True):
+        assert ids_of(c) == w[k:]
+        assert c.token_logprobs == pytest.approx(lp[k:], abs=1e-5)
+
+
+def test_weight_updates_are_seen_by_the_next_generate():
+    model = tiny()
+    s = Sampler(model, TOK)
+    before = s.generate([enc("abc")], max_tokens=10, temperature=0)[0][0].text
+    with torch.no_grad():  # an in-place update, as an optimizer step makes
+        model.model.layers[0].mlp.down_proj.weight.mul_(-3)
+    after = s.generate([enc("abc")], max_tokens=10, temperature=0)[0][0]
+    assert ids_of(after) == naive_greedy(model, enc("abc"), 10, TOK.eos_id)
+    assert after.text != before
+
+
+def test_completion_logprobs_are_differentiable_and_masked():
+    model = tiny()
+    prompts, comps = [enc("a"), enc("bcd")], [TOK.encode("xyz"), TOK.encode("q")]
+    lp, mask = completion_logprobs(model, prompts, comps)
+    assert mask.tolist() == [[True] * 3, [True, False, False]] and lp[1, 1:].eq(0).all()
+    with torch.no_grad():
+        full = torch.log_softmax(model(torch.tensor([prompts[0] + comps[0]]))[0], -1)
+    ref = [full[len(prompts[0]) - 1 + j, t] for j, t in enumerate(comps[0])]
+    torch.testing.assert_close(lp[0], torch.stack(ref), atol=1e-5, rtol=1e-5)
+    total = sequence_logprobs(model, prompts, comps)
+    torch.testing.assert_close(total, lp.sum(-1))
+    total.sum().backward()
+    assert model.model.embed_tokens.weight.grad.abs().sum() > 0
+
+
+def test_sampler_rejects_bad_arguments():
+    s = Sampler(tiny(), TOK)
+    for kw in (dict(n=0), dict(temperature=-1), dict(top_p=0), dict(max_tokens=[1, 2]),
+               dict(max_tokens=-1), dict(max_tokens=70)):
+        with pytest.raises(InvalidInput):
+            s.generate([enc("a")], **kw)
+    with pytest.raises(InvalidInput, match="empty"):
+        s.generate([[]])
+    with pytest.raises(InvalidInput, match="seeds"):
+        s.generate([enc("a")], n=2, max_tokens=5, seeds=[1])
+
+
+def test_flops_grow_with_context():
+    model = tiny()
+    (c,), = Sampler(model, TOK).generate([enc("ab")], max_tokens=4, temperature=0)
+    assert c.flops > model.flops_per_token(0) * (3 + 4)
+    assert math.isfinite(c.logprob)
