@@ -93,3 +93,12 @@ def test_reward_model_files_fail_cleanly(tmp_path, monkeypatch):
     (path / "model.safetensors").write_bytes(b"garbage")
     with pytest.raises(ModelError, match="cannot load the weights"):
         load_reward_model(path)
+
+
+def test_positions_survive_special_tokens_inside_the_thinking():
+    tok = CharTokenizer()
+    comp = "a<think>=1\n<eos>b=2\n</think>\nAnswer: 2"  # a model may write stray specials
+    ids, pos = encode_for_scoring(tok, "Q\n<think>\n", comp, "prm")
+    assert all(p < len(ids) for p in pos)
+    assert [tok.decode([ids[p]]) for p in pos] == ["\n", "\n", "2"]
+    assert tok.token_ends("a</think>b") == [0, 8, 9]

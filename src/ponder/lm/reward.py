@@ -101,19 +101,15 @@ def encode_for_scoring(tok: CharTokenizer, prompt: str, completion: str, kind: s
     ids = p + tok.encode(completion)
     if kind == "orm":
         return ids, [len(ids) - 1]
-    # characters and tokens align one-to-one except for the special markers
-    positions, ci, ti = [], 0, len(p)
-    spans = step_spans(completion)
-    for end, _ in spans:
-        # walk characters to token indices: THINK_CLOSE is 1 token for len(THINK_CLOSE) chars
-        while ci < end:
-            if completion.startswith(THINK_CLOSE, ci):
-                ci += len(THINK_CLOSE)
-            else:
-                ci += 1
-            ti += 1
-        positions.append(ti)
-    return ids, positions
+    # a step ends at a character; read the head at the token holding that character
+    # (characters and tokens align one-to-one except inside special tokens)
+    owner: dict[int, int] = {}
+    start = 0
+    for ti, end in enumerate(tok.token_ends(completion)):
+        for ci in range(start, end + 1):
+            owner[ci] = len(p) + ti
+        start = end + 1
+    return ids, [owner[end] for end, _ in step_spans(completion)]
 
 
 class RewardScorer:

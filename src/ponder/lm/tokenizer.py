@@ -55,6 +55,19 @@ class CharTokenizer:
             ids.append(self.eos_id)
         return ids
 
+    def token_ends(self, text: str) -> list[int]:
+        """For each token of ``encode(text)``, the index of its last character in
+        ``text`` (a special token such as ``</think>`` spans several characters)."""
+        ends, pos = [], 0
+        for part in self._special_re.split(text):
+            if part in SPECIALS:
+                pos += len(part)
+                ends.append(pos - 1)
+            else:
+                ends.extend(range(pos, pos + len(part)))
+                pos += len(part)
+        return ends
+
     def decode(self, ids: list[int], skip_special: bool = False) -> str:
         out = []
         for i in ids:
