@@ -23,6 +23,7 @@ def fit(
     targets: str = typer.Option(None, help="Target budgets to fit a policy for "
                                 "(default: the candidate budgets)."),
     n: int = typer.Option(100, "--n", help="Training problems."),
+    difficulty: str = typer.Option(None, help="Comma-separated difficulty levels."),
     probe_n: int = typer.Option(4, help="Probe samples for the difficulty estimate."),
     signal: str = typer.Option("agreement", help="Difficulty signal: agreement, prm, orm."),
     prm: Path = typer.Option(None, help="Process reward model directory."),
@@ -51,6 +52,7 @@ def fit(
     cand = _ints(budgets, "--budgets")
     cfg = ScaleConfig(strategies=[s.strip() for s in strategies.split(",") if s.strip()],
                       budgets=cand, n_problems=n, seed=seed, max_tokens=max_tokens,
+                      difficulty=_ints(difficulty, "--difficulty") if difficulty else None,
                       temperature=temperature, options=opts, split="train")
     scorers = Scorers(prm=RewardScorer(*load_reward_model(prm))) if prm else None
     count = {"k": 0}
