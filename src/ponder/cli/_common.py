@@ -1,0 +1,76 @@
+"""Helpers the solve / eval / demo commands share: opening a model by its string,
+parsing difficulty lists, and the accuracy table."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from ponder.errors import InvalidInput
+from ponder.eval.accuracy import AccuracyReport
+from ponder.lm.base import LM
+from ponder.lm.registry import load_lm
+from ponder.train.state import CHECKPOINT
+
+MODEL_HELP = ("Model: a checkpoint directory or training run (runs/x), hf:PATH, vllm:PATH or "
+              "an http(s) URL#MODEL; default: the bundled reasoner.")
+
+
+def open_model(spec: str | None) -> LM:
+    """``load_lm`` that also accepts a training run directory (its ``checkpoint/``)."""
+    if spec is not None:
+        run_ckpt = Path(spec).expanduser() / CHECKPOINT
+        if not (Path(spec).expanduser() / "config.json").exists() and run_ckpt.is_dir():
+            spec = str(run_ckpt)
+    return load_lm(spec)
+
+
+def command_line(ctx: typer.Context) -> str:
+    """The running command as a shell line, rebuilt from its parsed options (defaults
+    left out), for the records a command writes."""
+    words = ctx.command_path.split()
+    words[0] = "ponder"  # whatever the program was called as
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name)
+        if value is None or value == param.default:
+            continue
+        if param.param_type_name == "argument":
+            words.append(str(value))
+        elif value is True and getattr(param, "is_flag", False):
+            words.append(param.opts[0])
+        else:
+            words += [param.opts[0], str(value)]
+    return shlex.join(words)
+
+
+def parse_levels(spec: str | None) -> list[int] | None:
+    """``"1,3,5-7"`` -> [1, 3, 5, 6, 7]; None -> None (every level).
+
+    >>> parse_levels("1,3,5-7")
+    [1, 3, 5, 6, 7]
+    """
+    if spec is None or not spec.strip():
+        return None
+    levels: list[int] = []
+    try:
+        for part in spec.split(","):
+            lo, sep, hi = part.strip().partition("-")
+            levels.extend(range(int(lo), int(hi) + 1) if sep else [int(lo)])
+    except ValueError:
+        raise InvalidInput(f"--difficulty takes levels such as 3 or 1,2,5-8; got {spec!r}"
+                           ) from None
+    return levels
+
+
+def accuracy_table(reports: dict[str, AccuracyReport], title: str) -> Table:
+    """One row per (task, difficulty) and a total row per task."""
+    table = Table("task", "difficulty", "n", "accuracy", title=title)
+    for name, r in reports.items():
+        for level, acc in r.by_difficulty.items():
+            table.add_row(name, level, str(r.n_by_difficulty[level]), f"{acc:.3f}")
+        table.add_row(f"[bold]{name}", "[bold]all", f"[bold]{r.n}", f"[bold]{r.accuracy:.3f}",
+                      end_section=True)
+    return table

@@ -1,0 +1,117 @@
+"""``ponder train``: train a reasoner from scratch on teacher chains of thought."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from ponder.cli._common import command_line
+from ponder.errors import ConfigError
+from ponder.train.loop import TrainConfig
+from ponder.train.sft import DEFAULT_TASKS, SFTConfig, load_run_configs, train_sft
+from ponder.train.state import CHECKPOINT, METRICS
+
+
+def _configs(out: Path, resume: bool, sft_opts: dict, train_opts: dict
+             ) -> tuple[SFTConfig, TrainConfig]:
+    """The run's configs. A new run builds them from the options given (None: default);
+    --resume loads the saved ones and applies only budget/optimisation options."""
+    sft_opts = {k: v for k, v in sft_opts.items() if v is not None}
+    train_opts = {k: v for k, v in train_opts.items() if v is not None}
+    if resume:
+        sft, cfg = load_run_configs(out)
+        changed = [k for k, v in sft_opts.items() if getattr(sft, k) != v]
+        changed += ["seed"] if train_opts.get("seed", cfg.seed) != cfg.seed else []
+        if changed:
+            flags = ["--task" if k == "tasks" else "--" + k.replace("_", "-") for k in changed]
+            raise ConfigError(f"--resume continues the saved run in {out} and cannot change "
+                              f"{', '.join(flags)}; drop them or train into a new --out")
+        if "minutes" in train_opts and "steps" not in train_opts:
+            train_opts["steps"] = None  # a new time budget replaces the step budget
+        return sft, replace(cfg, **train_opts)
+    if "steps" not in train_opts and "minutes" not in train_opts:
+        raise ConfigError("give a training budget: --steps N and/or --minutes M")
+    train_opts.setdefault("steps", None)
+    train_opts.setdefault("threads", 1)
+    return SFTConfig(**sft_opts), TrainConfig(**train_opts)
+
+
+def _levels(text: str | None) -> dict[str, int] | None:
+    """``"arith=4,chain=8"`` -> {"arith": 4, "chain": 8}."""
+    if not text:
+        return None
+    out = {}
+    for item in text.split(","):
+        name, sep, level = item.partition("=")
+        if not sep or not level.strip().isdigit():
+            raise ConfigError(f"--max-difficulty wants TASK=LEVEL pairs like arith=4,chain=8; "
+                              f"got {item!r}")
+        out[name.strip()] = int(level)
+    return out
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def train(
+        ctx: typer.Context,
+        task: str | None = typer.Option(
+            None, "--task", help=f"Task mixture, comma-separated [default: "
+            f"{','.join(DEFAULT_TASKS)}]."),
+        preset: str | None = typer.Option(
+            None, "--preset", help="Model size: tiny, small, base, large [default: small]."),
+        steps: int | None = typer.Option(None, "--steps", min=1, help="Optimizer steps."),
+        minutes: float | None = typer.Option(
+            None, "--minutes", min=0.01, help="Wall-clock budget (evaluations included)."),
+        batch_size: int | None = typer.Option(None, "--batch-size", min=1,
+                                              help="Examples per step [default: 32]."),
+        lr: float | None = typer.Option(None, "--lr", help="Peak learning rate [3e-3]."),
+        seed: int | None = typer.Option(None, "--seed", help="Initialisation and data [0]."),
+        direct_fraction: float | None = typer.Option(
+            None, "--direct-fraction", help="Share of no-chain-of-thought examples [0.1]."),
+        max_difficulty: str | None = typer.Option(
+            None, "--max-difficulty", help="Highest level drawn per task, e.g. "
+            "arith=4,chain=8 (held-out evaluation still covers every level)."),
+        eval_every: int | None = typer.Option(
+            None, "--eval-every", min=0, help="Steps between evaluations (0: at the end)."),
+        eval_n: int | None = typer.Option(
+            None, "--eval-n", min=0, help="Held-out problems per task per evaluation [32]."),
+        save_every: int | None = typer.Option(None, "--save-every", min=1,
+                                              help="Steps between checkpoints [100]."),
+        precision: str | None = typer.Option(None, "--precision",
+                                             help="fp32, bf16 or auto [auto]."),
+        threads: int | None = typer.Option(
+            None, "--threads", min=0, help="CPU threads (0: all) [1: fastest for these "
+            "small models on a shared 2-core machine]."),
+        out: Path = typer.Option(Path("runs/default"), "--out", "-o", help="Run directory."),
+        resume: bool = typer.Option(False, "--resume", help="Continue the run in --out."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    ) -> None:
+        """Train a model from scratch on teacher traces of a task mixture (SFT).
+
+        Writes OUT/checkpoint (the model), OUT/state.pt (to resume) and
+        OUT/metrics.jsonl. Interrupted runs continue with --resume.
+        """
+        tasks = tuple(s.strip() for s in task.split(",") if s.strip()) if task else None
+        sft, cfg = _configs(
+            out, resume,
+            dict(tasks=tasks, preset=preset, direct_fraction=direct_fraction, eval_n=eval_n,
+                 max_difficulty=_levels(max_difficulty)),
+            dict(steps=steps, minutes=minutes, batch_size=batch_size, lr=lr, seed=seed,
+                 eval_every=eval_every, save_every=save_every, precision=precision,
+                 threads=threads))
+        console = Console()
+        budget = " and ".join(x for x in (cfg.steps and f"{cfg.steps} steps",
+                                          cfg.minutes and f"{cfg.minutes:g} minutes") if x)
+        console.print(f"{'resuming' if resume else 'training'} a {sft.preset} model on "
+                      f"{','.join(sft.tasks)} for {budget} -> {out}")
+        _, result = train_sft(sft, cfg, out, resume=resume, progress=not quiet,
+                              extra={"command": command_line(ctx)})
+        console.print(f"step {result.step}  loss {result.loss:.4f}  "
+                      f"{result.tokens:,} tokens in {result.elapsed / 60:.1f} min")
+        for k, v in result.eval.items():
+            console.print(f"  {k}: {v}")
+        console.print(f"model: {out / CHECKPOINT}   metrics: {out / METRICS}")
+        console.print(f"next: ponder eval --model {out} --task {sft.tasks[0]}")

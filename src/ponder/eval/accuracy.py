@@ -1,0 +1,207 @@
+"""Held-out accuracy: greedy answers to TEST problems, verified, broken down by difficulty.
+
+Everything goes through the LM protocol (batched ``generate`` at temperature 0), so the
+same function scores the built-in model, a Hugging Face model or a remote server, and
+the trainers reuse it for their periodic evaluation.
+
+A chain-of-thought completion counts only if the model closed its thinking and wrote an
+answer after it (thinking that runs out of budget is not an answer); a direct
+completion is the answer line itself.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from ponder.errors import InvalidInput
+from ponder.lm.base import LM, Completion
+from ponder.lm.template import THINK_CLOSE, format_completion, format_prompt, split_thinking
+from ponder.tasks.base import Problem, Task
+
+DIRECT = "direct"
+
+
+@dataclass
+class AccuracyReport:
+    """Greedy accuracy of one model on one task's held-out split."""
+
+    task: str
+    accuracy: float
+    n: int
+    by_difficulty: dict[str, float]  # difficulty (as a string, for JSON) -> accuracy
+    n_by_difficulty: dict[str, int]
+    direct: bool = False  # answered with no chain of thought
+    answered: float = 0.0  # fraction of completions with an extractable answer
+    mean_tokens: float = 0.0  # generated tokens per problem
+    seconds: float = 0.0  # wall time of the generation pass (shared by the tasks in it)
+    records: list[dict[str, Any]] = field(default_factory=list)  # one per problem
+
+    def to_dict(self, records: bool = False) -> dict[str, Any]:
+        d = asdict(self)
+        if not records:
+            d.pop("records")
+        return d
+
+
+def check_direct(task: Task, direct: bool) -> None:
+    if direct and DIRECT not in task.styles:
+        raise InvalidInput(f"task {task.name!r} has no direct (no chain-of-thought) format; "
+                           f"its styles are {list(task.styles)}; drop --direct")
+
+
+def judge(task: Task, problem: Problem, completion: str, think: bool = True) -> float | None:
+    """The task's verdict on a completion (None: no answer). With thinking, only the
+    text after the closing marker is read, so an answer inside the thoughts is no answer."""
+    if think:
+        if THINK_CLOSE not in completion:
+            return None
+        _, visible = split_thinking(completion)
+        return task.verify(problem, visible) if visible else None
+    return task.verify(problem, completion)
+
+
+def token_budgets(task: Task, lm: LM, direct: bool = False, seed: int = 0, sample: int = 16,
+                  slack: float = 1.5) -> dict[int, int]:
+    """Generation cap per difficulty: ``slack`` times the longest teacher completion of a
+    few TRAIN problems at that level (plus a margin), so a model that fails to stop wastes
+    bounded time, while one that writes like the teacher is never cut short."""
+    style = DIRECT if direct else task.styles[0]
+    caps = {}
+    for d in range(task.min_difficulty, task.max_difficulty + 1):
+        longest = max((lm.count_tokens(format_completion(task.teacher_trace(p, style),
+                                                         not direct))
+                       for p in task.problems("train", sample, seed=seed, difficulty=d)),
+                      default=64)
+        caps[d] = int(longest * slack) + 16
+    return caps
+
+
+def greedy_texts(lm: LM, prompts: list[str], limits: list[int], batch_size: int = 64,
+                 seed: int = 0, progress: bool = False, label: str = "") -> list[Completion]:
+    """Greedy completions of ``prompts`` in batches of ``batch_size``, in input order.
+
+    Prompts with similar caps and lengths are decoded together, so the rows of a batch
+    finish at about the same time instead of waiting for the longest one."""
+    order = sorted(range(len(prompts)), key=lambda i: (limits[i], len(prompts[i])))
+    out: list[Completion | None] = [None] * len(prompts)
+    with _bar(progress, label, len(prompts)) as bar:
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
+            gens = lm.generate([prompts[i] for i in chunk], n=1,
+                               max_tokens=[limits[i] for i in chunk], temperature=0.0,
+                               seed=seed)
+            for i, [c] in zip(chunk, gens, strict=True):
+                out[i] = c
+            bar.advance(len(chunk))
+    return out  # type: ignore[return-value]  # every slot is filled
+
+
+def evaluate_tasks(lm: LM, tasks: Sequence[Task], n: int, *, seed: int = 0,
+                   difficulty: int | Sequence[int] | None = None, direct: bool = False,
+                   max_tokens: int | None = None, batch_size: int = 64,
+                   progress: bool = False, keep_records: bool = False
+                   ) -> dict[str, AccuracyReport]:
+    """Greedy accuracy on ``n`` TEST problems of each task (levels cycled as in
+    ``Task.problems``), keyed by task name. All tasks share one batched generation pass.
+    ``max_tokens`` caps every completion; by default the caps come from ``token_budgets``.
+    """
+    if n < 1:
+        raise InvalidInput(f"n must be >= 1, got {n}")
+    if batch_size < 1:
+        raise InvalidInput(f"batch size must be >= 1, got {batch_size}")
+    for task in tasks:
+        check_direct(task, direct)
+    levels = difficulty if difficulty is None or isinstance(difficulty, int) else list(difficulty)
+    think = not direct
+    jobs = []  # (task, problem, prompt, cap)
+    for task in tasks:
+        caps = token_budgets(task, lm, direct, seed) if max_tokens is None else {}
+        for p in task.problems("test", n, seed=seed, difficulty=levels):
+            jobs.append((task, p, format_prompt(p.prompt, think),
+                         max_tokens or caps[p.difficulty]))
+    t0 = time.perf_counter()
+    label = ",".join(t.name for t in tasks) + (" (direct)" if direct else "")
+    outs = greedy_texts(lm, [j[2] for j in jobs], [j[3] for j in jobs], batch_size, seed,
+                        progress, label)
+    seconds = time.perf_counter() - t0
+    return {task.name: _report(task, [(j[1], c) for j, c in zip(jobs, outs, strict=True)
+                                      if j[0] is task], think, seconds, keep_records)
+            for task in tasks}
+
+
+def evaluate_task(lm: LM, task: Task, n: int, **kw: Any) -> AccuracyReport:
+    """``evaluate_tasks`` for one task."""
+    return evaluate_tasks(lm, [task], n, **kw)[task.name]
+
+
+def _report(task: Task, done: list[tuple[Problem, Completion]], think: bool, seconds: float,
+            keep_records: bool) -> AccuracyReport:
+    right: dict[str, list[float]] = defaultdict(list)
+    records, answered = [], 0
+    for p, c in done:
+        text, ntok = c.text, c.tokens
+        verdict = judge(task, p, text, think)
+        answered += verdict is not None
+        right[str(p.difficulty)].append(float(verdict or 0.0))
+        if keep_records:
+            records.append({"id": p.id, "difficulty": p.difficulty, "correct": bool(verdict),
+                            "tokens": ntok, "completion": text})
+    n = len(done)
+    keys = sorted(right, key=float)
+    return AccuracyReport(
+        task=task.name,
+        accuracy=sum(sum(v) for v in right.values()) / max(n, 1),
+        n=n,
+        by_difficulty={k: sum(right[k]) / len(right[k]) for k in keys},
+        n_by_difficulty={k: len(right[k]) for k in keys},
+        direct=not think,
+        answered=answered / max(n, 1),
+        mean_tokens=sum(c.tokens for _, c in done) / max(n, 1),
+        seconds=round(seconds, 2),
+        records=records,
+    )
+
+
+def mean_accuracy(reports: dict[str, AccuracyReport]) -> float:
+    """Unweighted mean over tasks, so a task's weight does not depend on its n."""
+    return sum(r.accuracy for r in reports.values()) / max(len(reports), 1)
+
+
+class _NoBar:
+    def __enter__(self) -> _NoBar:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+    def advance(self, k: int) -> None:
+        pass
+
+
+class _Bar(_NoBar):
+    def __init__(self, label: str, total: int):
+        self.progress = Progress(TextColumn(f"[bold]eval {label}"), BarColumn(),
+                                 MofNCompleteColumn(), TimeRemainingColumn(),
+                                 console=Console(stderr=True), transient=True)
+        self.task = self.progress.add_task(label, total=total)
+
+    def __enter__(self) -> _Bar:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.progress.__exit__(*exc)
+
+    def advance(self, k: int) -> None:
+        self.progress.advance(self.task, k)
+
+
+def _bar(enabled: bool, label: str, total: int) -> _NoBar:
+    return _Bar(label, total) if enabled else _NoBar()

@@ -1,0 +1,316 @@
+"""The training loop every trainer shares: next-token loss on completion tokens, AdamW,
+linear warm-up then cosine decay, gradient clipping, optional bf16 autocast, periodic
+evaluation, atomic checkpoints, resume, a progress bar and JSONL metrics.
+
+Trainers differ only in the example stream they feed it (teacher traces for SFT,
+self-generated solutions for STaR, distilled traces...) and the evaluation they plug in.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from ponder.errors import ConfigError
+from ponder.lm.checkpoint import save_checkpoint
+from ponder.lm.model import Transformer
+from ponder.lm.tokenizer import CharTokenizer
+from ponder.train.data import Batch, Batcher, Example, ExampleStream, collate, encode_example
+from ponder.train.progress import Display
+from ponder.train.state import (
+    CHECKPOINT,
+    STATE,
+    RunState,
+    append_metrics,
+    read_state,
+    restore_state,
+    save_state,
+    truncate_metrics,
+)
+
+PRECISIONS = ("auto", "fp32", "bf16")
+
+#: (model, step) -> metrics such as {"heldout_loss": ..., "accuracy": ...}
+Evaluator = Callable[[Transformer, int], dict[str, Any]]
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation and budget of one run. Give ``steps``, ``minutes`` or both (the run
+    stops at whichever comes first; the learning-rate schedule follows the nearer one)."""
+
+    steps: int | None = 1000  # optimizer steps
+    minutes: float | None = None  # wall-clock budget, evaluations and saves included
+    batch_size: int = 32  # examples per step
+    lr: float = 3e-3  # peak learning rate
+    min_lr_ratio: float = 0.1  # the cosine decays to lr * min_lr_ratio
+    warmup_steps: int = 20
+    weight_decay: float = 0.1  # on matrices only, not on norms
+    grad_clip: float = 1.0  # max global gradient norm (0 disables)
+    precision: str = "auto"  # "fp32", "bf16" (autocast) or "auto" (see resolve_precision)
+    eval_every: int = 0  # steps between evaluations (0: only at the end)
+    save_every: int = 100  # steps between checkpoints (the end always saves)
+    log_every: int = 10  # steps between metrics records
+    length_group: int = 8  # batches sorted by length together, less padding (1: off)
+    seed: int = 0  # model initialisation and data order
+    threads: int = 0  # CPU threads for this run (0: torch's default); see train()
+
+    def __post_init__(self) -> None:
+        if self.steps is None and self.minutes is None:
+            raise ConfigError("give a training budget: steps, minutes, or both")
+        if self.steps is not None and self.steps < 1:
+            raise ConfigError(f"steps must be >= 1, got {self.steps}")
+        if self.minutes is not None and self.minutes <= 0:
+            raise ConfigError(f"minutes must be > 0, got {self.minutes}")
+        for name in ("batch_size", "log_every", "length_group"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("warmup_steps", "eval_every", "save_every", "grad_clip", "weight_decay",
+                     "threads"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not self.lr > 0:
+            raise ConfigError(f"lr must be > 0, got {self.lr}")
+        if not 0 <= self.min_lr_ratio <= 1:
+            raise ConfigError(f"min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+
+
+@dataclass
+class TrainResult:
+    step: int
+    loss: float  # mean training loss over the last logging window
+    tokens: int
+    elapsed: float  # seconds, all sessions of the run
+    eval: dict[str, Any] = field(default_factory=dict)  # the last evaluation
+
+
+# -- pure pieces -------------------------------------------------------------------------
+def lr_factor(step: int, progress: float, warmup_steps: int, min_ratio: float) -> float:
+    """Multiplier of the peak learning rate: linear warm-up over the first
+    ``warmup_steps`` steps, cosine decay from 1 to ``min_ratio`` as ``progress`` (the
+    fraction of the budget spent after warm-up) goes from 0 to 1, whichever is lower,
+    so that a time budget running out during warm-up still ends at the floor.
+
+    >>> lr_factor(0, 0.0, 10, 0.1), lr_factor(10, 0.0, 10, 0.1), lr_factor(99, 1.0, 10, 0.1)
+    (0.1, 1.0, 0.1)
+    """
+    p = min(max(progress, 0.0), 1.0)
+    cosine = min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * p))
+    return min((step + 1) / warmup_steps, cosine) if step < warmup_steps else cosine
+
+
+def masked_nll(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean next-token cross-entropy over the positions where ``mask`` is 1.
+
+    logits (B, T, V), targets (B, T) with -1 at padding, mask (B, T) in {0, 1}. Averaged
+    per token, so long traces weigh in proportion to what the model has to write.
+    """
+    ce = F.cross_entropy(logits.float().flatten(0, 1), targets.clamp_min(0).flatten(),
+                         reduction="none").view_as(mask)  # (B, T)
+    return (ce * mask).sum() / mask.sum().clamp_min(1.0)
+
+
+def resolve_precision(precision: str) -> str:
+    """"auto" -> "fp32". bf16 autocast on CPU was measured 2.8-3.1x *slower* than fp32 for
+    the tiny, small and base presets on this project's 2-core machines, even where oneDNN
+    reports native bf16 (benchmarks/train_throughput.py); ask for "bf16" explicitly on CPUs
+    where that benchmark shows a gain."""
+    return "fp32" if precision == "auto" else precision
+
+
+def autocast(precision: str) -> contextlib.AbstractContextManager:
+    if precision == "bf16":
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
+    # decay matrices (projections, embeddings) but not the RMSNorm gains, as in GPT-2/Llama
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    other = [p for p in model.parameters() if p.dim() < 2]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay},
+              {"params": other, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.95), eps=1e-8)
+
+
+def train_step(model: Transformer, optimizer: torch.optim.Optimizer, batch: Batch,
+               precision: str = "fp32", grad_clip: float = 1.0) -> float:
+    """One optimizer step on the completion loss of ``batch``; returns the loss."""
+    with autocast(precision):
+        logits = model(batch.idx)  # (B, T, V)
+    loss = masked_nll(logits, batch.targets, batch.mask)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+    return loss.item()
+
+
+@torch.no_grad()
+def heldout_loss(model: Transformer, tok: CharTokenizer, examples: list[Example],
+                 batch_size: int = 32, precision: str = "fp32") -> float:
+    """Token-weighted mean completion loss of ``examples`` (e.g. teacher traces of TEST
+    problems): the held-out counterpart of the training loss."""
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0.0
+    for i in range(0, len(examples), batch_size):
+        enc = [encode_example(tok, ex) for ex in examples[i : i + batch_size]]
+        b = collate(enc, tok.pad_id, model.cfg.max_seq_len)
+        with autocast(precision):
+            logits = model(b.idx)
+        n = float(b.mask.sum())
+        total += float(masked_nll(logits, b.targets, b.mask)) * n
+        count += n
+    model.train(was_training)
+    return total / max(count, 1.0)
+
+
+# -- the loop ----------------------------------------------------------------------------
+class _Window:
+    """Loss and throughput since the last metrics record."""
+
+    def __init__(self) -> None:
+        self.loss, self.steps, self.tokens, self.seconds = 0.0, 0, 0, 0.0
+
+    def add(self, loss: float, tokens: int, seconds: float) -> None:
+        self.loss += loss
+        self.steps += 1
+        self.tokens += tokens
+        self.seconds += seconds
+
+    def mean_loss(self) -> float:
+        return self.loss / max(self.steps, 1)
+
+    def tokens_per_s(self) -> float:
+        return self.tokens / max(self.seconds, 1e-9)
+
+
+class _Budget:
+    """Where the run stands against its step and time budgets."""
+
+    def __init__(self, cfg: TrainConfig, state: RunState):
+        self.cfg, self.state = cfg, state
+        self.t0 = time.perf_counter() - state.elapsed
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.t0
+
+    def progress(self) -> float:
+        """Fraction of the budget spent, 0..1 (the nearer of the two limits)."""
+        cfg, fracs = self.cfg, []
+        if cfg.steps is not None:
+            fracs.append(self.state.step / cfg.steps)
+        if cfg.minutes is not None:
+            fracs.append(self.elapsed() / (60.0 * cfg.minutes))
+        return min(max(fracs), 1.0)
+
+    def decay_progress(self) -> float:
+        """Progress of the cosine phase: after warm-up when counting steps."""
+        cfg, s = self.cfg, self.state.step
+        fracs = []
+        if cfg.steps is not None:
+            fracs.append((s - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps))
+        if cfg.minutes is not None:
+            fracs.append(self.elapsed() / (60.0 * cfg.minutes))
+        return max(fracs)
+
+    def done(self) -> bool:
+        return self.progress() >= 1.0
+
+
+def train(model: Transformer, tok: CharTokenizer, data: ExampleStream, cfg: TrainConfig,
+          run_dir: str | Path | None = None, *, evaluate: Evaluator | None = None,
+          resume: bool = False, meta: dict[str, Any] | None = None,
+          progress: bool = True) -> TrainResult:
+    """Train ``model`` in place on ``data`` until the budget in ``cfg`` is spent.
+
+    With ``run_dir``, checkpoints, ``state.pt`` and ``metrics.jsonl`` go there, and
+    ``resume=True`` continues the run saved in it (model, optimizer, data position and
+    clock). ``meta`` is stored in the run state and the checkpoint's recipe.
+    """
+    run = Path(run_dir) if run_dir is not None else None
+    precision = resolve_precision(cfg.precision)
+    optimizer = make_optimizer(model, cfg)
+    state = RunState(meta=dict(meta or {}))
+    if run is not None:
+        if resume:
+            state = restore_state(read_state(run), model, optimizer)
+            state.meta.update(meta or {})  # e.g. a budget extended on resume
+            truncate_metrics(run, state.step)
+        elif (run / STATE).exists():
+            raise ConfigError(f"{run} already holds a run; resume it (--resume) or choose "
+                              "another output directory")
+        run.mkdir(parents=True, exist_ok=True)
+
+    budget = _Budget(cfg, state)
+    recipe = {**state.meta, "train": asdict(cfg), "precision": precision}
+
+    def log(record: dict[str, Any]) -> None:
+        if run is not None:
+            append_metrics(run, {"step": state.step, **record})
+
+    def run_eval() -> dict[str, Any]:
+        if evaluate is None:
+            return {}
+        model.eval()
+        metrics = evaluate(model, state.step)
+        model.train()
+        log({"kind": "eval", **metrics, "elapsed": round(budget.elapsed(), 2)})
+        return metrics
+
+    def save() -> None:
+        if run is None:
+            return
+        state.elapsed = budget.elapsed()
+        save_checkpoint(run / CHECKPOINT, model, tok, {**recipe, "step": state.step})
+        save_state(run, state, model, optimizer)
+
+    batcher = Batcher(data, tok, cfg.batch_size, model.cfg.max_seq_len, cfg.length_group,
+                      cfg.seed)
+    model.train()
+    last_eval: dict[str, Any] = {}
+    window, loss_value = _Window(), float("nan")
+    with Display(enabled=progress, start=budget.progress()) as display:
+        while not budget.done():
+            factor = lr_factor(state.step, budget.decay_progress(), cfg.warmup_steps,
+                               cfg.min_lr_ratio)
+            for group in optimizer.param_groups:
+                group["lr"] = cfg.lr * factor
+            t = time.perf_counter()
+            batch = batcher(state.examples)
+            loss = train_step(model, optimizer, batch, precision, cfg.grad_clip)
+            state.step += 1
+            state.examples += cfg.batch_size
+            state.tokens += batch.n_tokens
+            window.add(loss, batch.n_tokens, time.perf_counter() - t)
+
+            done = budget.done()
+            if state.step % cfg.log_every == 0 or done:
+                loss_value = window.mean_loss()
+                log({"kind": "train", "loss": round(loss_value, 5), "lr": cfg.lr * factor,
+                     "tokens": state.tokens, "tokens_per_s": round(window.tokens_per_s(), 1),
+                     "elapsed": round(budget.elapsed(), 2)})
+                display.update(budget.progress(), step=state.step, loss=loss_value,
+                               tps=window.tokens_per_s())
+                window = _Window()
+            if cfg.eval_every and state.step % cfg.eval_every == 0 and not done:
+                last_eval = run_eval()
+                display.update(budget.progress(), metrics=last_eval)
+            if cfg.save_every and state.step % cfg.save_every == 0 and not done:
+                save()
+        last_eval = run_eval() or last_eval  # the end always evaluates and saves
+        display.update(1.0, step=state.step, loss=loss_value, metrics=last_eval)
+        save()
+    return TrainResult(state.step, loss_value, state.tokens, budget.elapsed(), last_eval)

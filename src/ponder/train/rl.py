@@ -1,0 +1,357 @@
+"""Reinforcement learning with verifiable rewards (RLVR) for the built-in reasoner.
+
+One step is four replaceable pieces, each a function of the one before:
+
+    rollout    P train problems x G samples from the current policy (LM protocol)
+    reward     the task verifier on the visible answer (+ optional shaping, PRM)
+    advantage  grpo | dr_grpo | rloo | reinforce over the (P, G) reward matrix
+    loss       PPO-clipped surrogate per completion token (+ beta * k3 KL to the start)
+
+then one AdamW step per minibatch (``epochs`` passes over the rollout).
+
+Where we depart from the papers (GRPO, Shao et al. 2024; RLOO, Ahmadian et al. 2024):
+- No reward model by default: the reward is the exact verifier (RLVR, as in Tülu 3 /
+  DeepSeek-R1). A PRM can be added as a dense term (``RewardConfig.prm_weight``).
+- With ``epochs == minibatches == 1`` (the default) the update is exactly on-policy: the
+  ratio is 1 and ``old_logp`` is the current log-prob detached, so the clip never binds
+  and the loss is REINFORCE with the chosen baseline — as nanochat's RL does. Otherwise
+  ``old_logp`` is the sampler's own per-token log-probs from the rollout (the policy's
+  temperature-1 distribution, whatever the sampling temperature), recomputed by teacher
+  forcing when a backend does not return them.
+- Token-level loss aggregation (DAPO) by default; GRPO's per-sequence mean is an option.
+- The KL to the reference (the starting policy) is measured every step even when its
+  coefficient is 0, so its drift is always reported; ``track_kl=False`` saves that pass.
+- The learning rate is constant after an optional linear warm-up.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from ponder.errors import ConfigError
+from ponder.eval.accuracy import token_budgets
+from ponder.lm.checkpoint import copy_weights, load_checkpoint, save_checkpoint
+from ponder.lm.model import Transformer
+from ponder.lm.template import thinking_steps
+from ponder.lm.tokenizer import CharTokenizer
+from ponder.tasks.base import Problem, Task
+from ponder.think.base import StepScorer
+from ponder.train.advantages import get_advantage
+from ponder.train.loop import autocast, resolve_precision
+from ponder.train.losses import LossConfig, policy_loss
+from ponder.train.rewards import RewardConfig, compute_rewards, task_verifier
+from ponder.train.rollout import (
+    LMFactory,
+    TokenBatch,
+    encode_rollout,
+    evaluate,
+    native_lm,
+    rollout,
+    sampled_logprobs,
+    token_logprobs,
+)
+from ponder.train.state import (
+    CHECKPOINT,
+    STATE,
+    RunState,
+    append_metrics,
+    read_metrics,
+    read_state,
+    restore_state,
+    save_state,
+    truncate_metrics,
+)
+
+REFERENCE = "reference"
+
+
+@dataclass
+class RLConfig:
+    """One RL run. ``batch`` problems x ``group`` samples per step."""
+
+    steps: int = 200
+    batch: int = 8  # problems per step (P)
+    group: int = 8  # samples per problem (G)
+    advantage: str = "grpo"  # grpo | dr_grpo | rloo | reinforce
+    difficulty: list[int] | None = None  # levels of the train problems (None: all)
+    temperature: float = 1.0
+    max_tokens: int | None = None  # None: per level, token_slack x the teacher's length
+    token_slack: float = 1.5
+    lr: float = 1e-4
+    warmup_steps: int = 0
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    epochs: int = 1  # passes over each rollout
+    minibatches: int = 1  # optimizer steps per pass
+    drop_uniform: bool = False  # drop groups whose rewards are all equal (DAPO dynamic
+    #                             sampling, without re-sampling): no signal, only dilution
+    loss: LossConfig = field(default_factory=LossConfig)
+    reward: RewardConfig = field(default_factory=RewardConfig)
+    track_kl: bool = True
+    precision: str = "fp32"
+    eval_every: int = 25  # steps between held-out evaluations (0: start and end only)
+    eval_n: int = 64  # TEST problems per task per evaluation (0: none)
+    save_every: int = 25
+    gen_batch: int = 64  # prompts per generate call
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.loss, dict):
+            self.loss = LossConfig(**self.loss)
+        if isinstance(self.reward, dict):
+            self.reward = RewardConfig(**self.reward)
+        for name in ("steps", "batch", "group", "epochs", "minibatches", "gen_batch"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"rl: {name} must be >= 1, got {getattr(self, name)}")
+        for name in ("eval_every", "eval_n", "save_every", "warmup_steps", "grad_clip"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"rl: {name} must be >= 0, got {getattr(self, name)}")
+        if self.advantage in ("grpo", "dr_grpo", "rloo") and self.group < 2:
+            raise ConfigError(f"rl: {self.advantage} compares samples of one prompt; use "
+                              "--group 2 or more (or --advantage reinforce)")
+        get_advantage(self.advantage)  # unknown names fail here, not at step 1
+        if self.temperature <= 0:
+            raise ConfigError("rl: sampling temperature must be > 0 (greedy rollouts give "
+                              "identical samples and no learning signal)")
+        if self.minibatches > self.batch * self.group:
+            raise ConfigError("rl: more minibatches than samples per step")
+        if not self.lr > 0:
+            raise ConfigError(f"rl: lr must be > 0, got {self.lr}")
+
+
+def problem_batch(tasks: Sequence[Task], step: int, n: int, seed: int,
+                  difficulty: list[int] | None) -> list[Problem]:
+    """The ``n`` TRAIN problems of ``step``: tasks taken in turn, each draw a pure function
+    of ``(seed, step)``, so a resumed run sees the same problems."""
+    out: list[Problem] = []
+    for k, task in enumerate(tasks):
+        share = n // len(tasks) + (k < n % len(tasks))
+        if share:
+            out += task.problems("train", share, seed=seed * 1_000_003 + step,
+                                 difficulty=difficulty)
+    return out
+
+
+def update_policy(model: Transformer, optimizer: torch.optim.Optimizer, batch: TokenBatch,
+                  adv: torch.Tensor, old_logp: torch.Tensor | None,
+                  ref_logp: torch.Tensor | None, keep: torch.Tensor | None, cfg: RLConfig,
+                  step: int) -> dict[str, float]:
+    """``cfg.epochs`` passes of ``cfg.minibatches`` AdamW steps over one rollout.
+
+    ``old_logp`` None means on-policy (one step): the ratio's denominator is the current
+    log-prob detached. ``keep`` (rows, 1) zeroes the loss of dropped groups. Returns the
+    last minibatch's loss statistics and gradient norm."""
+    precision = resolve_precision(cfg.precision)
+    model.train()
+    stats: dict[str, float] = {}
+    rows = torch.arange(len(batch.prompts))
+    gen = torch.Generator().manual_seed(cfg.seed * 31 + step)
+    for _ in range(cfg.epochs):
+        order = rows[torch.randperm(len(rows), generator=gen)] if cfg.minibatches > 1 else rows
+        for mb in order.chunk(cfg.minibatches):
+            sub = batch.select(mb.tolist())
+            with autocast(precision):
+                logp, mask = token_logprobs(model, sub)  # (b, C_mb)
+            C = logp.shape[1]  # the minibatch's longest completion
+            if keep is not None:
+                mask = mask * keep[mb]
+            old = logp.detach() if old_logp is None else old_logp[mb, :C]
+            out = policy_loss(cfg.loss, logp, old, adv[mb], mask,
+                              None if ref_logp is None else ref_logp[mb, :C])
+            optimizer.zero_grad(set_to_none=True)
+            out.loss.backward()
+            norm = torch.nn.utils.clip_grad_norm_(
+                model.parameters(), cfg.grad_clip if cfg.grad_clip > 0 else float("inf"))
+            optimizer.step()
+            stats = {**out.stats, "grad_norm": float(norm)}
+    model.eval()
+    return stats
+
+
+def rl_step(model: Transformer, ref: Transformer | None, tok: CharTokenizer,
+            optimizer: torch.optim.Optimizer, lm_factory: LMFactory, problems: list[Problem],
+            caps: list[int], verify, cfg: RLConfig, step: int,
+            prm: StepScorer | None = None) -> dict[str, Any]:
+    """rollout -> reward -> advantage -> loss -> update; returns the step's metrics."""
+    t0 = time.perf_counter()
+    model.eval()
+    ro = rollout(lm_factory(model, tok), problems, cfg.group, caps, cfg.temperature,
+                 seed=cfg.seed * 7919 + step, batch_size=cfg.gen_batch)
+    t_gen = time.perf_counter() - t0
+    per = ro.per_completion()
+    lengths = [c.tokens for c in ro.completions]
+    limits = [cap for cap in caps for _ in range(cfg.group)]
+    rw = compute_rewards(cfg.reward, per, ro.prompts, ro.texts, lengths, limits, verify, prm)
+    rewards = torch.tensor(rw.total).view(len(problems), cfg.group)  # (P, G)
+    adv = get_advantage(cfg.advantage)(rewards).flatten()  # (P*G,)
+    uniform = (rewards == rewards[:, :1]).all(dim=1)  # (P,) groups with no contrast
+
+    batch = encode_rollout(tok, ro.prompts, ro.texts, ro.finished, model.cfg.max_seq_len)
+    precision = resolve_precision(cfg.precision)
+    with torch.no_grad(), autocast(precision):
+        ref_logp = token_logprobs(ref, batch)[0] if ref is not None else None
+        old_logp = None  # on-policy: the ratio is exactly 1
+        if cfg.epochs > 1 or cfg.minibatches > 1:
+            old_logp = sampled_logprobs(ro.completions, batch)
+            if old_logp is None:
+                old_logp = token_logprobs(model, batch)[0]
+
+    keep = (~uniform).repeat_interleave(cfg.group).float()[:, None] \
+        if cfg.drop_uniform else None  # (P*G, 1)
+    stats = update_policy(model, optimizer, batch, adv, old_logp, ref_logp, keep, cfg, step)
+
+    n = len(ro.completions)
+    correct = torch.tensor(rw.correct).view(len(problems), cfg.group)
+    metrics: dict[str, Any] = {
+        "reward": float(rewards.mean()),
+        "accuracy": float(correct.mean()),  # of the sampled train completions
+        "solve_rate": float((correct.sum(1) > 0).float().mean()),  # pass@G on the batch
+        "tokens": sum(lengths) / n,  # mean completion length
+        "cot_steps": sum(len(thinking_steps(t)) for t in ro.texts) / n,
+        "finished": sum(ro.finished) / n,
+        "uniform_groups": float(uniform.float().mean()),
+        **{k: round(v, 6) for k, v in stats.items()},
+        "gen_s": round(t_gen, 3),
+        "step_s": round(time.perf_counter() - t0, 3),
+    }
+    for name, values in rw.parts.items():
+        if name != "verifier":
+            metrics[f"reward_{name}"] = sum(values) / n
+    return metrics
+
+
+class RLDisplay:
+    """Progress bar on stderr: step, reward, sampled accuracy, mean CoT length, KL, and
+    the latest held-out accuracy."""
+
+    def __init__(self, enabled: bool, total: int, start: int):
+        self.progress = Progress(
+            TextColumn("[bold]rl"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("reward {task.fields[reward]}  acc {task.fields[acc]}  "
+                       "len {task.fields[len]}  kl {task.fields[kl]}  test {task.fields[test]}"),
+            TimeRemainingColumn(), console=Console(stderr=True), disable=not enabled)
+        self.task = self.progress.add_task("rl", total=total, completed=start, reward="-",
+                                           acc="-", len="-", kl="-", test="-")
+
+    def __enter__(self) -> RLDisplay:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.progress.__exit__(*exc)
+
+    def update(self, step: int, metrics: dict[str, Any] | None = None,
+               evals: dict[str, Any] | None = None) -> None:
+        fields: dict[str, str] = {}
+        if metrics:
+            fields.update(reward=f"{metrics['reward']:.3f}", acc=f"{metrics['accuracy']:.3f}",
+                          len=f"{metrics['tokens']:.0f}",
+                          kl=f"{metrics['kl']:.4f}" if "kl" in metrics else "-")
+        if evals and evals.get("accuracy") is not None:
+            fields["test"] = f"{evals['accuracy']:.3f}"
+        self.progress.update(self.task, completed=step, **fields)
+
+
+@dataclass
+class RLResult:
+    step: int
+    evals: list[dict[str, Any]]  # every held-out evaluation of the run, in order
+    last: dict[str, Any]  # the last training step's metrics
+
+
+def _open_run(run: Path, model: Transformer, tok: CharTokenizer,
+              optimizer: torch.optim.Optimizer, cfg: RLConfig, meta: dict[str, Any],
+              resume: bool) -> tuple[RunState, Transformer | None, list[dict[str, Any]]]:
+    """Start a run in ``run`` (saving the reference policy) or restore the one there:
+    (state, frozen reference or None, the evaluations recorded so far)."""
+    need_ref = cfg.loss.beta > 0 or cfg.track_kl
+    if resume:
+        state = restore_state(read_state(run), model, optimizer)
+        truncate_metrics(run, state.step)
+        ref = load_checkpoint(run / REFERENCE)[0] if need_ref else None
+        evals = [r for r in read_metrics(run) if r.get("kind") == "eval"]
+    else:
+        if (run / STATE).exists():
+            raise ConfigError(f"{run} already holds an RL run; resume it (--resume) or "
+                              "choose another --out")
+        run.mkdir(parents=True, exist_ok=True)
+        state, evals = RunState(meta=meta), []
+        ref = copy_weights(model).eval() if need_ref else None
+        if ref is not None:
+            save_checkpoint(run / REFERENCE, ref, tok, {"role": "RL reference policy"})
+    if ref is not None:
+        ref.requires_grad_(False)
+    return state, ref, evals
+
+
+def run_rl(model: Transformer, tok: CharTokenizer, tasks: Sequence[Task], cfg: RLConfig,
+           out: str | Path, *, resume: bool = False, lm_factory: LMFactory = native_lm,
+           prm: StepScorer | None = None, progress: bool = True,
+           meta: dict[str, Any] | None = None) -> RLResult:
+    """Train ``model`` in place with RL for ``cfg.steps`` steps; writes ``out/checkpoint``,
+    ``out/state.pt`` (resume), ``out/reference`` (the starting policy, for the KL) and
+    ``out/metrics.jsonl`` (one ``train`` record per step, ``eval`` records)."""
+    run = Path(out)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.95),
+                                  weight_decay=cfg.weight_decay)
+    meta = {"trainer": "rl", "rl": asdict(cfg), "model": model.cfg.to_dict(),
+            "tasks": [t.name for t in tasks], **(meta or {})}
+    state, ref, evals = _open_run(run, model, tok, optimizer, cfg, meta, resume)
+    verify = task_verifier(tasks)
+    budgets = {} if cfg.max_tokens else {
+        t.name: token_budgets(t, lm_factory(model, tok), seed=cfg.seed, slack=cfg.token_slack)
+        for t in tasks}
+    t_start = time.perf_counter() - state.elapsed
+
+    def run_eval() -> dict[str, Any]:
+        if not cfg.eval_n:
+            return {}
+        acc, by_task = evaluate(lm_factory(model, tok), tasks, cfg.eval_n, cfg.seed,
+                                cfg.difficulty)
+        rec = {"kind": "eval", "step": state.step, "accuracy": acc,
+               **{f"accuracy_{k}": v for k, v in by_task.items()}}
+        append_metrics(run, rec)
+        evals.append(rec)
+        return rec
+
+    def save() -> None:
+        state.elapsed = time.perf_counter() - t_start
+        save_checkpoint(run / CHECKPOINT, model, tok, {**state.meta, "step": state.step})
+        save_state(run, state, model, optimizer)
+
+    if state.step == 0:
+        run_eval()
+    last: dict[str, Any] = {}
+    with RLDisplay(progress, cfg.steps, state.step) as display:
+        display.update(state.step, evals=evals[-1] if evals else None)
+        while state.step < cfg.steps:
+            lr = cfg.lr * min(1.0, (state.step + 1) / cfg.warmup_steps) if cfg.warmup_steps \
+                else cfg.lr
+            for g in optimizer.param_groups:
+                g["lr"] = lr
+            problems = problem_batch(tasks, state.step, cfg.batch, cfg.seed, cfg.difficulty)
+            caps = [cfg.max_tokens or budgets[p.task][p.difficulty] for p in problems]
+            last = rl_step(model, ref, tok, optimizer, lm_factory, problems, caps, verify, cfg,
+                           state.step, prm)
+            state.step += 1
+            state.examples += len(problems) * cfg.group
+            append_metrics(run, {"kind": "train", "step": state.step, "lr": lr, **last,
+                                 "elapsed": round(time.perf_counter() - t_start, 2)})
+            ev = None
+            if cfg.eval_every and state.step % cfg.eval_every == 0 and state.step < cfg.steps:
+                ev = run_eval()
+            display.update(state.step, last, ev)
+            if cfg.save_every and state.step % cfg.save_every == 0:
+                save()
+        if not evals or evals[-1]["step"] != state.step:
+            display.update(state.step, last, run_eval())
+        save()
+    return RLResult(state.step, evals, last)

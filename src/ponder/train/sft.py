@@ -1,0 +1,145 @@
+"""Supervised fine-tuning (and pretraining from scratch) on teacher chains of thought.
+
+The built-in reasoner starts here: a fresh model learns to imitate the teacher traces of
+a mixture of task families (``TaskMixture``), with a share of direct (no chain of
+thought) examples, evaluated on held-out TEST problems as it trains. Later stages (STaR,
+RL, distillation) fine-tune on their own (prompt, completion) lists with ``finetune``,
+which is the same loop over an ``ExampleList``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ponder.errors import ConfigError
+from ponder.eval.accuracy import evaluate_tasks, mean_accuracy
+from ponder.lm.model import PRESETS, Transformer, preset
+from ponder.lm.native import NativeLM
+from ponder.lm.tokenizer import CharTokenizer
+from ponder.tasks import get_task
+from ponder.tasks.base import Task
+from ponder.train.data import Example, ExampleList, MixtureConfig, TaskMixture, task_example
+from ponder.train.loop import Evaluator, TrainConfig, TrainResult, heldout_loss, train
+from ponder.train.state import read_state
+
+DEFAULT_TASKS = ("arith", "chain", "countdown", "perm")
+
+
+@dataclass
+class SFTConfig:
+    """What a from-scratch SFT run trains on and how it is checked while training.
+
+    tasks: task names of the mixture (``ponder.tasks.get_task``).
+    preset: model size (``ponder.lm.model.PRESETS``).
+    weights / direct_fraction / max_difficulty: see ``MixtureConfig``.
+    eval_n: held-out TEST problems per task for the greedy accuracy at each evaluation
+        (0 skips generation and reports only the held-out loss).
+    eval_loss_n: TEST problems per task whose teacher traces give the held-out loss.
+    max_seq_len: the model's context; must hold the longest prompt + trace.
+    """
+
+    tasks: tuple[str, ...] = DEFAULT_TASKS
+    preset: str = "small"
+    weights: dict[str, float] | None = None
+    direct_fraction: float = 0.1
+    max_difficulty: dict[str, int] | None = None
+    eval_n: int = 32
+    eval_loss_n: int = 32
+    max_seq_len: int = 1024
+    extra: dict[str, Any] = field(default_factory=dict)  # free-form notes for the recipe
+
+    def __post_init__(self) -> None:
+        self.tasks = tuple(self.tasks)
+        if not self.tasks:
+            raise ConfigError("give at least one task to train on (e.g. --task arith)")
+        if self.preset not in PRESETS:
+            raise ConfigError(f"unknown preset {self.preset!r}; choose one of {list(PRESETS)}")
+        if self.eval_n < 0 or self.eval_loss_n < 0:
+            raise ConfigError("eval_n and eval_loss_n must be >= 0")
+        if self.max_seq_len < 16:
+            raise ConfigError(f"max_seq_len must be >= 16, got {self.max_seq_len}")
+        MixtureConfig(self.weights, self.direct_fraction, self.max_difficulty)  # validates
+
+
+def build_model(name: str, tok: CharTokenizer, seed: int = 0,
+                max_seq_len: int = 1024) -> Transformer:
+    """A freshly initialised preset model over ``tok``'s vocabulary."""
+    torch.manual_seed(seed)
+    return Transformer(preset(name, vocab_size=tok.vocab_size, max_seq_len=max_seq_len))
+
+
+def make_evaluator(tasks: Sequence[Task], tok: CharTokenizer, eval_n: int = 32,
+                   eval_loss_n: int = 32, seed: int = 0,
+                   max_tokens: int | None = None) -> Evaluator:
+    """Held-out loss on TEST teacher traces and greedy TEST accuracy per task.
+
+    The problem sets are fixed once (``seed``), so successive evaluations of a run are
+    comparable. Accuracy runs the model through the LM protocol (``NativeLM``), as
+    ``ponder eval`` does.
+    """
+    heldout = [task_example(t, p) for t in tasks
+               for p in t.problems("test", eval_loss_n, seed=seed)]
+
+    def evaluate(model: Transformer, step: int) -> dict[str, Any]:
+        metrics: dict[str, Any] = {}
+        if heldout:
+            metrics["heldout_loss"] = round(heldout_loss(model, tok, heldout), 5)
+        if eval_n:
+            reports = evaluate_tasks(NativeLM(model, tok), tasks, eval_n, seed=seed,
+                                     max_tokens=max_tokens)
+            metrics["accuracy"] = round(mean_accuracy(reports), 4)
+            metrics.update({f"accuracy_{k}": round(r.accuracy, 4) for k, r in reports.items()})
+        return metrics
+
+    return evaluate
+
+
+def run_meta(sft: SFTConfig, model: Transformer, extra: dict[str, Any] | None = None
+             ) -> dict[str, Any]:
+    """What the run state and the checkpoint's recipe.json record about a run."""
+    return {"trainer": "sft", "sft": asdict(sft), "model": model.cfg.to_dict(),
+            "params": model.num_params(), **(extra or {})}
+
+
+def load_run_configs(run_dir: str | Path) -> tuple[SFTConfig, TrainConfig]:
+    """The configs a saved SFT run was started with (for ``--resume``)."""
+    meta = read_state(Path(run_dir))["run"]["meta"]
+    if meta.get("trainer") != "sft":
+        raise ConfigError(f"{run_dir} is not an SFT run (trainer={meta.get('trainer')!r})")
+    return SFTConfig(**meta["sft"]), TrainConfig(**meta["train"])
+
+
+def train_sft(sft: SFTConfig, cfg: TrainConfig, run_dir: str | Path | None = None, *,
+              resume: bool = False, progress: bool = True,
+              extra: dict[str, Any] | None = None) -> tuple[Transformer, TrainResult]:
+    """Train a model from scratch on the task mixture; returns (model, result).
+
+    With ``resume``, the model shape comes from the saved run (the configs passed here
+    should be those of ``load_run_configs``, with any budget changes)."""
+    tok = CharTokenizer()
+    tasks = [get_task(name) for name in sft.tasks]
+    model = build_model(sft.preset, tok, cfg.seed, sft.max_seq_len)
+    data = TaskMixture(tasks, seed=cfg.seed, config=MixtureConfig(
+        sft.weights, sft.direct_fraction, sft.max_difficulty))
+    evaluate = make_evaluator(tasks, tok, sft.eval_n, sft.eval_loss_n, seed=cfg.seed)
+    meta = {**run_meta(sft, model, extra), "train": asdict(cfg)}
+    result = train(model, tok, data, cfg, run_dir, evaluate=evaluate, resume=resume,
+                   meta=meta, progress=progress)
+    return model, result
+
+
+def finetune(model: Transformer, tok: CharTokenizer, examples: Sequence[Example],
+             cfg: TrainConfig, run_dir: str | Path | None = None, *,
+             evaluate: Evaluator | None = None, resume: bool = False,
+             meta: dict[str, Any] | None = None, progress: bool = True) -> TrainResult:
+    """Fine-tune ``model`` in place on explicit (prompt, completion) examples, e.g. the
+    verified self-generated solutions of STaR or the traces of a larger teacher."""
+    data = ExampleList(examples, seed=cfg.seed)
+    return train(model, tok, data, cfg, run_dir, evaluate=evaluate, resume=resume,
+                 meta={"trainer": "finetune", "examples": len(examples), **(meta or {})},
+                 progress=progress)

@@ -1,0 +1,187 @@
+"""The train / solve / eval / demo commands, driven through the console entry point.
+
+A tiny model trained for a few steps checks the plumbing with the real backend; a
+function-backed "teacher" model that writes the teacher's trace checks what the
+commands print and record when the answers are right.
+"""
+
+import doctest
+import json
+import random
+
+import pytest
+
+import ponder.cli._common as common_mod
+import ponder.cli.demo as demo_mod
+import ponder.cli.eval as eval_mod
+import ponder.cli.solve as solve_mod
+from ponder.cli import main
+from ponder.cli.demo import spread_levels
+from ponder.lm.function import FunctionLM
+from ponder.lm.template import THINK_CLOSE, THINK_OPEN
+from ponder.tasks import get_task
+from ponder.train.data import task_example
+from ponder.train.state import read_metrics, read_state
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exit_info:
+        main(list(argv))
+    out, err = capsys.readouterr()
+    return exit_info.value.code or 0, out, err
+
+
+@pytest.fixture(autouse=True)
+def wide_console(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "240")  # rich wraps at the terminal width
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """A tiny model trained for 4 steps through the CLI."""
+    out = tmp_path_factory.mktemp("runs") / "tiny"
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--task", "arith,perm", "--preset", "tiny", "--steps", "4",
+              "--batch-size", "4", "--eval-n", "0", "--save-every", "2", "--out", str(out),
+              "-q"])
+    assert e.value.code in (0, None)
+    return out
+
+
+def teacher_lm(problems) -> FunctionLM:
+    """Writes the teacher's completion for every problem in ``problems`` (by prompt)."""
+    index = {p.prompt: (get_task(p.task), p) for p in problems}
+
+    def fn(prompt: str, rng: random.Random, temperature: float) -> str:
+        question, _, rest = prompt.partition(f"\n{THINK_OPEN}\n")
+        task, problem = index[question]
+        style = "direct" if rest.startswith(THINK_CLOSE) else None
+        return task_example(task, problem, style).completion
+
+    return FunctionLM(fn, name="teacher")
+
+
+def use_model(monkeypatch, lm) -> None:
+    """Every command opens ``lm`` whatever --model says."""
+    for module in (demo_mod, eval_mod, solve_mod):
+        monkeypatch.setattr(module, "open_model", lambda spec: lm)
+
+
+def test_doctests():
+    assert doctest.testmod(common_mod).failed == 0
+
+
+# -- train -------------------------------------------------------------------------------
+def test_train_writes_checkpoint_state_and_metrics_and_resumes(tiny_run, capsys):
+    assert (tiny_run / "checkpoint" / "config.json").exists()
+    state = read_state(tiny_run)
+    assert state["run"]["step"] == 4
+    assert tuple(state["run"]["meta"]["sft"]["tasks"]) == ("arith", "perm")
+    assert state["run"]["meta"]["command"].startswith("ponder train --task arith,perm")
+    assert [r["step"] for r in read_metrics(tiny_run) if r["kind"] == "eval"] == [4]
+
+    code, _, err = run(capsys, "train", "--out", str(tiny_run), "--resume", "--preset",
+                       "small", "--steps", "6")
+    assert code == 2 and err.count("\n") == 1 and "cannot change --preset" in err
+    code, out, _ = run(capsys, "train", "--out", str(tiny_run), "--resume", "--steps", "6",
+                       "-q")
+    assert code == 0 and "step 6" in out
+    assert read_state(tiny_run)["run"]["step"] == 6
+
+
+def test_train_needs_a_budget_and_a_known_task(tmp_path, capsys):
+    code, _, err = run(capsys, "train", "--out", str(tmp_path / "x"))
+    assert code == 2 and "--steps" in err
+    code, _, err = run(capsys, "train", "--task", "nope", "--steps", "1",
+                       "--out", str(tmp_path / "y"))
+    assert code == 2 and "unknown task 'nope'" in err
+
+
+# -- solve -------------------------------------------------------------------------------
+def test_solve_a_drawn_problem_shows_thinking_answer_and_verdict(monkeypatch, capsys):
+    task = get_task("arith")
+    [p] = task.problems("test", 1, seed=3, difficulty=2)
+    use_model(monkeypatch, teacher_lm([p]))
+    code, out, _ = run(capsys, "solve", "--task", "arith", "--difficulty", "2", "--seed", "3")
+    assert code == 0
+    assert f"question: {p.prompt}" in out
+    for step in task.trace_steps(p):
+        assert f"  {step}" in out
+    assert f"answer: {p.answer}" in out and "verified: yes" in out
+
+    code, out, _ = run(capsys, "solve", "--task", "arith", "-d", "2", "--seed", "3",
+                       "--hide-thoughts", "--direct")
+    assert code == 0 and "thinking" not in out and f"answer: {p.answer}" in out
+
+
+def test_solve_free_text_with_a_real_checkpoint_and_clear_errors(tiny_run, capsys):
+    code, out, _ = run(capsys, "solve", "--model", str(tiny_run), "--max-tokens", "8",
+                       "What is 2 + 2?")
+    assert code == 0 and "question: What is 2 + 2?" in out and "answer:" in out
+    code, _, err = run(capsys, "solve", "--model", str(tiny_run), "What is 2 × 2?")
+    assert code == 2 and err.startswith("error:") and "'×'" in err and err.count("\n") == 1
+    code, _, err = run(capsys, "solve", "--model", str(tiny_run), "1 + " * 400)
+    assert code == 2 and "shorten the question" in err and err.count("\n") == 1
+    code, _, err = run(capsys, "solve", "--model", str(tiny_run))
+    assert code == 2 and "either a QUESTION or --task" in err
+
+
+# -- eval --------------------------------------------------------------------------------
+def test_eval_reports_accuracy_per_difficulty_as_table_and_json(monkeypatch, tmp_path,
+                                                                 capsys):
+    tasks = [get_task("arith"), get_task("chain")]
+    use_model(monkeypatch, teacher_lm([p for t in tasks
+                                       for p in t.problems("test", 6, seed=0, difficulty=[1, 2])]))
+    out_json = tmp_path / "eval.json"
+    code, out, _ = run(capsys, "eval", "--task", "arith", "--n", "6", "--difficulty", "1-2",
+                       "--json", str(out_json))
+    assert code == 0 and "held-out accuracy" in out
+    result = json.loads(out_json.read_text())
+    assert result["accuracy"] == 1.0 and result["n"] == 6
+    assert result["by_difficulty"] == {"1": 1.0, "2": 1.0}
+    assert result["split"] == "test" and result["seed"] == 0 and result["model"] == "default"
+    assert result["command"] == f"ponder eval --task arith --n 6 --difficulty 1-2 --json {out_json}"
+
+    code, _, _ = run(capsys, "eval", "--task", "arith,chain", "--n", "6", "-d", "1,2",
+                     "--direct", "--json", str(out_json))
+    result = json.loads(out_json.read_text())
+    assert code == 0 and result["direct"] and set(result["tasks"]) == {"arith", "chain"}
+    assert result["tasks"]["chain"]["accuracy"] == 1.0 and result["n"] == 12
+
+
+def test_eval_rejects_direct_where_a_task_has_no_direct_format(capsys):
+    code, _, err = run(capsys, "eval", "--task", "countdown", "--n", "2", "--direct")
+    assert code == 2 and "no direct" in err and err.count("\n") == 1
+    code, _, err = run(capsys, "eval", "--task", "arith", "--difficulty", "x")
+    assert code == 2 and "--difficulty" in err
+
+
+def test_eval_runs_the_real_backend_on_a_run_directory(tiny_run, tmp_path, capsys):
+    out_json = tmp_path / "e.json"
+    code, _, _ = run(capsys, "eval", "--model", str(tiny_run), "--task", "arith", "--n", "2",
+                     "-d", "1", "--max-tokens", "4", "--json", str(out_json))
+    result = json.loads(out_json.read_text())
+    assert code == 0 and result["n"] == 2 and result["mean_tokens"] <= 4
+
+
+# -- demo --------------------------------------------------------------------------------
+def test_demo_without_a_bundled_model_says_how_to_train_it(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(demo_mod, "default_model_path", lambda: tmp_path / "nothing")
+    code, _, err = run(capsys, "demo")
+    assert code == 2 and "recipes/default_reasoner.sh" in err
+
+
+def test_demo_solves_one_problem_per_family_and_prints_the_table(monkeypatch, tmp_path,
+                                                                 capsys):
+    tasks = [get_task(n) for n in ("arith", "chain", "countdown", "perm")]
+    problems = [p for t in tasks for p in t.problems("test", 1, seed=0,
+                                                     difficulty=spread_levels(t)[1])]
+    problems += [p for t in tasks for p in t.problems("test", 4, seed=0,
+                                                      difficulty=spread_levels(t))]
+    use_model(monkeypatch, teacher_lm(problems))
+    code, out, _ = run(capsys, "demo", "--model", "x", "--n", "4", "--json",
+                       str(tmp_path / "demo.json"))
+    assert code == 0
+    assert out.count("verified: yes") == 4
+    assert "held-out accuracy" in out and "mean over tasks: 1.000" in out
+    assert json.loads((tmp_path / "demo.json").read_text())["accuracy"] == 1.0

@@ -1,0 +1,94 @@
+import random
+from typing import ClassVar
+
+import pytest
+
+from ponder.errors import InvalidInput
+from ponder.eval.accuracy import (
+    evaluate_task,
+    evaluate_tasks,
+    judge,
+    mean_accuracy,
+    token_budgets,
+)
+from ponder.lm.function import FunctionLM
+from ponder.lm.template import THINK_CLOSE, format_completion
+from tests.toy import SumTask, nums_of
+
+
+class DirectSumTask(SumTask):
+    name = "toysum_direct"
+    styles: ClassVar[tuple[str, ...]] = ("cot", "direct")
+
+
+def policy(wrong_from: int = 99, close: bool = True) -> FunctionLM:
+    """Running sums; the answer is off by one when the problem has >= wrong_from + 1
+    numbers (i.e. at difficulty >= wrong_from). Records the prompts it sees."""
+    seen: list[str] = []
+
+    def fn(prompt: str, rng: random.Random, temperature: float) -> str:
+        seen.append(prompt)
+        nums = nums_of(prompt)
+        s = sum(nums) + (len(nums) - 1 >= wrong_from)
+        if prompt.endswith(f"{THINK_CLOSE}\n"):  # direct format
+            return f"Answer: {s}"
+        return f"s={s}\n" + (f"{THINK_CLOSE}\nAnswer: {s}" if close else f"Answer: {s}")
+
+    lm = FunctionLM(fn)
+    lm.seen = seen
+    return lm
+
+
+def test_accuracy_per_difficulty_on_held_out_problems():
+    task = SumTask()
+    lm = policy(wrong_from=4)
+    report = evaluate_task(lm, task, n=24, seed=1, batch_size=10, keep_records=True)
+    assert report.n == 24 and report.task == "toysum"
+    assert list(report.by_difficulty) == ["1", "2", "3", "4", "5", "6"]
+    assert report.by_difficulty == {"1": 1.0, "2": 1.0, "3": 1.0, "4": 0.0, "5": 0.0, "6": 0.0}
+    assert report.n_by_difficulty == dict.fromkeys(report.by_difficulty, 4)
+    assert report.accuracy == pytest.approx(0.5) and report.answered == 1.0
+    assert lm.calls == 3  # batched: ceil(24 / 10) generate calls
+    held_out = {p.id for p in task.problems("test", 24, seed=1)}
+    assert {r["id"] for r in report.records} == held_out
+    assert all(task.split(p) == "test" for p in task.problems("test", 24, seed=1))
+
+
+def test_difficulty_filter_and_multi_task_mean():
+    lm = policy(wrong_from=3)
+    reports = evaluate_tasks(lm, [SumTask(), DirectSumTask()], n=6, difficulty=[2, 3])
+    assert all(set(r.by_difficulty) == {"2", "3"} for r in reports.values())
+    assert all(r.accuracy == pytest.approx(0.5) for r in reports.values())
+    assert mean_accuracy(reports) == pytest.approx(0.5)
+    assert lm.calls == 1  # all tasks decoded in one batched pass
+
+
+def test_thinking_that_never_closes_is_not_an_answer():
+    task = SumTask()
+    p = task.problems("test", 1, seed=0, difficulty=2)[0]
+    assert judge(task, p, f"s=1\nAnswer: {p.answer}") is None
+    assert judge(task, p, f"Answer: {p.answer}\n{THINK_CLOSE}\nAnswer: 0") == 0.0
+    assert judge(task, p, f"x\n{THINK_CLOSE}\nAnswer: {p.answer}") == 1.0
+    report = evaluate_task(policy(close=False), task, n=6)
+    assert report.accuracy == 0.0 and report.answered == 0.0
+
+
+def test_direct_uses_the_no_thinking_prompt_and_needs_a_direct_style():
+    lm = policy()
+    report = evaluate_task(lm, DirectSumTask(), n=6, direct=True)
+    assert report.direct and report.accuracy == 1.0
+    assert all(s.endswith(f"<think>\n{THINK_CLOSE}\n") for s in lm.seen)
+    with pytest.raises(InvalidInput, match="no direct"):
+        evaluate_task(lm, SumTask(), n=6, direct=True)
+
+
+def test_token_budget_covers_teacher_traces_and_caps_generation():
+    task = SumTask()
+    lm = policy()
+    caps = token_budgets(task, lm)
+    assert set(caps) == set(range(1, 7))
+    for p in task.problems("test", 12, seed=0):
+        assert caps[p.difficulty] >= len(format_completion(task.teacher_trace(p)))
+    assert caps[6] > caps[1]
+    report = evaluate_task(lm, task, n=6, max_tokens=5)  # too short to reach the answer
+    assert report.accuracy == 0.0 and report.mean_tokens == 5.0
