@@ -40,3 +40,12 @@ def test_readme_sections_keep_their_own_figures_and_skip_non_reports(tmp_path):
     assert "scale_chain_hard.png" not in first
     assert "(scale_chain_hard.png)" in second and "(scale_chain.png)" not in second
     assert "policy" not in readme
+
+
+def test_flat_result_files_are_summarised_too(tmp_path):
+    (tmp_path / "default_eval_arith.json").write_text(json.dumps(
+        {"accuracy": 0.5, "n": 10, "by_difficulty": {"1": 0.9}, "command": "ponder eval",
+         "model": "default", "split": "test", "seed": 0, "records": [1, 2]}))
+    readme = regenerate_readme(tmp_path).read_text()
+    assert "`ponder eval`" in readme and "| accuracy | 0.5 |" in readme
+    assert "| by_difficulty.1 | 0.9 |" in readme and "records" not in readme

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from ponder.cli._common import (
     parse_levels,
 )
 from ponder.eval.accuracy import AccuracyReport, check_direct, evaluate_task, mean_accuracy
+from ponder.eval.report import atomic_write_json
 from ponder.tasks import parse_tasks
 
 
@@ -79,5 +79,5 @@ def register(app: typer.Typer) -> None:
                 for name, r in reports.items():
                     target = payload if len(reports) == 1 else payload["tasks"][name]
                     target["records"] = r.records
-            json_out.write_text(json.dumps(payload, indent=2))
+            atomic_write_json(json_out, payload)
             console.print(f"wrote {json_out}")

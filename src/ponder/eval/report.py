@@ -64,6 +64,10 @@ def write_report(name: str, results: dict[str, Any], *, model: str | None = None
     return atomic_write_json(Path(directory or REPORTS_DIR) / f"{name}.json", record)
 
 
+PROVENANCE = ("name", "title", "command", "model", "split", "seed", "created", "machine",
+              "records")
+
+
 def _fmt(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.4g}"
@@ -103,6 +107,9 @@ def render_readme(directory: str | Path | None = None) -> str:
         except json.JSONDecodeError:
             parts += [f"## {path.stem}", "", f"(unreadable JSON in `{path.name}`)", ""]
             continue
+        if isinstance(rec, dict) and "results" not in rec and "command" in rec:
+            # a flat result file such as `ponder eval --json`: everything but provenance
+            rec = {**rec, "results": {k: v for k, v in rec.items() if k not in PROVENANCE}}
         if not isinstance(rec, dict) or not isinstance(rec.get("results"), dict):
             continue  # not a report (e.g. a policy file kept next to them)
         parts += [f"## {rec.get('title') or path.stem}", "",
