@@ -32,6 +32,7 @@ ASSET=src/ponder/assets/default
   ${RESUME:+--resume}
 
 # install atomically: copy next to the asset, then swap
+mkdir -p "$(dirname "$ASSET")"
 rm -rf "$ASSET.new" "$ASSET.old"
 cp -r "$RUN/checkpoint" "$ASSET.new"
 if [ -d "$ASSET" ]; then mv "$ASSET" "$ASSET.old"; fi
