@@ -38,5 +38,6 @@ cp -r "$RUN/checkpoint" "$ASSET.new"
 if [ -d "$ASSET" ]; then mv "$ASSET" "$ASSET.old"; fi
 mv "$ASSET.new" "$ASSET"
 rm -rf "$ASSET.old"
+chmod -R a+rX "$ASSET"  # checkpoints are written private; package data must be readable
 du -sh "$ASSET"
 echo "installed $ASSET; try: $PONDER demo"

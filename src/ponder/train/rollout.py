@@ -1,10 +1,10 @@
 """Rollouts: sample completions of train problems, and lay them out for a loss.
 
-Two halves, both used by every self-improvement trainer (RL, STaR, expert iteration,
-distillation):
+What every self-improvement trainer (RL, STaR, expert iteration, distillation) shares:
 
 - sampling goes through the LM protocol only (``generate_batched``, ``rollout``), so any
-  backend can produce the data;
+  backend can produce the data; ``native_lm`` wraps the model being trained, ``caps_for``
+  sets per-level generation caps and ``evaluate`` measures held-out greedy accuracy;
 - ``encode_rollout`` + ``token_logprobs`` turn (prompt, completion) texts into the
   built-in model's per-token log-probs of each completion (teacher-forced through
   ``ponder.lm.sampler.completion_logprobs``, differentiable), with a mask over completion
