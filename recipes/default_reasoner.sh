@@ -19,12 +19,12 @@ ASSET=src/ponder/assets/default
 "$PONDER" train \
   --task arith,chain,countdown,perm \
   --max-difficulty arith=4,chain=6,countdown=3,perm=8 \
-  --preset tiny \
+  --preset small \
   --minutes "$MINUTES" \
   --batch-size 16 \
   --lr 3e-3 \
   --precision fp32 \
-  --threads 1 \
+  --threads 2 \
   --seed 0 \
   --eval-every 0 \
   --eval-n 8 \

@@ -115,3 +115,14 @@ def test_corrupt_files_raise_model_error_not_a_traceback(tmp_path):
     (path / "recipe.json").write_text("{")
     with pytest.raises(ModelError, match="recipe.json cannot be read"):
         load_checkpoint(path)
+
+
+def test_saved_checkpoint_directory_follows_the_umask_not_private(tmp_path):
+    import os
+    old = os.umask(0o022)
+    try:
+        save_checkpoint(tmp_path / "ck", tiny(0), TOK)
+    finally:
+        os.umask(old)
+    assert (tmp_path / "ck").stat().st_mode & 0o777 == 0o755
+    assert checkpoint._umask() == old

@@ -30,7 +30,7 @@ def run_toy(run_dir: str | None, resume: bool = False, pause: float = 0.0) -> Tr
     """The run under test; ``pause`` slows it so that a kill lands mid-run."""
     tok = CharTokenizer()
     cfg = TrainConfig(steps=STEPS, batch_size=4, warmup_steps=4, log_every=5,
-                      save_every=SAVE_EVERY, eval_every=5, precision="fp32")
+                      save_every=SAVE_EVERY, eval_every=5, precision="fp32", threads=1)
 
     def evaluate(model, step):
         time.sleep(pause)

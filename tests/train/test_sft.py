@@ -181,7 +181,7 @@ def test_training_on_teacher_traces_lowers_train_and_heldout_loss(tmp_path):
     heldout = [task_example(task, p) for p in task.problems("test", 24, seed=0)]
     before = heldout_loss(model, TOK, heldout)
     cfg = TrainConfig(steps=40, batch_size=8, lr=1e-2, warmup_steps=4, log_every=10,
-                      save_every=20, precision="fp32")
+                      save_every=20, precision="fp32", threads=1)
     calls = []
 
     def evaluate(m, step):
@@ -250,7 +250,8 @@ def test_finetune_fits_an_explicit_example_list(tmp_path):
            for i in range(4)]
     model = tiny_model()
     before = heldout_loss(model, TOK, exs)
-    cfg = TrainConfig(steps=40, batch_size=4, lr=1e-2, warmup_steps=4, precision="fp32")
+    cfg = TrainConfig(steps=40, batch_size=4, lr=1e-2, warmup_steps=4, precision="fp32",
+                      threads=1)
     result = finetune(model, TOK, exs, cfg, tmp_path, progress=False)
     assert heldout_loss(model, TOK, exs) < 0.2 * before
     assert json.loads((tmp_path / "checkpoint" / "recipe.json").read_text())["examples"] == 4

@@ -13,7 +13,7 @@ from ponder.errors import InvalidInput
 from ponder.eval.accuracy import AccuracyReport
 from ponder.lm.base import LM
 from ponder.lm.registry import load_lm
-from ponder.train.state import CHECKPOINT
+from ponder.train.layout import CHECKPOINT
 
 MODEL_HELP = ("Model: a checkpoint directory or training run (runs/x), hf:PATH, vllm:PATH or "
               "an http(s) URL#MODEL; default: the bundled reasoner.")

@@ -18,7 +18,7 @@ from ponder.eval.accuracy import AccuracyReport, evaluate_task, judge, mean_accu
 from ponder.lm.registry import default_model_path
 from ponder.tasks import get_task
 from ponder.tasks.base import Task
-from ponder.train.sft import DEFAULT_TASKS
+from ponder.train.layout import DEFAULT_TASKS
 
 RECIPE = "bash recipes/default_reasoner.sh"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from ponder.cli._common import parse_levels
-from ponder.train.state import CHECKPOINT
+from ponder.train.layout import CHECKPOINT
 
 TASKS_HELP = "Task families, comma-separated (e.g. arith,countdown)."
 

@@ -61,7 +61,22 @@ def atomic_dir(final: Path) -> Path:
     """A fresh temporary directory next to ``final``; ``commit_dir(tmp, final)`` puts it
     in place once everything is written (``staged_dir`` does both)."""
     final.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+    tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it 0700; a model dir is shared like any other
+    return tmp
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where Linux reports it."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def commit_dir(tmp: Path, final: Path) -> None:

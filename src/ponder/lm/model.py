@@ -283,11 +283,21 @@ class FusedDecoder:
         self.rope = torch.stack([rot, rot, unit], dim=1)[:, :, None]  # (L, 3, 1, hs/2)
 
     def new_cache(self, batch: int, max_len: int) -> list[torch.Tensor]:
-        """Per-layer (batch, 2, nh, max_len, hs) key/value buffers; slots are written
-        before they are read, so they need no initialisation."""
+        """Per-layer (2, batch, nh, max_len, hs) key/value buffers; slots are written
+        before they are read, so they need no initialisation. Keys and values each keep
+        (batch, nh) mergeable into one dimension, which the decoding step's batched
+        matmuls read without a copy."""
         cfg = self.cfg
-        shape = (batch, 2, cfg.n_head, max_len, cfg.head_dim)
+        shape = (2, batch, cfg.n_head, max_len, cfg.head_dim)
         return [self.embed.new_empty(shape) for _ in range(cfg.n_layer)]
+
+    @staticmethod
+    def cache_rows(cache: list[torch.Tensor], rows: torch.Tensor | slice
+                   ) -> list[torch.Tensor]:
+        """The cache of a subset of rows: a view for a slice, a copy for an index."""
+        if isinstance(rows, slice):
+            return [kv[:, rows] for kv in cache]
+        return [kv.index_select(1, rows) for kv in cache]
 
     def __call__(self, idx: torch.Tensor, positions: torch.Tensor, cache: list[torch.Tensor],
                  start: int, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -308,12 +318,32 @@ class FusedDecoder:
             y = F.rms_norm(x, (d,), eps=cfg.norm_eps) @ qkv_w  # (N, 3d)
             y = torch.view_as_complex(y.view(N, 3, nh, hs // 2, 2)) * rope
             y = torch.view_as_real(y).view(B, T, 3, nh, hs)
-            kv.narrow(3, start, T).copy_(y[:, :, 1:].permute(0, 2, 3, 1, 4))  # (B,2,nh,T,hs)
-            k, v = kv.narrow(3, 0, end).unbind(1)  # (B, nh, end, hs) each
-            q = y[:, :, 0].transpose(1, 2)  # (B, nh, T, hs)
-            att = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal)
-            x = torch.addmm(x, att.transpose(1, 2).reshape(N, d), o_w)
+            kv.narrow(3, start, T).copy_(y[:, :, 1:].permute(2, 0, 3, 1, 4))  # (2,B,nh,T,hs)
+            k, v = kv.narrow(3, 0, end).unbind(0)  # (B, nh, end, hs) each
+            if T == 1:
+                att = _decode_attention(y[:, 0, 0], k, v, mask)  # (B, nh, hs)
+            else:
+                q = y[:, :, 0].transpose(1, 2)  # (B, nh, T, hs)
+                att = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
+                                                     is_causal=causal).transpose(1, 2)
+            x = torch.addmm(x, att.reshape(N, d), o_w)
             gate, up = (F.rms_norm(x, (d,), eps=cfg.norm_eps) @ gu_w).chunk(2, dim=-1)
             x = torch.addmm(x, F.silu(gate).mul_(up), down_w)
         last = x.view(B, T, d)[:, -1]
         return F.rms_norm(last, (d,), eps=cfg.norm_eps) @ self.head  # (B, V)
+
+
+def _decode_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                      mask: torch.Tensor | None) -> torch.Tensor:
+    """Attention of one query per row: q (B, nh, hs) over k, v (B, nh, L, hs) views of
+    the cache, with an optional (B, 1, 1, L) mask of visible slots. Two batched matmuls
+    and a softmax; CPU ``scaled_dot_product_attention`` takes several times longer on a
+    single query, which makes it the slowest part of a decoding step."""
+    B, nh, L, hs = k.shape
+    # (1, hs) @ (hs, L) per head: measured 1.35x faster than (L, hs) @ (hs, 1) here
+    scores = torch.bmm(q.reshape(B * nh, 1, hs), k.reshape(B * nh, L, hs).transpose(1, 2))
+    scores = scores.view(B, nh, L).mul_(hs ** -0.5)
+    if mask is not None:
+        scores.masked_fill_(~mask.view(B, 1, L), float("-inf"))
+    probs = scores.softmax(dim=-1)
+    return torch.bmm(probs.view(B * nh, 1, L), v.reshape(B * nh, L, hs)).view(B, nh, hs)

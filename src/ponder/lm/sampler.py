@@ -191,7 +191,8 @@ class Sampler:
         for g in range(0, len(prompts), group):  # groups write into views of the cache
             rows = slice(g, g + group)
             mask = (causal & (real[rows, None, :P] | diag))[:, None] if padded else None
-            logits.append(dec(ids[rows], positions[rows], [kv[rows] for kv in cache], 0, mask))
+            logits.append(dec(ids[rows], positions[rows], dec.cache_rows(cache, rows), 0,
+                               mask))
         self.prefill_tokens += int(lens.sum())
         return torch.cat(logits), cache, lens, real if padded else None
 
@@ -205,7 +206,7 @@ class Sampler:
         # share each prefill among the rows sampling from it
         index = torch.tensor([r.prompt for r in rows], device=device)
         if len(rows) > len(prompts):  # else one row per prompt, in order: nothing to copy
-            cache = [kv.index_select(0, index) for kv in cache]
+            cache = dec.cache_rows(cache, index)
         logits, pos = logits[index], lens[index]
         real = real[index][:, None, None] if real is not None else None  # (R, 1, 1, P+G)
         gens = [torch.Generator(device).manual_seed(r.seed) for r in rows]
@@ -245,7 +246,7 @@ class Sampler:
             if finished >= COMPACT_FRACTION * len(batch):  # a copy of the cache buys
                 keep = [k for k, r in enumerate(batch) if reason[r] is None]  # cheaper steps
                 kt = torch.tensor(keep, device=device)
-                cache = [kv.index_select(0, kt) for kv in cache]
+                cache = dec.cache_rows(cache, kt)
                 tok, pos = tok[kt], pos[kt]
                 real = real[kt] if real is not None else None
                 noise = noise[kt] if noise is not None else None

@@ -4,7 +4,9 @@ STaR and RL are meant to improve a model that can sometimes solve a problem, not
 that already imitates the teacher perfectly (there would be nothing left to learn, and
 no failures to learn from). The seed is trained from scratch on ``per_family`` TRAIN
 problems per task (200 by default) — the role the paper's few-shot prompt plays for a
-pretrained LM.
+pretrained LM. How weak is weak enough is measured, not assumed: RL needs samples that
+sometimes succeed and sometimes fail on the same problem (pass@k well above pass@1);
+recipes/learning/01_seed.sh records the sizes that gave such a seed.
 
 A share of the seed problems (``hint_fraction``) is repeated with the STaR hint prompt
 (``ponder.train.star.hint_question``), so the seed has seen the hint format and

@@ -24,10 +24,9 @@ from ponder.lm.tokenizer import CharTokenizer
 from ponder.tasks import get_task
 from ponder.tasks.base import Task
 from ponder.train.data import Example, ExampleList, MixtureConfig, TaskMixture, task_example
+from ponder.train.layout import DEFAULT_TASKS
 from ponder.train.loop import Evaluator, TrainConfig, TrainResult, heldout_loss, train
 from ponder.train.state import read_state
-
-DEFAULT_TASKS = ("arith", "chain", "countdown", "perm")
 
 
 @dataclass

@@ -24,10 +24,9 @@ from typing import Any
 import torch
 
 from ponder.errors import ConfigError
+from ponder.train.layout import CHECKPOINT, METRICS, STATE
 
-STATE = "state.pt"
-METRICS = "metrics.jsonl"
-CHECKPOINT = "checkpoint"
+__all__ = ["CHECKPOINT", "METRICS", "STATE"]
 
 
 @dataclass
