@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 PONDER=${PONDER:-.venv/bin/ponder}
-N=${N:-100}
+N=${N:-500}
 MODEL_ARG=${MODEL:+--model $MODEL}
 for task in arith chain countdown perm; do
   "$PONDER" eval $MODEL_ARG --task "$task" --n "$N" --json "reports/default_eval_$task.json"
@@ -15,4 +15,4 @@ for task in arith chain perm; do
   "$PONDER" eval $MODEL_ARG --task "$task" --n "$N" --direct \
     --json "reports/default_eval_${task}_direct.json"
 done
-"$PONDER" report
+"$PONDER" report --readme README.md  # refills the table in README.md

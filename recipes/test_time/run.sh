@@ -4,18 +4,18 @@
 # strategy and difficulty, budget forcing, and a compute-optimal policy fitted on
 # training problems. Every step writes reports/<name>.json; `ponder report` summarises.
 #
-#   bash recipes/test_time/run.sh                       # chain, ~30 min on 2 cores
-#   TASK=arith DIFF=2,3,4 bash recipes/test_time/run.sh
+#   bash recipes/test_time/run.sh                       # arith levels 1-4
+#   TASK=chain DIFF=1,2,3 bash recipes/test_time/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}  # 2 threads thrash on a shared 2-core box
 
 PONDER=${PONDER:-.venv/bin/ponder}
 MODEL=${MODEL:-src/ponder/assets/default}
-TASK=${TASK:-chain}
-DIFF=${DIFF:-1,2,3,4,5,6}
-N=${N:-60}
-TOK=${TOK:-320}
+TASK=${TASK:-arith}
+DIFF=${DIFF:-1,2,3,4}
+N=${N:-80}
+TOK=${TOK:-200}
 RUN=${RUN:-runs/test_time/$TASK}
 mkdir -p "$RUN"
 
@@ -27,10 +27,19 @@ mkdir -p "$RUN"
   --problems 100 --samples 4 --steps 250 --eval-problems 60 --max-tokens "$TOK" \
   --name "prm_${TASK}_mc"
 
-# 2. accuracy vs compute: greedy, self-consistency, PRM best-of-N (weighted), beam search
+# 2. accuracy vs compute: greedy, self-consistency, PRM best-of-N (weighted), PRM beam
+#    search and MCTS
 "$PONDER" scale --model "$MODEL" --task "$TASK" --difficulty "$DIFF" --n "$N" \
-  --strategies greedy,vote,best_of_n,beam --budgets 4,8,16,32 --prm "$RUN/prm_exact" \
+  --strategies greedy,vote,best_of_n,beam,mcts --budgets 4,8,16,32 --prm "$RUN/prm_exact" \
   --options '{"best_of_n": {"weighted": true}}' --max-tokens "$TOK" --name "scale_${TASK}"
+
+# 2b. sequential revisions: a revision model trained on the policy's own wrong attempts
+#     followed by a right one, against parallel sampling from the same model
+"$PONDER" revision train --model "$MODEL" --task "$TASK" --difficulty "$DIFF" \
+  --problems 256 --samples 8 --steps 200 --out "$RUN/revision" --name "revision_${TASK}"
+"$PONDER" scale --model "$RUN/revision/checkpoint" --task "$TASK" --difficulty "$DIFF" \
+  --n "$N" --strategies vote,revise --budgets 4,8,16 --max-tokens "$TOK" \
+  --name "revise_${TASK}"
 
 # 3. budget forcing: accuracy vs thinking-token cap
 "$PONDER" scale --model "$MODEL" --task "$TASK" --difficulty "$DIFF" --n "$N" \

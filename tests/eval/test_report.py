@@ -49,3 +49,30 @@ def test_flat_result_files_are_summarised_too(tmp_path):
     readme = regenerate_readme(tmp_path).read_text()
     assert "`ponder eval`" in readme and "| accuracy | 0.5 |" in readme
     assert "| by_difficulty.1 | 0.9 |" in readme and "records" not in readme
+
+
+def test_readme_accuracy_table_is_refilled_from_eval_files(tmp_path):
+    import doctest
+
+    import ponder.eval.report as report_mod
+    from ponder.errors import InvalidInput
+    from ponder.eval.report import update_readme_table
+
+    assert doctest.testmod(report_mod).failed == 0
+    for name, direct, acc in [("arith", False, 0.5), ("arith", True, 0.125), ("perm", False, 0)]:
+        suffix = "_direct" if direct else ""
+        (tmp_path / f"default_eval_{name}{suffix}.json").write_text(json.dumps({
+            "task": name, "accuracy": acc, "n": 8, "direct": direct,
+            "by_difficulty": {"10": acc, "2": acc}, "command": "ponder eval"}))
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- accuracy-table -->\nstale\n<!-- /accuracy-table -->\nend\n")
+    update_readme_table(readme, tmp_path)
+    text = readme.read_text()
+    assert "stale" not in text and text.startswith("intro\n") and text.endswith("end\n")
+    lines = [ln for ln in text.splitlines() if ln.startswith("| arith") or ln.startswith("| perm")]
+    assert lines == ["| arith | chain of thought | 0.500 (n=8) | 2: 0.50 10: 0.50 |",
+                     "| arith | direct | 0.125 (n=8) | 2: 0.12 10: 0.12 |",
+                     "| perm | chain of thought | 0.000 (n=8) | 2: 0.00 10: 0.00 |"]
+    readme.write_text("no markers")
+    with pytest.raises(InvalidInput, match="accuracy-table"):
+        update_readme_table(readme, tmp_path)

@@ -15,6 +15,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from ponder.errors import InvalidInput
+
 REPORTS_DIR = Path(os.environ.get("PONDER_REPORTS", "reports"))
 
 
@@ -132,3 +134,54 @@ def render_readme(directory: str | Path | None = None) -> str:
 def regenerate_readme(directory: str | Path | None = None) -> Path:
     d = Path(directory or REPORTS_DIR)
     return atomic_write_text(d / "README.md", render_readme(d))
+
+
+# -- the accuracy table in the project README ---------------------------------------------
+
+EVAL_PREFIX = "default_eval_"
+
+
+def accuracy_table(directory: str | Path | None = None, prefix: str = EVAL_PREFIX) -> str:
+    """Markdown table of every ``<prefix><task>[_direct].json`` written by ``ponder eval
+    --json``: accuracy per task, chain of thought and direct, and per difficulty level."""
+    d = Path(directory or REPORTS_DIR)
+    rows = []
+    for path in sorted(d.glob(f"{prefix}*.json")):
+        rec = json.loads(path.read_text())
+        if not {"task", "accuracy", "n", "by_difficulty"} <= set(rec):
+            continue
+        levels = " ".join(f"{k}: {v:.2f}" for k, v in sorted(
+            rec["by_difficulty"].items(), key=lambda kv: int(kv[0])))
+        fmt = "direct" if rec.get("direct") else "chain of thought"
+        rows.append((rec["task"], fmt != "direct",
+                     f"| {rec['task']} | {fmt} | {rec['accuracy']:.3f} (n={rec['n']}) | "
+                     f"{levels} |"))
+    if not rows:
+        raise InvalidInput(f"no {prefix}*.json accuracy files in {d}; run "
+                           "`bash recipes/default_eval.sh` first")
+    rows.sort(key=lambda r: (r[0], not r[1]))
+    head = ["| task | format | held-out accuracy | by difficulty (level: accuracy) |",
+            "|---|---|---|---|"]
+    return "\n".join(head + [r[2] for r in rows])
+
+
+def replace_block(text: str, name: str, body: str) -> str:
+    """Replace what lies between ``<!-- name -->`` and ``<!-- /name -->`` in ``text``.
+
+    >>> replace_block("a\\n<!-- t -->\\nold\\n<!-- /t -->\\nb", "t", "new")
+    'a\\n<!-- t -->\\nnew\\n<!-- /t -->\\nb'
+    """
+    start, end = f"<!-- {name} -->", f"<!-- /{name} -->"
+    i, j = text.find(start), text.find(end)
+    if i < 0 or j < i:
+        raise InvalidInput(f"no '{start}' ... '{end}' block to fill in")
+    return text[: i + len(start)] + "\n" + body + "\n" + text[j:]
+
+
+def update_readme_table(readme: str | Path, directory: str | Path | None = None) -> Path:
+    """Refill the ``accuracy-table`` block of ``readme`` from the eval JSON files."""
+    path = Path(readme)
+    if not path.is_file():
+        raise InvalidInput(f"no README at {path}")
+    return atomic_write_text(path, replace_block(path.read_text(), "accuracy-table",
+                                                 accuracy_table(directory)))

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# A small model with test-time compute against a ~12x larger model's greedy answers, at
+# equal FLOPs per problem (Snell et al. 2024: parameters vs inference compute).
+#
+#   bash recipes/test_time/versus.sh          # ~30 min on 2 cores
+#
+# Both models are trained from scratch on the same arith teacher traces (levels 1-4),
+# side by side for the same wall-clock time, one core each: `tiny` (0.34M parameters)
+# and `base` (3.98M). The tiny model then runs greedy and self-consistency at budgets
+# 1..32 on held-out problems; the base model runs greedy on the same problems; `ponder
+# compare` reports, per level, the tiny model's accuracy at FLOPs no larger than the base
+# model's greedy, and the FLOPs it needs to match it.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export OMP_NUM_THREADS=1
+
+PONDER=${PONDER:-.venv/bin/ponder}
+RUN=${RUN:-runs/versus}
+MINUTES=${MINUTES:-22}
+TASK=arith
+DIFF=${DIFF:-1,2,3,4}
+N=${N:-200}
+TOK=${TOK:-160}
+
+train() {  # preset lr
+  "$PONDER" train --task "$TASK" --max-difficulty "$TASK=4" --preset "$1" --lr "$2" \
+    --minutes "$MINUTES" --batch-size 16 --precision fp32 --threads 1 --seed 0 \
+    --eval-every 0 --eval-n 8 --quiet --out "$RUN/$1" ${RESUME:+--resume}
+}
+mkdir -p "$RUN"
+train tiny 3e-3 > "$RUN/tiny.log" 2>&1 &
+tiny=$!
+train base 1e-3 > "$RUN/base.log" 2>&1
+wait "$tiny"
+
+"$PONDER" scale --model "$RUN/tiny/checkpoint" --task "$TASK" --difficulty "$DIFF" --n "$N" \
+  --strategies greedy,vote --budgets 1,2,4,8,16,32 --max-tokens "$TOK" \
+  --name "versus_${TASK}_tiny" &
+"$PONDER" scale --model "$RUN/base/checkpoint" --task "$TASK" --difficulty "$DIFF" --n "$N" \
+  --strategies greedy --budgets 1 --max-tokens "$TOK" --name "versus_${TASK}_base"
+wait
+"$PONDER" compare "reports/versus_${TASK}_tiny.json" "reports/versus_${TASK}_base.json" \
+  --name "versus_${TASK}"
+"$PONDER" report
