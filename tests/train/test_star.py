@@ -3,6 +3,7 @@ import json
 import random
 
 import pytest
+import torch
 
 import ponder.train.star as star_mod
 from ponder.errors import ConfigError
@@ -188,6 +189,20 @@ def test_seed_and_star_commands_write_checkpoints_and_reports(tmp_path, monkeypa
     assert (tmp_path / "seed" / "checkpoint" / "config.json").exists()
     rep = json.loads((tmp_path / "reports" / "s.json").read_text())
     assert rep["results"]["steps"] == 3
+    # continued SFT from that checkpoint: starts from its weights, not a fresh model
+    from ponder.lm.checkpoint import load_checkpoint
+
+    r = runner.invoke(app, ["seed", "--init", "seed", "--task", "arith", "--difficulty", "1",
+                            "--per-family", "8", "--steps", "1", "--batch-size", "2",
+                            "--lr", "1e-9", "--eval-n", "0", "--seed", "1", "--out", "more",
+                            "--name", "s2"])
+    assert r.exit_code == 0, r.output
+    a, _, _ = load_checkpoint(tmp_path / "seed" / "checkpoint")
+    b, _, _ = load_checkpoint(tmp_path / "more" / "checkpoint")
+    assert all(torch.allclose(x, y, atol=1e-5) for x, y in
+               zip(a.state_dict().values(), b.state_dict().values(), strict=True))
+    init = json.loads((tmp_path / "reports" / "s2.json").read_text())["results"]["config"]
+    assert init["init"].endswith("seed/checkpoint")
     r = runner.invoke(app, ["star", "--model", "seed", "--task", "arith", "--difficulty", "1",
                             "--rounds", "1", "--problems", "4", "--samples", "1",
                             "--steps", "2", "--eval-n", "2", "--no-rationalize",

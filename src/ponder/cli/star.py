@@ -95,6 +95,8 @@ def seed_cmd(
                              "OUT/checkpoint."),
     per_family: int = typer.Option(200, help="Teacher traces per task family."),
     preset: str = typer.Option("small", help="Model size preset."),
+    init: str = typer.Option(None, "--init", help="Continue from this checkpoint (or run) "
+                             "instead of a fresh model: continued SFT on teacher traces."),
     difficulty: str = typer.Option(None, help="Comma-separated levels (default: all)."),
     hint_fraction: float = typer.Option(0.25, help="Share of problems also shown with "
                                         "the answer as a STaR hint."),
@@ -116,7 +118,8 @@ def seed_cmd(
     from ponder.train.seed import SeedConfig, train_seed
 
     cfg = SeedConfig(per_family=per_family, difficulty=parse_levels(difficulty),
-                     hint_fraction=hint_fraction, preset=preset, eval_n=eval_n)
+                     hint_fraction=hint_fraction, preset=preset, eval_n=eval_n,
+                     init=load_policy(init)[2] if init else None)
     train = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, seed=seed)
     tasks = parse_tasks(task)
     _, _, result = train_seed(tasks, cfg, train, out, resume=resume)

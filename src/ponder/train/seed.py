@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ponder.errors import ConfigError
+from ponder.lm.checkpoint import load_checkpoint
 from ponder.lm.model import PRESETS, Transformer
 from ponder.lm.template import format_completion, format_prompt
 from ponder.lm.tokenizer import CharTokenizer
@@ -38,7 +39,9 @@ from ponder.train.star import hint_question
 class SeedConfig:
     """per_family: TRAIN problems per task; difficulty: levels (None: all);
     hint_fraction: share of them also given with the answer as a hint;
-    style: teacher trace style (None: each task's default)."""
+    style: teacher trace style (None: each task's default);
+    init: a checkpoint to continue from instead of a fresh ``preset`` model (continued
+    SFT on teacher traces: the baseline RL and STaR are compared with)."""
 
     per_family: int = 200
     difficulty: list[int] | None = None
@@ -47,6 +50,7 @@ class SeedConfig:
     preset: str = "small"
     max_seq_len: int = 1024
     eval_n: int = 64  # TEST problems per task, at the seed's levels
+    init: str | None = None
 
     def __post_init__(self) -> None:
         if self.per_family < 1:
@@ -79,8 +83,11 @@ def train_seed(tasks: Sequence[Task], cfg: SeedConfig, train: TrainConfig,
                out: str | Path | None = None, *, resume: bool = False,
                progress: bool = True) -> tuple[Transformer, CharTokenizer, TrainResult]:
     """Train the weak seed from scratch; its checkpoint goes to ``out/checkpoint``."""
-    tok = CharTokenizer()
-    model = build_model(cfg.preset, tok, seed=train.seed, max_seq_len=cfg.max_seq_len)
+    if cfg.init is not None:
+        model, tok, _ = load_checkpoint(cfg.init)
+    else:
+        tok = CharTokenizer()
+        model = build_model(cfg.preset, tok, seed=train.seed, max_seq_len=cfg.max_seq_len)
     examples = seed_examples(tasks, cfg.per_family, train.seed, cfg.difficulty,
                              cfg.hint_fraction, cfg.style)
     def evaluate(model: Transformer, step: int) -> dict[str, Any]:
