@@ -5,8 +5,9 @@
 #   bash recipes/test_time/versus.sh          # ~30 min on 2 cores
 #
 # Both models are trained from scratch on the same arith teacher traces (levels 1-4),
-# side by side for the same wall-clock time, one core each: `tiny` (0.34M parameters)
-# and `base` (3.98M). The tiny model then runs greedy and self-consistency at budgets
+# side by side, one core each, for fixed step budgets (so the result does not depend on
+# the machine's load): `tiny` (0.34M parameters, 3000 steps) and `base` (3.98M, 1500
+# steps; about 4x the tiny model's training FLOPs). The tiny model then runs greedy and self-consistency at budgets
 # 1..32 on held-out problems; the base model runs greedy on the same problems; `ponder
 # compare` reports, per level, the tiny model's accuracy at FLOPs no larger than the base
 # model's greedy, and the FLOPs it needs to match it.
@@ -16,21 +17,22 @@ export OMP_NUM_THREADS=1
 
 PONDER=${PONDER:-.venv/bin/ponder}
 RUN=${RUN:-runs/versus}
-MINUTES=${MINUTES:-22}
+TINY_STEPS=${TINY_STEPS:-3000}
+BASE_STEPS=${BASE_STEPS:-1500}
 TASK=arith
 DIFF=${DIFF:-1,2,3,4}
 N=${N:-200}
 TOK=${TOK:-160}
 
-train() {  # preset lr
+train() {  # preset lr steps
   "$PONDER" train --task "$TASK" --max-difficulty "$TASK=4" --preset "$1" --lr "$2" \
-    --minutes "$MINUTES" --batch-size 16 --precision fp32 --threads 1 --seed 0 \
+    --steps "$3" --batch-size 16 --precision fp32 --threads 1 --seed 0 \
     --eval-every 0 --eval-n 8 --quiet --out "$RUN/$1" ${RESUME:+--resume}
 }
 mkdir -p "$RUN"
-train tiny 3e-3 > "$RUN/tiny.log" 2>&1 &
+train tiny 3e-3 "$TINY_STEPS" > "$RUN/tiny.log" 2>&1 &
 tiny=$!
-train base 1e-3 > "$RUN/base.log" 2>&1
+train base 1e-3 "$BASE_STEPS" > "$RUN/base.log" 2>&1
 wait "$tiny"
 
 "$PONDER" scale --model "$RUN/tiny/checkpoint" --task "$TASK" --difficulty "$DIFF" --n "$N" \

@@ -268,3 +268,17 @@ def test_flops_grow_with_context():
     (c,), = Sampler(model, TOK).generate([enc("ab")], max_tokens=4, temperature=0)
     assert c.flops > model.flops_per_token(0) * (3 + 4)
     assert math.isfinite(c.logprob)
+
+
+def test_a_long_prompt_that_finishes_early_beside_a_long_generation_stays_in_context():
+    """Row 0 fills the context with its prompt and stops after 2 tokens; four short rows
+    keep decoding for 40 more steps while row 0 (a fifth of the batch, too few to
+    compact) still sits in it."""
+    model = tiny()
+    long = enc("x" * 61)  # 62 + 2 = 64 = the context
+    shorts = [enc(str(d)) for d in range(4)]
+    out = Sampler(model, TOK).generate([long, *shorts], max_tokens=[2] + [40] * 4,
+                                       temperature=0, ignore_eos=True)
+    assert [o[0].tokens for o in out] == [2, 40, 40, 40, 40]
+    alone = Sampler(model, TOK).generate([long], max_tokens=2, temperature=0, ignore_eos=True)
+    assert out[0][0].text == alone[0][0].text

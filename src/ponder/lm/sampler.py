@@ -201,6 +201,7 @@ class Sampler:
         """Prefill ``prompts`` once, then decode every row of ``rows`` to its end."""
         device = dec.embed.device
         G = max(r.limit for r in rows)
+        ctx = self.model.cfg.max_seq_len
         logits, cache, lens, real = self._prefill(dec, prompts, G)
         P = cache[0].shape[3] - G
         # share each prefill among the rows sampling from it
@@ -252,7 +253,9 @@ class Sampler:
                 noise = noise[kt] if noise is not None else None
                 batch, finished = [batch[k] for k in keep], 0
             col = P + t  # every row writes this cache slot
-            logits = dec(tok[:, None], (pos + t)[:, None], cache, col,
+            # a finished row not yet dropped may run past the context; its output is
+            # ignored, so clamping its position only keeps the rotary lookup in range
+            logits = dec(tok[:, None], (pos + t).clamp(max=ctx - 1)[:, None], cache, col,
                          real[..., : col + 1] if real is not None else None)
         sharing = Counter(r.prompt for r in rows)
         return [self._completion(len(prompts[row.prompt]), toks[r], lps[r],
