@@ -33,6 +33,13 @@ mkdir -p "$RUN"
   --strategies greedy,vote,best_of_n,beam,mcts --budgets 4,8,16,32 --prm "$RUN/prm_exact" \
   --options '{"best_of_n": {"weighted": true}}' --max-tokens "$TOK" --name "scale_${TASK}"
 
+# 2c. selection at equal compute on more problems, at the levels with headroom
+#     (level 1 is near ceiling): greedy vs self-consistency vs PRM-weighted best-of-N
+"$PONDER" scale --model "$MODEL" --task "$TASK" --difficulty "${HARD:-2,3,4}" --n "$((3 * N))" \
+  --strategies greedy,vote,best_of_n --budgets 1,4,16 --prm "$RUN/prm_exact" \
+  --options '{"best_of_n": {"weighted": true}}' --max-tokens "$TOK" \
+  --name "selection_${TASK}"
+
 # 2b. sequential revisions: a revision model trained on the policy's own wrong attempts
 #     followed by a right one, against parallel sampling from the same model
 "$PONDER" revision train --model "$MODEL" --task "$TASK" --difficulty "$DIFF" \

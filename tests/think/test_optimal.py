@@ -95,9 +95,11 @@ def test_optimal_picks_the_policy_for_the_budget():
 
 
 def test_a_vote_choice_counts_the_probes_as_its_first_samples():
-    six = Policy(6, {b: Choice("vote", 6) for b in range(1, 6)}, probe_n=4)
+    six = Policy(6, {**{b: Choice("vote", 6) for b in range(1, 5)}, 5: Choice("greedy", 1)},
+                 probe_n=4)
     lm = answering(3)
     res = get_strategy("optimal")(PROBLEM, lm, Budget(n=6, options={"policy": six}), seed=2)
+    assert res.meta["bin"] != 5
     assert res.meta["reused_probes"] == 4 and res.compute.samples == 6 == len(res.traces)
     assert res.meta["probe_compute"]["samples"] == 4
     assert sum(res.meta["votes"].values()) == 6
@@ -122,3 +124,15 @@ def test_unreadable_policy_files_are_config_errors(tmp_path):
     d = POLICY.to_dict()
     with pytest.raises(ConfigError, match="cost key"):
         Policy.from_dict({**d, "key": "tokens"})
+
+
+def test_a_policy_with_one_choice_everywhere_draws_no_probes():
+    same = Policy(4, {b: Choice("vote", 4) for b in range(1, 6)}, probe_n=4)
+    lm = answering(3)
+    res = get_strategy("optimal")(PROBLEM, lm, Budget(n=4, options={"policy": same}), seed=1)
+    assert res.meta["probed"] is False and res.meta["bin"] is None
+    assert res.meta["probe_compute"]["samples"] == 0
+    assert res.compute.samples == 4 == len(res.traces)
+    plain = get_strategy("vote")(PROBLEM, answering(3), Budget(n=4), seed=1)
+    assert res.answer == plain.answer and res.compute.flops == plain.compute.flops
+    assert_accounted(res, lm)

@@ -15,7 +15,8 @@ Here:
   (``ponder.think.difficulty``), then run the policy's choice for that bin. The probes'
   compute is added to the strategy's, so the comparison with other strategies is honest.
   When the bin's choice is ``vote`` and the probes were judged by agreement, the probes
-  are the vote's first samples, so they are not paid for twice.
+  are the vote's first samples, so they are not paid for twice; when every bin has the
+  same choice, no probes are drawn at all (the estimate could not change the choice).
 
 Departures: Snell et al. select on held-out validation questions with oracle or 2048-sample
 difficulty; here bins come from a few probes and the table from training problems. A bin
@@ -184,7 +185,6 @@ def _policies(spec: Any) -> list[Policy]:
 
 def optimal(problem: Problem, lm: LM, budget: Budget, scorers: Scorers | None = None,
             seed: int = 0) -> Result:
-    from ponder.think import get_strategy  # the registry imports this module
 
     opts = read_options(budget, "optimal", DEFAULTS)
     if opts["policy"] is None:
@@ -197,6 +197,10 @@ def optimal(problem: Problem, lm: LM, budget: Budget, scorers: Scorers | None = 
                           f"{sorted(p.target_budget for p in policies)}")
     policy = match[0]
     t0 = time.perf_counter()
+    distinct = {json.dumps(asdict(c), sort_keys=True) for c in policy.choices.values()}
+    if len(distinct) == 1:  # every bin chose the same: the difficulty would change nothing
+        return _run_choice(problem, lm, budget, scorers, seed, next(iter(
+            policy.choices.values())), t0, None)
     est = estimate(problem, lm, budget, scorers, policy.probe_n, policy.signal, policy.cuts,
                    derive_seed(seed, "difficulty"))
     choice = policy.choices[est.bin]
@@ -204,15 +208,28 @@ def optimal(problem: Problem, lm: LM, budget: Budget, scorers: Scorers | None = 
         raise ConfigError("optimal: a policy cannot choose 'optimal' itself")
     if choice.strategy == "vote" and policy.signal == "agreement":
         return _vote_with_probes(problem, lm, budget, scorers, seed, est, choice, t0)
+    return _run_choice(problem, lm, budget, scorers, seed, choice, t0, est)
+
+
+def _run_choice(problem: Problem, lm: LM, budget: Budget, scorers: Scorers | None, seed: int,
+                choice: Choice, t0: float, est: Estimate | None) -> Result:
+    """Run the chosen strategy; the probes (if any were drawn) are paid for and kept."""
+    from ponder.think import get_strategy  # the registry imports this module
+
+    if choice.strategy == "optimal":
+        raise ConfigError("optimal: a policy cannot choose 'optimal' itself")
     sub = Budget(n=choice.n, max_tokens=budget.max_tokens, temperature=budget.temperature,
                  top_p=budget.top_p, options=dict(choice.options))
     res = get_strategy(choice.strategy)(problem, lm, sub, scorers, seed=seed)
-    compute = est.compute + res.compute
+    probe = est.compute if est is not None else Compute()
+    compute = probe + res.compute
     compute.wall_time = time.perf_counter() - t0
-    return Result(res.answer, res.completion, est.traces + res.traces, compute,
-                  meta={"bin": est.bin, "confidence": est.confidence,
-                        "choice": asdict(choice), "strategy_meta": res.meta,
-                        "probe_compute": est.compute.to_dict()})
+    return Result(res.answer, res.completion, (est.traces if est else []) + res.traces,
+                  compute, meta={"bin": est.bin if est else None,
+                                 "confidence": est.confidence if est else None,
+                                 "choice": asdict(choice), "strategy_meta": res.meta,
+                                 "probe_compute": probe.to_dict(),
+                                 "probed": est is not None})
 
 
 def _vote_with_probes(problem: Problem, lm: LM, budget: Budget, scorers: Scorers | None,
