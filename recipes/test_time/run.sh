@@ -43,7 +43,7 @@ mkdir -p "$RUN"
 # 2b. sequential revisions: a revision model trained on the policy's own wrong attempts
 #     followed by a right one, against parallel sampling from the same model
 "$PONDER" revision train --model "$MODEL" --task "$TASK" --difficulty "$DIFF" \
-  --problems 256 --samples 8 --steps 200 --out "$RUN/revision" --name "revision_${TASK}"
+  --problems 256 --samples 8 --epochs 3 --out "$RUN/revision" --name "revision_${TASK}"
 "$PONDER" scale --model "$RUN/revision/checkpoint" --task "$TASK" --difficulty "$DIFF" \
   --n "$N" --strategies vote,revise --budgets 4,8,16 --max-tokens "$TOK" \
   --name "revise_${TASK}"

@@ -114,6 +114,10 @@ def test_train_revision_fine_tunes_and_records_what_it_collected(tmp_path):
                                                         strict=True))
     recipe = json.loads((tmp_path / "checkpoint" / "recipe.json").read_text())
     assert recipe["collected"]["examples"] == stats["examples"]
+    # an epoch budget: steps follow the number of examples collected
+    _, again = train_revision(model, tok, noisy_policy(0.6), [TASK], cfg, train,
+                              tmp_path / "e", progress=False, epochs=2)
+    assert again["steps"] == -(-2 * again["examples"] // train.batch_size)
 
     def always_right(prompt: str, rng: random.Random, temperature: float) -> str:
         from tests.toy import nums_of

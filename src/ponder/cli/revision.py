@@ -26,7 +26,9 @@ def train(
     max_previous: int = typer.Option(4, help="Most wrong attempts shown before a right one."),
     trajectories: int = typer.Option(2, help="Examples built per usable problem."),
     plain_fraction: float = typer.Option(0.25, help="Share of plain first-attempt examples."),
-    steps: int = typer.Option(200, help="Fine-tuning steps."),
+    epochs: float = typer.Option(3.0, help="Passes over the examples collected (sets the "
+                                 "steps; the collection's size is known only once sampled)."),
+    steps: int = typer.Option(None, help="Fine-tuning steps (overrides --epochs)."),
     batch_size: int = typer.Option(16),
     lr: float = typer.Option(5e-4),
     seed: int = typer.Option(0),
@@ -48,7 +50,8 @@ def train(
     policy, tok, path = load_policy(model)
     typer.echo(f"sampling {samples} attempts on {problems} TRAIN problems per task...")
     result, stats = train_revision(policy, tok, native_lm(policy, tok), tasks, cfg,
-                                   finetune_config(steps, batch_size, lr, seed), out)
+                                   finetune_config(steps or 10, batch_size, lr, seed), out,
+                                   epochs=None if steps else epochs)
     typer.echo(f"{stats['revision_examples']} revision + "
                f"{stats['examples'] - stats['revision_examples']} plain examples from "
                f"{stats['with_right_and_wrong']} of {stats['problems']} problems; "

@@ -24,9 +24,10 @@ model); ``collect_attempts`` does the sampling and ``train_revision`` the whole 
 from __future__ import annotations
 
 import difflib
+import math
 import random
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -150,9 +151,12 @@ def attempt_stats(attempts: Sequence[Attempts]) -> dict[str, Any]:
 
 def train_revision(policy: Transformer, tok: CharTokenizer, lm: LM, tasks: Sequence[Task],
                    cfg: RevisionConfig, train: TrainConfig, out: str | Path,
-                   progress: bool = True) -> tuple[TrainResult, dict[str, Any]]:
+                   progress: bool = True, epochs: float | None = None,
+                   ) -> tuple[TrainResult, dict[str, Any]]:
     """Collect attempts with ``lm`` (the policy behind the LM protocol), build revision
-    examples and fine-tune ``policy`` in place; the model goes to ``out/checkpoint``."""
+    examples and fine-tune ``policy`` in place; the model goes to ``out/checkpoint``.
+    ``epochs`` (if given) sets the step budget from the number of examples collected,
+    which is not known in advance: a fixed budget overfits a small collection."""
     attempts = collect_attempts(lm, tasks, cfg)
     examples = revision_examples(attempts, cfg)
     stats = {**attempt_stats(attempts), "examples": len(examples),
@@ -161,6 +165,12 @@ def train_revision(policy: Transformer, tok: CharTokenizer, lm: LM, tasks: Seque
         raise ConfigError("no problem had both a right and a wrong attempt: the policy is "
                           "either always right or never right at these levels; choose "
                           "other --difficulty levels or more --samples")
+    if epochs is not None:
+        if epochs <= 0:
+            raise ConfigError(f"revision: epochs must be > 0, got {epochs}")
+        steps = max(1, math.ceil(epochs * len(examples) / train.batch_size))
+        train = replace(train, steps=steps, warmup_steps=min(train.warmup_steps, steps))
+    stats["steps"] = train.steps
     result = finetune(policy, tok, examples, train, out, progress=progress,
                       meta={"revision": asdict(cfg), "collected": stats})
     return result, stats
