@@ -45,10 +45,13 @@ def think(prompt: str, rng: random.Random, temperature: float) -> str:
 
 
 class FakeReasoner(FunctionLM):
-    """``delay_s`` per sample makes generation take time; ``samples`` counts them."""
+    """``delay_s`` per sample makes generation take time; ``samples`` counts them. With
+    ``gate``, every sample first waits for the event (a request held as long as a test
+    needs, however slow the machine)."""
 
-    def __init__(self, delay_s: float = 0.0, max_context: int = 4096):
-        self.delay_s, self.samples = delay_s, 0
+    def __init__(self, delay_s: float = 0.0, max_context: int = 4096,
+                 gate: threading.Event | None = None):
+        self.delay_s, self.samples, self.gate = delay_s, 0, gate
         self._lock = threading.Lock()
         super().__init__(self._think, name=MODEL, max_context=max_context)
         self._tok = CharTokenizer()
@@ -56,6 +59,8 @@ class FakeReasoner(FunctionLM):
     def _think(self, prompt: str, rng: random.Random, temperature: float) -> str:
         with self._lock:
             self.samples += 1
+        if self.gate is not None:
+            self.gate.wait(timeout=60)
         if self.delay_s:
             time.sleep(self.delay_s)
         return think(prompt, rng, temperature)

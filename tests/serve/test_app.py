@@ -142,13 +142,17 @@ def test_responses_stream_sends_summary_then_answer(server, http):
 
 
 def test_full_queue_answers_429(make_engine, live, http):
-    engine = make_engine(FakeReasoner(delay_s=0.3), max_pending=1, workers=1)
+    gate = threading.Event()  # holds the first request until the second has been refused
+    engine = make_engine(FakeReasoner(gate=gate), max_pending=1, workers=1)
     url = live(engine)
     first = threading.Thread(target=http.post, args=(url + CHAT,),
                              kwargs={"json": chat_body(reasoning_effort="low"), "timeout": 30})
     first.start()
     assert wait_until(lambda: engine.pending == 1)
-    r = http.post(url + CHAT, json=chat_body(reasoning_effort="low"))
+    try:
+        r = http.post(url + CHAT, json=chat_body(reasoning_effort="low"))
+    finally:
+        gate.set()
     first.join()
     assert r.status_code == 429 and r.headers["retry-after"] == "1"
     assert r.json()["error"]["type"] == "rate_limit_error"

@@ -139,10 +139,14 @@ def test_a_failing_call_does_not_fail_the_calls_merged_with_it():
 
 
 def test_queue_limit_raises_overloaded(make_engine):
-    engine = make_engine(FakeReasoner(delay_s=0.2), max_pending=1, workers=1)
+    gate = threading.Event()
+    engine = make_engine(FakeReasoner(gate=gate), max_pending=1, workers=1)
     first = engine.submit(engine.prepare("What is 1 + 1?", effort="low"))
-    with pytest.raises(Overloaded):
-        engine.submit(engine.prepare("What is 2 + 2?", effort="low"))
+    try:
+        with pytest.raises(Overloaded):
+            engine.submit(engine.prepare("What is 2 + 2?", effort="low"))
+    finally:
+        gate.set()
     first.future.result(timeout=30)
     deadline = time.monotonic() + 5
     while engine.pending and time.monotonic() < deadline:

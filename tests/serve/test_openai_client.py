@@ -88,7 +88,8 @@ def test_errors_raise_the_client_exceptions(client):
 
 
 def test_full_queue_raises_rate_limit_error(make_engine, live):
-    engine = make_engine(FakeReasoner(delay_s=0.3), max_pending=1, workers=1)
+    gate = threading.Event()  # holds the first request until the second has been refused
+    engine = make_engine(FakeReasoner(gate=gate), max_pending=1, workers=1)
     url = live(engine)
     with openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0) as c:
         busy = threading.Thread(target=c.chat.completions.create,
@@ -96,6 +97,9 @@ def test_full_queue_raises_rate_limit_error(make_engine, live):
         busy.start()
         while engine.pending == 0:
             time.sleep(0.005)
-        with pytest.raises(openai.RateLimitError):
-            c.chat.completions.create(model=MODEL, messages=Q, reasoning_effort="low")
+        try:
+            with pytest.raises(openai.RateLimitError):
+                c.chat.completions.create(model=MODEL, messages=Q, reasoning_effort="low")
+        finally:
+            gate.set()
         busy.join()
