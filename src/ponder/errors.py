@@ -33,3 +33,13 @@ class UnknownName(PonderError, KeyError):
 class Unsupported(PonderError, NotImplementedError):
     """An operation this component cannot do by design (e.g. exact step checks for a data
     set without step-level solutions); the message says what to use instead."""
+
+
+def check_at_least(config: object, names: tuple[str, ...], low: float, owner: str = "") -> None:
+    """Raise ConfigError naming the first of ``config``'s fields ``names`` below ``low``
+    (the shared bounds check of the dataclass configs)."""
+    for name in names:
+        value = getattr(config, name)
+        if value < low:
+            prefix = f"{owner}: " if owner else ""
+            raise ConfigError(f"{prefix}{name} must be >= {low:g}, got {value}")

@@ -1,5 +1,4 @@
 import pytest
-import torch
 
 from ponder.errors import ConfigError
 from ponder.lm.checkpoint import load_checkpoint
@@ -7,14 +6,6 @@ from ponder.train.distill import DistillConfig, run_distill
 from ponder.train.loop import TrainConfig
 from ponder.train.state import read_metrics
 from tests.toy import SumTask, noisy_policy
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def test_distill_trains_a_student_on_verified_teacher_traces(tmp_path):

@@ -1,7 +1,6 @@
 import json
 
 import pytest
-import torch
 
 import ponder.train.flywheel as fw
 from ponder.errors import ConfigError, UnknownName
@@ -15,14 +14,6 @@ from tests.toy import SumTask, noisy_policy
 
 TASK = SumTask()
 TOK = CharTokenizer()
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def expected_labels(problem, completion):

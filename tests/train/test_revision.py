@@ -25,16 +25,6 @@ TASK = SumTask()
 VERIFY = task_verifier([TASK])
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def attempt(answer: int, steps: str = "s=1") -> str:
     return f"{steps}\n{THINK_CLOSE}\nAnswer: {answer}"
 

@@ -20,15 +20,6 @@ from ponder.train.state import read_metrics
 TOK = CharTokenizer()
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny matrices: one thread is much faster than two on a shared machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def format_model(one_thread):
     return tiny_format_model()

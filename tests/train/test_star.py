@@ -24,17 +24,6 @@ from tests.toy import SumTask, nums_of
 TASK = SumTask()
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny matrices: one thread is much faster than two on a shared machine."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def test_doctests():
     assert doctest.testmod(star_mod).failed == 0
 

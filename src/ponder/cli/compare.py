@@ -11,7 +11,8 @@ import typer
 from ponder.errors import InvalidInput
 
 
-def _summary(path: Path) -> dict:
+def _summary(path: Path) -> tuple[dict, dict]:
+    """(the report record, its results) of a `ponder scale` report file."""
     try:
         record = json.loads(path.read_text())
         return record, record["results"]

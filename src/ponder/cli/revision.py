@@ -49,6 +49,8 @@ def train(
                          plain_fraction=plain_fraction, seed=seed)
     policy, tok, path = load_policy(model)
     typer.echo(f"sampling {samples} attempts on {problems} TRAIN problems per task...")
+    # with --epochs the step budget is set once the examples are counted; the 10 here
+    # only fixes the warm-up length
     result, stats = train_revision(policy, tok, native_lm(policy, tok), tasks, cfg,
                                    finetune_config(steps or 10, batch_size, lr, seed), out,
                                    epochs=None if steps else epochs)

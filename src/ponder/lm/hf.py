@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from ponder.errors import InvalidInput, ModelError
-from ponder.lm.base import Completion
+from ponder.lm.base import Completion, check_sampling
 
 # -- argument handling shared by the transformer backends (hf, vllm, http) -------------
 
@@ -33,21 +33,7 @@ def check_generate_args(prompts: Sequence[str], n: int, max_tokens: int | Sequen
     """Validate ``generate`` arguments; return one token limit per prompt."""
     if isinstance(prompts, str):
         raise InvalidInput("prompts must be a list of strings, not a single string")
-    if n < 1:
-        raise InvalidInput(f"n must be at least 1, got {n}")
-    if temperature < 0:
-        raise InvalidInput(f"temperature must be >= 0 (0 = greedy), got {temperature}")
-    if not 0 < top_p <= 1:
-        raise InvalidInput(f"top_p must be in (0, 1], got {top_p}")
-    if isinstance(max_tokens, int):
-        limits = [max_tokens] * len(prompts)
-    else:
-        limits = list(max_tokens)
-        if len(limits) != len(prompts):
-            raise InvalidInput(f"max_tokens has {len(limits)} limits for {len(prompts)} prompts")
-    if any(m < 0 for m in limits):
-        raise InvalidInput(f"max_tokens must be >= 0, got {min(limits)}")
-    return limits
+    return check_sampling(n, max_tokens, temperature, top_p, len(prompts))
 
 
 def stop_cut(text: str, stop: Sequence[str]) -> int:

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from ponder.errors import InvalidInput
-from ponder.lm.base import Completion
+from ponder.lm.base import Completion, check_sampling
 from ponder.lm.model import FusedDecoder, Transformer
 from ponder.lm.tokenizer import CharTokenizer
 
@@ -94,8 +94,8 @@ class Sampler:
         prompt's prefill is shared by the samples that reuse it. ``ignore_eos`` keeps
         sampling past EOS (for benchmarks that need a fixed number of tokens).
         """
-        limits = [max_tokens] * len(prompts) if isinstance(max_tokens, int) else list(max_tokens)
-        self._check(prompts, n, limits, temperature, top_p, stop)
+        limits = check_sampling(n, max_tokens, temperature, top_p, len(prompts))
+        self._check(prompts, limits, stop)
         if seeds is None:
             seeds = torch.randint(0, 2**62, (len(prompts) * n,)).tolist()
         elif len(seeds) != len(prompts) * n:
@@ -116,24 +116,14 @@ class Sampler:
                 out[row.out[0]][row.out[1]] = result
         return out  # type: ignore[return-value]  # every slot is filled above
 
-    def _check(self, prompts: Sequence[Sequence[int]], n: int, limits: list[int],
-               temperature: float, top_p: float, stop: Sequence[str]) -> None:
-        if n < 1:
-            raise InvalidInput(f"n must be at least 1, got {n}")
-        if temperature < 0:
-            raise InvalidInput(f"temperature must be >= 0 (0 = greedy), got {temperature}")
-        if not 0 < top_p <= 1:
-            raise InvalidInput(f"top_p must be in (0, 1], got {top_p}")
+    def _check(self, prompts: Sequence[Sequence[int]], limits: list[int],
+               stop: Sequence[str]) -> None:
         if isinstance(stop, str):
             raise InvalidInput("stop must be a list of strings, not a single string")
-        if len(limits) != len(prompts):
-            raise InvalidInput(f"max_tokens has {len(limits)} limits for {len(prompts)} prompts")
         ctx = self.model.cfg.max_seq_len
         for i, (p, m) in enumerate(zip(prompts, limits, strict=True)):
             if not p:
                 raise InvalidInput(f"prompt {i} is empty; start it with the BOS token")
-            if m < 0:
-                raise InvalidInput(f"max_tokens must be >= 0, got {m} for prompt {i}")
             if len(p) + m > ctx:
                 raise InvalidInput(f"prompt {i} ({len(p)} tokens) + max_tokens ({m}) exceeds "
                                    f"the model's context of {ctx} tokens")

@@ -91,6 +91,12 @@ class Policy:
             raise ConfigError(f"policy must choose for every bin {sorted(need)}, "
                               f"got {sorted(self.choices)}")
 
+    def single_choice(self) -> Choice | None:
+        """The choice every bin makes, if they all make the same one (then estimating
+        a problem's bin would change nothing)."""
+        first, *rest = self.choices.values()
+        return first if all(c == first for c in rest) else None
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["choices"] = {str(b): asdict(c) for b, c in self.choices.items()}
@@ -197,15 +203,12 @@ def optimal(problem: Problem, lm: LM, budget: Budget, scorers: Scorers | None = 
                           f"{sorted(p.target_budget for p in policies)}")
     policy = match[0]
     t0 = time.perf_counter()
-    distinct = {json.dumps(asdict(c), sort_keys=True) for c in policy.choices.values()}
-    if len(distinct) == 1:  # every bin chose the same: the difficulty would change nothing
-        return _run_choice(problem, lm, budget, scorers, seed, next(iter(
-            policy.choices.values())), t0, None)
+    only = policy.single_choice()
+    if only is not None:  # no probes: they could not change the choice
+        return _run_choice(problem, lm, budget, scorers, seed, only, t0, None)
     est = estimate(problem, lm, budget, scorers, policy.probe_n, policy.signal, policy.cuts,
                    derive_seed(seed, "difficulty"))
     choice = policy.choices[est.bin]
-    if choice.strategy == "optimal":
-        raise ConfigError("optimal: a policy cannot choose 'optimal' itself")
     if choice.strategy == "vote" and policy.signal == "agreement":
         return _vote_with_probes(problem, lm, budget, scorers, seed, est, choice, t0)
     return _run_choice(problem, lm, budget, scorers, seed, choice, t0, est)

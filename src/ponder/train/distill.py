@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ponder.errors import ConfigError
+from ponder.errors import ConfigError, check_at_least
 from ponder.eval.accuracy import evaluate_tasks, mean_accuracy
 from ponder.lm.base import LM
 from ponder.lm.model import PRESETS, Transformer
@@ -52,9 +52,7 @@ class DistillConfig:
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
             raise ConfigError(f"unknown preset {self.preset!r}; choose one of {list(PRESETS)}")
-        for name in ("problems", "samples", "keep_per_problem", "eval_n"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"distill: {name} must be >= 1, got {getattr(self, name)}")
+        check_at_least(self, ("problems", "samples", "keep_per_problem", "eval_n"), 1, "distill")
 
 
 def answer_cost(lm: LM, tasks: Sequence[Task], n: int, seed: int,

@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ponder.errors import ConfigError
+from ponder.errors import ConfigError, check_at_least
 from ponder.lm.checkpoint import copy_weights, load_checkpoint
 from ponder.lm.model import Transformer
 from ponder.lm.reward import step_spans
@@ -77,9 +77,7 @@ class FlywheelConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("rounds", "n", "max_tokens", "problems"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"flywheel: {name} must be >= 1, got {getattr(self, name)}")
+        check_at_least(self, ("rounds", "n", "max_tokens", "problems"), 1, "flywheel")
         if self.eval_n < 0:
             raise ConfigError("flywheel: eval_n must be >= 0")
         get_strategy(self.strategy)  # unknown names fail before any work

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ponder.errors import ConfigError
+from ponder.errors import ConfigError, check_at_least
 from ponder.lm.checkpoint import save_checkpoint
 from ponder.lm.model import Transformer
 from ponder.lm.tokenizer import CharTokenizer
@@ -70,13 +70,9 @@ class TrainConfig:
             raise ConfigError(f"steps must be >= 1, got {self.steps}")
         if self.minutes is not None and self.minutes <= 0:
             raise ConfigError(f"minutes must be > 0, got {self.minutes}")
-        for name in ("batch_size", "log_every", "length_group"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("warmup_steps", "eval_every", "save_every", "grad_clip", "weight_decay",
-                     "threads"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        check_at_least(self, ("batch_size", "log_every", "length_group"), 1)
+        check_at_least(self, ("warmup_steps", "eval_every", "save_every",
+                              "grad_clip", "weight_decay", "threads"), 0)
         if not self.lr > 0:
             raise ConfigError(f"lr must be > 0, got {self.lr}")
         if not 0 <= self.min_lr_ratio <= 1:

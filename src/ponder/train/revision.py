@@ -31,13 +31,13 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from ponder.errors import ConfigError
+from ponder.errors import ConfigError, check_at_least
 from ponder.lm.base import LM
 from ponder.lm.model import Transformer
 from ponder.lm.template import format_prompt
 from ponder.lm.tokenizer import CharTokenizer
 from ponder.tasks.base import Problem, Task
-from ponder.think.revise import revision_prompt
+from ponder.think.revise import ATTEMPT_HEADER, revision_prompt
 from ponder.train.data import Example
 from ponder.train.loop import TrainConfig, TrainResult
 from ponder.train.rewards import Verifier, task_verifier, verifier_reward
@@ -65,9 +65,8 @@ class RevisionConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("problems", "samples", "max_previous", "trajectories", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"revision: {name} must be >= 1, got {getattr(self, name)}")
+        check_at_least(self, ("problems", "samples", "max_previous", "trajectories", "batch_size"),
+                       1, "revision")
         if not 0 <= self.plain_fraction < 1:
             raise ConfigError(f"revision: plain_fraction must be in [0, 1), got "
                               f"{self.plain_fraction}")
@@ -160,7 +159,7 @@ def train_revision(policy: Transformer, tok: CharTokenizer, lm: LM, tasks: Seque
     attempts = collect_attempts(lm, tasks, cfg)
     examples = revision_examples(attempts, cfg)
     stats = {**attempt_stats(attempts), "examples": len(examples),
-             "revision_examples": sum("Previous attempt:" in e.prompt for e in examples)}
+             "revision_examples": sum(ATTEMPT_HEADER in e.prompt for e in examples)}
     if not stats["revision_examples"]:
         raise ConfigError("no problem had both a right and a wrong attempt: the policy is "
                           "either always right or never right at these levels; choose "

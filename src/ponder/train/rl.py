@@ -36,7 +36,7 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from ponder.errors import ConfigError
+from ponder.errors import ConfigError, check_at_least
 from ponder.eval.accuracy import token_budgets
 from ponder.lm.checkpoint import copy_weights, load_checkpoint, save_checkpoint
 from ponder.lm.model import Transformer
@@ -108,12 +108,10 @@ class RLConfig:
             self.loss = LossConfig(**self.loss)
         if isinstance(self.reward, dict):
             self.reward = RewardConfig(**self.reward)
-        for name in ("steps", "batch", "group", "epochs", "minibatches", "gen_batch"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"rl: {name} must be >= 1, got {getattr(self, name)}")
-        for name in ("eval_every", "eval_n", "save_every", "warmup_steps", "grad_clip"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"rl: {name} must be >= 0, got {getattr(self, name)}")
+        check_at_least(self, ("steps", "batch", "group", "epochs", "minibatches", "gen_batch"),
+                       1, "rl")
+        check_at_least(self, ("eval_every", "eval_n", "save_every", "warmup_steps", "grad_clip"),
+                       0, "rl")
         if self.advantage in ("grpo", "dr_grpo", "rloo") and self.group < 2:
             raise ConfigError(f"rl: {self.advantage} compares samples of one prompt; use "
                               "--group 2 or more (or --advantage reinforce)")

@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ponder.errors import ConfigError
+from ponder.errors import ConfigError, check_at_least
 from ponder.lm.base import LM
 from ponder.lm.checkpoint import copy_weights, load_checkpoint
 from ponder.lm.model import Transformer
@@ -179,9 +179,8 @@ class StarConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("rounds", "problems", "samples", "keep_per_problem", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"star: {name} must be >= 1, got {getattr(self, name)}")
+        check_at_least(self, ("rounds", "problems", "samples", "keep_per_problem", "batch_size"),
+                       1, "star")
         if self.temperature < 0 or self.eval_n < 0:
             raise ConfigError("star: temperature and eval_n must be >= 0")
         if self.step_growth < 1.0:
