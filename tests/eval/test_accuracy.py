@@ -92,3 +92,40 @@ def test_token_budget_covers_teacher_traces_and_caps_generation():
     assert caps[6] > caps[1]
     report = evaluate_task(lm, task, n=6, max_tokens=5)  # too short to reach the answer
     assert report.accuracy == 0.0 and report.mean_tokens == 5.0
+
+
+def test_every_accuracy_carries_its_wilson_interval_and_answer_rule():
+    from ponder.eval.stats import wilson
+
+    report = evaluate_task(policy(wrong_from=4), SumTask(), n=24, seed=1)
+    assert report.ci95 == pytest.approx(list(wilson(12, 24)), abs=1e-4)
+    assert report.ci95_by_difficulty["1"] == pytest.approx(list(wilson(4, 4)), abs=1e-4)
+    assert report.ci95_by_difficulty["6"] == pytest.approx(list(wilson(0, 4)), abs=1e-4)
+    d = report.to_dict()
+    assert d["ci95"] == report.ci95 and d["answer_rule"] == "answer-line"
+    assert d["score"] is None  # every verdict was 0 or 1: the accuracy says it all
+
+
+class HalfCreditSumTask(SumTask):
+    """Like reasoning-gym scorers: an answer off by one earns half credit."""
+
+    name = "toysum_half"
+
+    def verify(self, problem, completion):
+        got = super().verify(problem, completion)
+        if got == 0.0 and f"Answer: {int(problem.answer) + 1}" in completion:
+            return 0.5
+        return got
+
+
+def test_partial_credit_is_a_score_never_an_accuracy():
+    # wrong by one from difficulty 4 on: half credit on 12 of 24 problems
+    report = evaluate_task(policy(wrong_from=4), HalfCreditSumTask(), n=24, seed=1,
+                           keep_records=True)
+    assert report.accuracy == pytest.approx(0.5)  # only full marks count
+    assert report.by_difficulty["4"] == 0.0 and report.by_difficulty["1"] == 1.0
+    assert report.score == pytest.approx(0.75)
+    assert report.score_by_difficulty["4"] == 0.5 and report.score_by_difficulty["1"] == 1.0
+    half = [r for r in report.records if r["difficulty"] >= 4]
+    assert half and all(r["score"] == 0.5 and r["correct"] is False for r in half)
+    assert all(r["correct"] is True for r in report.records if r["difficulty"] < 4)

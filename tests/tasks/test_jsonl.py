@@ -1,3 +1,4 @@
+import dataclasses
 import json
 from pathlib import Path
 
@@ -53,6 +54,11 @@ def test_gsm8k_format(tmp_path):
     assert task.verify(natalia, "...\nAnswer: 72.0") == 1.0
     assert task.verify(natalia, "#### 71") == 0.0
     assert task.verify(natalia, "no idea") is None
+    # external data keeps the lenient rule: models answer in many formats, so the last
+    # number counts when no marker does
+    assert task.answer_rule == "lenient"
+    eleven = dataclasses.replace(problems[1], answer="11")
+    assert task.verify(eleven, "no idea 3 or 11") == 1.0
     assert task.verify(problems[2], "It took \\boxed{1200} dollars") == 1.0
 
 

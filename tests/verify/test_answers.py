@@ -95,3 +95,18 @@ def test_a_list_answer_is_not_the_number_its_digits_spell():
     assert exact_match_reward(["Answer: 1,2,3", "Answer: 1,234"], ["123", "1234"]) == \
         [0.0, 1.0]
     assert not math_equal("1,2,3", "123") and math_equal("12,345", "12345")
+
+
+def test_answer_rules():
+    from ponder.verify.answers import ANSWER_RULES, answer_line_answer, extract_by_rule
+
+    assert set(ANSWER_RULES) == {"answer-line", "lenient"}
+    assert answer_line_answer("no idea 3 or 11") is None
+    assert answer_line_answer("<answer>11</answer>") is None  # only the answer line counts
+    assert answer_line_answer("x\n**Final Answer:** $\\boxed{11}$") == "11"
+    assert answer_line_answer("Answer: 1\nAnswer: 11\nthen 12") == "11"
+    assert answer_line_answer("Answer:   \n") is None
+    assert extract_by_rule("no idea 3 or 11", "lenient") == "11"
+    assert extract_by_rule("no idea 3 or 11", "answer-line") is None
+    with pytest.raises(ValueError, match="unknown answer rule"):
+        extract_by_rule("Answer: 1", "strictest")

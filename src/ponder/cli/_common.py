@@ -11,6 +11,7 @@ from rich.table import Table
 
 from ponder.errors import InvalidInput
 from ponder.eval.accuracy import AccuracyReport
+from ponder.eval.stats import format_ci, wilson
 from ponder.lm.base import LM
 from ponder.lm.registry import load_lm
 from ponder.train.layout import CHECKPOINT
@@ -66,11 +67,19 @@ def parse_levels(spec: str | None) -> list[int] | None:
 
 
 def accuracy_table(reports: dict[str, AccuracyReport], title: str) -> Table:
-    """One row per (task, difficulty) and a total row per task."""
-    table = Table("task", "difficulty", "n", "accuracy", title=title)
+    """One row per (task, difficulty) and a total row per task: accuracy with its 95%
+    interval, and the mean partial-credit score of tasks that give one."""
+    partial = any(r.score is not None for r in reports.values())
+    table = Table("task", "difficulty", "n", "accuracy [95% CI]",
+                  *(["score"] if partial else []), title=title)
     for name, r in reports.items():
+        scores = r.score_by_difficulty or {}
         for level, acc in r.by_difficulty.items():
-            table.add_row(name, level, str(r.n_by_difficulty[level]), f"{acc:.3f}")
-        table.add_row(f"[bold]{name}", "[bold]all", f"[bold]{r.n}", f"[bold]{r.accuracy:.3f}",
-                      end_section=True)
+            n = r.n_by_difficulty[level]
+            ci = r.ci95_by_difficulty.get(level) or wilson(round(acc * n), n)
+            extra = [f"{scores[level]:.3f}" if level in scores else ""] if partial else []
+            table.add_row(name, level, str(n), format_ci(acc, ci), *extra)
+        extra = [f"[bold]{r.score:.3f}" if r.score is not None else ""] if partial else []
+        table.add_row(f"[bold]{name}", "[bold]all", f"[bold]{r.n}",
+                      f"[bold]{format_ci(r.accuracy, r.ci95)}", *extra, end_section=True)
     return table

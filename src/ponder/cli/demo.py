@@ -15,6 +15,7 @@ from ponder.cli._common import MODEL_HELP, command_line, open_model
 from ponder.cli.solve import show, solve_text
 from ponder.errors import ModelError
 from ponder.eval.accuracy import AccuracyReport, evaluate_task, judge, mean_accuracy
+from ponder.eval.stats import format_ci
 from ponder.lm.registry import default_model_path
 from ponder.tasks import get_task
 from ponder.tasks.base import Task
@@ -30,11 +31,11 @@ def spread_levels(task: Task, k: int = 4) -> list[int]:
 
 
 def demo_table(reports: dict[str, AccuracyReport]) -> Table:
-    table = Table("task", "n", "accuracy", "by difficulty (level: accuracy)",
+    table = Table("task", "n", "accuracy [95% CI]", "by difficulty (level: accuracy)",
                   title="held-out accuracy (greedy, chain of thought)")
     for name, r in reports.items():
         levels = "  ".join(f"{k}: {v:.2f}" for k, v in r.by_difficulty.items())
-        table.add_row(name, str(r.n), f"{r.accuracy:.3f}", levels)
+        table.add_row(name, str(r.n), format_ci(r.accuracy, r.ci95), levels)
     return table
 
 

@@ -69,6 +69,9 @@ def register(app: typer.Typer) -> None:
         console.print(accuracy_table(reports, f"held-out accuracy of {lm.name} ({mode})"))
         if len(reports) > 1:
             console.print(f"mean over tasks: {mean_accuracy(reports):.3f}")
+        rules = sorted({r.answer_rule for r in reports.values()})
+        console.print(f"answers read by the {' / '.join(rules)} rule; accuracy counts "
+                      "only full marks, with a 95% Wilson interval")
         if json_out is not None:
             meta = {"command": command_line(ctx),
                     "model": model or "default", "lm": lm.name, "split": "test",

@@ -55,10 +55,11 @@ def show(console: Console, question: str, completion: str, hide_thoughts: bool =
     console.print(Text("answer: ", style="bold") + Text(answer if answer is not None
                                                         else "(no answer)"))
     if problem is not None:
-        ok = bool(verdict)
+        ok = verdict == 1.0  # partial credit is a score, not a verified answer
+        partial = f", partial score {verdict:.2f}" if verdict and not ok else ""
         console.print(Text("verified: ", style="bold")
                       + Text("yes" if ok else "no", style="green" if ok else "red")
-                      + Text(f" (expected {problem.answer})"))
+                      + Text(f" (expected {problem.answer}{partial})"))
 
 
 def register(app: typer.Typer) -> None:

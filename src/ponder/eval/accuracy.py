@@ -7,6 +7,10 @@ the trainers reuse it for their periodic evaluation.
 A chain-of-thought completion counts only if the model closed its thinking and wrote an
 answer after it (thinking that runs out of budget is not an answer); a direct
 completion is the answer line itself.
+
+Accuracy is the fraction of problems solved outright (a verdict of 1.0), with its 95%
+Wilson interval; a task that gives partial credit (reasoning-gym scorers) also gets its
+mean ``score``, which is never reported as an accuracy.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ponder.errors import InvalidInput
+from ponder.eval.stats import wilson
 from ponder.lm.base import LM, Completion
 from ponder.lm.template import THINK_CLOSE, format_completion, format_prompt, split_thinking
 from ponder.tasks.base import Problem, Task
@@ -37,6 +42,12 @@ class AccuracyReport:
     n: int
     by_difficulty: dict[str, float]  # difficulty (as a string, for JSON) -> accuracy
     n_by_difficulty: dict[str, int]
+    ci95: list[float] = field(default_factory=lambda: [0.0, 1.0])  # Wilson, of accuracy
+    ci95_by_difficulty: dict[str, list[float]] = field(default_factory=dict)
+    # mean verdict (no answer = 0), only when some verdict was partial credit (0 < v < 1)
+    score: float | None = None
+    score_by_difficulty: dict[str, float] | None = None
+    answer_rule: str = "answer-line"  # how the task read the answers (Task.answer_rule)
     direct: bool = False  # answered with no chain of thought
     answered: float = 0.0  # fraction of completions with an extractable answer
     mean_tokens: float = 0.0  # generated tokens per problem
@@ -141,26 +152,39 @@ def evaluate_task(lm: LM, task: Task, n: int, **kw: Any) -> AccuracyReport:
     return evaluate_tasks(lm, [task], n, **kw)[task.name]
 
 
+def _ci(k: int, n: int) -> list[float]:
+    return [round(x, 4) for x in wilson(k, n)]
+
+
 def _report(task: Task, done: list[tuple[Problem, Completion]], think: bool, seconds: float,
             keep_records: bool) -> AccuracyReport:
-    right: dict[str, list[float]] = defaultdict(list)
+    scores: dict[str, list[float]] = defaultdict(list)  # per level; no answer scores 0
     records, answered = [], 0
     for p, c in done:
         text, ntok = c.text, c.tokens
         verdict = judge(task, p, text, think)
         answered += verdict is not None
-        right[str(p.difficulty)].append(float(verdict or 0.0))
-        if keep_records:
-            records.append({"id": p.id, "difficulty": p.difficulty, "correct": bool(verdict),
-                            "tokens": ntok, "completion": text})
+        scores[str(p.difficulty)].append(float(verdict or 0.0))
+        if keep_records:  # correct means solved outright, never partial credit
+            records.append({"id": p.id, "difficulty": p.difficulty,
+                            "correct": verdict == 1.0, "score": verdict, "tokens": ntok,
+                            "completion": text})
     n = len(done)
-    keys = sorted(right, key=float)
+    keys = sorted(scores, key=float)
+    right = {k: sum(s == 1.0 for s in scores[k]) for k in keys}
+    partial = any(0.0 < s < 1.0 for v in scores.values() for s in v)
     return AccuracyReport(
         task=task.name,
-        accuracy=sum(sum(v) for v in right.values()) / max(n, 1),
+        accuracy=sum(right.values()) / max(n, 1),
         n=n,
-        by_difficulty={k: sum(right[k]) / len(right[k]) for k in keys},
-        n_by_difficulty={k: len(right[k]) for k in keys},
+        by_difficulty={k: right[k] / len(scores[k]) for k in keys},
+        n_by_difficulty={k: len(scores[k]) for k in keys},
+        ci95=_ci(sum(right.values()), n),
+        ci95_by_difficulty={k: _ci(right[k], len(scores[k])) for k in keys},
+        score=sum(map(sum, scores.values())) / max(n, 1) if partial else None,
+        score_by_difficulty={k: sum(scores[k]) / len(scores[k]) for k in keys}
+        if partial else None,
+        answer_rule=task.answer_rule,
         direct=not think,
         answered=answered / max(n, 1),
         mean_tokens=sum(c.tokens for _, c in done) / max(n, 1),

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ponder.errors import InvalidInput
+from ponder.eval.stats import format_ci, wilson
 
 REPORTS_DIR = Path(os.environ.get("PONDER_REPORTS", "reports"))
 
@@ -141,27 +142,50 @@ def regenerate_readme(directory: str | Path | None = None) -> Path:
 EVAL_PREFIX = "default_eval_"
 
 
+def _ci95(rec_ci: Any, accuracy: float, n: int | None) -> list[float] | None:
+    """The interval a file records, else the Wilson interval rebuilt from the accuracy
+    and n (files written before intervals were); None when n is unknown."""
+    if rec_ci is not None:
+        return list(rec_ci)
+    return list(wilson(round(accuracy * n), n)) if n else None
+
+
+def _accuracy_cells(rec: dict[str, Any]) -> tuple[str, str]:
+    """(overall, per level) cells of one eval file: ``0.912 [0.884, 0.934] (n=500)`` and
+    ``1: 0.98 [0.95,0.99] 2: ...``; a level without a known n shows its accuracy only."""
+    overall = format_ci(rec["accuracy"], _ci95(rec.get("ci95"), rec["accuracy"], rec["n"]),
+                        n=rec["n"])
+    if rec.get("score") is not None:  # partial credit: a score, never an accuracy
+        overall += f"; score {rec['score']:.3f}"
+    cis, ns = rec.get("ci95_by_difficulty") or {}, rec.get("n_by_difficulty") or {}
+    levels = []
+    for k, v in sorted(rec["by_difficulty"].items(), key=lambda kv: float(kv[0])):
+        ci = _ci95(cis.get(k), v, ns.get(k))
+        levels.append(f"{k}: " + (format_ci(v, ci, digits=2, compact=True) if ci
+                                  else f"{v:.2f}"))
+    return overall, " ".join(levels)
+
+
 def accuracy_table(directory: str | Path | None = None, prefix: str = EVAL_PREFIX) -> str:
     """Markdown table of every ``<prefix><task>[_direct].json`` written by ``ponder eval
-    --json``: accuracy per task, chain of thought and direct, and per difficulty level."""
+    --json``: accuracy per task, chain of thought and direct, and per difficulty level,
+    each with its 95% Wilson interval."""
     d = Path(directory or REPORTS_DIR)
     rows = []
     for path in sorted(d.glob(f"{prefix}*.json")):
         rec = json.loads(path.read_text())
         if not {"task", "accuracy", "n", "by_difficulty"} <= set(rec):
             continue
-        levels = " ".join(f"{k}: {v:.2f}" for k, v in sorted(
-            rec["by_difficulty"].items(), key=lambda kv: int(kv[0])))
+        overall, levels = _accuracy_cells(rec)
         fmt = "direct" if rec.get("direct") else "chain of thought"
         rows.append((rec["task"], fmt != "direct",
-                     f"| {rec['task']} | {fmt} | {rec['accuracy']:.3f} (n={rec['n']}) | "
-                     f"{levels} |"))
+                     f"| {rec['task']} | {fmt} | {overall} | {levels} |"))
     if not rows:
         raise InvalidInput(f"no {prefix}*.json accuracy files in {d}; run "
                            "`bash recipes/default_eval.sh` first")
     rows.sort(key=lambda r: (r[0], not r[1]))
-    head = ["| task | format | held-out accuracy | by difficulty (level: accuracy) |",
-            "|---|---|---|---|"]
+    head = ["| task | format | held-out accuracy [95% CI] | by difficulty "
+            "(level: accuracy [95% CI]) |", "|---|---|---|---|"]
     return "\n".join(head + [r[2] for r in rows])
 
 

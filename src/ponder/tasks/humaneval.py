@@ -52,6 +52,7 @@ class HumanEvalTask(DatasetTask):
     min_difficulty = 1
     max_difficulty = 1
     styles = ("code",)
+    answer_rule = "code"  # no answer line: the code itself is run against the tests
 
     def __init__(self, path: str | Path | None = None, timeout_s: float = TIMEOUT_S) -> None:
         self.timeout_s = timeout_s

@@ -111,6 +111,7 @@ class JsonlTask(DatasetTask):
     """The problems of one GSM8K- or MATH-format JSONL file."""
 
     styles = ("cot", "direct")
+    answer_rule = "lenient"  # math_verifier reads any marker, then the last number
     split_namespace = SPLIT_NAMESPACE  # shared by every file (see the module docstring)
 
     def __init__(self, path: str | Path = "") -> None:

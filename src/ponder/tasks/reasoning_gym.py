@@ -24,7 +24,7 @@ from typing import Any
 
 from ponder.errors import ConfigError, UnknownName, Unsupported
 from ponder.tasks.base import Problem, Split, Task, problem_id
-from ponder.verify.answers import extract_answer
+from ponder.verify.answers import extract_by_rule
 
 CHUNK = 500  # entries per generated data set (reasoning-gym's default size)
 
@@ -52,6 +52,7 @@ class ReasoningGymTask(Task):
 
     min_difficulty = 0
     styles = ("cot",)
+    answer_rule = "lenient"  # <answer> tags first, as reasoning-gym prompts ask for
 
     def __init__(self, dataset: str = "") -> None:
         rg = _rg()
@@ -146,7 +147,7 @@ class ReasoningGymTask(Task):
     # -- judging ------------------------------------------------------------------
     def verify(self, problem: Problem, completion: str) -> float | None:
         """The data set's own score of the completion's final answer; None if absent."""
-        got = extract_answer(completion)
+        got = extract_by_rule(completion, self.answer_rule)
         if got is None:
             return None
         entry = {"question": problem.meta.get("question", problem.prompt),

@@ -8,6 +8,9 @@ Order of precedence (the most explicit marker wins, the last occurrence of it wi
 4. ``#### ...`` (GSM8K style),
 5. the last number in the text.
 
+That is the lenient rule. ``answer_line_answer`` is the strict one (the answer line
+only); ``ANSWER_RULES`` names both, for tasks to choose from.
+
 Inside an answer line or tag, a ``\\boxed{...}`` or ``$...$`` wrapper is removed, so
 ``Answer: $\\boxed{5}$`` gives ``5``.
 """
@@ -93,6 +96,37 @@ def extract_answer(text: str, last_number: bool = True) -> str | None:
     if numbers:
         return numbers[-1].replace(",", "").replace("−", "-")
     return None
+
+
+def answer_line_answer(text: str) -> str | None:
+    """The answer of the last answer line (``Answer: ...``, also ``**Final Answer:**``),
+    or ``None`` when there is none: the strict rule of tasks that teach that line, where
+    a number elsewhere in the text is not an answer.
+
+    >>> answer_line_answer("3 + 8 = 11\\nAnswer: 11")
+    '11'
+    >>> answer_line_answer("no idea 3 or 11") is None
+    True
+    """
+    lines = _ANSWER_LINE.findall(text)
+    return (_clean(lines[-1]) or None) if lines else None
+
+
+#: how a task reads the final answer of a completion: only its answer line (built-in
+#: tasks, which teach that line), or every marker down to the last number (external data,
+#: whose models answer in many formats)
+ANSWER_RULES = {"answer-line": answer_line_answer, "lenient": extract_answer}
+
+
+def extract_by_rule(text: str, rule: str) -> str | None:
+    """The final answer of ``text`` as read by one of ``ANSWER_RULES``.
+
+    >>> extract_by_rule("no idea 3 or 11", "lenient"), extract_by_rule("no idea 11", "answer-line")
+    ('11', None)
+    """
+    if rule not in ANSWER_RULES:
+        raise ValueError(f"unknown answer rule {rule!r}; choose one of {sorted(ANSWER_RULES)}")
+    return ANSWER_RULES[rule](text)
 
 
 def normalize_answer(answer: str) -> str:
