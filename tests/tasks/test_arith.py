@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
 
 from ponder.errors import InvalidInput
-from ponder.tasks.arith import ArithTask, addition_steps, multiplication_steps
+from ponder.tasks.arith import LEVELS, ArithTask, addition_steps, multiplication_steps
 
 task = ArithTask()
 
@@ -16,33 +17,52 @@ def problem(a: int, op: str, b: int):
                              op=op)
 
 
-def test_addition_scratchpad_walks_columns_with_carries():
+def test_addition_walks_columns_one_digit_a_line():
     assert addition_steps(9735, 4821) == [
-        "5+1+0=6, carry 0, so far 6",
-        "3+2+0=5, carry 0, so far 56",
-        "7+8+0=15, carry 1, so far 556",
-        "9+4+1=14, carry 1, so far 4556",
-    ]
+        "5+1+0=6:6", "3+2+0=5:56", "7+8+0=15:556", "9+4+1=14:14556"]
+    # a shorter second operand is padded with zeros; no final carry, no extra digit
+    assert addition_steps(950, 7) == ["0+7+0=7:7", "5+0+0=5:57", "9+0+0=9:957"]
     p = problem(9735, "+", 4821)
     assert task.teacher_trace(p).splitlines()[-1] == "Answer: 14556"
 
 
-def test_multiplication_writes_partial_products_then_a_running_sum():
-    assert multiplication_steps(48, 35) == ["48*5=240", "48*30=1440", "240+1440=1680"]
-    # A zero digit keeps its line, so every trace of a level has the same shape.
-    assert multiplication_steps(12, 102) == [
-        "12*2=24", "12*0=0", "12*100=1200", "24+0=24", "24+1200=1224"]
+def test_multiplication_is_digit_by_digit_with_carries_then_running_sums():
+    assert multiplication_steps(48, 35) == [
+        "48*5", "8*5+0=40:0", "4*5+4=24:240",
+        "48*3", "8*3+0=24:4", "4*3+2=14:144",
+        "240+1440", "0+0+0=0:0", "4+4+0=8:80", "2+4+0=6:680", "0+1+0=1:1680"]
+    # A zero digit keeps its row, so every trace of a level has the same shape.
+    steps = multiplication_steps(12, 102)
+    assert [s for s in steps if "+" in s and ":" not in s] == ["24+0", "24+1200"]
+    assert steps[-1].endswith(":1224")
 
 
-def test_generated_problems_have_d_digit_operands_and_correct_answers():
-    for d in (1, 4, 8):
-        for p in task.problems("train", 50, seed=d, difficulty=d):
+def test_every_line_is_one_digit_operation():
+    rng = random.Random(0)
+    for _ in range(50):
+        a, b = rng.randint(0, 99999), rng.randint(0, 99999)
+        for line in multiplication_steps(a, b) + addition_steps(a, b):
+            if ":" in line:  # x op y + c = s with one-digit x, y and carry
+                assert re.fullmatch(r"\d[+*]\d\+\d=\d+:\d+", line), line
+
+
+def test_coarse_style_keeps_the_earlier_trace():
+    assert task.trace_steps(problem(48, "*", 35), "coarse") == [
+        "48*5=240", "48*30=1440", "240+1440=1680"]
+    assert task.trace_steps(problem(9735, "+", 4821), "coarse")[0] == (
+        "5+1+0=6, carry 0, so far 6")
+
+
+def test_levels_grow_one_operand_a_digit_at_a_time():
+    for d, (big, small) in LEVELS.items():
+        for p in task.problems("train", 30, seed=d, difficulty=d):
             a, b, op = p.meta["a"], p.meta["b"], p.meta["op"]
             assert a >= b and op in "+*"
             if d > 1:
-                assert len(str(a)) == len(str(b)) == d
+                assert (len(str(a)), len(str(b))) == (big, small)
             assert p.prompt == f"What is {a} {op} {b}?"
             assert int(p.answer) == (a + b if op == "+" else a * b)
+            assert task.verify(p, task.teacher_trace(p)) == 1.0
 
 
 def test_level_one_is_exhausted_and_split_exactly():
@@ -66,12 +86,13 @@ def test_verifier_scores_right_wrong_and_missing_answers():
 def test_step_checker_finds_the_first_corrupted_line(op):
     rng = random.Random(op)
     for _ in range(20):
-        a, b = sorted((rng.randint(10**7, 10**8 - 1) for _ in range(2)), reverse=True)
+        a, b = sorted((rng.randint(10**4, 10**5 - 1) for _ in range(2)), reverse=True)
         p = problem(a, op, b)
         steps = task.trace_steps(p)
         assert task.check_steps(p, steps) == [True] * len(steps)
         i = rng.randrange(len(steps))
         bad = list(steps)
+        # change the line's last digit, or add one to a header line
         bad[i] = bad[i][:-1] + str((int(bad[i][-1]) + 1) % 10)
         assert task.first_error(p, bad) == i
         assert task.check_steps(p, bad)[i] is False
@@ -79,10 +100,10 @@ def test_step_checker_finds_the_first_corrupted_line(op):
 
 def test_step_checker_ignores_spacing_but_not_extra_lines():
     p = problem(48, "*", 35)
-    assert task.check_steps(p, ["48 * 5 = 240", " 48*30=1440 "]) == [True, True]
-    assert task.check_steps(p, ["48*5=240", "48*30=1440", "240+1440=1680", "1680"]) == [
-        True, True, True, False]
-    assert task.check_steps(p, ["48*30=1440"]) == [False]  # right fact, wrong place
+    steps = task.trace_steps(p)
+    assert task.check_steps(p, ["48 * 5", " 8*5+0=40:0 "]) == [True, True]
+    assert task.check_steps(p, [*steps, "1680"]) == [True] * len(steps) + [False]
+    assert task.check_steps(p, ["8*5+0=40:0"]) == [False]  # right fact, wrong place
 
 
 def test_direct_style_has_no_steps():
@@ -90,6 +111,6 @@ def test_direct_style_has_no_steps():
     assert task.teacher_trace(p, "direct") == "Answer: 1680"
 
 
-def test_max_difficulty_is_eight_digits():
-    with pytest.raises(InvalidInput, match=r"1\.\.8"):
-        task.generate(random.Random(0), 9)
+def test_max_difficulty_is_the_top_of_the_ladder():
+    with pytest.raises(InvalidInput, match=r"1\.\.9"):
+        task.generate(random.Random(0), 10)

@@ -3,6 +3,7 @@ bounded sizes, plain-ASCII text, JSON round trips and validated knobs."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 
@@ -14,8 +15,9 @@ from ponder.tasks import BUILTIN, Problem, get_task, split_of
 from ponder.tasks.base import answer_line
 
 FAMILIES = list(BUILTIN)
-# The built-in model sees 1024 characters; prompt plus completion must leave room.
-CONTEXT_LIMIT = 900
+# The built-in model sees 1024 tokens, one per character except the think markers (one
+# token each); with <bos> and <eos>, prompt plus completion must stay under 1000 characters.
+CONTEXT_LIMIT = 1000
 
 
 @pytest.fixture(params=FAMILIES)
@@ -142,3 +144,33 @@ def test_line_by_line_checks_ignore_spacing_but_not_order_or_extra_lines(name):
     assert all(task.check_steps(p, spaced))
     assert task.check_steps(p, [*steps, steps[0]]) == [True] * len(steps) + [False]
     assert task.check_steps(p, steps[::-1]) != [True] * len(steps)
+
+
+@pytest.mark.parametrize("name", ["arith", "chain", "perm"])
+def test_builtin_tasks_score_only_their_answer_line(name):
+    task = get_task(name)
+    assert task.answer_rule == "answer-line"
+    p = dataclasses.replace(task.problems("test", 1, seed=0)[0], answer="11")
+    assert task.verify(p, "no idea 3 or 11") is None  # a stray number is no answer
+    assert task.verify(p, "3 + 8 = 11") is None
+    assert task.verify(p, "3 + 8 = 11\nAnswer: 11") == 1.0
+    assert task.verify(p, "Answer: 11\nor 12") == 1.0  # the answer line, not the last number
+    assert task.verify(p, "11\nAnswer: 12") == 0.0
+
+
+def test_countdown_needs_its_answer_line_too():
+    task = get_task("countdown")
+    p = task.problems("test", 1, seed=0)[0]
+    assert task.verify(p, f"no idea 3 or {p.meta['target']}") is None
+
+
+def test_external_adapters_read_answers_leniently():
+    from ponder.tasks.humaneval import HumanEvalTask
+    from ponder.tasks.jsonl import JsonlTask
+    from ponder.tasks.reasoning_gym import ReasoningGymTask
+    from ponder.verify.answers import ANSWER_RULES
+
+    assert JsonlTask.answer_rule == ReasoningGymTask.answer_rule == "lenient"
+    assert HumanEvalTask.answer_rule == "code"  # judged by running the code
+    for name in BUILTIN:
+        assert get_task(name).answer_rule in ANSWER_RULES

@@ -24,7 +24,8 @@ def test_trace_computes_only_needed_variables_in_prompt_order():
     p = example()
     assert evaluate(FACTS, 17) == {"q": 5, "w": 12, "k": 3, "z": 9, "y": 11}
     assert needed(FACTS, "z") == {"z", "w", "q"}
-    assert task.teacher_trace(p) == "w=q+7=5+7=12\nz=w*q=12*5=60=9\nAnswer: 9"
+    assert task.teacher_trace(p) == "w=q+7:q=5;5+7=12\nz=w*q:w=12,q=5;12*5=60=9\nAnswer: 9"
+    assert task.trace_steps(p, "coarse") == ["w=q+7=5+7=12", "z=w*q=12*5=60=9"]
 
 
 def test_generated_problems_need_exactly_difficulty_operations():
@@ -71,6 +72,7 @@ def test_step_checker_finds_the_first_corrupted_line():
 def test_step_checker_accepts_any_dependency_order_and_distractors():
     p = example()
     assert task.check_steps(p, ["y=k-9=3-9=-6=11", "w = q+7 = 5+7 = 12"]) == [True, True]
+    assert task.check_steps(p, ["y=k-9:k=3;3-9=-6=11", "w=q+7:q=5;5+7=12"]) == [True, True]
     # z needs w: using it before it is computed is an error, even with the right value
     assert task.check_steps(p, ["z=w*q=12*5=60=9", "w=q+7=5+7=12"]) == [False, True]
 
@@ -84,6 +86,8 @@ def test_step_checker_accepts_any_dependency_order_and_distractors():
     "w=q+7=6+7=13",            # wrong value substituted
     "q=5",                     # not a computation
     "v=q+7=5+7=12",            # no such variable
+    "w=q+7:q=6;5+7=12",        # wrong value restated
+    "z=w*q:q=5,w=12;12*5=60=9",  # restated out of order
 ])
 def test_step_checker_rejects_wrong_lines(line):
     p = example()

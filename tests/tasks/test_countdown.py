@@ -21,10 +21,20 @@ def example(numbers=(8, 5, 3, 2), target=41):
 def test_search_backtracks_and_optimal_keeps_only_the_path():
     p = example()
     assert task.trace_steps(p, "search") == [
+        "8*5=40<41: 40 3 2", "40+2=42>41: 42 3", "42-3=39<41: 39", "back: 40 3 2",
+        "40+3=43>41: 43 2", "43-2=41=41: 41"]
+    assert task.trace_steps(p, "optimal") == ["8*5=40<41: 40 3 2", "40+3=43>41: 43 2",
+                                              "43-2=41=41: 41"]
+    assert task.trace_steps(p, "coarse") == [
         "8*5=40: 40 3 2", "40+2=42: 42 3", "42-3=39: 39", "back: 40 3 2",
         "40+3=43: 43 2", "43-2=41: 41"]
-    assert task.trace_steps(p, "optimal") == ["8*5=40: 40 3 2", "40+3=43: 43 2",
-                                              "43-2=41: 41"]
+
+
+def test_a_wrong_comparison_with_the_target_is_a_wrong_step():
+    p = example()
+    assert task.check_steps(p, ["8*5=40<41: 40 3 2", "40+3=43<41: 43 2"]) == [True, False]
+    assert task.check_steps(p, ["8*5=40>41: 40 3 2"]) == [False]
+    assert task.check_steps(p, ["8*5=40<40: 40 3 2"]) == [False]  # not the target
     assert p.answer == "((8*5)+3)-2"
 
 

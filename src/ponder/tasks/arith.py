@@ -1,19 +1,39 @@
-"""Multi-digit addition and multiplication with a written-out scratchpad.
+"""Multi-digit addition and multiplication with a digit-level scratchpad.
 
-Difficulty ``d`` (1..8) is the number of digits of both operands. The teacher trace is
-the grade-school method, one column or partial product a line, so that every line is
-computable from the prompt and the line above it:
+Difficulty is a ladder of operand sizes (``LEVELS``): level 1 is one digit by one
+digit, then the larger operand and the smaller one take turns growing by a digit (2x1,
+2x2, 3x2, 3x3, ...), so that each level asks for a little more than the one below it.
 
-    What is 9735 + 4821?               What is 48 * 35?
-    5+1+0=6, carry 0, so far 6         48*5=240
-    3+2+0=5, carry 0, so far 56        48*30=1440
-    7+8+0=15, carry 1, so far 556      240+1440=1680
-    9+4+1=14, carry 1, so far 4556     Answer: 1680
-    Answer: 14556
+The teacher trace (style "cot") does one digit operation a line, the grade-school
+method written so that everything a line needs is on the line above it or is a digit
+of the prompt (small transformers execute such steps exactly and fail on whole
+partial products in one line; Lee et al. 2023, "Teaching arithmetic to small
+transformers"). A line is ``x+y+c=s:so_far`` or ``x*y+c=s:so_far``: the carry ``c`` is
+the tens digit of the line above, and ``so_far`` is the previous line's digits with the
+new units digit in front, except on a number's last column, where the whole ``s`` goes
+in front, so that the last ``so_far`` is the complete result:
 
-Addition walks the columns from the right; the final carry, if any, becomes the
-leading digit of the answer. Multiplication writes one partial product per digit of the
-second operand (shifted by its place value), then adds them up as a running sum.
+    What is 9735 + 4821?          What is 48 * 35?
+    5+1+0=6:6                     48*5
+    3+2+0=5:56                    8*5+0=40:0
+    7+8+0=15:556                  4*5+4=24:240
+    9+4+1=14:14556                48*3
+    Answer: 14556                 8*3+0=24:4
+                                  4*3+2=14:144
+                                  240+1440
+                                  0+0+0=0:0
+                                  4+4+0=8:80
+                                  2+4+0=6:680
+                                  0+1+0=1:1680
+                                  Answer: 1680
+
+Multiplication writes one row per digit of the smaller operand (a header ``a*digit``,
+then one line per digit of ``a``), and adds each row, shifted by its place, to the
+running total with the same column lines as addition (header ``total+row``).
+
+Style "coarse" is the earlier trace (a whole column or partial product a line), kept
+for the format ablation (``recipes/ablations/trace_format.sh``); "direct" is the
+answer line alone, the no-chain-of-thought control.
 """
 
 from __future__ import annotations
@@ -21,29 +41,85 @@ from __future__ import annotations
 import random
 from typing import ClassVar
 
-from ponder.tasks.base import Problem, Task, match_lines
+from ponder.tasks.base import Problem, Task, match_trace
 
 _OPS = ("+", "*")
 
+#: difficulty -> (digits of the larger operand, digits of the smaller one)
+LEVELS: dict[int, tuple[int, int]] = {
+    1: (1, 1), 2: (2, 1), 3: (2, 2), 4: (3, 2), 5: (3, 3), 6: (4, 3), 7: (4, 4),
+    8: (5, 4), 9: (5, 5),
+}
+
+
+def _digits(n: int, width: int) -> list[int]:
+    """Digits of ``n`` from the units up, zero-padded to ``width``."""
+    s = str(n)[::-1].ljust(width, "0")
+    return [int(c) for c in s]
+
+
+def column_lines(x: int, y: int) -> list[str]:
+    """Column-by-column sum of ``x + y`` from the units up: ``x+y+c=s:so_far``."""
+    width = max(len(str(x)), len(str(y)))
+    xs, ys = _digits(x, width), _digits(y, width)
+    carry, so_far, lines = 0, "", []
+    for i in range(width):
+        s = xs[i] + ys[i] + carry
+        so_far = (str(s) if i == width - 1 else str(s % 10)) + so_far
+        lines.append(f"{xs[i]}+{ys[i]}+{carry}={s}:{so_far}")
+        carry = s // 10
+    return lines
+
+
+def row_lines(a: int, digit: int) -> list[str]:
+    """``a * digit`` one digit of ``a`` a line, from the units up: ``x*y+c=s:so_far``."""
+    xs = _digits(a, len(str(a)))
+    carry, so_far, lines = 0, "", []
+    for i, x in enumerate(xs):
+        s = x * digit + carry
+        so_far = (str(s) if i == len(xs) - 1 else str(s % 10)) + so_far
+        lines.append(f"{x}*{digit}+{carry}={s}:{so_far}")
+        carry = s // 10
+    return lines
+
 
 def addition_steps(a: int, b: int) -> list[str]:
-    """Column-by-column addition from the right, with the carry and the digits so far."""
-    xs, ys = str(a)[::-1], str(b)[::-1]
-    carry, so_far, steps = 0, "", []
-    for i in range(max(len(xs), len(ys))):
-        x = int(xs[i]) if i < len(xs) else 0
-        y = int(ys[i]) if i < len(ys) else 0
-        s = x + y + carry
-        so_far = str(s % 10) + so_far
-        steps.append(f"{x}+{y}+{carry}={s}, carry {s // 10}, so far {so_far}")
-        carry = s // 10
-    return steps
+    """The "cot" trace of ``a + b``."""
+    return column_lines(a, b)
 
 
 def multiplication_steps(a: int, b: int) -> list[str]:
-    """One partial product per digit of ``b`` (lowest first), then a running sum."""
-    partials = []
-    steps = []
+    """The "cot" trace of ``a * b``: a row per digit of ``b``, then running sums."""
+    steps: list[str] = []
+    total = None
+    for place, digit in enumerate(int(c) for c in reversed(str(b))):
+        steps.append(f"{a}*{digit}")
+        steps.extend(row_lines(a, digit))
+        row = a * digit * 10**place
+        if total is not None:
+            steps.append(f"{total}+{row}")
+            steps.extend(column_lines(total, row))
+            total += row
+        else:
+            total = row
+    return steps
+
+
+def coarse_steps(a: int, op: str, b: int) -> list[str]:
+    """The earlier, coarser trace: a whole column (with its carry and the digits so far)
+    or a whole partial product a line, then the partial products' running sum."""
+    if op == "+":
+        xs, ys = str(a)[::-1], str(b)[::-1]
+        carry, so_far, steps = 0, "", []
+        for i in range(max(len(xs), len(ys))):
+            x = int(xs[i]) if i < len(xs) else 0
+            y = int(ys[i]) if i < len(ys) else 0
+            s = x + y + carry
+            so_far = str(s % 10) + so_far
+            steps.append(f"{x}+{y}+{carry}={s}, carry {s // 10}, so far {so_far}")
+            carry = s // 10
+        return steps
+    partials, steps = [], []
     for place, digit in enumerate(reversed(str(b))):
         m = int(digit) * 10**place
         partials.append(a * m)
@@ -56,31 +132,40 @@ def multiplication_steps(a: int, b: int) -> list[str]:
 
 
 class ArithTask(Task):
-    """Addition and multiplication of two d-digit numbers, d = 1..8."""
+    """Addition and multiplication on a ladder of operand sizes (``LEVELS``)."""
 
     name: ClassVar[str] = "arith"
     min_difficulty: ClassVar[int] = 1
-    max_difficulty: ClassVar[int] = 8
-    styles: ClassVar[tuple[str, ...]] = ("cot", "direct")
+    max_difficulty: ClassVar[int] = max(LEVELS)
+    styles: ClassVar[tuple[str, ...]] = ("cot", "direct", "coarse")
 
     def generate(self, rng: random.Random, difficulty: int) -> Problem:
-        d = self.check_difficulty(difficulty)
-        lo = 0 if d == 1 else 10 ** (d - 1)
-        a, b = rng.randint(lo, 10**d - 1), rng.randint(lo, 10**d - 1)
+        big, small = LEVELS[self.check_difficulty(difficulty)]
+
+        def draw(digits: int) -> int:
+            return rng.randint(0 if digits == 1 else 10 ** (digits - 1), 10**digits - 1)
+
+        a, b = draw(big), draw(small)
         # Larger operand first: "a + b" and "b + a" are one problem, and a canonical
         # prompt keeps the commuted twin from landing in the other split.
         a, b = max(a, b), min(a, b)
         op = rng.choice(_OPS)
         answer = a + b if op == "+" else a * b
-        return self.make_problem(f"What is {a} {op} {b}?", str(answer), d, a=a, b=b, op=op)
+        return self.make_problem(f"What is {a} {op} {b}?", str(answer), difficulty,
+                                 a=a, b=b, op=op)
 
     def trace_steps(self, problem: Problem, style: str = "cot") -> list[str]:
-        if self.check_style(style) == "direct":
-            return []
+        style = self.check_style(style)
         a, b, op = problem.meta["a"], problem.meta["b"], problem.meta["op"]
+        if style == "direct":
+            return []
+        if style == "coarse":
+            return coarse_steps(a, op, b)
         return addition_steps(a, b) if op == "+" else multiplication_steps(a, b)
 
     def check_steps(self, problem: Problem, steps: list[str]) -> list[bool]:
         # The method is deterministic, so the correct i-th line is unique: a line is
-        # right exactly when it equals the teacher's i-th line (ignoring spaces).
-        return match_lines(self.trace_steps(problem), steps)
+        # right exactly when it equals the teacher's i-th line (ignoring spaces), in the
+        # fine format or, for traces that follow it, the coarse one.
+        return match_trace([self.trace_steps(problem), self.trace_steps(problem, "coarse")],
+                           steps)

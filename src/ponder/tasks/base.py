@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Literal
 
 from ponder.errors import InvalidInput
-from ponder.verify.answers import extract_answer, normalize_answer
+from ponder.verify.answers import extract_by_rule, normalize_answer
 
 Split = Literal["train", "test"]
 SPLITS: tuple[Split, ...] = ("train", "test")
@@ -82,6 +82,23 @@ def match_lines(want: list[str], steps: list[str]) -> list[bool]:
     return [i < len(target) and squash(s) == target[i] for i, s in enumerate(steps)]
 
 
+def match_trace(traces: list[list[str]], steps: list[str]) -> list[bool]:
+    """``match_lines`` against the teacher trace, among several formats of it (e.g. the
+    fine default and the coarse one), that the steps follow: the first whose first line
+    equals the steps' first line, else the first.
+
+    >>> match_trace([["a=1", "b=2"], ["a,b=1,2"]], ["a,b=1,2"])
+    [True]
+    """
+    chosen = traces[0]
+    if steps:
+        for trace in traces:
+            if trace and squash(trace[0]) == squash(steps[0]):
+                chosen = trace
+                break
+    return match_lines(chosen, steps)
+
+
 class Task(ABC):
     """A family of generated problems with a teacher trace, verifier and step checker.
 
@@ -97,6 +114,11 @@ class Task(ABC):
     #: trace styles this task can render; the first is the default. "direct" means no
     #: chain of thought at all: the answer line follows the prompt immediately.
     styles: ClassVar[tuple[str, ...]] = ("cot",)
+    #: how ``verify`` reads the final answer (``ponder.verify.answers.ANSWER_RULES``):
+    #: "answer-line" needs the ``Answer: ...`` line the teacher traces end with, so a
+    #: stray number is never an answer; "lenient" (tags, boxed, ``####``, then the last
+    #: number) is for external data sets, whose models answer in many formats.
+    answer_rule: ClassVar[str] = "answer-line"
 
     # -- to implement -------------------------------------------------------------
     @abstractmethod
@@ -113,7 +135,10 @@ class Task(ABC):
 
     # -- shared behaviour ---------------------------------------------------------
     def key(self, problem: Problem) -> str:
-        """Canonical key deciding identity and split; by default the prompt text."""
+        """Canonical key deciding the split (and distinctness within a problem set): the
+        same for every problem that differs from another only in names, fact order,
+        distractors or commutative operands, so that no test problem has a train twin
+        up to renaming. By default the prompt text, for tasks whose prompt is canonical."""
         return problem.prompt
 
     def split(self, problem: Problem) -> Split:
@@ -198,8 +223,9 @@ class Task(ABC):
         return "\n".join([*steps, answer_line(problem.answer)])
 
     def verify(self, problem: Problem, completion: str) -> float | None:
-        """1.0 if the final answer equals the canonical one, 0.0 if not, None if absent."""
-        got = extract_answer(completion)
+        """1.0 if the final answer (read by ``answer_rule``) equals the canonical one,
+        0.0 if not, None if absent."""
+        got = extract_by_rule(completion, self.answer_rule)
         if got is None:
             return None
         return float(normalize_answer(got) == normalize_answer(problem.answer))
@@ -212,8 +238,8 @@ class Task(ABC):
         return None
 
     def make_problem(self, prompt: str, answer: str, difficulty: int, **meta: Any) -> Problem:
-        """Helper for subclasses: builds the Problem with its id from the canonical key."""
-        p = Problem(id="", task=self.name, prompt=prompt, answer=answer,
-                    difficulty=difficulty, meta=meta)
-        return Problem(id=problem_id(self.name, self.key(p)), task=self.name, prompt=prompt,
+        """Helper for subclasses: builds the Problem with its id from its prompt (the
+        canonical key, which decides the split, may merge problems that differ only in
+        names; the id tells them apart)."""
+        return Problem(id=problem_id(self.name, prompt), task=self.name, prompt=prompt,
                        answer=answer, difficulty=difficulty, meta=meta)

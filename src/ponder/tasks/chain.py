@@ -6,19 +6,28 @@ distractor facts (variables the question does not need) are mixed in. Facts appe
 a random dependency order, so each is stated after what it uses:
 
     Work mod 17. q is 5. w is q plus 7. z is w times q. What is z?
-    w=q+7=5+7=12
-    z=w*q=12*5=60=9
+    w=q+7:q=5;5+7=12
+    z=w*q:w=12,q=5;12*5=60=9
     Answer: 9
 
 The teacher computes one needed variable a line, in the order the prompt states them:
-the definition copied from the prompt, the values substituted, the plain result and,
-when it is out of range, the result reduced mod p. Lines carry no spaces so that the
-largest problems fit the built-in model's context: with 3 constants, 20 operations and
-3 distractors, prompt and trace together stay under 860 characters in the worst case.
+the definition copied from the prompt, then the value of each variable it uses restated
+(looked up from the prompt or the line that computed it, so the arithmetic that follows
+reads only its own line), the values substituted, the plain result and, when it is out
+of range, the result reduced mod p. Lines carry no spaces so that the largest problems
+fit the built-in model's context (difficulty 1..20). Style "coarse" is the earlier
+trace without the restated values (``z=w*q=12*5=60=9``), kept for the format ablation;
+"direct" is the answer line alone.
+
+Two problems that differ only in variable names, fact order, distractors or the order
+of a sum's or product's operands are one problem: the split is decided on a canonical
+form of the question's dependency graph (``canonical_key``), so none has a twin across
+the train/test split.
 """
 
 from __future__ import annotations
 
+import hashlib
 import random
 import re
 import string
@@ -31,7 +40,8 @@ from ponder.tasks.base import Problem, Task, squash
 _SYMBOL = {"plus": "+", "minus": "-", "times": "*"}
 _WORD = {v: k for k, v in _SYMBOL.items()}
 _LINE = re.compile(
-    r"([a-z])=([a-z]|\d+)([-+*])([a-z]|\d+)=(\d+)([-+*])(\d+)=(-?\d+)(?:=(\d+))?"
+    r"([a-z])=([a-z]|\d+)([-+*])([a-z]|\d+)(?::((?:[a-z]=\d+,)*[a-z]=\d+);|=)"
+    r"(\d+)([-+*])(\d+)=(-?\d+)(?:=(\d+))?"
 )
 
 # A fact is [name, "const", value] or [name, word, left, right] with word in _SYMBOL and
@@ -71,6 +81,30 @@ def needed(facts: list[Fact], query: str) -> set[str]:
     return out
 
 
+def canonical_key(facts: list[Fact], query: str, modulus: int) -> str:
+    """A name-free, order-free form of the question: a hash of the query's dependency
+    graph in which a variable is its definition (constants by value), distractors are
+    absent, and the operands of + and * are sorted."""
+    by_name = {f[0]: f for f in facts}
+    memo: dict[str, str] = {}
+
+    def node(v: str) -> str:
+        if v not in memo:
+            name, kind, *args = by_name[v]
+            if kind == "const":
+                memo[v] = f"v{args[0]}"
+            else:
+                ops = [node(a) if _is_var(a) else f"n{a}" for a in args]
+                if kind != "minus":
+                    ops.sort()
+                text = f"{kind}({ops[0]},{ops[1]})"
+                # hashed so the form stays short when a variable is used many times
+                memo[v] = hashlib.sha256(text.encode()).hexdigest()[:16]
+        return memo[v]
+
+    return f"mod{modulus}:{node(query)}"
+
+
 def _random_topological(facts: dict[str, Fact], rng: random.Random) -> list[Fact]:
     """A uniformly chosen next-available fact at each step (randomised Kahn)."""
     deps = {n: {a for a in f[2:] if _is_var(a)} if f[1] != "const" else set()
@@ -91,7 +125,7 @@ class ChainTask(Task):
     name: ClassVar[str] = "chain"
     min_difficulty: ClassVar[int] = 1
     max_difficulty: ClassVar[int] = 20
-    styles: ClassVar[tuple[str, ...]] = ("cot", "direct")
+    styles: ClassVar[tuple[str, ...]] = ("cot", "direct", "coarse")
 
     def __init__(self, modulus: int = 17) -> None:
         # Values stay below the modulus, so up to 31 every number in a trace has at most
@@ -158,8 +192,13 @@ class ChainTask(Task):
         return self.make_problem(prompt, answer, d, modulus=self.modulus, facts=order,
                                  query=query)
 
+    def key(self, problem: Problem) -> str:
+        return canonical_key(problem.meta["facts"], problem.meta["query"],
+                             problem.meta["modulus"])
+
     def trace_steps(self, problem: Problem, style: str = "cot") -> list[str]:
-        if self.check_style(style) == "direct":
+        style = self.check_style(style)
+        if style == "direct":
             return []
         facts, p = problem.meta["facts"], problem.meta["modulus"]
         values = evaluate(facts, p)
@@ -172,7 +211,13 @@ class ChainTask(Task):
             x, y = (str(values[a]) if _is_var(a) else a for a in args)
             raw = _calc(sym, int(x), int(y))
             tail = f"={raw % p}" if raw != raw % p else ""
-            steps.append(f"{name}={args[0]}{sym}{args[1]}={x}{sym}{y}={raw}{tail}")
+            given = ",".join(dict.fromkeys(f"{a}={values[a]}" for a in args if _is_var(a)))
+            head = f"{name}={args[0]}{sym}{args[1]}"
+            if style == "cot" and given:
+                head += f":{given};"
+            else:
+                head += "="
+            steps.append(f"{head}{x}{sym}{y}={raw}{tail}")
         return steps
 
     def check_steps(self, problem: Problem, steps: list[str]) -> list[bool]:
@@ -199,11 +244,15 @@ class ChainTask(Task):
         m = _LINE.fullmatch(line)
         if not m:
             return False
-        name, a, sym, b, xs, sym2, ys, raw, reduced = m.groups()
+        name, a, sym, b, given, xs, sym2, ys, raw, reduced = m.groups()
         fact = by_name.get(name)
         if fact is None or list(fact[1:]) != [_WORD[sym], a, b]:
             return False
         if sym2 != sym or any(_is_var(v) and v not in known for v in (a, b)):
+            return False
+        variables = list(dict.fromkeys(v for v in (a, b) if _is_var(v)))
+        # restated values, when written, must name exactly the variables used, in order
+        if given is not None and given != ",".join(f"{v}={values[v]}" for v in variables):
             return False
         want = [values[v] if _is_var(v) else int(v) for v in (a, b)]
         result = _calc(sym, *want)

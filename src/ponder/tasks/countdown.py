@@ -15,16 +15,20 @@ large they are and how large the target may be:
 
 Style "search" writes out a depth-first search in the manner of Stream of Search
 (Gandhi et al., 2024): each tried operation with the numbers left after it, and a
-``back:`` line naming the earlier state the search returns to when a branch dies.
-Style "optimal" writes only the operations on the path that reached the target:
+``back:`` line naming the earlier state the search returns to when a branch dies. Each
+try also compares its result with the target (``<``, ``>`` or ``=``, then the target),
+so that the goal test is written on the line that needs it rather than left to a look
+back at the prompt. Style "optimal" writes only the operations on the path that reached
+the target; style "coarse" is the search without the comparisons (the earlier format,
+kept for the format ablation):
 
     Make 41 from 8 5 3 2 with + - * /, each number at most once, no fractions or negatives.
-    8*5=40: 40 3 2          (search)        8*5=40: 40 3 2          (optimal)
-    40+2=42: 42 3                           40+3=43: 43 2
-    42-3=39: 39                             43-2=41: 41
+    8*5=40<41: 40 3 2       (search)        8*5=40<41: 40 3 2       (optimal)
+    40+2=42>41: 42 3                        40+3=43>41: 43 2
+    42-3=39<41: 39                          43-2=41=41: 41
     back: 40 3 2                            Answer: ((8*5)+3)-2
-    40+3=43: 43 2
-    43-2=41: 41
+    40+3=43>41: 43 2
+    43-2=41=41: 41
     Answer: ((8*5)+3)-2
 
 The search tries moves nearest the target first, and at two numbers it tries only the
@@ -63,7 +67,8 @@ LEVELS: dict[int, tuple[int, int, int, int]] = {
 CHAR_BUDGET = 870
 _MAX_DRAWS = 10_000
 
-_OP_LINE = re.compile(r"(\d+)\s*([-+*/])\s*(\d+)\s*=\s*(\d+)\s*:((?:\s*\d+)+)")
+_OP_LINE = re.compile(
+    r"(\d+)\s*([-+*/])\s*(\d+)\s*=\s*(\d+)\s*(?:([<>=])\s*(\d+)\s*)?:((?:\s*\d+)+)")
 _BACK_LINE = re.compile(r"back\s*:((?:\s*\d+)+)")
 # Only an explicit answer line counts: a bare last number is not an expression.
 _ANSWER_LINE = re.compile(r"(?im)^\s*answer\s*:\s*(.+?)\s*$")
@@ -184,9 +189,16 @@ class _OverBudget(Exception):
     pass
 
 
-def search(numbers: list[int], target: int, max_chars: int) -> SearchResult | None:
+def compare(value: int, target: int) -> str:
+    """``<41``, ``>41`` or ``=41``: how a try's result stands against the target."""
+    return f"{'<' if value < target else '>' if value > target else '='}{target}"
+
+
+def search(numbers: list[int], target: int, max_chars: int,
+           compared: bool = True) -> SearchResult | None:
     """Depth-first search, nearest-the-target first; None if it finds nothing or its
-    trace would run past ``max_chars``."""
+    trace would run past ``max_chars``. ``compared``: tries carry the comparison with
+    the target (style "search"); without it, the "coarse" lines."""
     lines: list[str] = []
     path: list[str] = []
     size = 0
@@ -204,7 +216,8 @@ def search(numbers: list[int], target: int, max_chars: int) -> SearchResult | No
             moves = moves[:1]
         for k, move in enumerate(moves):
             new = _play(state, move)
-            line = f"{move[0]}{move[1]}{move[2]}={new[0][0]}: {_state_text(new)}"
+            cmp = compare(new[0][0], target) if compared else ""
+            line = f"{move[0]}{move[1]}{move[2]}={new[0][0]}{cmp}: {_state_text(new)}"
             emit(line)
             path.append(line)
             if new[0][0] == target:
@@ -243,7 +256,7 @@ class CountdownTask(Task):
     name: ClassVar[str] = "countdown"
     min_difficulty: ClassVar[int] = 1
     max_difficulty: ClassVar[int] = max(LEVELS)
-    styles: ClassVar[tuple[str, ...]] = ("search", "optimal")
+    styles: ClassVar[tuple[str, ...]] = ("search", "optimal", "coarse")
 
     @staticmethod
     def _prompt(numbers: list[int], target: int) -> str:
@@ -269,9 +282,9 @@ class CountdownTask(Task):
                                      numbers=numbers, target=target)
         raise RuntimeError(f"countdown: no problem fits at difficulty {difficulty}")
 
-    def _search(self, problem: Problem) -> SearchResult:
+    def _search(self, problem: Problem, compared: bool = True) -> SearchResult:
         numbers, target = list(problem.meta["numbers"]), problem.meta["target"]
-        found = search(numbers, target, 10**6)
+        found = search(numbers, target, 10**6, compared)
         if found is None:  # only for hand-made problems: generated ones are solvable
             raise InvalidInput(f"countdown: the search finds no way to make {target} "
                                f"from {numbers}, so there is no teacher trace")
@@ -279,8 +292,8 @@ class CountdownTask(Task):
 
     def trace_steps(self, problem: Problem, style: str = "search") -> list[str]:
         style = self.check_style(style)
-        found = self._search(problem)
-        return found.lines if style == "search" else found.path
+        found = self._search(problem, compared=style != "coarse")
+        return found.path if style == "optimal" else found.lines
 
     def verify(self, problem: Problem, completion: str) -> float | None:
         """1.0 if the answer line is an expression that uses each given number at most
@@ -295,8 +308,10 @@ class CountdownTask(Task):
     def check_steps(self, problem: Problem, steps: list[str]) -> list[bool]:
         """A try is right when its two numbers are in the current state, its result is
         right and allowed, and the numbers it lists are what is left; a ``back:`` line
-        is right when it names a state seen before. A wrong line changes no state."""
+        is right when it names a state seen before. A comparison with the target, when
+        written, must be right. A wrong line changes no state."""
         state = Counter(problem.meta["numbers"])
+        target = problem.meta["target"]
         seen = {tuple(sorted(state.elements()))}
         out = []
         for line in steps:
@@ -305,11 +320,12 @@ class CountdownTask(Task):
             ok = False
             if op:
                 a, sym, b, c = int(op[1]), op[2], int(op[3]), int(op[4])
-                listed = Counter(int(x) for x in op[5].split())
+                listed = Counter(int(x) for x in op[7].split())
                 after = state - Counter([a, b])
                 ok = (sum(after.values()) == sum(state.values()) - 2
                       and apply_op(a, sym, b) == c
-                      and listed == after + Counter([c]))
+                      and listed == after + Counter([c])
+                      and (op[5] is None or f"{op[5]}{op[6]}" == compare(c, target)))
                 if ok:
                     state = listed
             elif back:

@@ -6,15 +6,33 @@ a chain of thought buys anything over answering directly. Difficulty is ``k`` (1
 
 Items are the letters ``abcde``; a permutation is a 5-digit string ``p`` of positions
 0..4, and applying it puts the item at old position ``p[i]`` at new position ``i``
-(a gather). The teacher trace writes each permutation with the state after it:
+(a gather). The permutations of one problem are distinct.
+
+The teacher trace (style "cot") moves one item a line, with everything the line needs
+written close by. It restates the start with index hints (each item after its
+position, so that "the item at old position 2" is found by content, not by counting;
+Zhou et al. 2024), then for each permutation copies it from the prompt (the one after
+the permutation copied last), fills the new positions one at a time as
+``i<-p[i]=item``, and restates the complete state with its index hints:
 
     Start with bdaec. Apply 30421 10342 in turn; each p puts old[p[i]] at position i.
     What is the final order?
-    30421: ebcad
-    10342: beadc
+    =0b1d2a3e4c
+    30421
+    0<-3=e
+    1<-0=b
+    2<-4=c
+    3<-2=a
+    4<-1=d
+    =0e1b2c3a4d
+    10342
+    ...
+    =0b1e2a3d4c
     Answer: beadc
 
-Style "direct" drops the step lines, leaving only the answer line.
+Style "coarse" is the earlier trace, one permutation and its whole result a line
+(``30421: ebcad``), kept for the format ablation; "direct" is the answer line alone.
+Difficulty is ``k`` (1..14: at 14 prompt and trace fill the built-in model's context).
 """
 
 from __future__ import annotations
@@ -22,7 +40,7 @@ from __future__ import annotations
 import random
 from typing import ClassVar
 
-from ponder.tasks.base import Problem, Task, match_lines
+from ponder.tasks.base import Problem, Task, match_trace
 
 ITEMS = "abcde"
 
@@ -41,20 +59,40 @@ def states(start: str, perms: list[str]) -> list[str]:
     return out
 
 
+def hinted(state: str) -> str:
+    """A state with each item after its position: ``ebcad`` -> ``=0e1b2c3a4d``."""
+    return "=" + "".join(f"{i}{c}" for i, c in enumerate(state))
+
+
+def fine_steps(start: str, perms: list[str]) -> list[str]:
+    """The "cot" trace: one item a line, the state restated after each permutation."""
+    steps, state = [hinted(start)], start
+    for p in perms:
+        steps.append(p)
+        steps.extend(f"{i}<-{j}={state[int(j)]}" for i, j in enumerate(p))
+        state = apply(state, p)
+        steps.append(hinted(state))
+    return steps
+
+
 class PermTask(Task):
-    """Track five items through k permutations, k = 1..32."""
+    """Track five items through k distinct permutations, k = 1..14."""
 
     name: ClassVar[str] = "perm"
     min_difficulty: ClassVar[int] = 1
-    max_difficulty: ClassVar[int] = 32
-    styles: ClassVar[tuple[str, ...]] = ("cot", "direct")
+    max_difficulty: ClassVar[int] = 14
+    styles: ClassVar[tuple[str, ...]] = ("cot", "direct", "coarse")
 
     def generate(self, rng: random.Random, difficulty: int) -> Problem:
         k = self.check_difficulty(difficulty)
         # A random start (rather than always "abcde") keeps the first step a real
-        # application and gives 120x more distinct problems at small k.
+        # application: the model has to read the state, not recall a fixed one.
         start = "".join(rng.sample(ITEMS, len(ITEMS)))
-        perms = ["".join(rng.sample("01234", 5)) for _ in range(k)]
+        perms: list[str] = []
+        while len(perms) < k:
+            p = "".join(rng.sample("01234", 5))
+            if p not in perms:
+                perms.append(p)
         prompt = (
             f"Start with {start}. Apply {' '.join(perms)} in turn; "
             "each p puts old[p[i]] at position i. What is the final order?"
@@ -62,14 +100,23 @@ class PermTask(Task):
         return self.make_problem(prompt, states(start, perms)[-1], k, start=start,
                                  perms=perms)
 
+    def key(self, problem: Problem) -> str:
+        """The permutations alone: the start's letters are names, and renaming the items
+        turns any start into any other, so problems that differ only there are one."""
+        return " ".join(problem.meta["perms"])
+
     def trace_steps(self, problem: Problem, style: str = "cot") -> list[str]:
-        if self.check_style(style) == "direct":
+        style = self.check_style(style)
+        perms, start = list(problem.meta["perms"]), problem.meta["start"]
+        if style == "direct":
             return []
-        perms = list(problem.meta["perms"])
-        return [f"{p}: {s}" for p, s in zip(perms, states(problem.meta["start"], perms),
-                                             strict=True)]
+        if style == "coarse":
+            return [f"{p}: {s}" for p, s in zip(perms, states(start, perms), strict=True)]
+        return fine_steps(start, perms)
 
     def check_steps(self, problem: Problem, steps: list[str]) -> list[bool]:
-        # One state a line in a fixed order: the correct i-th line is unique, so a line
-        # is right exactly when it equals the teacher's i-th line (ignoring spaces).
-        return match_lines(self.trace_steps(problem), steps)
+        # The method is deterministic, so the correct i-th line is unique: a line is
+        # right exactly when it equals the teacher's i-th line (ignoring spaces), in the
+        # fine format or, for traces that follow it, the coarse one.
+        return match_trace([self.trace_steps(problem), self.trace_steps(problem, "coarse")],
+                           steps)
