@@ -1,17 +1,21 @@
-"""Training throughput of each model preset on this CPU: fp32 against bf16 autocast, with
-one thread and with two.
+"""Training throughput on this CPU, side by side: threads, packed batch size,
+torch.compile, packed against padded batches (and, with --mode presets, every model
+preset in fp32 against bf16 autocast).
 
-    python benchmarks/train_throughput.py [--presets tiny,small,base,large]
-        [--precisions fp32,bf16] [--threads 1,2] [--batch-size 16] [--steps 6]
+    python benchmarks/train_throughput.py [--preset small] [--repeats 2]
         [--out reports/train_throughput.json]
+    python benchmarks/train_throughput.py --mode presets [--presets tiny,small,base,large]
+        [--precisions fp32,bf16] [--threads 1,2]
 
-For each preset, one freshly initialised copy of the model per (precision, threads)
-variant trains on the same batches of the four built-in task families (real SFT
-examples, batched as the trainer batches them, so sequence lengths are realistic). The
-variants take turns step by step, so a burst of load from other processes hits them
-alike. Reported: the median tokens/s over the timed steps (after one warm-up step) and
-the mean loss over them, so that a faster variant is preferred only when its loss is
-comparable. Results go to a JSON file and a table.
+Variants mode: one freshly initialised copy of the model per variant, each fed real SFT
+examples of the four built-in task families batched as the trainer batches them
+(packed rows of the model's context, or padded length-grouped examples). The variants
+take turns step by step (interleaved repeats), so a burst of load from other processes
+hits them alike; after one untimed warm-up step each (allocations, kernel choice, the
+compilation of the compiled variant) the median tokens/s over ``--repeats`` steps is
+reported, tokens being real (non-padding) ones, with ratios against the baseline
+(packed, 16 rows, 2 threads, eager). Results go to a JSON file (with the exact command
+line) and a table.
 """
 
 from __future__ import annotations
@@ -19,8 +23,11 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import shlex
 import statistics
+import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -31,12 +38,99 @@ from ponder.lm.model import PRESETS
 from ponder.lm.tokenizer import CharTokenizer
 from ponder.tasks import get_task
 from ponder.train.data import Batch, Batcher, TaskMixture
+from ponder.train.flops import matmul_peak_flops
 from ponder.train.loop import TrainConfig, make_optimizer, train_step
+from ponder.train.packing import Packer
 from ponder.train.sft import DEFAULT_TASKS, build_model
 
+CONTEXT = 1024
 
-def measure(preset: str, variants: list[tuple[str, int]], batches: list[Batch],
-            tok: CharTokenizer) -> list[dict]:
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    rows: int  # packed rows per step, or padded examples per step when pack is False
+    threads: int = 2
+    compile: bool = False
+    pack: bool = True
+
+
+BASELINE = Variant("packed 16 rows, 2 threads", 16)
+VARIANTS = [
+    BASELINE,
+    Variant("packed 16 rows, 1 thread", 16, threads=1),
+    Variant("packed 8 rows", 8),
+    Variant("packed 32 rows", 32),
+    Variant("packed 16 rows, torch.compile", 16, compile=True),
+    # 56 examples of ~300 tokens: about the real tokens of 16 packed rows
+    Variant("padded 56 examples (length-grouped)", 56, pack=False),
+]
+
+
+def batches_for(v: Variant, mix: TaskMixture, tok: CharTokenizer, n: int) -> list[Batch]:
+    if v.pack:
+        packer, out, pos = Packer(mix, tok, v.rows, CONTEXT), [], (0, 0)
+        for _ in range(n):
+            batch, *pos = packer(*pos)
+            out.append(batch)
+        return out
+    batcher = Batcher(mix, tok, v.rows, CONTEXT, group=8)
+    return [batcher(i * v.rows) for i in range(n)]
+
+
+def compare_variants(preset: str, repeats: int, tok: CharTokenizer) -> list[dict]:
+    mix = TaskMixture([get_task(t) for t in DEFAULT_TASKS], seed=0)
+    runs, errors = {}, {}
+    for v in VARIANTS:
+        model = build_model(preset, tok, seed=0, max_seq_len=CONTEXT)
+        step_model = model
+        if v.compile:
+            try:
+                step_model = torch.compile(model)
+            except Exception as e:  # noqa: BLE001 - reported, not hidden
+                errors[v] = f"{type(e).__name__}: {e}"
+                continue
+        runs[v] = {"model": step_model, "opt": make_optimizer(model, TrainConfig(lr=1e-3)),
+                   "batches": batches_for(v, mix, tok, repeats + 1), "rates": [],
+                   "pad": [], "first_step_s": None}
+    for i in range(repeats + 1):
+        for v, r in list(runs.items()):
+            torch.set_num_threads(v.threads)
+            batch = r["batches"][i]
+            t = time.perf_counter()
+            try:
+                train_step(r["model"], r["opt"], batch, "fp32", grad_clip=1.0)
+            except Exception as e:  # noqa: BLE001 - e.g. torch.compile without a toolchain
+                errors[v] = f"{type(e).__name__}: {str(e).splitlines()[0][:300]}"
+                del runs[v]
+                continue
+            dt = time.perf_counter() - t
+            if i == 0:  # allocations, kernel choice, compilation
+                r["first_step_s"] = round(dt, 2)
+            else:
+                r["rates"].append(batch.n_tokens / dt)
+                r["pad"].append(batch.pad_share)
+            print(f"  step {i} {v.name}: {batch.n_tokens / dt:,.0f} tok/s", flush=True)
+    base = statistics.median(runs[BASELINE]["rates"]) if BASELINE in runs else None
+    out = []
+    for v in VARIANTS:
+        row = {"variant": v.name, "preset": preset, "rows": v.rows, "threads": v.threads,
+               "compile": v.compile, "pack": v.pack}
+        if v in errors:
+            out.append({**row, "error": errors[v]})
+            continue
+        r = runs[v]
+        rate = statistics.median(r["rates"])
+        out.append({**row, "tokens_per_s": round(rate, 1),
+                    "tokens_per_s_all": [round(x, 1) for x in r["rates"]],
+                    "ratio_to_baseline": round(rate / base, 3) if base else None,
+                    "pad_share": round(statistics.mean(r["pad"]), 4),
+                    "first_step_s": r["first_step_s"]})
+    return out
+
+
+def compare_presets(preset: str, variants: list[tuple[str, int]], batches: list[Batch],
+                    tok: CharTokenizer) -> list[dict]:
     runs = {}
     for variant in variants:
         model = build_model(preset, tok, seed=0)
@@ -59,39 +153,55 @@ def measure(preset: str, variants: list[tuple[str, int]], batches: list[Batch],
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--presets", default=",".join(PRESETS))
-    ap.add_argument("--precisions", default="fp32,bf16")
-    ap.add_argument("--threads", default="1,2")
-    ap.add_argument("--batch-size", type=int, default=16)
-    ap.add_argument("--steps", type=int, default=6, help="timed steps (plus one warm-up)")
+    ap.add_argument("--mode", choices=("variants", "presets"), default="variants")
+    ap.add_argument("--preset", default="small", help="variants mode: the model size")
+    ap.add_argument("--repeats", type=int, default=2, help="timed steps per variant")
+    ap.add_argument("--presets", default=",".join(PRESETS), help="presets mode")
+    ap.add_argument("--precisions", default="fp32,bf16", help="presets mode")
+    ap.add_argument("--threads", default="1,2", help="presets mode")
+    ap.add_argument("--batch-size", type=int, default=4, help="presets mode: packed rows")
     ap.add_argument("--out", default="reports/train_throughput.json")
     args = ap.parse_args()
 
     tok = CharTokenizer()
-    mix = TaskMixture([get_task(t) for t in DEFAULT_TASKS], seed=0)
-    batcher = Batcher(mix, tok, args.batch_size, 1024, group=8)
-    batches = [batcher(i * args.batch_size) for i in range(args.steps + 1)]
-    variants = [(p, int(t)) for t in args.threads.split(",") for p in args.precisions.split(",")]
-    results = []
-    for preset in args.presets.split(","):
-        for result in measure(preset, variants, batches, tok):
-            results.append(result)
-            print(json.dumps(result), flush=True)
-
-    out = {"command": "python benchmarks/train_throughput.py", "args": vars(args),
-           "cpu": platform.processor() or platform.machine(), "torch": torch.__version__,
-           "results": results}
+    threads = torch.get_num_threads()
+    out = {"command": shlex.join(["python", *sys.argv]), "args": vars(args),
+           "cpu": platform.processor() or platform.machine(), "cores": threads,
+           "torch": torch.__version__,
+           "matmul_peak_flops": {t: round(matmul_peak_flops(t)) for t in (1, 2)}}
+    if args.mode == "variants":
+        out["results"] = compare_variants(args.preset, args.repeats, tok)
+        table = Table("variant", "tok/s", "x baseline", "pad share", "first step s",
+                      title=f"training throughput, {args.preset} preset "
+                            f"(median of {args.repeats}, interleaved)")
+        for r in out["results"]:
+            if "error" in r:
+                table.add_row(r["variant"], "failed: " + r["error"][:60], "", "", "")
+            else:
+                table.add_row(r["variant"], f"{r['tokens_per_s']:,.0f}",
+                              f"{r['ratio_to_baseline']:.2f}", f"{r['pad_share']:.3f}",
+                              f"{r['first_step_s']:.1f}")
+    else:
+        mix = TaskMixture([get_task(t) for t in DEFAULT_TASKS], seed=0)
+        packer, batches, pos = Packer(mix, tok, args.batch_size, CONTEXT), [], (0, 0)
+        for _ in range(args.repeats + 1):
+            batch, *pos = packer(*pos)
+            batches.append(batch)
+        variants = [(p, int(t)) for t in args.threads.split(",")
+                    for p in args.precisions.split(",")]
+        out["results"] = [r for preset in args.presets.split(",")
+                          for r in compare_presets(preset, variants, batches, tok)]
+        names = [f"{p} {t}t" for p, t in variants]
+        table = Table("preset", "params", *(f"{n} tok/s" for n in names),
+                      title=f"training throughput ({args.batch_size} packed rows, "
+                            f"median of {args.repeats})")
+        for preset in args.presets.split(","):
+            rows = [r for r in out["results"] if r["preset"] == preset]
+            table.add_row(preset, f"{rows[0]['params']:,}",
+                          *(f"{r['tokens_per_s']:,.0f}" for r in rows))
+    torch.set_num_threads(threads)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=2))
-    names = [f"{p} {t}t" for p, t in variants]
-    table = Table("preset", "params", *(f"{n} tok/s" for n in names),
-                  *(f"{n} loss" for n in names),
-                  title=f"training throughput (batch {args.batch_size}, median of {args.steps})")
-    for preset in args.presets.split(","):
-        rows = [r for r in results if r["preset"] == preset]
-        table.add_row(preset, f"{rows[0]['params']:,}",
-                      *(f"{r['tokens_per_s']:,.0f}" for r in rows),
-                      *(f"{r['mean_loss']:.3f}" for r in rows))
     Console().print(table)
 
 

@@ -83,10 +83,29 @@ def test_train_writes_checkpoint_state_and_metrics_and_resumes(tiny_run, capsys)
     code, _, err = run(capsys, "train", "--out", str(tiny_run), "--resume", "--preset",
                        "small", "--steps", "6")
     assert code == 2 and err.count("\n") == 1 and "cannot change --preset" in err
+    code, _, err = run(capsys, "train", "--out", str(tiny_run), "--resume", "--no-pack",
+                       "--steps", "6")
+    assert code == 2 and "cannot change --pack/--no-pack" in err
     code, out, _ = run(capsys, "train", "--out", str(tiny_run), "--resume", "--steps", "6",
                        "-q")
     assert code == 0 and "step 6" in out
     assert read_state(tiny_run)["run"]["step"] == 6
+
+
+def test_train_packs_by_default_and_no_pack_and_curriculum_are_recorded(tiny_run, tmp_path, capsys):
+    recipe = json.loads((tiny_run / "checkpoint" / "recipe.json").read_text())
+    assert recipe["train"]["pack"] is True and recipe["matmul_peak_flops"] > 0
+    record = next(r for r in read_metrics(tiny_run) if r["kind"] == "train")
+    assert record["pad_share"] < 0.2 and record["mfu"] > 0 and record["flops_per_s"] > 0
+    out = tmp_path / "padded"
+    code, _, _ = run(capsys, "train", "--task", "arith", "--preset", "tiny", "--steps", "1",
+                     "--batch-size", "2", "--eval-n", "0", "--no-pack", "--curriculum",
+                     "competence", "--out", str(out), "-q")
+    assert code == 0
+    assert read_state(out)["run"]["meta"]["train"]["pack"] is False
+    assert read_state(out)["run"]["meta"]["sft"]["curriculum"] == "competence"
+    assert "frontier" in next(r for r in read_metrics(out) if r["kind"] == "train")
+    assert read_state(out)["run"]["pack_len"] == 0
 
 
 def test_train_needs_a_budget_and_a_known_task(tmp_path, capsys):
@@ -139,6 +158,9 @@ def test_eval_reports_accuracy_per_difficulty_as_table_and_json(monkeypatch, tmp
     result = json.loads(out_json.read_text())
     assert result["accuracy"] == 1.0 and result["n"] == 6
     assert result["by_difficulty"] == {"1": 1.0, "2": 1.0}
+    assert result["ci95"] == [0.6097, 1.0] and result["ci95_by_difficulty"]["1"][1] == 1.0
+    assert result["answer_rule"] == "answer-line" and result["score"] is None
+    assert "1.000 [0.610, 1.000]" in out  # the table shows each accuracy's interval
     assert result["split"] == "test" and result["seed"] == 0 and result["model"] == "default"
     assert result["command"] == f"ponder eval --task arith --n 6 --difficulty 1-2 --json {out_json}"
 

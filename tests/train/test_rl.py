@@ -51,8 +51,10 @@ def tiny_format_model(steps: int = 80) -> Transformer:
     task = LuckyTask()
     exs = [Example(format_prompt(p.prompt), f"hm\n{THINK_CLOSE}\nAnswer: {rng.randint(0, 9)}")
            for p in task.problems("train", 200, seed=0)]
+    # unpacked batches: the RL test below is tuned to this model's seeded trajectory (a
+    # packed one reaches the same loss, 0.165, but RL from it then follows another path)
     finetune(model, TOK, exs, TrainConfig(steps=steps, batch_size=32, lr=1e-2, warmup_steps=5,
-                                          save_every=0), progress=False)
+                                          save_every=0, pack=False), progress=False)
     return model.eval()
 
 

@@ -30,9 +30,11 @@ def _configs(out: Path, resume: bool, sft_opts: dict, train_opts: dict
     if resume:
         sft, cfg = load_run_configs(out)
         changed = [k for k, v in sft_opts.items() if getattr(sft, k) != v]
-        changed += ["seed"] if train_opts.get("seed", cfg.seed) != cfg.seed else []
+        changed += [k for k in ("seed", "pack", "pack_len") if train_opts.get(k, getattr(cfg, k))
+                    != getattr(cfg, k)]
         if changed:
-            flags = ["--task" if k == "tasks" else "--" + k.replace("_", "-") for k in changed]
+            names = {"tasks": "--task", "pack": "--pack/--no-pack"}
+            flags = [names.get(k, "--" + k.replace("_", "-")) for k in changed]
             raise ConfigError(f"--resume continues the saved run in {out} and cannot change "
                               f"{', '.join(flags)}; drop them or train into a new --out")
         if "minutes" in train_opts and "steps" not in train_opts:
@@ -45,18 +47,29 @@ def _configs(out: Path, resume: bool, sft_opts: dict, train_opts: dict
     return SFTConfig(**sft_opts), TrainConfig(**train_opts)
 
 
-def _levels(text: str | None) -> dict[str, int] | None:
-    """``"arith=4,chain=8"`` -> {"arith": 4, "chain": 8}."""
+def _pairs(text: str | None, flag: str, example: str) -> dict[str, str] | None:
+    """``"arith=4,chain=8"`` -> {"arith": "4", "chain": "8"}."""
     if not text:
         return None
     out = {}
     for item in text.split(","):
-        name, sep, level = item.partition("=")
-        if not sep or not level.strip().isdigit():
-            raise ConfigError(f"--max-difficulty wants TASK=LEVEL pairs like arith=4,chain=8; "
-                              f"got {item!r}")
-        out[name.strip()] = int(level)
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise ConfigError(f"{flag} wants TASK=VALUE pairs like {example}; got {item!r}")
+        out[name.strip()] = value.strip()
     return out
+
+
+def _levels(text: str | None) -> dict[str, int] | None:
+    """``"arith=4,chain=8"`` -> {"arith": 4, "chain": 8}."""
+    pairs = _pairs(text, "--max-difficulty", "arith=4,chain=8")
+    if pairs is None:
+        return None
+    bad = [f"{k}={v}" for k, v in pairs.items() if not v.isdigit()]
+    if bad:
+        raise ConfigError(f"--max-difficulty wants TASK=LEVEL pairs like arith=4,chain=8; "
+                          f"got {bad[0]!r}")
+    return {k: int(v) for k, v in pairs.items()}
 
 
 def register(app: typer.Typer) -> None:
@@ -88,6 +101,19 @@ def register(app: typer.Typer) -> None:
                                               help="Steps between checkpoints [100]."),
         precision: str | None = typer.Option(None, "--precision",
                                              help="fp32, bf16 or auto [auto]."),
+        curriculum: str | None = typer.Option(
+            None, "--curriculum", help="How levels are drawn: uniform (over each task's "
+            "range; the default) or competence (levels in order, as the model masters them)."),
+        style: str | None = typer.Option(
+            None, "--style", help="Trace style per task instead of its default, e.g. "
+            "arith=coarse,perm=coarse (`ponder tasks list` shows the styles)."),
+        pack_len: int | None = typer.Option(
+            None, "--pack-len", min=16, help="Tokens per packed row [the model's context]; "
+            "shorter rows spend less on attention when every example fits."),
+        pack: bool | None = typer.Option(
+            None, "--pack/--no-pack", help="Pack whole examples into rows of the model's "
+            "context, --batch-size rows per step (--no-pack: --batch-size padded examples). "
+            "Packing is the default."),
         threads: int | None = typer.Option(
             None, "--threads", min=0, help="CPU threads (0: all) [1: safest on a busy machine; "
             "2 trains 1.7x faster on an idle 2-core one]."),
@@ -104,10 +130,11 @@ def register(app: typer.Typer) -> None:
         sft, cfg = _configs(
             out, resume,
             dict(tasks=tasks, preset=preset, direct_fraction=direct_fraction, eval_n=eval_n,
-                 max_difficulty=_levels(max_difficulty)),
+                 max_difficulty=_levels(max_difficulty), curriculum=curriculum,
+                 styles=_pairs(style, "--style", "arith=coarse")),
             dict(steps=steps, minutes=minutes, batch_size=batch_size, lr=lr, seed=seed,
                  eval_every=eval_every, save_every=save_every, precision=precision,
-                 threads=threads))
+                 threads=threads, pack=pack, pack_len=pack_len))
         from ponder.train.sft import train_sft
 
         console = Console()

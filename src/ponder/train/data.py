@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple, Protocol
 
 import torch
 
@@ -26,8 +26,11 @@ from ponder.errors import ConfigError, InvalidInput
 from ponder.lm.template import format_completion, format_prompt
 from ponder.lm.tokenizer import CharTokenizer
 from ponder.tasks.base import Problem, Task
+from ponder.train.curriculum import Competence
 
 DIRECT = "direct"
+Encoded = tuple[list[int], list[int]]  # (ids, loss mask), see encode_example
+CURRICULA = ("uniform", "competence")
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,8 @@ class Example:
 
     prompt: str
     completion: str
+    # where it came from, e.g. (task name, difficulty) for the curriculum; not compared
+    source: Any = field(default=None, compare=False)
 
 
 class ExampleStream(Protocol):
@@ -50,7 +55,8 @@ def task_example(task: Task, problem: Problem, style: str | None = None) -> Exam
     style = task.check_style(style or task.styles[0])
     think = style != DIRECT
     trace = task.teacher_trace(problem, style)
-    return Example(format_prompt(problem.prompt, think), format_completion(trace, think))
+    return Example(format_prompt(problem.prompt, think), format_completion(trace, think),
+                   source=(task.name, problem.difficulty))
 
 
 def encode_example(tok: CharTokenizer, ex: Example) -> tuple[list[int], list[int]]:
@@ -64,21 +70,37 @@ def encode_example(tok: CharTokenizer, ex: Example) -> tuple[list[int], list[int
     return prompt + completion, [0] * len(prompt) + [1] * len(completion)
 
 
+class Segment(NamedTuple):
+    """Where one example sits in a batch: its targets are ``targets[row, start:stop]``."""
+
+    row: int
+    start: int
+    stop: int
+    source: Any  # the example's ``source``
+
+
 @dataclass
 class Batch:
     idx: torch.Tensor  # (B, T) input ids
     targets: torch.Tensor  # (B, T) next-token ids
     mask: torch.Tensor  # (B, T) 1.0 where targets[b, t] is a completion token
+    segments: list[Segment] = field(default_factory=list)  # one per example
 
     @property
     def n_tokens(self) -> int:
         """Tokens the model processes (padding excluded): the unit of tokens/s."""
         return int((self.targets != -1).sum())
 
+    @property
+    def pad_share(self) -> float:
+        """Share of the (B, T) positions that are padding."""
+        return 1.0 - self.n_tokens / max(self.targets.numel(), 1)
+
 
 def collate(encoded: Sequence[tuple[list[int], list[int]]], pad_id: int,
-            max_len: int) -> Batch:
-    """Right-pad a list of encoded examples into one batch of next-token pairs."""
+            max_len: int, sources: Sequence[Any] | None = None) -> Batch:
+    """Right-pad a list of encoded examples into one batch of next-token pairs
+    (``sources``: the examples' ``source``, for the batch's segments)."""
     too_long = [len(ids) for ids, _ in encoded if len(ids) > max_len + 1]
     if too_long:
         raise InvalidInput(
@@ -90,12 +112,14 @@ def collate(encoded: Sequence[tuple[list[int], list[int]]], pad_id: int,
     idx = torch.full((B, T), pad_id, dtype=torch.long)
     targets = torch.full((B, T), -1, dtype=torch.long)
     mask = torch.zeros((B, T), dtype=torch.float32)
+    segments = []
     for b, (ids, m) in enumerate(encoded):
         n = len(ids) - 1
         idx[b, :n] = torch.tensor(ids[:-1])
         targets[b, :n] = torch.tensor(ids[1:])
         mask[b, :n] = torch.tensor(m[1:], dtype=torch.float32)
-    return Batch(idx, targets, mask)
+        segments.append(Segment(b, 0, n, sources[b] if sources is not None else None))
+    return Batch(idx, targets, mask, segments)
 
 
 @dataclass
@@ -108,11 +132,17 @@ class MixtureConfig:
     max_difficulty: highest difficulty level drawn per task name (missing names: the
         task's own maximum). Short problems give a small model many more steps in a fixed
         budget; held-out evaluation still covers every level.
+    curriculum: how a task's level is drawn: "uniform" over its range, or "competence"
+        (levels in order, as the model masters them; ``ponder.train.curriculum``).
+    styles: trace style per task name instead of the task's default (e.g. the "coarse"
+        traces of a format ablation); the direct share is drawn as usual.
     """
 
     weights: dict[str, float] | None = None
     direct_fraction: float = 0.1
     max_difficulty: dict[str, int] | None = None
+    curriculum: str = "uniform"
+    styles: dict[str, str] | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.direct_fraction <= 1.0:
@@ -123,6 +153,9 @@ class MixtureConfig:
                                        for v in self.max_difficulty.values()):
             raise ConfigError(f"max_difficulty levels must be integers >= 1, got "
                               f"{self.max_difficulty}")
+        if self.curriculum not in CURRICULA:
+            raise ConfigError(f"curriculum must be one of {CURRICULA}, got "
+                              f"{self.curriculum!r}")
 
 
 class TaskMixture:
@@ -131,7 +164,9 @@ class TaskMixture:
     Example i: pick a task by weight, a difficulty uniformly over the task's range (up to
     its ``max_difficulty`` cap, if any), a train-split problem at that difficulty, then
     the "direct" style with probability ``direct_fraction`` (where the task has one) or
-    else the task's default style.
+    else the task's default style. With the "competence" curriculum the difficulty is
+    drawn by the level weights of ``self.competence`` in force (which the training loop
+    updates), so example i is a function of the seed, i and those weights.
     """
 
     def __init__(self, tasks: Sequence[Task], seed: int = 0,
@@ -155,12 +190,27 @@ class TaskMixture:
                     for t in self.tasks}
         if sum(self.weights) <= 0:
             raise ConfigError("at least one task weight must be > 0")
+        self.styles = {t.name: t.styles[0] for t in self.tasks}
+        for name, style in (self.config.styles or {}).items():
+            task = next((t for t in self.tasks if t.name == name), None)
+            if task is None:
+                raise ConfigError(f"a style given for a task not in the mixture: {name!r}")
+            self.styles[name] = task.check_style(style)
+        self.competence = None
+        if self.config.curriculum == "competence":
+            self.competence = Competence({t.name: list(range(t.min_difficulty,
+                                                             self.top[t.name] + 1))
+                                          for t in self.tasks})
 
     def draw(self, i: int) -> tuple[Task, Problem, str]:
         """The task, train problem and style of example ``i``."""
         rng = random.Random(f"mixture:{self.seed}:{i}")
         task = rng.choices(self.tasks, weights=self.weights)[0]
-        difficulty = rng.randint(task.min_difficulty, self.top[task.name])
+        if self.competence is None:
+            difficulty = rng.randint(task.min_difficulty, self.top[task.name])
+        else:
+            levels = self.competence.levels[task.name]
+            difficulty = rng.choices(levels, weights=self.competence.weights[task.name])[0]
         for _ in range(10_000):
             problem = task.generate(rng, difficulty)
             if task.split(problem) == "train":  # never train on held-out problems
@@ -168,7 +218,7 @@ class TaskMixture:
         else:  # pragma: no cover - a split with no train problems is a task bug
             raise InvalidInput(f"{task.name}: no train problem at difficulty {difficulty}")
         direct = DIRECT in task.styles and rng.random() < self.config.direct_fraction
-        return task, problem, DIRECT if direct else task.styles[0]
+        return task, problem, DIRECT if direct else self.styles[task.name]
 
     def __getitem__(self, i: int) -> Example:
         task, problem, style = self.draw(i)
@@ -219,13 +269,15 @@ class Batcher:
                  max_len: int, group: int = 8, seed: int = 0):
         self.stream, self.tok, self.seed = stream, tok, seed
         self.batch_size, self.max_len, self.group = batch_size, max_len, max(1, group)
-        self._cache: tuple[int, list[list[tuple[list[int], list[int]]]]] | None = None
+        self._cache: tuple[int, list[list[tuple[Encoded, Any]]]] | None = None
 
-    def _batches(self, first: int) -> list[list[tuple[list[int], list[int]]]]:
+    def _batches(self, first: int) -> list[list[tuple[Encoded, Any]]]:
         if self._cache is None or self._cache[0] != first:
             span = self.batch_size * self.group
-            encoded = [encode_example(self.tok, self.stream[first + k]) for k in range(span)]
-            encoded.sort(key=lambda e: len(e[0]))
+            examples = [self.stream[first + k] for k in range(span)]
+            encoded = [(encode_example(self.tok, ex), getattr(ex, "source", None))
+                       for ex in examples]
+            encoded.sort(key=lambda e: len(e[0][0]))
             chunks = [encoded[i : i + self.batch_size] for i in range(0, span, self.batch_size)]
             random.Random(f"batches:{self.seed}:{first}").shuffle(chunks)
             self._cache = (first, chunks)
@@ -236,4 +288,5 @@ class Batcher:
         span = self.batch_size * self.group
         first = start // span * span
         chunk = self._batches(first)[(start - first) // self.batch_size]
-        return collate(chunk, self.tok.pad_id, self.max_len)
+        return collate([e for e, _ in chunk], self.tok.pad_id, self.max_len,
+                       [source for _, source in chunk])

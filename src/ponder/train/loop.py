@@ -1,6 +1,11 @@
 """The training loop every trainer shares: next-token loss on completion tokens, AdamW,
 linear warm-up then cosine decay, gradient clipping, optional bf16 autocast, periodic
-evaluation, atomic checkpoints, resume, a progress bar and JSONL metrics.
+evaluation, atomic checkpoints, resume, a progress bar and JSONL metrics (loss, tokens/s,
+padding share, achieved FLOP/s and MFU against the measured matmul peak).
+
+Batches are packed rows of whole examples (``ponder.train.packing``) or, with
+``pack=False``, padded length-grouped examples; a ``TaskMixture`` with the competence
+curriculum is scored from each step's logits (``ponder.train.curriculum``).
 
 Trainers differ only in the example stream they feed it (teacher traces for SFT,
 self-generated solutions for STaR, distilled traces...) and the evaluation they plug in.
@@ -9,6 +14,7 @@ self-generated solutions for STaR, distilled traces...) and the evaluation they 
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import time
 from collections.abc import Callable
@@ -23,7 +29,10 @@ from ponder.errors import ConfigError, check_at_least
 from ponder.lm.checkpoint import save_checkpoint
 from ponder.lm.model import Transformer
 from ponder.lm.tokenizer import CharTokenizer
+from ponder.train.curriculum import Competence, segment_exact
 from ponder.train.data import Batch, Batcher, Example, ExampleStream, collate, encode_example
+from ponder.train.flops import attended_context, matmul_peak_flops, mfu, train_flops_per_token
+from ponder.train.packing import PACK_WINDOW, Packer
 from ponder.train.progress import Display
 from ponder.train.state import (
     CHECKPOINT,
@@ -49,7 +58,7 @@ class TrainConfig:
 
     steps: int | None = 1000  # optimizer steps
     minutes: float | None = None  # wall-clock budget, evaluations and saves included
-    batch_size: int = 32  # examples per step
+    batch_size: int = 32  # rows per step when packing, else examples per step
     lr: float = 3e-3  # peak learning rate
     min_lr_ratio: float = 0.1  # the cosine decays to lr * min_lr_ratio
     warmup_steps: int = 20
@@ -59,7 +68,10 @@ class TrainConfig:
     eval_every: int = 0  # steps between evaluations (0: only at the end)
     save_every: int = 100  # steps between checkpoints (the end always saves)
     log_every: int = 10  # steps between metrics records
-    length_group: int = 8  # batches sorted by length together, less padding (1: off)
+    pack: bool = True  # rows of whole examples packed to pack_len tokens (ponder.train.packing)
+    pack_len: int = 0  # tokens per packed row (0: the model's context, max_seq_len)
+    pack_window: int = PACK_WINDOW  # examples packed together (first-fit-decreasing)
+    length_group: int = 8  # unpacked: batches sorted by length together (1: off)
     seed: int = 0  # model initialisation and data order
     threads: int = 0  # CPU threads for this run (0: torch's default); see train()
 
@@ -70,9 +82,9 @@ class TrainConfig:
             raise ConfigError(f"steps must be >= 1, got {self.steps}")
         if self.minutes is not None and self.minutes <= 0:
             raise ConfigError(f"minutes must be > 0, got {self.minutes}")
-        check_at_least(self, ("batch_size", "log_every", "length_group"), 1)
+        check_at_least(self, ("batch_size", "log_every", "length_group", "pack_window"), 1)
         check_at_least(self, ("warmup_steps", "eval_every", "save_every",
-                              "grad_clip", "weight_decay", "threads"), 0)
+                              "grad_clip", "weight_decay", "threads", "pack_len"), 0)
         if not self.lr > 0:
             raise ConfigError(f"lr must be > 0, got {self.lr}")
         if not 0 <= self.min_lr_ratio <= 1:
@@ -140,11 +152,16 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Adam
 
 
 def train_step(model: Transformer, optimizer: torch.optim.Optimizer, batch: Batch,
-               precision: str = "fp32", grad_clip: float = 1.0) -> float:
-    """One optimizer step on the completion loss of ``batch``; returns the loss."""
+               precision: str = "fp32", grad_clip: float = 1.0,
+               judge: Callable[[torch.Tensor], None] | None = None) -> float:
+    """One optimizer step on the completion loss of ``batch``; returns the loss.
+    ``judge`` is called with the detached logits (B, T, V), e.g. to score the batch for
+    the curriculum without a second forward pass."""
     with autocast(precision):
         logits = model(batch.idx)  # (B, T, V)
     loss = masked_nll(logits, batch.targets, batch.mask)
+    if judge is not None:
+        judge(logits.detach())
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     if grad_clip > 0:
@@ -174,17 +191,30 @@ def heldout_loss(model: Transformer, tok: CharTokenizer, examples: list[Example]
 
 
 # -- the loop ----------------------------------------------------------------------------
+def _judge(competence: Competence, batch: Batch, logits: torch.Tensor) -> None:
+    competence.update(batch, segment_exact(logits, batch))
+
+
 class _Window:
     """Loss and throughput since the last metrics record."""
 
     def __init__(self) -> None:
         self.loss, self.steps, self.tokens, self.seconds = 0.0, 0, 0, 0.0
+        self.positions, self.flops = 0, 0.0
 
-    def add(self, loss: float, tokens: int, seconds: float) -> None:
+    def add(self, loss: float, batch: Batch, seconds: float, flops: float) -> None:
         self.loss += loss
         self.steps += 1
-        self.tokens += tokens
+        self.tokens += batch.n_tokens
+        self.positions += batch.targets.numel()
         self.seconds += seconds
+        self.flops += flops
+
+    def pad_share(self) -> float:
+        return 1.0 - self.tokens / max(self.positions, 1)
+
+    def flops_per_s(self) -> float:
+        return self.flops / max(self.seconds, 1e-9)
 
     def mean_loss(self) -> float:
         return self.loss / max(self.steps, 1)
@@ -226,6 +256,48 @@ class _Budget:
         return self.progress() >= 1.0
 
 
+class _Batches:
+    """The batch at the run's data position (``state.examples``, and ``state.rows`` when
+    packing), advancing the position past it."""
+
+    def __init__(self, data: ExampleStream, tok: CharTokenizer, cfg: TrainConfig,
+                 model: Transformer):
+        context = model.cfg.max_seq_len
+        if cfg.pack_len > context:
+            raise ConfigError(f"pack_len {cfg.pack_len} exceeds the model's context of "
+                              f"{context}; lower pack_len or raise max_seq_len")
+        self.cfg = cfg
+        self.layout = (cfg.pack_len or context) if cfg.pack else 0  # RunState.pack_len
+        self.packer = Packer(data, tok, cfg.batch_size, self.layout, cfg.pack_window,
+                             cfg.seed)
+        self.batcher = Batcher(data, tok, cfg.batch_size, context, cfg.length_group, cfg.seed)
+        self._fpt: dict[int, float] = {}
+        self.model = model
+
+    def fresh(self, state: RunState) -> bool:
+        """Whether the next batch begins a new packing window (or length group), the only
+        points where the curriculum may change the draws (see ponder.train.curriculum)."""
+        if self.layout:
+            return state.rows == 0
+        return state.examples % (self.cfg.batch_size * self.cfg.length_group) == 0
+
+    def next(self, state: RunState) -> Batch:
+        if self.layout:
+            batch, state.examples, state.rows = self.packer(state.examples, state.rows)
+        else:
+            batch = self.batcher(state.examples)
+            state.examples += self.cfg.batch_size
+        return batch
+
+    def flops(self, batch: Batch) -> float:
+        """Model FLOPs of one training step on ``batch`` (real tokens only)."""
+        T = batch.idx.shape[1]
+        if T not in self._fpt:
+            forward = self.model.flops_per_token(attended_context(T))
+            self._fpt[T] = train_flops_per_token(forward)
+        return self._fpt[T] * batch.n_tokens
+
+
 def train(model: Transformer, tok: CharTokenizer, data: ExampleStream, cfg: TrainConfig,
           run_dir: str | Path | None = None, *, evaluate: Evaluator | None = None,
           resume: bool = False, meta: dict[str, Any] | None = None,
@@ -235,21 +307,48 @@ def train(model: Transformer, tok: CharTokenizer, data: ExampleStream, cfg: Trai
     With ``run_dir``, checkpoints, ``state.pt`` and ``metrics.jsonl`` go there, and
     ``resume=True`` continues the run saved in it (model, optimizer, data position and
     clock). ``meta`` is stored in the run state and the checkpoint's recipe.
+    ``cfg.threads`` (if > 0) sets torch's CPU threads for the run; the caller's count is
+    restored afterwards.
     """
+    threads = torch.get_num_threads()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    try:
+        return _train(model, tok, data, cfg, run_dir, evaluate, resume, meta, progress)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(model: Transformer, tok: CharTokenizer, data: ExampleStream, cfg: TrainConfig,
+           run_dir: str | Path | None, evaluate: Evaluator | None, resume: bool,
+           meta: dict[str, Any] | None, progress: bool) -> TrainResult:
     run = Path(run_dir) if run_dir is not None else None
+    batches = _Batches(data, tok, cfg, model)
     precision = resolve_precision(cfg.precision)
     optimizer = make_optimizer(model, cfg)
     state = RunState(meta=dict(meta or {}))
+    competence = getattr(data, "competence", None)  # a TaskMixture's curriculum, if any
     if run is not None:
         if resume:
             state = restore_state(read_state(run), model, optimizer)
             state.meta.update(meta or {})  # e.g. a budget extended on resume
+            if state.pack_len != batches.layout:
+                saved = (f"packed rows of {state.pack_len} tokens" if state.pack_len
+                         else "unpacked batches")
+                raise ConfigError(f"{run} was trained on {saved}; resume it with the same "
+                                  "pack and pack_len (--no-pack for unpacked runs)")
             truncate_metrics(run, state.step)
+            if competence is not None and state.curriculum:
+                competence.load_state_dict(state.curriculum)
         elif (run / STATE).exists():
             raise ConfigError(f"{run} already holds a run; resume it (--resume) or choose "
                               "another output directory")
         run.mkdir(parents=True, exist_ok=True)
 
+    state.pack_len = batches.layout
+    # the machine's matmul peak, for MFU; measured again on resume (it may be another host)
+    peak = matmul_peak_flops(torch.get_num_threads())
+    state.meta["matmul_peak_flops"] = round(peak)
     budget = _Budget(cfg, state)
     recipe = {**state.meta, "train": asdict(cfg), "precision": precision}
 
@@ -270,11 +369,11 @@ def train(model: Transformer, tok: CharTokenizer, data: ExampleStream, cfg: Trai
         if run is None:
             return
         state.elapsed = budget.elapsed()
+        if competence is not None:
+            state.curriculum = competence.state_dict()
         save_checkpoint(run / CHECKPOINT, model, tok, {**recipe, "step": state.step})
         save_state(run, state, model, optimizer)
 
-    batcher = Batcher(data, tok, cfg.batch_size, model.cfg.max_seq_len, cfg.length_group,
-                      cfg.seed)
     model.train()
     last_eval: dict[str, Any] = {}
     window, loss_value = _Window(), float("nan")
@@ -285,19 +384,25 @@ def train(model: Transformer, tok: CharTokenizer, data: ExampleStream, cfg: Trai
             for group in optimizer.param_groups:
                 group["lr"] = cfg.lr * factor
             t = time.perf_counter()
-            batch = batcher(state.examples)
-            loss = train_step(model, optimizer, batch, precision, cfg.grad_clip)
+            if competence is not None and batches.fresh(state):
+                competence.refresh()  # a new window: draw it by the competence so far
+            batch = batches.next(state)
+            judge = None if competence is None else functools.partial(_judge, competence, batch)
+            loss = train_step(model, optimizer, batch, precision, cfg.grad_clip, judge)
             state.step += 1
-            state.examples += cfg.batch_size
             state.tokens += batch.n_tokens
-            window.add(loss, batch.n_tokens, time.perf_counter() - t)
+            window.add(loss, batch, time.perf_counter() - t, batches.flops(batch))
 
             done = budget.done()
             if state.step % cfg.log_every == 0 or done:
                 loss_value = window.mean_loss()
                 log({"kind": "train", "loss": round(loss_value, 5), "lr": cfg.lr * factor,
                      "tokens": state.tokens, "tokens_per_s": round(window.tokens_per_s(), 1),
-                     "elapsed": round(budget.elapsed(), 2)})
+                     "pad_share": round(window.pad_share(), 4),
+                     "flops_per_s": round(window.flops_per_s()),
+                     "mfu": round(mfu(window.flops_per_s(), peak), 4),
+                     "elapsed": round(budget.elapsed(), 2),
+                     **({"frontier": competence.frontiers()} if competence is not None else {})})
                 display.update(budget.progress(), step=state.step, loss=loss_value,
                                tps=window.tokens_per_s())
                 window = _Window()

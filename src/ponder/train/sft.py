@@ -35,7 +35,8 @@ class SFTConfig:
 
     tasks: task names of the mixture (``ponder.tasks.get_task``).
     preset: model size (``ponder.lm.model.PRESETS``).
-    weights / direct_fraction / max_difficulty: see ``MixtureConfig``.
+    weights / direct_fraction / max_difficulty / curriculum / styles: see
+        ``MixtureConfig``.
     eval_n: held-out TEST problems per task for the greedy accuracy at each evaluation
         (0 skips generation and reports only the held-out loss).
     eval_loss_n: TEST problems per task whose teacher traces give the held-out loss.
@@ -47,6 +48,8 @@ class SFTConfig:
     weights: dict[str, float] | None = None
     direct_fraction: float = 0.1
     max_difficulty: dict[str, int] | None = None
+    curriculum: str = "uniform"
+    styles: dict[str, str] | None = None
     eval_n: int = 32
     eval_loss_n: int = 32
     max_seq_len: int = 1024
@@ -62,7 +65,11 @@ class SFTConfig:
             raise ConfigError("eval_n and eval_loss_n must be >= 0")
         if self.max_seq_len < 16:
             raise ConfigError(f"max_seq_len must be >= 16, got {self.max_seq_len}")
-        MixtureConfig(self.weights, self.direct_fraction, self.max_difficulty)  # validates
+        self.mixture()  # validates
+
+    def mixture(self) -> MixtureConfig:
+        return MixtureConfig(self.weights, self.direct_fraction, self.max_difficulty,
+                             self.curriculum, self.styles)
 
 
 def build_model(name: str, tok: CharTokenizer, seed: int = 0,
@@ -110,7 +117,8 @@ def load_run_configs(run_dir: str | Path) -> tuple[SFTConfig, TrainConfig]:
     meta = read_state(Path(run_dir))["run"]["meta"]
     if meta.get("trainer") != "sft":
         raise ConfigError(f"{run_dir} is not an SFT run (trainer={meta.get('trainer')!r})")
-    return SFTConfig(**meta["sft"]), TrainConfig(**meta["train"])
+    # runs saved before packing existed trained on padded batches
+    return SFTConfig(**meta["sft"]), TrainConfig(**{"pack": False, **meta["train"]})
 
 
 def train_sft(sft: SFTConfig, cfg: TrainConfig, run_dir: str | Path | None = None, *,
@@ -123,8 +131,7 @@ def train_sft(sft: SFTConfig, cfg: TrainConfig, run_dir: str | Path | None = Non
     tok = CharTokenizer()
     tasks = [get_task(name) for name in sft.tasks]
     model = build_model(sft.preset, tok, cfg.seed, sft.max_seq_len)
-    data = TaskMixture(tasks, seed=cfg.seed, config=MixtureConfig(
-        sft.weights, sft.direct_fraction, sft.max_difficulty))
+    data = TaskMixture(tasks, seed=cfg.seed, config=sft.mixture())
     evaluate = make_evaluator(tasks, tok, sft.eval_n, sft.eval_loss_n, seed=cfg.seed)
     meta = {**run_meta(sft, model, extra), "train": asdict(cfg)}
     result = train(model, tok, data, cfg, run_dir, evaluate=evaluate, resume=resume,

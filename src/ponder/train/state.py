@@ -34,7 +34,11 @@ class RunState:
     """Counters of a run; the model and optimizer tensors travel beside it."""
 
     step: int = 0  # optimizer steps taken
-    examples: int = 0  # examples consumed from the stream (the next batch starts here)
+    examples: int = 0  # examples consumed from the stream (the next batch starts here);
+    # when packing: the first example of the current packing window
+    rows: int = 0  # packing: rows of that window already trained on
+    pack_len: int = 0  # tokens per packed row (0: unpacked batches; older state files)
+    curriculum: dict[str, Any] = field(default_factory=dict)  # Competence.state_dict()
     tokens: int = 0  # tokens processed
     elapsed: float = 0.0  # seconds of wall-clock spent in earlier sessions of this run
     meta: dict[str, Any] = field(default_factory=dict)  # e.g. model config, run recipe

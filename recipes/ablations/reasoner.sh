@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Short ablations behind the bundled reasoner's recipe, each arm trained for the same
+# wall-clock budget on the same levels and seed, then evaluated greedily on the same
+# held-out problems of the trained levels:
+#
+#   format      fine traces (the default) vs the earlier coarse ones   (fine vs coarse)
+#   curriculum  competence-ordered levels vs uniform mixing            (competence vs fine)
+#   preset      small vs base at equal time                            (base vs fine)
+#
+#   bash recipes/ablations/reasoner.sh              # every arm, then the summary
+#   ARMS="fine coarse" bash recipes/ablations/reasoner.sh
+#
+# Arms run two at a time with one thread each. Each arm's eval goes to
+# reports/ablation/<arm>_<task>.json; recipes/ablations/summarize.py pairs the arms on
+# the same problems and writes reports/ablation_reasoner.json.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+PONDER=${PONDER:-.venv/bin/ponder}
+MINUTES=${MINUTES:-12}
+N=${N:-200}
+ARMS=${ARMS:-fine coarse competence base}
+RUNS=${RUNS:-runs/ablation}
+LEVELS=arith=4,chain=6,countdown=3,perm=4
+EVAL_LEVELS="arith:1-4 chain:1-6 countdown:1-3 perm:1-4"
+mkdir -p reports/ablation "$RUNS"
+
+arm_flags() {
+  case "$1" in
+    fine) echo "" ;;
+    coarse) echo "--style arith=coarse,chain=coarse,countdown=coarse,perm=coarse" ;;
+    competence) echo "--curriculum competence" ;;
+    base) echo "--preset base" ;;
+    *) echo "unknown arm $1" >&2; exit 2 ;;
+  esac
+}
+
+run_arm() {
+  local arm=$1
+  # shellcheck disable=SC2046
+  "$PONDER" train --task arith,chain,countdown,perm --max-difficulty "$LEVELS" \
+    --minutes "$MINUTES" --batch-size 8 --lr 3e-3 --threads 1 --seed 0 --eval-n 0 \
+    --quiet --out "$RUNS/$arm" $(arm_flags "$arm") ${RESUME:+--resume}
+  for spec in $EVAL_LEVELS; do
+    task=${spec%%:*}; levels=${spec#*:}
+    OMP_NUM_THREADS=1 "$PONDER" eval --model "$RUNS/$arm" --task "$task" --difficulty "$levels" \
+      --n "$N" --records --json "reports/ablation/${arm}_${task}.json" > /dev/null
+  done
+  echo "arm $arm done"
+}
+
+set -- $ARMS
+while [ $# -gt 0 ]; do
+  run_arm "$1" &
+  if [ $# -gt 1 ]; then run_arm "$2" & fi
+  wait
+  shift; [ $# -gt 0 ] && shift
+done
+.venv/bin/python recipes/ablations/summarize.py

@@ -1,0 +1,66 @@
+"""Pair the ablation arms of ``recipes/ablations/reasoner.sh`` on the same held-out
+problems and write ``reports/ablation_reasoner.json``: each arm's accuracy per task with
+its Wilson interval, and each comparison's paired difference (bootstrap interval over
+problems, exact McNemar test) with its verdict.
+
+    python recipes/ablations/summarize.py [--dir reports/ablation] [--out ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ponder.eval.stats import compare_paired, format_ci, wilson
+
+#: (name, baseline arm, changed arm): "better" means the changed arm wins
+COMPARISONS = [("format: fine vs coarse traces", "coarse", "fine"),
+               ("curriculum: competence vs uniform", "fine", "competence"),
+               ("preset: base vs small at equal time", "fine", "base")]
+TASKS = ("arith", "chain", "countdown", "perm")
+
+
+def load(folder: Path, arm: str, task: str) -> dict[str, bool] | None:
+    path = folder / f"{arm}_{task}.json"
+    if not path.exists():
+        return None
+    records = json.loads(path.read_text())["records"]
+    return {r["id"]: bool(r["correct"]) for r in records}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--dir", type=Path, default=Path("reports/ablation"))
+    ap.add_argument("--out", type=Path, default=Path("reports/ablation_reasoner.json"))
+    args = ap.parse_args()
+    arms = sorted({p.name.rsplit("_", 1)[0] for p in args.dir.glob("*_*.json")})
+    result: dict = {"command": " ".join(["python", *sys.argv]), "arms": {},
+                    "comparisons": []}
+    for arm in arms:
+        result["arms"][arm] = {}
+        for task in TASKS:
+            rec = load(args.dir, arm, task)
+            if rec is None:
+                continue
+            k, n = sum(rec.values()), len(rec)
+            result["arms"][arm][task] = {"accuracy": k / n, "n": n, "ci95": wilson(k, n)}
+            print(f"{arm:>11} {task:>9}: {format_ci(k / n, wilson(k, n), n)}")
+    for name, base, changed in COMPARISONS:
+        for task in TASKS:
+            a, b = load(args.dir, base, task), load(args.dir, changed, task)
+            if a is None or b is None:
+                continue
+            ids = sorted(set(a) & set(b))
+            cmp = compare_paired([float(a[i]) for i in ids], [float(b[i]) for i in ids])
+            result["comparisons"].append({"comparison": name, "task": task, "baseline": base,
+                                          "changed": changed, **cmp})
+            print(f"{name} [{task}]: {cmp['diff']:+.3f} "
+                  f"[{cmp['ci95'][0]:+.3f}, {cmp['ci95'][1]:+.3f}] -> {cmp['verdict']}")
+    args.out.write_text(json.dumps(result, indent=2))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
