@@ -207,3 +207,18 @@ def test_demo_solves_one_problem_per_family_and_prints_the_table(monkeypatch, tm
     assert out.count("verified: yes") == 4
     assert "held-out accuracy" in out and "mean over tasks: 1.000" in out
     assert json.loads((tmp_path / "demo.json").read_text())["accuracy"] == 1.0
+
+
+def test_demo_shows_the_trained_levels_and_the_two_beyond(tmp_path):
+    from ponder.cli.demo import demo_levels, trained_levels
+
+    (tmp_path / "checkpoint").mkdir()
+    (tmp_path / "checkpoint" / "recipe.json").write_text(json.dumps(
+        {"sft": {"max_difficulty": {"arith": 4, "perm": 14}}}))
+    caps = trained_levels(str(tmp_path))
+    assert caps == {"arith": 4, "perm": 14}
+    assert demo_levels(get_task("arith"), caps["arith"]) == [1, 2, 4, 5, 6]
+    # trained on every level, or unknown: spread over the whole range
+    assert demo_levels(get_task("perm"), caps["perm"]) == spread_levels(get_task("perm"))
+    assert demo_levels(get_task("chain"), None) == spread_levels(get_task("chain"))
+    assert trained_levels(str(tmp_path / "missing")) == {}

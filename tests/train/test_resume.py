@@ -75,3 +75,19 @@ def test_sigkill_mid_run_then_resume_reaches_the_same_end(tmp_path):
     assert float(loss) == pytest.approx(reference.loss, rel=1e-3)
     steps = [r["step"] for r in read_metrics(run_dir) if r["kind"] == "train"]
     assert steps == list(range(5, STEPS + 1, 5))  # no step logged twice, none lost
+
+
+def test_a_long_run_saves_by_time_as_well_as_by_step(tmp_path, monkeypatch):
+    import ponder.train.loop as loop_mod
+
+    saved: list[int] = []
+    real = loop_mod.save_state
+    monkeypatch.setattr(loop_mod, "save_state",
+                        lambda run, state, *a: (saved.append(state.step), real(run, state, *a)))
+    tok = CharTokenizer()
+    # steps alone would save only at the end; a tiny time interval saves every step
+    cfg = TrainConfig(steps=4, batch_size=2, warmup_steps=1, save_every=1000,
+                      save_minutes=1e-6, precision="fp32", threads=1)
+    train(build_model("tiny", tok, seed=0, max_seq_len=96), tok,
+          TaskMixture([ShortSumTask()], seed=0), cfg, tmp_path / "run", progress=False)
+    assert saved == [1, 2, 3, 4]

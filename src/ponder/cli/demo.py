@@ -24,10 +24,34 @@ from ponder.train.layout import DEFAULT_TASKS
 RECIPE = "bash recipes/default_reasoner.sh"
 
 
-def spread_levels(task: Task, k: int = 4) -> list[int]:
-    """``k`` difficulty levels evenly spread over the task's range, easiest to hardest."""
-    lo, hi = task.min_difficulty, task.max_difficulty
+def spread_levels(task: Task, k: int = 4, top: int | None = None) -> list[int]:
+    """``k`` difficulty levels evenly spread from the task's easiest level to ``top``
+    (default: its hardest), easiest to hardest."""
+    lo, hi = task.min_difficulty, task.max_difficulty if top is None else top
     return sorted({round(lo + i * (hi - lo) / max(k - 1, 1)) for i in range(k)})
+
+
+def trained_levels(model: str | None) -> dict[str, int]:
+    """The highest level per task a ponder checkpoint was trained on, from its
+    ``recipe.json`` (empty when unknown, e.g. for a Hugging Face model)."""
+    base = default_model_path() if model is None else Path(model)
+    for path in (base / "recipe.json", base / "checkpoint" / "recipe.json"):
+        if path.is_file():
+            try:
+                caps = json.loads(path.read_text()).get("sft", {}).get("max_difficulty")
+            except (OSError, ValueError):
+                return {}
+            return dict(caps or {})
+    return {}
+
+
+def demo_levels(task: Task, top: int | None) -> list[int]:
+    """What the demo shows: the trained levels (spread) and the two beyond them, where
+    accuracy falls off (every level, spread, when the training levels are unknown)."""
+    if top is None or top >= task.max_difficulty:
+        return spread_levels(task)
+    beyond = [d for d in (top + 1, top + 2) if d <= task.max_difficulty]
+    return sorted(set(spread_levels(task, 3, top)) | set(beyond))
 
 
 def demo_table(reports: dict[str, AccuracyReport]) -> Table:
@@ -58,17 +82,23 @@ def register(app: typer.Typer) -> None:
         lm = open_model(model)
         console = Console()
         tasks = [get_task(name) for name in DEFAULT_TASKS]
+        caps = trained_levels(model)
+        levels = {t.name: demo_levels(t, caps.get(t.name)) for t in tasks}
         for task in tasks:
-            level = spread_levels(task)[1]  # an easy-to-middling level: worth watching
+            level = levels[task.name][1]  # an easy-to-middling level: worth watching
             [problem] = task.problems("test", 1, seed=seed, difficulty=level)
             console.print(Rule(f"{task.name}, difficulty {level} (held-out)"))
             completion = solve_text(lm, problem.prompt, seed=seed)
             show(console, problem.prompt, completion, problem=problem,
                  verdict=judge(task, problem, completion))
         console.print(Rule())
-        reports = {t.name: evaluate_task(lm, t, n, seed=seed, difficulty=spread_levels(t),
+        reports = {t.name: evaluate_task(lm, t, n, seed=seed, difficulty=levels[t.name],
                                          progress=True) for t in tasks}
         console.print(demo_table(reports))
+        if caps:
+            console.print("trained on levels " + ", ".join(
+                f"{k} 1-{v}" for k, v in caps.items()) + "; the levels above them are "
+                "held-out difficulty it never saw, where accuracy falls off")
         console.print(f"mean over tasks: {mean_accuracy(reports):.3f}  (n={n} per task; "
                       "`ponder eval --task TASK --n 500` for tighter numbers)")
         if json_out is not None:

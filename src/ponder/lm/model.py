@@ -5,11 +5,10 @@ Hugging Face's Llama, so exported weights give the same logits), SwiGLU feed-for
 biases, tied input/output embeddings. Parameter names follow ``LlamaForCausalLM`` so that
 export is a renaming-free copy of the state dict.
 
-One forward path serves training (full causal attention over a batch) and sampling (a
-key/value cache written at explicit per-row positions, so rows of different lengths
-decode together). ``FusedDecoder``, at the end, is the same math with its weights
-rearranged for fast sampling (``ponder.lm.sampler`` uses it); tests hold its logits and
-greedy outputs to this path's.
+``Transformer.forward`` is the one training and scoring path (full causal attention over
+a batch). Sampling runs on ``FusedDecoder``, at the end: the same math with its weights
+rearranged for fast decoding and its own key/value cache (``ponder.lm.sampler`` uses
+it); tests hold its logits and greedy outputs to ``forward``'s.
 """
 
 from __future__ import annotations
@@ -92,23 +91,6 @@ def _rotate_half(x: torch.Tensor) -> torch.Tensor:
     return torch.cat([-x2, x1], dim=-1)
 
 
-class KVCache:
-    """Per-layer key/value buffers of shape (B, nh, max_len, hs). Rows advance
-    independently: each forward writes its tokens at the positions it is given."""
-
-    def __init__(self, cfg: ModelConfig, batch: int, max_len: int, dtype=torch.float32,
-                 device: torch.device | str = "cpu"):
-        shape = (batch, cfg.n_head, max_len, cfg.head_dim)
-        self.k = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(cfg.n_layer)]
-        self.v = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(cfg.n_layer)]
-        self.max_len = max_len
-
-    def reorder(self, index: torch.Tensor) -> None:
-        """Keep/duplicate rows (e.g. share one prompt prefill among n samples)."""
-        self.k = [k.index_select(0, index) for k in self.k]
-        self.v = [v.index_select(0, index) for v in self.v]
-
-
 class Attention(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
@@ -119,24 +101,14 @@ class Attention(nn.Module):
         self.v_proj = nn.Linear(d, d, bias=False)
         self.o_proj = nn.Linear(d, d, bias=False)
 
-    def forward(self, x, cos, sin, mask=None, cache=None, layer=0, positions=None, kv_len=0):
+    def forward(self, x, cos, sin):
         B, T, C = x.shape
         q = self.q_proj(x).view(B, T, self.nh, self.hs).transpose(1, 2)  # (B, nh, T, hs)
         k = self.k_proj(x).view(B, T, self.nh, self.hs).transpose(1, 2)  # (B, nh, T, hs)
         v = self.v_proj(x).view(B, T, self.nh, self.hs).transpose(1, 2)  # (B, nh, T, hs)
         q = q * cos + _rotate_half(q) * sin
         k = k * cos + _rotate_half(k) * sin
-        if cache is not None:
-            # write this step's keys/values at each row's own positions, then attend over
-            # the cache prefix; `mask` hides the slots a row has not written yet
-            idx = positions[:, None, :, None].expand(B, self.nh, T, self.hs)
-            cache.k[layer].scatter_(2, idx, k.to(cache.k[layer].dtype))
-            cache.v[layer].scatter_(2, idx, v.to(cache.v[layer].dtype))
-            k = cache.k[layer][:, :, :kv_len].to(q.dtype)  # (B, nh, L, hs)
-            v = cache.v[layer][:, :, :kv_len].to(q.dtype)
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-        else:
-            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         y = y.transpose(1, 2).reshape(B, T, C)  # (B, T, C)
         return self.o_proj(y)
 
@@ -160,8 +132,8 @@ class Block(nn.Module):
         self.post_attention_layernorm = RMSNorm(cfg.d_model, cfg.norm_eps)
         self.mlp = MLP(cfg)
 
-    def forward(self, x, cos, sin, **attn_kw):
-        x = x + self.self_attn(self.input_layernorm(x), cos, sin, **attn_kw)
+    def forward(self, x, cos, sin):
+        x = x + self.self_attn(self.input_layernorm(x), cos, sin)
         return x + self.mlp(self.post_attention_layernorm(x))
 
 
@@ -192,28 +164,21 @@ class Transformer(nn.Module):
         if isinstance(m, nn.Linear | nn.Embedding):
             nn.init.normal_(m.weight, std=0.02)
 
-    def hidden(self, idx: torch.Tensor, positions: torch.Tensor | None = None,
-               cache: KVCache | None = None, kv_len: int = 0) -> torch.Tensor:
-        """Final-norm hidden states (B, T, C). With a cache, ``positions`` (B, T) say where
-        each row's tokens go and ``kv_len`` how much of the cache to attend over."""
+    def hidden(self, idx: torch.Tensor, positions: torch.Tensor | None = None) -> torch.Tensor:
+        """Final-norm hidden states (B, T, C); ``positions`` (B, T) are the rotary
+        positions (default 0..T-1)."""
         B, T = idx.shape
         if positions is None:
             positions = torch.arange(T, device=idx.device).expand(B, T)
         cos, sin = rope_tables(self.cfg, positions)
-        attn_kw: dict = {}
-        if cache is not None:
-            key_pos = torch.arange(kv_len, device=idx.device)
-            mask = key_pos[None, None, None, :] <= positions[:, None, :, None]  # (B,1,T,L)
-            attn_kw = dict(mask=mask, cache=cache, positions=positions, kv_len=kv_len)
         x = self.model.embed_tokens(idx)  # (B, T, C)
-        for i, block in enumerate(self.model.layers):
-            x = block(x, cos, sin, layer=i, **attn_kw) if cache is not None else block(x, cos, sin)
+        for block in self.model.layers:
+            x = block(x, cos, sin)
         return self.model.norm(x)
 
-    def forward(self, idx: torch.Tensor, positions: torch.Tensor | None = None,
-                cache: KVCache | None = None, kv_len: int = 0) -> torch.Tensor:
+    def forward(self, idx: torch.Tensor, positions: torch.Tensor | None = None) -> torch.Tensor:
         """Logits (B, T, vocab)."""
-        return self.lm_head(self.hidden(idx, positions, cache, kv_len))
+        return self.lm_head(self.hidden(idx, positions))
 
     def num_params(self, non_embedding: bool = False) -> int:
         n = sum(p.numel() for p in self.parameters())  # tied weights counted once

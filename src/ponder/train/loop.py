@@ -67,6 +67,7 @@ class TrainConfig:
     precision: str = "auto"  # "fp32", "bf16" (autocast) or "auto" (see resolve_precision)
     eval_every: int = 0  # steps between evaluations (0: only at the end)
     save_every: int = 100  # steps between checkpoints (the end always saves)
+    save_minutes: float = 10.0  # ... and at most this long between them (0: steps only)
     log_every: int = 10  # steps between metrics records
     pack: bool = True  # rows of whole examples packed to pack_len tokens (ponder.train.packing)
     pack_len: int = 0  # tokens per packed row (0: the model's context, max_seq_len)
@@ -83,7 +84,7 @@ class TrainConfig:
         if self.minutes is not None and self.minutes <= 0:
             raise ConfigError(f"minutes must be > 0, got {self.minutes}")
         check_at_least(self, ("batch_size", "log_every", "length_group", "pack_window"), 1)
-        check_at_least(self, ("warmup_steps", "eval_every", "save_every",
+        check_at_least(self, ("warmup_steps", "eval_every", "save_every", "save_minutes",
                               "grad_clip", "weight_decay", "threads", "pack_len"), 0)
         if not self.lr > 0:
             raise ConfigError(f"lr must be > 0, got {self.lr}")
@@ -365,10 +366,12 @@ def _train(model: Transformer, tok: CharTokenizer, data: ExampleStream, cfg: Tra
         log({"kind": "eval", **metrics, "elapsed": round(budget.elapsed(), 2)})
         return metrics
 
+    last_save = [budget.elapsed()]
+
     def save() -> None:
         if run is None:
             return
-        state.elapsed = budget.elapsed()
+        state.elapsed = last_save[0] = budget.elapsed()
         if competence is not None:
             state.curriculum = competence.state_dict()
         save_checkpoint(run / CHECKPOINT, model, tok, {**recipe, "step": state.step})
@@ -409,7 +412,8 @@ def _train(model: Transformer, tok: CharTokenizer, data: ExampleStream, cfg: Tra
             if cfg.eval_every and state.step % cfg.eval_every == 0 and not done:
                 last_eval = run_eval()
                 display.update(budget.progress(), metrics=last_eval)
-            if cfg.save_every and state.step % cfg.save_every == 0 and not done:
+            by_time = cfg.save_minutes and budget.elapsed() - last_save[0] >= 60 * cfg.save_minutes
+            if not done and (by_time or cfg.save_every and state.step % cfg.save_every == 0):
                 save()
         last_eval = run_eval() or last_eval  # the end always evaluates and saves
         display.update(1.0, step=state.step, loss=loss_value, metrics=last_eval)
