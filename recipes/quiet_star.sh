@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Quiet-STaR (Zelikman et al. 2024) on text in which no reasoning is written: TRAIN
+# problems followed directly by their answers. Against two controls trained for the same
+# FLOPs on the same text — pause tokens (filler thoughts of the same length) and plain
+# next-token training — and the model before training. Measures, on N held-out problems
+# per task: answer log-likelihood with thoughts of 0/4/8/16 tokens (paired gains, and
+# gains by how hard each token is for the plain model), direct-answer accuracy with 95%
+# intervals (each model paired with the base), and generation tokens/s with vs without
+# thoughts. Writes reports/quiet_star_*.json and reports/quiet_star_gain.png.
+#
+# Cost: a Quiet-STaR step runs 1 + n_thoughts * (T + 1 + NTRUE) = 27 tokens through the
+# model per text token (the controls are stopped at the same FLOPs). arith's direct text
+# is ~45 tokens; chain's is ~270, and thought-step attention grows with its square, so
+# TASKS=arith,chain costs several times more. Not yet timed end to end at these
+# defaults; a 2-step run of every stage is the smoke test below.
+#
+# Small-budget smoke run (under a minute), results kept out of reports/:
+#   RUNS=/tmp/qs PONDER_REPORTS=/tmp/qs/reports STEPS=2 BATCH=2 T=2 NTRUE=2 N=3 \
+#     LENGTHS=0,2 BENCH_PROMPTS=2 BENCH_TOKENS=3 recipes/quiet_star.sh
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+RUNS=${RUNS:-runs/quiet_star}
+export PONDER_REPORTS=${PONDER_REPORTS:-reports}
+REPORTS=$PONDER_REPORTS
+PONDER=${PONDER:-.venv/bin/ponder}
+PYTHON=${PYTHON:-.venv/bin/python}
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+SEED=${SEED:-0}
+DEVICE=${DEVICE:-cpu}        # cuda: same commands on a GPU (not yet tried there)
+BASE=${BASE:-}               # base model: "" = the bundled reasoner; or a run dir, hf:DIR
+TASKS=${TASKS:-arith}        # task families with a direct style (arith, chain, perm)
+STEPS=${STEPS:-300}          # Quiet-STaR optimizer steps; the controls match its FLOPs
+BATCH=${BATCH:-16}
+LR=${LR:-3e-4}
+T=${T:-8}                    # thought tokens in training
+NTRUE=${NTRUE:-4}            # non-myopic horizon
+N=${N:-500}                  # held-out problems per task
+LENGTHS=${LENGTHS:-0,4,8,16}
+BENCH_PROMPTS=${BENCH_PROMPTS:-64}
+BENCH_TOKENS=${BENCH_TOKENS:-16}
+mkdir -p "$RUNS" "$REPORTS"
+common=(--task "$TASKS" --batch-size "$BATCH" --lr "$LR" --thought-tokens "$T"
+        --n-true "$NTRUE" --seed "$SEED" --device "$DEVICE")
+
+# 1. Quiet-STaR, then the controls stopped at its training FLOPs
+$PONDER quiet-star train --model "$BASE" --out "$RUNS/quiet" --mode quiet --n-thoughts 2 \
+  --steps "$STEPS" "${common[@]}" --name quiet_star_train_quiet
+$PONDER quiet-star train --model "$BASE" --out "$RUNS/pause" --mode pause --n-thoughts 1 \
+  --steps "$((STEPS * 2))" --match-flops "$RUNS/quiet" "${common[@]}" \
+  --name quiet_star_train_pause
+$PONDER quiet-star train --model "$BASE" --out "$RUNS/plain" --mode plain \
+  --steps "$((STEPS * 30))" --match-flops "$RUNS/quiet" "${common[@]}" \
+  --name quiet_star_train_plain
+
+# 2. Held-out evaluation (same problems for every model: same tasks, N and seed)
+ev=(--task "$TASKS" --n "$N" --seed "$SEED" --device "$DEVICE")
+$PONDER quiet-star eval --model "$BASE" "${ev[@]}" --lengths 0 --acc-lengths 0 \
+  --name quiet_star_eval_base
+$PONDER quiet-star eval --model "$RUNS/plain" "${ev[@]}" --lengths 0 --acc-lengths 0 \
+  --name quiet_star_eval_plain
+$PONDER quiet-star eval --model "$RUNS/pause" "${ev[@]}" --lengths "$LENGTHS" \
+  --acc-lengths "0,$T" --name quiet_star_eval_pause
+$PONDER quiet-star eval --model "$RUNS/quiet" "${ev[@]}" --lengths "$LENGTHS" \
+  --acc-lengths "0,$T" --plot "$REPORTS/quiet_star_gain.png" --name quiet_star_eval_quiet
+$PONDER quiet-star compare "$REPORTS/quiet_star_eval_base.json" \
+  "$REPORTS/quiet_star_eval_plain.json" "$REPORTS/quiet_star_eval_pause.json" \
+  "$REPORTS/quiet_star_eval_quiet.json" --name quiet_star_compare
+
+# 3. Generation speed with and without thoughts (same model, same prompts)
+IFS=, read -r -a lens <<< "$LENGTHS"
+bench_lengths=$(printf '%s\n' "${lens[@]}" | awk '$1 > 0' | paste -sd, -)
+$PYTHON benchmarks/quiet_star.py --model "$RUNS/quiet" --task "$TASKS" \
+  --prompts "$BENCH_PROMPTS" --new-tokens "$BENCH_TOKENS" --lengths "${bench_lengths:-$T}" \
+  --seed "$SEED" --device "$DEVICE" --json "$REPORTS/quiet_star_speed.json"

@@ -1,0 +1,198 @@
+"""Quiet-STaR training on text in which reasoning is not written out (§4, Algorithm 1).
+
+The paper continues pretraining on web and math text. Here the text is the task
+families' ``direct`` style — a problem followed at once by its answer — drawn from TRAIN
+problems only (``ponder.train.data.TaskMixture`` with every example direct); every
+token of it is a language-modelling target, as in ordinary text.
+
+Modes: ``quiet`` (Quiet-STaR), ``pause`` (the same, with filler thoughts — Goyal et al.
+2023's pause tokens — so only the mixing head and the pause embedding learn to use the
+extra compute), ``plain`` (next-token training on the same text, no thoughts: the
+control). ``max_flops`` stops a run at a training-compute budget, so a control can be
+matched to a Quiet-STaR run's FLOPs (forward ≈ flops_per_token per token run through
+the model, backward twice that).
+
+Optimizer groups (AdamW): the base model at ``lr``, the meta-token embeddings at
+``lr * meta_lr_mult`` (the paper's larger embedding learning rate; 100 as in its code),
+the mixing head at ``lr * mixer_lr_mult`` (departure: the reference uses ``lr``; a
+fresh head trained next to a small, fast-learning model needs more).
+
+The loop is its own rather than ``ponder.train.loop``'s core: that core trains on
+(prompt, completion) batches with a loss mask, while a Quiet-STaR step needs the whole
+rollout → reward → loss chain; it keeps the same habits (seeded, indexable data, progress
+lines with tokens/s and ETA, a metrics JSONL, an atomic checkpoint).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ponder.errors import ConfigError
+from ponder.quietstar.model import QuietStar, ThoughtConfig, save_quietstar
+from ponder.quietstar.objective import (
+    LossConfig,
+    StepResult,
+    plain_loss,
+    quiet_star_loss,
+    step_tokens,
+)
+from ponder.tasks.base import Task
+from ponder.train.data import DIRECT, Example, MixtureConfig, TaskMixture, encode_example
+
+MODES = ("quiet", "pause", "plain")
+
+
+@dataclass
+class TrainConfig:
+    """steps: optimizer steps (a run may stop earlier at ``max_flops`` / ``max_seconds``).
+    batch_size: texts per step. lr: base learning rate (linear warmup over
+    ``warmup_steps``, then cosine decay to 10%). grad_clip: max global gradient norm.
+    log_every: steps between progress lines and metric records."""
+
+    mode: str = "quiet"
+    steps: int = 200
+    batch_size: int = 16
+    lr: float = 3e-4
+    meta_lr_mult: float = 100.0
+    mixer_lr_mult: float = 10.0
+    warmup_steps: int = 10
+    grad_clip: float = 1.0
+    max_flops: float | None = None
+    max_seconds: float | None = None
+    log_every: int = 10
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ConfigError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if self.steps < 1 or self.batch_size < 1 or self.lr <= 0:
+            raise ConfigError("steps, batch_size and lr must be positive")
+
+
+def direct_text(tasks: Sequence[Task], seed: int) -> TaskMixture:
+    """The endless stream of TRAIN problems followed directly by their answers."""
+    missing = [t.name for t in tasks if DIRECT not in t.styles]
+    if missing:
+        raise ConfigError(f"Quiet-STaR trains on direct-answer text; {', '.join(missing)} "
+                          "has no 'direct' style")
+    return TaskMixture(tasks, seed, MixtureConfig(direct_fraction=1.0))
+
+
+def text_batch(examples: Sequence[Example], qs: QuietStar) -> tuple[torch.Tensor, torch.Tensor]:
+    """(ids, valid) (B, L) of ``<bos> prompt completion <eos>`` texts, right-padded."""
+    rows = [encode_example(qs.codec, ex)[0] for ex in examples]  # type: ignore[arg-type]
+    L = max(map(len, rows))
+    ids = torch.full((len(rows), L), qs.codec.pad_id, dtype=torch.long)
+    valid = torch.zeros((len(rows), L), dtype=torch.bool)
+    for b, r in enumerate(rows):
+        ids[b, : len(r)] = torch.tensor(r)
+        valid[b, : len(r)] = True
+    return ids.to(qs.device), valid.to(qs.device)
+
+
+def optimizer(qs: QuietStar, cfg: TrainConfig) -> torch.optim.Optimizer:
+    extra = qs.extra_parameters()
+    ids = {id(p) for group in extra.values() for p in group}
+    base = [p for p in qs.parameters() if id(p) not in ids]
+    return torch.optim.AdamW([
+        {"params": base, "lr": cfg.lr, "mult": 1.0},
+        {"params": extra["meta"], "lr": cfg.lr * cfg.meta_lr_mult, "mult": cfg.meta_lr_mult,
+         "weight_decay": 0.0},
+        {"params": extra["mixer"], "lr": cfg.lr * cfg.mixer_lr_mult,
+         "mult": cfg.mixer_lr_mult}], lr=cfg.lr, weight_decay=0.0)
+
+
+def lr_at(step: int, cfg: TrainConfig, horizon: int) -> float:
+    """Linear warmup, then cosine decay to 10% of ``lr`` at step ``horizon``."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    frac = (step - cfg.warmup_steps) / max(1, horizon - cfg.warmup_steps)
+    return cfg.lr * (0.1 + 0.45 * (1 + math.cos(math.pi * min(1.0, frac))))
+
+
+def schedule_horizon(cfg: TrainConfig, stream: TaskMixture, qs: QuietStar,
+                     tcfg: ThoughtConfig | None, probe: int = 8) -> int:
+    """Steps the learning-rate schedule spans: ``cfg.steps``, or fewer when a FLOP budget
+    will stop the run first (estimated from the first ``probe`` batches' lengths), so a
+    compute-matched control finishes its schedule like the run it is matched to."""
+    if cfg.max_flops is None:
+        return cfg.steps
+    per_step = []
+    for s in range(min(probe, cfg.steps)):
+        ids, _ = text_batch([stream[s * cfg.batch_size + k] for k in range(cfg.batch_size)], qs)
+        per_step.append(3.0 * qs.backbone.flops_per_token * step_tokens(tuple(ids.shape), tcfg))
+    return max(1, min(cfg.steps, math.ceil(cfg.max_flops / (sum(per_step) / len(per_step)))))
+
+
+def progress_line(rec: dict[str, Any], horizon: int) -> str:
+    """One human-readable line of a metrics record: losses, tokens/s, ETA."""
+    step, sec = rec["step"], max(rec["seconds"], 1e-9)
+    extra = "".join(f" {k} {rec[k]:.4f}" for k in ("nll_mixed", "mix_weight", "reward_spread")
+                    if k in rec)
+    return (f"step {step}/{horizon} loss {rec['loss']:.4f} nll_base {rec['nll_base']:.4f}"
+            f"{extra} | {rec['text_tokens'] / sec:.0f} text tok/s, "
+            f"ETA {sec / step * max(0, horizon - step):.0f}s")
+
+
+def train(qs: QuietStar, tasks: Sequence[Task], cfg: TrainConfig, out: str | Path,
+          lcfg: LossConfig | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Train ``qs`` in place; write ``out/checkpoint``, ``out/metrics.jsonl`` and
+    ``out/train.json``; return the summary written to train.json."""
+    lcfg = lcfg or LossConfig()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    stream = direct_text(tasks, cfg.seed)
+    opt = optimizer(qs, cfg)
+    gen = torch.Generator(device=qs.device).manual_seed(cfg.seed)
+    tcfg = None if cfg.mode == "plain" else qs.cfg
+    if tcfg is not None:
+        qs.cfg.pause = cfg.mode == "pause"
+    flops_tok = qs.backbone.flops_per_token
+    horizon = schedule_horizon(cfg, stream, qs, tcfg)
+    flops, tokens, t0 = 0.0, 0, time.perf_counter()
+    qs.train()
+    metrics_file = (out / "metrics.jsonl").open("w")
+    step = 0
+    for step in range(cfg.steps):
+        ids, valid = text_batch([stream[step * cfg.batch_size + k]
+                                 for k in range(cfg.batch_size)], qs)
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, cfg, horizon) * g["mult"]
+        res: StepResult = (plain_loss(qs, ids, valid) if tcfg is None
+                           else quiet_star_loss(qs, ids, valid, tcfg, lcfg, gen))
+        opt.zero_grad(set_to_none=True)
+        res.loss.backward()
+        torch.nn.utils.clip_grad_norm_(qs.parameters(), cfg.grad_clip)
+        opt.step()
+        n_tok = step_tokens(tuple(ids.shape), tcfg)
+        flops += 3.0 * flops_tok * n_tok
+        tokens += int(valid.sum())
+        elapsed = time.perf_counter() - t0
+        done = (cfg.max_flops is not None and flops >= cfg.max_flops) or \
+               (cfg.max_seconds is not None and elapsed >= cfg.max_seconds)
+        if step % cfg.log_every == 0 or step == cfg.steps - 1 or done:
+            rec = {"step": step + 1, **{k: round(v, 5) for k, v in res.metrics.items()},
+                   "text_tokens": tokens, "flops": flops, "seconds": round(elapsed, 2)}
+            metrics_file.write(json.dumps(rec) + "\n")
+            metrics_file.flush()
+            log(progress_line(rec, horizon))
+        if done:
+            break
+    metrics_file.close()
+    qs.eval()
+    summary = {"mode": cfg.mode, "steps": step + 1, "schedule_steps": horizon, "flops": flops,
+               "text_tokens": tokens,
+               "seconds": round(time.perf_counter() - t0, 2), "final": res.metrics,
+               "train": asdict(cfg), "loss": asdict(lcfg), "thought": asdict(qs.cfg),
+               "tasks": [t.name for t in tasks]}
+    save_quietstar(qs, out / "checkpoint", recipe=summary)
+    (out / "train.json").write_text(json.dumps(summary, indent=2, default=str))
+    return summary

@@ -1,0 +1,67 @@
+"""A few Quiet-STaR steps on direct-answer text: loss goes down, the meta embeddings and
+mixing head learn, and the saved model loads back with the same predictions."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from ponder.errors import ConfigError
+from ponder.quietstar.model import ThoughtConfig, load_quietstar
+from ponder.quietstar.thoughts import rollout
+from ponder.quietstar.train import TrainConfig, direct_text, train
+from ponder.tasks import get_task
+from tests.quietstar.conftest import tiny_native
+
+
+def test_train_save_load_roundtrip(tmp_path):
+    qs = tiny_native(cfg=ThoughtConfig(thought_tokens=2, n_thoughts=2, n_true=2))
+    meta0 = qs.meta.weight.detach().clone()
+    cfg = TrainConfig(steps=4, batch_size=4, lr=1e-3, warmup_steps=1, log_every=1)
+    lines: list[str] = []
+    summary = train(qs, [get_task("arith")], cfg, tmp_path, log=lines.append)
+    assert summary["steps"] == 4 and summary["flops"] > 0 and len(lines) == 4
+    rec = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert {"loss", "nll_mixed", "reinforce", "mix_weight"} <= set(rec[-1])
+    assert not torch.equal(qs.meta.weight, meta0)
+    back, _ = load_quietstar(str(tmp_path))
+    assert back.cfg == qs.cfg
+    ids = torch.tensor([qs.codec.encode("What is 1 + 2?\n", bos=True)])
+    with torch.no_grad():
+        a = rollout(qs, ids, thought_tokens=2, temperature=0.0)
+        b = rollout(back, ids, thought_tokens=2, temperature=0.0)
+    assert torch.allclose(a.talk_hidden, b.talk_hidden, atol=1e-5)
+    assert torch.equal(back.meta.weight, qs.meta.weight)
+
+
+def test_flops_budget_stops_the_plain_control(tmp_path):
+    qs = tiny_native()
+    summary = train(qs, [get_task("arith")], TrainConfig(mode="plain", steps=50, batch_size=2,
+                                                         max_flops=1.0), tmp_path,
+                    log=lambda _: None)
+    assert summary["steps"] == 1 and summary["schedule_steps"] == 1
+
+
+def test_meta_tokens_start_as_a_dash(qs):
+    dash = qs.backbone.embed(torch.tensor([qs.codec.encode("-")[0]]))[0]
+    assert torch.allclose(qs.meta.weight[0], dash) and torch.allclose(qs.meta.weight[1], dash)
+    assert qs.codec.encode("<|startofthought|>a") == [101, qs.codec.stoi["a"]]
+    assert qs.codec.stoi["a"] == type(qs.codec).__mro__[1]().stoi["a"]  # ids unchanged
+
+
+def test_tasks_without_direct_text_are_refused():
+    with pytest.raises(ConfigError, match="direct"):
+        direct_text([get_task("countdown")], 0)
+
+
+def test_meta_embeddings_get_their_own_larger_learning_rate(qs):
+    from ponder.quietstar.train import optimizer
+
+    groups = optimizer(qs, TrainConfig(lr=1e-3, meta_lr_mult=100.0)).param_groups
+    base, meta, mixer = groups
+    assert meta["params"] == [qs.meta.weight] and meta["lr"] == pytest.approx(0.1)
+    assert base["lr"] == pytest.approx(1e-3) and len(mixer["params"]) == 6
+    n_all = sum(p.numel() for p in qs.parameters())
+    assert sum(p.numel() for g in groups for p in g["params"]) == n_all
