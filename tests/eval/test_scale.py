@@ -1,3 +1,5 @@
+import pytest
+
 from ponder.eval.scale import ScaleConfig, plot, run_scale, summarize
 from tests.toy import SumTask, noisy_policy
 
@@ -36,3 +38,76 @@ def test_config_errors_name_the_problem():
         ScaleConfig(strategies=["beam"], budgets=[4], options={"beam_width": 2})
     with pytest.raises(ConfigError, match=r"options given for \['bean'\]"):
         ScaleConfig(strategies=["beam"], budgets=[4], options={"bean": {"beam_width": 2}})
+
+
+class ScriptLM:
+    """The first n of ``texts(prompt)`` as the samples of each prompt."""
+
+    name, flops_per_token, max_context = "script", 10.0, 4096
+
+    def __init__(self, texts):
+        self.texts = texts
+
+    def count_tokens(self, text: str) -> int:
+        return len(text)
+
+    def generate(self, prompts, n=1, max_tokens=256, temperature=1.0, top_p=1.0, stop=None,
+                 seed=None):
+        from ponder.lm.base import Completion
+
+        rows = [self.texts(p)[:n] for p in prompts]
+        assert all(len(r) == n for r in rows)
+        return [[Completion(t, len(p), len(t), finish_reason="eos") for t in r]
+                for p, r in zip(prompts, rows, strict=True)]
+
+
+def sums(prompt: str) -> list[str]:
+    """Three completions end in the right sum without an answer line, then two answer a
+    wrong sum and one the right sum on their answer line."""
+    from tests.toy import nums_of
+
+    right = sum(nums_of(prompt))
+    return [f"s={right}\n</think>\n{right}"] * 3 + \
+        [f"s={right + 1}\n</think>\nAnswer: {right + 1}"] * 2 + \
+        [f"s={right}\n</think>\nAnswer: {right}"]
+
+
+class LenientSumTask(SumTask):
+    name = "toysum-lenient"
+    answer_rule = "lenient"
+
+
+@pytest.mark.parametrize("task_cls,n_right,vote_right", [
+    (SumTask, 1, False),  # built-in style: only the answer line counts, so 2 to 1 for wrong
+    (LenientSumTask, 4, True),  # lenient: the bare right sums count, 4 to 2
+])
+def test_correctness_agrees_with_the_tasks_own_verify(task_cls, n_right, vote_right):
+    task = task_cls()
+    cfg = ScaleConfig(strategies=["greedy", "vote"], budgets=[6], n_problems=3,
+                      difficulty=[2], temperature=0.0)
+    records = run_scale(ScriptLM(sums), task, cfg)
+    problems = {p.id: p for p in task.problems("test", 3, difficulty=[2])}
+    for r in records:
+        texts = sums(problems[r["problem"]].prompt)[: r["samples"]]
+        verified = [(task.verify(problems[r["problem"]], t) or 0.0) >= 1.0 for t in texts]
+        assert r["samples_correct"] == sum(verified)
+        assert r["answer_rule"] == task.answer_rule
+        if r["strategy"] == "greedy":  # one sample: the bare right sum
+            assert r["correct"] == verified[0] == (task.answer_rule == "lenient")
+        else:
+            assert (r["samples_correct"], r["correct"]) == (n_right, vote_right)
+    assert summarize(records)["answer_rules"] == [task.answer_rule]
+
+
+def test_a_code_answer_is_judged_as_written():
+    from ponder.eval.scale import is_correct
+
+    class CodeTask(SumTask):
+        answer_rule = "code"
+
+        def verify(self, problem, completion):
+            return float(completion == "def f():\n    return 1")
+
+    p = CodeTask().problems("test", 1)[0]
+    assert is_correct(CodeTask(), p, "def f():\n    return 1")
+    assert not is_correct(CodeTask(), p, None)

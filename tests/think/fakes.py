@@ -16,14 +16,14 @@ from ponder.lm.base import Completion
 from ponder.lm.function import FunctionLM
 from ponder.lm.template import THINK_CLOSE, thinking_steps
 from ponder.tasks.base import Problem
-from ponder.think.base import answer_of
+from ponder.think.base import answer_of, answer_rule_of
 
 RIGHT, WRONG = "42", "13"
 PROBLEM = Problem(id="toy-1", task="toy", prompt="Solve the toy", answer=RIGHT, difficulty=1)
 
 
 def verifier(problem: Problem, completion: str) -> float | None:
-    got = answer_of(completion)
+    got = answer_of(completion, answer_rule_of(problem))
     return None if got is None else float(got == problem.answer)
 
 
@@ -90,7 +90,7 @@ class FakeORM:
 
     def score(self, prompts: list[str], completions: list[str]) -> list[float]:
         self.read += sum(len(p) + len(c) for p, c in zip(prompts, completions, strict=True))
-        return [0.9 if answer_of(c) == RIGHT else 0.1 for c in completions]
+        return [0.9 if answer_of(c, "lenient") == RIGHT else 0.1 for c in completions]
 
 
 class RecordingLM:

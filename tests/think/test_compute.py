@@ -32,7 +32,7 @@ CASES = {
     "optimal": {"policy": POLICY},
 }
 MODULES = ["steps", "scorers", "vote", "beam", "mcts", "revise", "budget", "difficulty",
-           "optimal"]
+           "optimal", "base"]
 
 
 def test_every_registered_strategy_is_covered():

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from ponder.eval.scale import ScaleConfig, run_scale
+from ponder.eval.scale import ScaleConfig, run_scale, with_answer_rule
 from ponder.lm.base import LM
 from ponder.tasks.base import Task
 from ponder.think import Budget, Scorers
@@ -28,8 +28,9 @@ from ponder.think.optimal import Cell, Policy, fit_policy
 def probe_bins(lm: LM, task: Task, cfg: ScaleConfig, scorers: Scorers | None,
                probe_n: int, signal: str) -> tuple[dict[str, int], list[float]]:
     """Problem id -> difficulty bin on the configured split, and the fitted cuts."""
-    problems = task.problems(cfg.split, cfg.n_problems, seed=cfg.seed,
-                             difficulty=cfg.difficulty)
+    # the probes read answers as run_scale's strategies do: by the task's answer rule
+    problems = [with_answer_rule(p, task) for p in task.problems(
+        cfg.split, cfg.n_problems, seed=cfg.seed, difficulty=cfg.difficulty)]
     budget = Budget(n=1, max_tokens=cfg.max_tokens, temperature=cfg.temperature)
     conf = {p.id: estimate(p, lm, budget, scorers, probe_n, signal, seed=cfg.seed + i
                            ).confidence for i, p in enumerate(problems)}

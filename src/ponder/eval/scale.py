@@ -1,12 +1,18 @@
 """Scaling runs: accuracy against test-time compute for each strategy and budget, on
 held-out problems, overall and per difficulty level; coverage (pass@k) with its
-power-law fit; compute-efficiency ratios between strategies."""
+power-law fit; compute-efficiency ratios between strategies.
+
+Strategies read each completion's answer by the task's answer rule (``Task.answer_rule``,
+stated on every problem they get and in every record), and the chosen answer is judged
+by ``Task.verify``, so a run counts as correct exactly what the task's own evaluation
+would: for a built-in task, a completion without its ``Answer:`` line is never right.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ponder.errors import ConfigError
@@ -14,6 +20,7 @@ from ponder.eval.curves import aggregate, coverage_curve, efficiency_ratio, fit_
 from ponder.lm.base import LM
 from ponder.tasks.base import Problem, Split, Task, answer_line
 from ponder.think import Budget, Scorers, get_strategy
+from ponder.think.base import ANSWER_RULE_KEY, CODE_RULE
 
 #: strategies whose budget is a thinking-token cap rather than a number of samples
 TOKEN_BUDGET = {"budget": "think_tokens"}
@@ -53,16 +60,27 @@ class ScaleConfig:
 
 
 def is_correct(task: Task, problem: Problem, answer: str | None) -> bool:
-    """Judge a strategy's chosen answer with the task's own verifier."""
-    return answer is not None and (task.verify(problem, answer_line(answer)) or 0.0) >= 1.0
+    """Judge a strategy's chosen answer with the task's own verifier: written as an
+    answer line (read back by any answer rule), or as is for code, which is run."""
+    if answer is None:
+        return False
+    text = answer if task.answer_rule == CODE_RULE else answer_line(answer)
+    return (task.verify(problem, text) or 0.0) >= 1.0
+
+
+def with_answer_rule(problem: Problem, task: Task) -> Problem:
+    """``problem`` stating the answer rule of ``task`` in its meta, so strategies read
+    answers as ``task`` judges them, even for a task outside the registry
+    (``ponder.think.base.answer_rule_of``)."""
+    return replace(problem, meta={**problem.meta, ANSWER_RULE_KEY: task.answer_rule})
 
 
 def run_scale(lm: LM, task: Task, cfg: ScaleConfig, scorers: Scorers | None = None,
               on_record: Callable[[dict[str, Any]], None] | None = None,
               ) -> list[dict[str, Any]]:
     """One record per (strategy, budget, problem)."""
-    problems = task.problems(cfg.split, cfg.n_problems, seed=cfg.seed,
-                             difficulty=cfg.difficulty)
+    problems = [with_answer_rule(p, task) for p in task.problems(
+        cfg.split, cfg.n_problems, seed=cfg.seed, difficulty=cfg.difficulty)]
     records = []
     for name in cfg.strategies:
         strategy = get_strategy(name)
@@ -79,7 +97,7 @@ def run_scale(lm: LM, task: Task, cfg: ScaleConfig, scorers: Scorers | None = No
                 res = strategy(p, lm, budget, scorers, seed=cfg.seed * 100_003 + i)
                 votes = [t.answer for t in res.traces]
                 rec = {"strategy": name, "budget": b, "problem": p.id,
-                       "difficulty": p.difficulty,
+                       "difficulty": p.difficulty, "answer_rule": task.answer_rule,
                        "correct": is_correct(task, p, res.answer),
                        "samples_correct": sum(is_correct(task, p, a) for a in votes),
                        "samples": len(votes), "wall": time.perf_counter() - t0,
@@ -111,8 +129,9 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
         curve = coverage_curve([(s, c) for s, c in pairs], ks)
         coverage = {"n": n, "pass_at_k": {str(k): v for k, v in curve.items()},
                     "fit": fit_power_law(curve)}
+    rules = sorted({r["answer_rule"] for r in records if "answer_rule" in r})
     return {"overall": overall, "by_difficulty": per_diff, "efficiency_vs": base,
-            "efficiency": efficiency, "coverage": coverage}
+            "efficiency": efficiency, "coverage": coverage, "answer_rules": rules}
 
 
 def plot(summary: dict[str, Any], path: str, title: str) -> None:

@@ -5,6 +5,10 @@
 A strategy gets a Problem (only ``prompt`` is read for generation; ``answer`` is never
 looked at), an LM speaking the protocol of ``ponder.lm.base``, a Budget, and optional
 Scorers. It returns the chosen answer, every trace it produced, and a Compute record.
+
+Each completion's answer is read by the answer rule of the problem's task
+(``answer_rule_of``), the same rule ``Task.verify`` scores by: for a built-in task a
+stray number is no answer, so it neither votes nor wins.
 """
 
 from __future__ import annotations
@@ -12,13 +16,14 @@ from __future__ import annotations
 import numbers
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any, Protocol
 
 from ponder.lm.base import LM, Completion
 from ponder.lm.template import format_prompt, split_thinking
 from ponder.tasks.base import Problem
 from ponder.think.compute import Compute
-from ponder.verify.answers import extract_answer, normalize_answer
+from ponder.verify.answers import ANSWER_RULES, extract_by_rule, normalize_answer
 
 #: (problem, completion_text) -> score in [0, 1] or None (no answer found)
 Verifier = Callable[[Problem, str], float | None]
@@ -131,13 +136,64 @@ class Strategy(Protocol):
     ) -> Result: ...
 
 
-def answer_of(completion: str) -> str | None:
-    """Normalized final answer of a completion: read from the visible part after the
-    thinking when there is one, else from the whole text; None if absent."""
+#: the rule of a task judged by running code (HumanEval): the answer is the code itself
+CODE_RULE = "code"
+#: ``Problem.meta`` key that states the answer rule outright, for a problem whose task is
+#: not in the registry (``run_scale`` sets it to the rule of the task it judges with)
+ANSWER_RULE_KEY = "answer_rule"
+#: the rule of a problem of no known task (a chat request, a hand-made problem): text
+#: from no task teaches no answer format, so every marker counts, down to the last number
+DEFAULT_RULE = "lenient"
+
+
+@cache
+def _family_rule(name: str) -> str | None:
+    """``answer_rule`` of the registered task class ``name`` belongs to, read from the
+    class so no data is loaded: ``arith`` is built in, ``jsonl:PATH`` and ``rg:NAME`` are
+    of their adapter's family whatever the spec after the colon. None if unregistered."""
+    from ponder.tasks import BUILTIN, EXTERNAL, _load
+
+    path = BUILTIN.get(name) or EXTERNAL.get(name.partition(":")[0])
+    return _load(path).answer_rule if path else None
+
+
+def answer_rule_of(problem: Problem) -> str:
+    """How answers to ``problem`` are read (``ponder.verify.answers.ANSWER_RULES``, or
+    ``"code"``): ``problem.meta["answer_rule"]`` when set, else the rule of its registered
+    task family, else ``DEFAULT_RULE``.
+
+    >>> answer_rule_of(Problem("p", "arith", "1+2?", "3", 1))
+    'answer-line'
+    >>> answer_rule_of(Problem("p", "jsonl:no/such/file.jsonl", "1+2?", "3", 1))
+    'lenient'
+    """
+    rule = problem.meta.get(ANSWER_RULE_KEY) or _family_rule(problem.task) or DEFAULT_RULE
+    if rule not in ANSWER_RULES and rule != CODE_RULE:
+        from ponder.errors import ConfigError
+
+        raise ConfigError(f"problem {problem.id}: unknown answer rule {rule!r}; choose one "
+                          f"of {[*sorted(ANSWER_RULES), CODE_RULE]}")
+    return rule
+
+
+def answer_of(completion: str, rule: str) -> str | None:
+    """Final answer of a completion as ``rule`` reads it (see ``answer_rule_of``), from
+    the visible part after the thinking; None if absent. Answers are normalized, except
+    code, whose indentation matters.
+
+    >>> answer_of("3 + 8 = 11\\n</think>\\n11 it is", "lenient")
+    '11'
+    >>> answer_of("3 + 8 = 11\\n</think>\\n11 it is", "answer-line") is None
+    True
+    """
     _, visible = split_thinking(completion)
-    got = extract_answer(visible) if visible else None
-    if got is None and not visible:
+    if not visible:
         return None  # never answered: thinking alone does not count as an answer
+    if rule == CODE_RULE:
+        from ponder.verify.code import extract_code
+
+        return extract_code(visible) or None
+    got = extract_by_rule(visible, rule)
     return normalize_answer(got) if got is not None else None
 
 
@@ -156,7 +212,8 @@ def policy_compute(completions: list[Completion], wall_time: float = 0.0) -> Com
     )
 
 
-def to_traces(completions: list[Completion]) -> list[Trace]:
-    return [Trace(c.text, answer_of(c.text), tokens=c.tokens,
+def to_traces(completions: list[Completion], rule: str) -> list[Trace]:
+    """One Trace per completion, its answer read by ``rule``."""
+    return [Trace(c.text, answer_of(c.text, rule), tokens=c.tokens,
                   meta={"logprob": c.logprob, "finish_reason": c.finish_reason})
             for c in completions]

@@ -30,7 +30,16 @@ import time
 from ponder.errors import ConfigError
 from ponder.lm.base import LM
 from ponder.tasks.base import Problem
-from ponder.think.base import Budget, Result, Scorers, Trace, answer_of, prompt_of, read_options
+from ponder.think.base import (
+    Budget,
+    Result,
+    Scorers,
+    Trace,
+    answer_of,
+    answer_rule_of,
+    prompt_of,
+    read_options,
+)
 from ponder.think.compute import Compute
 from ponder.think.scorers import aggregate, choose, score_steps
 from ponder.think.steps import Partial, derive_seed, extend
@@ -97,6 +106,7 @@ def beam(problem: Problem, lm: LM, budget: Budget, scorers: Scorers | None = Non
     _check(opts, budget.n)
     if scorers is None or scorers.prm is None:
         raise ConfigError("beam needs a PRM: pass Scorers(prm=...)")
+    rule = answer_rule_of(problem)
     t0 = time.perf_counter()
     prompt, n, m = prompt_of(problem), budget.n, opts["beam_width"]
     compute = Compute()
@@ -119,7 +129,7 @@ def beam(problem: Problem, lm: LM, budget: Budget, scorers: Scorers | None = Non
             break
         beams = [p for p, _ in kept]
     # prefixes still kept when max_steps runs out are traces without an answer
-    traces = [Trace(p.text, answer_of(p.text), v, p.tokens, {"round": r})
+    traces = [Trace(p.text, answer_of(p.text, rule), v, p.tokens, {"round": r})
               for p, v, r in finished]
     traces += [Trace(p.text, None, v, p.tokens, {"unfinished": True}) for p, v in kept]
     i = choose([t.answer for t in traces], [t.score or 0.0 for t in traces], opts["select"])

@@ -22,6 +22,7 @@ from ponder.think.base import (
     Budget,
     Result,
     Scorers,
+    answer_rule_of,
     policy_compute,
     prompt_of,
     read_options,
@@ -39,12 +40,13 @@ def best_of_n(problem: Problem, lm: LM, budget: Budget, scorers: Scorers | None 
         raise ConfigError(f"best_of_n: option weighted must be true or false, "
                           f"got {opts['weighted']!r}")
     scorer = outcome_scorer(scorers, problem, opts["scorer"], opts["aggregate"], "best_of_n")
+    rule = answer_rule_of(problem)
     t0 = time.perf_counter()
     prompt = prompt_of(problem)
     [outs] = lm.generate([prompt], n=budget.n, max_tokens=budget.max_tokens,
                          temperature=budget.temperature, top_p=budget.top_p, seed=seed)
     compute = policy_compute(outs)
-    traces = to_traces(outs)
+    traces = to_traces(outs, rule)
     scores = score_traces(scorer, lm, prompt, traces, compute)
     i = choose([t.answer for t in traces], scores, "weighted" if opts["weighted"] else "best")
     chosen = traces[i] if i is not None else max(traces, key=lambda t: t.score or 0.0)

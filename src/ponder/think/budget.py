@@ -28,7 +28,16 @@ from ponder.errors import ConfigError
 from ponder.lm.base import LM
 from ponder.lm.template import THINK_CLOSE
 from ponder.tasks.base import Problem
-from ponder.think.base import Budget, Result, Scorers, Trace, answer_of, prompt_of, read_options
+from ponder.think.base import (
+    Budget,
+    Result,
+    Scorers,
+    Trace,
+    answer_of,
+    answer_rule_of,
+    prompt_of,
+    read_options,
+)
 from ponder.think.compute import Compute
 from ponder.think.scorers import choose
 from ponder.think.steps import derive_seed, sample_each
@@ -76,6 +85,7 @@ def budget_forcing(problem: Problem, lm: LM, budget: Budget, scorers: Scorers | 
                    seed: int = 0) -> Result:
     opts = read_options(budget, "budget", DEFAULTS)
     cap = _check(opts, budget)
+    rule = answer_rule_of(problem)
     t0 = time.perf_counter()
     prompt, n = prompt_of(problem), budget.n
     compute = Compute()
@@ -102,7 +112,7 @@ def budget_forcing(problem: Problem, lm: LM, budget: Budget, scorers: Scorers | 
              for i in range(n)]
     outs = sample_each(lm, [prompt + h for h in heads], budget, compute,
                        derive_seed(seed, "answer"), max_tokens=opts["answer_tokens"])
-    traces = [Trace(h + c.text, answer_of(h + c.text), tokens=g + c.tokens,
+    traces = [Trace(h + c.text, answer_of(h + c.text, rule), tokens=g + c.tokens,
                     meta={"thinking_tokens": lm.count_tokens(t), "waits": w,
                           "forced": s == "forced"})
               for h, c, t, w, s, g in zip(heads, outs, thinking, waits, state, generated,

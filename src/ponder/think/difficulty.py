@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from ponder.errors import ConfigError
 from ponder.lm.base import LM
 from ponder.tasks.base import Problem
-from ponder.think.base import Budget, Scorers, Trace, prompt_of, to_traces
+from ponder.think.base import Budget, Scorers, Trace, answer_rule_of, prompt_of, to_traces
 from ponder.think.compute import Compute
 from ponder.think.scorers import outcome_scorer, score_traces
 from ponder.think.steps import derive_seed, sample_each
@@ -89,10 +89,11 @@ def estimate(problem: Problem, lm: LM, budget: Budget, scorers: Scorers | None =
         raise ConfigError(f"probe_n must be an integer >= 1, got {probe_n!r}")
     scorer = None if signal == "agreement" else outcome_scorer(scorers, problem, signal,
                                                                "last", "difficulty")
+    rule = answer_rule_of(problem)
     compute = Compute()
     prompt = prompt_of(problem)
     outs = sample_each(lm, [prompt] * probe_n, budget, compute, derive_seed(seed, "probe"))
-    traces = to_traces(outs)
+    traces = to_traces(outs, rule)
     if scorer is None:
         conf = agreement([t.answer for t in traces])
     else:

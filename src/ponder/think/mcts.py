@@ -40,7 +40,16 @@ from typing import Any
 from ponder.errors import ConfigError
 from ponder.lm.base import LM
 from ponder.tasks.base import Problem
-from ponder.think.base import Budget, Result, Scorers, Trace, answer_of, prompt_of, read_options
+from ponder.think.base import (
+    Budget,
+    Result,
+    Scorers,
+    Trace,
+    answer_of,
+    answer_rule_of,
+    prompt_of,
+    read_options,
+)
 from ponder.think.compute import Compute
 from ponder.think.scorers import aggregate, outcome_scorer, score, score_steps
 from ponder.think.steps import Partial, derive_seed, extend, finish
@@ -131,6 +140,7 @@ class _Search:
                  opts: dict, seed: int):
         self.lm, self.budget, self.opts, self.seed = lm, budget, opts, seed
         self.prompt = prompt_of(problem)
+        self.rule = answer_rule_of(problem)
         self.compute = Compute()
         self.rollouts: list[Partial] = []
         if opts["value"] == "prm":
@@ -166,7 +176,7 @@ class _Search:
                             derive_seed(self.seed, "rollout", k),
                             self.budget.temperature if temp is None else temp)
             self.rollouts.append(part)
-        if part.done and answer_of(part.text) is None:
+        if part.done and answer_of(part.text, self.rule) is None:
             return 0.0
         if self.opts["value"] == "rollout":
             return score(self.outcome, self.lm, [self.prompt], [part.text], self.compute)[0]
@@ -207,18 +217,19 @@ def mcts(problem: Problem, lm: LM, budget: Budget, scorers: Scorers | None = Non
         node = max(node.children, key=lambda c: (c.visits, c.q or 0.0))
     [final] = finish(lm, s.prompt, [node.part], budget, s.compute,
                      derive_seed(seed, "final"), 0.0)
+    rule = s.rule
     leaves, stack = [], [root]
     while stack:
         n = stack.pop()
         stack += n.children
         if n.part.done:
-            leaves.append(Trace(n.part.text, answer_of(n.part.text), n.value, n.part.tokens,
-                                {"visits": n.visits}))
-    traces = leaves + [Trace(p.text, answer_of(p.text), None, p.tokens, {"rollout": True})
+            leaves.append(Trace(n.part.text, answer_of(n.part.text, rule), n.value,
+                                n.part.tokens, {"visits": n.visits}))
+    traces = leaves + [Trace(p.text, answer_of(p.text, rule), None, p.tokens, {"rollout": True})
                        for p in s.rollouts]
     if not node.part.done:
-        traces.append(Trace(final.text, answer_of(final.text), None, final.tokens,
+        traces.append(Trace(final.text, answer_of(final.text, rule), None, final.tokens,
                             {"greedy_completion": True}))
     s.compute.wall_time = time.perf_counter() - t0
-    return Result(answer_of(final.text), final.text, traces, s.compute,
+    return Result(answer_of(final.text, rule), final.text, traces, s.compute,
                   meta={"tree": tree_dict(root), **opts})

@@ -38,7 +38,16 @@ from ponder.errors import ConfigError
 from ponder.lm.base import LM
 from ponder.lm.template import format_prompt, split_thinking, thinking_steps
 from ponder.tasks.base import Problem
-from ponder.think.base import Budget, Result, Scorers, Trace, answer_of, prompt_of, read_options
+from ponder.think.base import (
+    Budget,
+    Result,
+    Scorers,
+    Trace,
+    answer_of,
+    answer_rule_of,
+    prompt_of,
+    read_options,
+)
 from ponder.think.compute import Compute
 from ponder.think.scorers import choose, outcome_scorer, score_traces
 from ponder.think.steps import derive_seed, sample_each
@@ -85,6 +94,7 @@ def revise(problem: Problem, lm: LM, budget: Budget, scorers: Scorers | None = N
            seed: int = 0) -> Result:
     opts = read_options(budget, "revise", DEFAULTS)
     seq = _check(opts, budget.n)
+    rule = answer_rule_of(problem)
     scorer = None if opts["select"] == "vote" else outcome_scorer(
         scorers, problem, opts["scorer"], opts["aggregate"], "revise")
     t0 = time.perf_counter()
@@ -96,7 +106,7 @@ def revise(problem: Problem, lm: LM, budget: Budget, scorers: Scorers | None = N
         outs = sample_each(lm, prompts, budget, compute, derive_seed(seed, "revise", turn))
         for i, (chain, c) in enumerate(zip(chains, outs, strict=True)):
             chain.append(c.text)
-            traces.append(Trace(c.text, answer_of(c.text), tokens=c.tokens,
+            traces.append(Trace(c.text, answer_of(c.text, rule), tokens=c.tokens,
                                 meta={"chain": i, "turn": turn, "logprob": c.logprob}))
     scores = None
     if scorer is not None:  # against the plain question (see the module docstring)

@@ -1,7 +1,8 @@
 """Self-consistency (Wang et al., 2022): sample N chains of thought, answer by majority.
 
 Ties go to the answer whose first sample came earliest, which keeps the choice
-deterministic for a fixed seed. Samples with no extractable answer do not vote.
+deterministic for a fixed seed. Samples with no answer (read by the task's answer rule,
+``answer_rule_of``) do not vote.
 
 Options: none.
 """
@@ -18,6 +19,7 @@ from ponder.think.base import (
     Result,
     Scorers,
     Trace,
+    answer_rule_of,
     policy_compute,
     prompt_of,
     read_options,
@@ -62,10 +64,11 @@ def votes(traces: list[Trace]) -> dict[str, int]:
 def vote(problem: Problem, lm: LM, budget: Budget, scorers: Scorers | None = None,
          seed: int = 0) -> Result:
     read_options(budget, "vote", DEFAULTS)
+    rule = answer_rule_of(problem)
     t0 = time.perf_counter()
     [outs] = lm.generate([prompt_of(problem)], n=budget.n, max_tokens=budget.max_tokens,
                          temperature=budget.temperature, top_p=budget.top_p, seed=seed)
-    traces = to_traces(outs)
+    traces = to_traces(outs, rule)
     answer, chosen = elect(traces)
     return Result(answer, chosen, traces, policy_compute(outs, time.perf_counter() - t0),
                   meta={"votes": votes(traces)})
