@@ -59,6 +59,7 @@ BASELINE = Variant("packed 16 rows, 2 threads", 16)
 VARIANTS = [
     BASELINE,
     Variant("packed 16 rows, 1 thread", 16, threads=1),
+    Variant("packed 4 rows", 4),
     Variant("packed 8 rows", 8),
     Variant("packed 32 rows", 32),
     Variant("packed 16 rows, torch.compile", 16, compile=True),

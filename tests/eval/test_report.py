@@ -73,9 +73,9 @@ def test_readme_accuracy_table_is_refilled_from_eval_files(tmp_path):
     # files without intervals (written before them): rebuilt from accuracy and n; levels
     # without a recorded n keep their bare accuracy
     assert lines == [
-        "| arith | chain of thought | 0.500 [0.215, 0.785] (n=8) | 2: 0.50 10: 0.50 |",
-        "| arith | direct | 0.125 [0.022, 0.471] (n=8) | 2: 0.12 10: 0.12 |",
-        "| perm | chain of thought | 0.000 [0.000, 0.324] (n=8) | 2: 0.00 10: 0.00 |"]
+        "| arith | chain of thought | 0.500 [0.215, 0.785] (n=8) | 2, 10 | 2: 0.50 10: 0.50 |",
+        "| arith | direct | 0.125 [0.022, 0.471] (n=8) | none | 2: 0.12 10: 0.12 |",
+        "| perm | chain of thought | 0.000 [0.000, 0.324] (n=8) | none | 2: 0.00 10: 0.00 |"]
     readme.write_text("no markers")
     with pytest.raises(InvalidInput, match="accuracy-table"):
         update_readme_table(readme, tmp_path)
@@ -93,8 +93,8 @@ def test_readme_accuracy_table_shows_intervals_per_level_and_partial_credit(tmp_
     rows = accuracy_table(tmp_path).splitlines()
     assert "[95% CI]" in rows[0]
     # old file: every interval rebuilt from the accuracy and its n (Wilson)
-    assert rows[2] == ("| chain | chain of thought | 0.375 [0.137, 0.694] (n=8) | "
+    assert rows[2] == ("| chain | chain of thought | 0.375 [0.137, 0.694] (n=8) | 1, 2 | "
                        "1: 0.50 [0.15,0.85] 2: 0.25 [0.05,0.70] |")
     # new file: the recorded intervals, and the partial-credit score kept apart
     assert rows[3] == ("| rg:x | chain of thought | 0.375 [0.100, 0.700] (n=8); score 0.600 | "
-                       "1: 0.50 [0.20,0.80] 2: 0.25 [0.05,0.70] |")
+                       "1, 2 | 1: 0.50 [0.20,0.80] 2: 0.25 [0.05,0.70] |")

@@ -166,6 +166,23 @@ def _accuracy_cells(rec: dict[str, Any]) -> tuple[str, str]:
     return overall, " ".join(levels)
 
 
+#: a level is at the edge of competence when the model is right sometimes, not always or
+#: never: where test-time compute and RL have room to show gains
+EDGE = (0.2, 0.8)
+
+
+def edge_levels(by_difficulty: dict[str, float], band: tuple[float, float] = EDGE
+                ) -> list[str]:
+    """The levels whose accuracy lies within ``band``, easiest first.
+
+    >>> edge_levels({"1": 1.0, "2": 0.7, "3": 0.25, "4": 0.1})
+    ['2', '3']
+    """
+    lo, hi = band
+    return [k for k, v in sorted(by_difficulty.items(), key=lambda kv: float(kv[0]))
+            if lo <= v <= hi]
+
+
 def accuracy_table(directory: str | Path | None = None, prefix: str = EVAL_PREFIX) -> str:
     """Markdown table of every ``<prefix><task>[_direct].json`` written by ``ponder eval
     --json``: accuracy per task, chain of thought and direct, and per difficulty level,
@@ -178,14 +195,16 @@ def accuracy_table(directory: str | Path | None = None, prefix: str = EVAL_PREFI
             continue
         overall, levels = _accuracy_cells(rec)
         fmt = "direct" if rec.get("direct") else "chain of thought"
+        edge = ", ".join(edge_levels(rec["by_difficulty"])) or "none"
         rows.append((rec["task"], fmt != "direct",
-                     f"| {rec['task']} | {fmt} | {overall} | {levels} |"))
+                     f"| {rec['task']} | {fmt} | {overall} | {edge} | {levels} |"))
     if not rows:
         raise InvalidInput(f"no {prefix}*.json accuracy files in {d}; run "
                            "`bash recipes/default_eval.sh` first")
     rows.sort(key=lambda r: (r[0], not r[1]))
-    head = ["| task | format | held-out accuracy [95% CI] | by difficulty "
-            "(level: accuracy [95% CI]) |", "|---|---|---|---|"]
+    head = ["| task | format | held-out accuracy [95% CI] | edge of competence "
+            f"(levels at {EDGE[0]:.0%}-{EDGE[1]:.0%}) | by difficulty "
+            "(level: accuracy [95% CI]) |", "|---|---|---|---|---|"]
     return "\n".join(head + [r[2] for r in rows])
 
 
