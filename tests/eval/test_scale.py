@@ -111,3 +111,30 @@ def test_a_code_answer_is_judged_as_written():
     p = CodeTask().problems("test", 1)[0]
     assert is_correct(CodeTask(), p, "def f():\n    return 1")
     assert not is_correct(CodeTask(), p, None)
+
+
+def test_what_a_budget_means_is_up_to_the_strategy(monkeypatch):
+    """run_scale names no strategy: a new one whose module declares BUDGET_OPTION gets
+    each budget in that option, and n from its options."""
+    import sys
+    import types
+
+    from ponder.think import STRATEGIES
+    from ponder.think.base import Result
+    from ponder.think.compute import Compute
+    from tests.toy import SumTask
+
+    seen = []
+
+    def capped(problem, lm, budget, scorers=None, seed=0):
+        seen.append((budget.n, budget.options))
+        return Result(None, "", [], Compute())
+
+    module = types.ModuleType("capped_strategy")
+    module.capped, module.BUDGET_OPTION = capped, "cap"
+    monkeypatch.setitem(sys.modules, "capped_strategy", module)
+    monkeypatch.setitem(STRATEGIES, "capped", "capped_strategy:capped")
+    cfg = ScaleConfig(strategies=["capped"], budgets=[5, 20], n_problems=1,
+                      options={"capped": {"n": 2, "x": 1}})
+    run_scale(ScriptLM(sums), SumTask(), cfg)
+    assert seen == [(2, {"x": 1, "cap": 5}), (2, {"x": 1, "cap": 20})]

@@ -1,6 +1,9 @@
 """FunctionLM: the test double every strategy test stands on, so its protocol must hold."""
 
+import random
+
 from ponder.lm.function import FunctionLM
+from ponder.lm.sampling import row_seed
 
 
 def write(prompt, rng, temperature):
@@ -28,3 +31,10 @@ def test_samples_are_reproducible_and_pay_their_share_of_the_prompt():
     [row] = lm.generate(["pp"], n=2, seed=0)
     assert [c.flops for c in row] == [2.0 * (2 / 2 + c.tokens) for c in row]
     assert all(c.prompt_tokens == 2 for c in row) and lm.calls == 4
+
+
+def test_each_sample_draws_from_the_shared_per_sample_seed():
+    lm = FunctionLM(lambda prompt, rng, t: str(rng.random()))
+    [row] = lm.generate(["p"], n=2, seed=3)
+    assert [c.text for c in row] == [str(random.Random(row_seed(3, "p", j, bits=64)).random())
+                                     for j in range(2)]

@@ -5,7 +5,7 @@ import pytest
 from ponder.errors import ConfigError
 from ponder.lm.function import FunctionLM
 from ponder.lm.template import THINK_CLOSE, split_thinking
-from ponder.think import Budget, get_strategy
+from ponder.think import Budget, get_strategy, sized_budget
 from ponder.think.budget import budget_forcing, force_end, with_wait
 from tests.think.fakes import PROBLEM, RecordingLM, assert_accounted
 
@@ -107,3 +107,16 @@ def test_helpers_and_registry():
 def test_config_errors(options, msg):
     with pytest.raises(ConfigError, match=msg):
         budget_forcing(PROBLEM, thinker(), Budget(max_tokens=256, options=options))
+
+
+def test_a_compute_budget_is_the_thinking_cap_not_the_number_of_chains():
+    b = sized_budget("budget", 40, max_tokens=64, temperature=0.0,
+                     options={"n": 3, "extend": 1})
+    assert (b.n, b.options) == (3, {"think_tokens": 40, "extend": 1})
+    assert sized_budget("budget", 40, max_tokens=64, temperature=0.0).n == 1
+    res = budget_forcing(PROBLEM, thinker(), sized_budget("budget", 25, max_tokens=64,
+                                                          temperature=0.0))
+    assert [t.meta["thinking_tokens"] for t in res.traces] == [25]
+    # a sampling strategy gets that many samples, its options untouched
+    v = sized_budget("vote", 40, max_tokens=64, temperature=0.8, options={"x": 1})
+    assert (v.n, v.options, v.max_tokens, v.temperature) == (40, {"x": 1}, 64, 0.8)

@@ -19,11 +19,8 @@ from ponder.errors import ConfigError
 from ponder.eval.curves import aggregate, coverage_curve, efficiency_ratio, fit_power_law
 from ponder.lm.base import LM
 from ponder.tasks.base import Problem, Split, Task, answer_line
-from ponder.think import Budget, Scorers, get_strategy
+from ponder.think import Scorers, get_strategy, sized_budget
 from ponder.think.base import ANSWER_RULE_KEY, CODE_RULE
-
-#: strategies whose budget is a thinking-token cap rather than a number of samples
-TOKEN_BUDGET = {"budget": "think_tokens"}
 
 
 @dataclass
@@ -85,13 +82,8 @@ def run_scale(lm: LM, task: Task, cfg: ScaleConfig, scorers: Scorers | None = No
     for name in cfg.strategies:
         strategy = get_strategy(name)
         for b in cfg.budgets:
-            opts = dict(cfg.options.get(name, {}))
-            n = b
-            if name in TOKEN_BUDGET:
-                opts[TOKEN_BUDGET[name]] = b
-                n = int(opts.pop("n", 1))
-            budget = Budget(n=n, max_tokens=cfg.max_tokens, temperature=cfg.temperature,
-                            options=opts)
+            budget = sized_budget(name, b, max_tokens=cfg.max_tokens,
+                                  temperature=cfg.temperature, options=cfg.options.get(name))
             for i, p in enumerate(problems):
                 t0 = time.perf_counter()
                 res = strategy(p, lm, budget, scorers, seed=cfg.seed * 100_003 + i)

@@ -2,16 +2,15 @@
 
 Search and training code talk to models only through this protocol; they never import
 a backend directly. ``generate`` is batched and returns, for each prompt, ``n``
-Completions carrying token counts, log-probs and the FLOPs they cost.
+Completions carrying token counts, log-probs and the FLOPs they cost. The rules the
+backends share (argument checks, stop strings, per-sample seeds, the nucleus) are in
+``ponder.lm.sampling``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
-
-from ponder.errors import InvalidInput
 
 FinishReason = str  # "stop" (a stop string), "eos", "length"
 
@@ -79,23 +78,3 @@ class TrainableLM(LM, Protocol):
         """Per-token log-probs of each completion given its prompt."""
         ...
 
-
-def check_sampling(n: int, max_tokens: int | Sequence[int], temperature: float, top_p: float,
-                   n_prompts: int) -> list[int]:
-    """Validate the sampling arguments every backend's ``generate`` takes; return one
-    token limit per prompt."""
-    if n < 1:
-        raise InvalidInput(f"n must be at least 1, got {n}")
-    if temperature < 0:
-        raise InvalidInput(f"temperature must be >= 0 (0 = greedy), got {temperature}")
-    if not 0 < top_p <= 1:
-        raise InvalidInput(f"top_p must be in (0, 1], got {top_p}")
-    if isinstance(max_tokens, int):
-        limits = [max_tokens] * n_prompts
-    else:
-        limits = list(max_tokens)
-        if len(limits) != n_prompts:
-            raise InvalidInput(f"max_tokens has {len(limits)} limits for {n_prompts} prompts")
-    if any(m < 0 for m in limits):
-        raise InvalidInput(f"max_tokens must be >= 0, got {min(limits)}")
-    return limits

@@ -4,11 +4,11 @@ built-in tokenizer, so token counts and budgets behave like the real thing."""
 
 from __future__ import annotations
 
-import hashlib
 import random
 from collections.abc import Callable
 
 from ponder.lm.base import Completion
+from ponder.lm.sampling import row_seed, stop_cut
 
 
 class FunctionLM:
@@ -33,13 +33,10 @@ class FunctionLM:
         for prompt, limit in zip(prompts, limits, strict=True):
             row = []
             for j in range(n):
-                h = hashlib.sha256(f"{seed}\x00{prompt}\x00{j}".encode()).digest()
-                text = self.fn(prompt, random.Random(int.from_bytes(h[:8], "big")), temperature)
+                rng = random.Random(row_seed(seed, prompt, j, bits=64))
+                text = self.fn(prompt, rng, temperature)
                 reason = "eos"
-                # as HFLM's stop_cut: the earliest-ending stop string; "" stops nothing
-                cut = min((text.find(s) + len(s) for s in stop or [] if s and s in text),
-                          default=-1)
-                if cut >= 0:
+                if (cut := stop_cut(text, stop or [])) >= 0:
                     text, reason = text[:cut], "stop"
                 if len(text) > limit:
                     text, reason = text[:limit], "length"

@@ -12,9 +12,7 @@ prefilled once and its cache shared by its ``n`` samples.
 
 from __future__ import annotations
 
-import hashlib
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,52 +21,8 @@ import torch
 import torch.nn.functional as F
 
 from ponder.errors import InvalidInput, ModelError
-from ponder.lm.base import Completion, check_sampling
-
-# -- argument handling shared by the transformer backends (hf, vllm, http) -------------
-
-
-def check_generate_args(prompts: Sequence[str], n: int, max_tokens: int | Sequence[int],
-                        temperature: float, top_p: float) -> list[int]:
-    """Validate ``generate`` arguments; return one token limit per prompt."""
-    if isinstance(prompts, str):
-        raise InvalidInput("prompts must be a list of strings, not a single string")
-    return check_sampling(n, max_tokens, temperature, top_p, len(prompts))
-
-
-def stop_cut(text: str, stop: Sequence[str]) -> int:
-    """End index of the earliest-ending stop string in ``text`` (the text is kept up to
-    and including it), or -1 if none occurs."""
-    return min((text.find(s) + len(s) for s in stop if s and s in text), default=-1)
-
-
-def row_seed(seed: int, prompt: str, index: int) -> int:
-    """Seed of one sample's random stream, so samples do not depend on batch layout."""
-    h = hashlib.sha256(f"{seed}\x00{prompt}\x00{index}".encode()).digest()
-    return int.from_bytes(h[:8], "big") >> 1
-
-
-# -- sampling ------------------------------------------------------------------------
-
-
-def choose_tokens(logits: torch.Tensor, temperature: float, top_p: float,
-                  gens: list[torch.Generator]) -> torch.Tensor:
-    """One token per row of ``logits`` (R, V): argmax at temperature 0, otherwise a draw
-    from the temperature-scaled distribution cut to its top-``top_p`` nucleus (Holtzman et
-    al. 2020), by inverse CDF with one uniform number from each row's own generator."""
-    if temperature == 0:
-        return logits.argmax(-1)
-    probs = F.softmax(logits.float() / temperature, dim=-1)  # (R, V)
-    if top_p < 1:
-        sorted_p, order = probs.sort(-1, descending=True)
-        # keep the most likely tokens until their mass reaches top_p (the first is always kept)
-        drop = sorted_p.cumsum(-1) - sorted_p >= top_p
-        sorted_p = sorted_p.masked_fill(drop, 0.0)
-        probs = torch.zeros_like(probs).scatter_(-1, order, sorted_p)
-    cdf = probs.cumsum(-1)  # (R, V)
-    u = torch.stack([torch.rand((), generator=g) for g in gens]).to(cdf.device)
-    idx = torch.searchsorted(cdf, (u * cdf[:, -1])[:, None]).squeeze(-1)
-    return idx.clamp(max=logits.shape[-1] - 1)
+from ponder.lm.base import Completion
+from ponder.lm.sampling import check_generate_args, choose_tokens, row_seed, stop_cut
 
 
 def left_pad(seqs: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:

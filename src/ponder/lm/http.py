@@ -28,7 +28,7 @@ import httpx
 
 from ponder.errors import InvalidInput, ModelError
 from ponder.lm.base import Completion
-from ponder.lm.hf import check_generate_args, stop_cut
+from ponder.lm.sampling import check_generate_args, stop_cut
 
 
 def completions_url(base_url: str) -> str:

@@ -18,9 +18,9 @@ import torch
 from ponder.errors import InvalidInput, ModelError
 from ponder.lm.base import Completion
 from ponder.lm.checkpoint import load_checkpoint
-from ponder.lm.hf import check_generate_args, row_seed
 from ponder.lm.model import Transformer
 from ponder.lm.sampler import Sampler, completion_logprobs
+from ponder.lm.sampling import check_generate_args, row_seed
 from ponder.lm.tokenizer import CharTokenizer
 
 

@@ -17,7 +17,8 @@ arithmetic in them:
 Log-probs are those of the model's own distribution (temperature 1, no nucleus cut), the
 numbers ``completion_logprobs`` gives by teacher forcing, as RL importance ratios need.
 Token ids in, ``Completion`` out; text-level checks (vocabulary, context length, seeds from
-prompts) live in ``ponder.lm.native``.
+prompts) live in ``ponder.lm.native``; the nucleus, the stop cut and the argument checks
+are those every backend shares, from ``ponder.lm.sampling``.
 """
 
 from __future__ import annotations
@@ -30,8 +31,9 @@ import torch
 import torch.nn.functional as F
 
 from ponder.errors import InvalidInput
-from ponder.lm.base import Completion, check_sampling
+from ponder.lm.base import Completion
 from ponder.lm.model import FusedDecoder, Transformer
+from ponder.lm.sampling import check_generate_args, nucleus_drop, stop_cut
 from ponder.lm.tokenizer import CharTokenizer
 
 NOISE_BLOCK = 32  # decoding steps of Gumbel noise drawn at once per sample
@@ -94,7 +96,7 @@ class Sampler:
         prompt's prefill is shared by the samples that reuse it. ``ignore_eos`` keeps
         sampling past EOS (for benchmarks that need a fixed number of tokens).
         """
-        limits = check_sampling(n, max_tokens, temperature, top_p, len(prompts))
+        limits = check_generate_args(prompts, n, max_tokens, temperature, top_p)
         self._check(prompts, limits, stop)
         if seeds is None:
             seeds = torch.randint(0, 2**62, (len(prompts) * n,)).tolist()
@@ -217,7 +219,7 @@ class Sampler:
                     noise = _gumbel([gens[r] for r in batch], steps, logits.shape[-1], device)
                 z = logits if temperature == 1 else logits / temperature
                 if top_p < 1:
-                    z = _nucleus(z, top_p)
+                    z = z.masked_fill(nucleus_drop(z.softmax(dim=-1), top_p), float("-inf"))
                 tok = (z + noise[:, t % NOISE_BLOCK]).argmax(dim=-1)
                 lp = logp.gather(-1, tok[:, None]).squeeze(-1)
             for r, x, v in zip(batch, tok.tolist(), lp.tolist(), strict=True):
@@ -264,8 +266,8 @@ class Sampler:
                     reason: str, stop: list[str], share: int) -> Completion:
         body = toks[:-1] if reason == "eos" else toks
         text = "".join(self.pieces[i] for i in body)
-        if reason == "stop":  # cut right after the earliest-ending stop string
-            text = text[: min(text.find(s) + len(s) for s in stop if s in text)]
+        if reason == "stop":
+            text = text[: stop_cut(text, stop)]
         f0, per_ctx = self._flops
         g = len(toks)
         # each token costs f0 + per_ctx * (its context); a run of tokens costs its length
@@ -284,14 +286,6 @@ def _gumbel(gens: list[torch.Generator], steps: int, vocab: int, device: torch.d
     always gets the same numbers, whatever the block sizes."""
     u = torch.stack([torch.rand(steps, vocab, generator=g, device=device) for g in gens])
     return -torch.log(-torch.log(u))
-
-
-def _nucleus(z: torch.Tensor, top_p: float) -> torch.Tensor:
-    """Logits ``z`` (R, V) with everything outside the top-``top_p`` nucleus (Holtzman et
-    al. 2020) set to -inf; the most likely token is always kept."""
-    p, order = z.softmax(dim=-1).sort(dim=-1, descending=True)
-    drop = p.cumsum(dim=-1) - p >= top_p  # the mass before this token already suffices
-    return z.masked_fill(drop.scatter(-1, order, drop), float("-inf"))
 
 
 # -- teacher forcing ---------------------------------------------------------------------

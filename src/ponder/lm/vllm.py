@@ -23,7 +23,7 @@ from typing import Any
 
 from ponder.errors import InvalidInput, ModelError
 from ponder.lm.base import Completion
-from ponder.lm.hf import check_generate_args, stop_cut
+from ponder.lm.sampling import check_generate_args, stop_cut
 
 NOT_INSTALLED = "vLLM is not installed; pip install 'ponder[vllm]' on a machine with a GPU"
 

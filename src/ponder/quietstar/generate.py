@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 from ponder.errors import InvalidInput
 from ponder.lm.base import Completion
-from ponder.lm.hf import check_generate_args, choose_tokens, row_seed, stop_cut
+from ponder.lm.sampling import check_generate_args, choose_tokens, row_seed, stop_cut
 from ponder.quietstar import mask
 from ponder.quietstar.mixing import mix
 from ponder.quietstar.model import QuietStar

@@ -1,9 +1,16 @@
 """Test-time compute: one module per strategy, all with the signature of
-``ponder.think.base.Strategy``, dispatched by name from ``STRATEGIES``."""
+``ponder.think.base.Strategy``, dispatched by name from ``STRATEGIES``.
+
+What a compute budget means is the strategy's business: ``sized_budget`` gives most
+strategies that many samples, and a strategy whose module names a ``BUDGET_OPTION``
+(budget forcing: ``think_tokens``) that option instead, so callers that sweep budgets
+(``ponder scale``) need not know any strategy."""
 
 from __future__ import annotations
 
 import importlib
+from types import ModuleType
+from typing import Any
 
 from ponder.errors import UnknownName
 from ponder.think.base import Budget, Result, Scorers, Strategy, Trace
@@ -23,12 +30,30 @@ STRATEGIES: dict[str, str] = {
 }
 
 
-def get_strategy(name: str) -> Strategy:
+def _module(name: str) -> ModuleType:
     if name not in STRATEGIES:
         raise UnknownName("strategy", name, list(STRATEGIES))
-    module, fn = STRATEGIES[name].split(":")
-    return getattr(importlib.import_module(module), fn)
+    return importlib.import_module(STRATEGIES[name].split(":")[0])
+
+
+def get_strategy(name: str) -> Strategy:
+    return getattr(_module(name), STRATEGIES[name].split(":")[1])
+
+
+def sized_budget(strategy: str, size: int, *, max_tokens: int, temperature: float,
+                 top_p: float = 1.0, options: dict[str, Any] | None = None) -> Budget:
+    """The Budget giving ``strategy`` compute budget ``size``: ``size`` samples (or search
+    budget N) as ``Budget.n``; for a strategy whose module sets ``BUDGET_OPTION``, ``size``
+    goes to that option and ``n`` is ``options["n"]`` (default 1)."""
+    opts = dict(options or {})
+    n = size
+    key = getattr(_module(strategy), "BUDGET_OPTION", None)
+    if key is not None:
+        opts[key] = size
+        n = int(opts.pop("n", 1))
+    return Budget(n=n, max_tokens=max_tokens, temperature=temperature, top_p=top_p,
+                  options=opts)
 
 
 __all__ = ["STRATEGIES", "Budget", "Compute", "Result", "Scorers", "Strategy", "Trace",
-           "get_strategy"]
+           "get_strategy", "sized_budget"]

@@ -45,6 +45,9 @@ from ponder.think.steps import derive_seed, sample_each
 WAIT = "Wait"
 FORCE_END = f"\n{THINK_CLOSE}\nAnswer:"
 DEFAULTS = {"think_tokens": None, "extend": 0, "answer_tokens": 32}
+#: what a compute budget sets for this strategy (``ponder.think.sized_budget``): the
+#: thinking-token cap, not the number of chains
+BUDGET_OPTION = "think_tokens"
 
 
 def with_wait(thinking: str) -> str:
