@@ -8,6 +8,12 @@ are checked on decoded text exactly as ``FunctionLM`` does, and the log-probs re
 those of the model's own distribution (temperature 1, no nucleus cut), the same numbers
 ``logprobs`` gives by teacher forcing. Prompts of a batch are left-padded; each prompt is
 prefilled once and its cache shared by its ``n`` samples.
+
+Prompts: a tokenizer with a chat template (an instruct model) gets its questions through
+that template, with ponder's think/answer instruction as system message and the assistant
+turn opened with ``<think>`` (``format_prompt`` / ``format_chat``, see
+``ponder.lm.template``); a tokenizer without one (a base model, an exported ponder
+checkpoint) gets ponder's raw layout.
 """
 
 from __future__ import annotations
@@ -23,6 +29,15 @@ import torch.nn.functional as F
 from ponder.errors import InvalidInput, ModelError
 from ponder.lm.base import Completion
 from ponder.lm.sampling import check_generate_args, choose_tokens, row_seed, stop_cut
+from ponder.lm.template import (
+    THINK_OPEN,
+    Message,
+    fold_system,
+    format_prompt,
+    join_messages,
+    open_thinking,
+    with_think_instruction,
+)
 
 
 def left_pad(seqs: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -57,11 +72,12 @@ class _Row:
 
 class HFLM:
     """A ``transformers`` causal LM. ``path_or_model`` is a local model directory, or a
-    loaded ``PreTrainedModel`` together with its ``tokenizer``."""
+    loaded ``PreTrainedModel`` together with its ``tokenizer``. ``chat_template=False``
+    keeps ponder's raw prompt layout even when the tokenizer has a chat template."""
 
     def __init__(self, path_or_model: str | Path | Any, tokenizer: Any = None, *,
                  device: str | None = None, dtype: torch.dtype | None = None,
-                 name: str | None = None, batch_size: int = 64):
+                 name: str | None = None, batch_size: int = 64, chat_template: bool = True):
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         if isinstance(path_or_model, str | Path):
             self.model, self.tokenizer = _load(Path(path_or_model).expanduser(), tokenizer,
@@ -82,14 +98,50 @@ class HFLM:
         self.eos_ids = _eos_ids(self.model, self.tokenizer)
         pad = self.tokenizer.pad_token_id
         self.pad_id = pad if pad is not None else min(self.eos_ids, default=0)
+        #: whether prompts go through the tokenizer's chat template
+        self.chat = chat_template and bool(getattr(self.tokenizer, "chat_template", None))
+
+    # -- prompts -----------------------------------------------------------------------
+    def format_prompt(self, question: str, think: bool = True) -> str:
+        """The prompt for ``question``: one user turn through the chat template, or the
+        raw layout when the model has no template."""
+        if not self.chat:
+            return format_prompt(question, think)
+        return self.format_chat([{"role": "user", "content": question}], think)
+
+    def format_chat(self, messages: list[Message], think: bool = True) -> str:
+        """The prompt for a conversation: its roles through the chat template, after the
+        think/answer instruction, with the assistant turn opened at ``<think>``; without
+        a template, the texts joined in the raw layout."""
+        if not self.chat:
+            return format_prompt(join_messages(messages), think)
+        from jinja2.exceptions import TemplateError
+
+        chat = with_think_instruction(messages)
+        try:
+            text = self._render(chat)
+        except TemplateError:  # templates such as Mistral's refuse a system role
+            text = self._render(fold_system(chat))
+        # templates of reasoning models (DeepSeek-R1's) open the thinking themselves
+        head = text.rstrip()
+        if head.endswith(THINK_OPEN):
+            text = head[: -len(THINK_OPEN)]
+        return text + open_thinking(think)
+
+    def _render(self, messages: list[Message]) -> str:
+        return self.tokenizer.apply_chat_template(messages, tokenize=False,
+                                                  add_generation_prompt=True)
 
     # -- tokens ------------------------------------------------------------------------
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer.encode(text, add_special_tokens=False))
 
     def _prompt_ids(self, prompt: str) -> list[int]:
-        # the tokenizer's own convention decides whether a BOS token starts the prompt
-        ids = self.tokenizer.encode(prompt, add_special_tokens=True)
+        # the tokenizer's own convention decides whether a BOS token starts the prompt,
+        # unless the prompt has it already (chat templates write it): never two
+        bos = self.tokenizer.bos_token
+        ids = self.tokenizer.encode(prompt, add_special_tokens=not (bos and
+                                                                    prompt.startswith(bos)))
         if not ids:
             raise InvalidInput("an empty prompt gives the model no context (its tokenizer "
                                "adds no BOS token); start the prompt with some text")

@@ -1,12 +1,13 @@
 """POST /v1/chat/completions.
 
-The conversation's text (every message, in order) is the question; ponder's reasoners
-are single-question solvers, so one user message is the normal use. Each choice's
-``message.content`` is the visible part of the chosen chain, what follows ``</think>``
-as the model wrote it (``Answer: 42`` for the built-in model); the thinking itself is
-never sent. ``usage.completion_tokens`` counts every generated token and
-``completion_tokens_details.reasoning_tokens`` the hidden ones: all samples' thinking
-and the answers that were not chosen.
+The conversation goes to the model with its roles: an instruct model (an HF model with a
+chat template) renders it through its template; ponder's own reasoners, single-question
+solvers without one, take every message's text, in order, as the question, so one user
+message is the normal use. Each choice's ``message.content`` is the visible part of the
+chosen chain, what follows ``</think>`` as the model wrote it (``Answer: 42`` for the
+built-in model); the thinking itself is never sent. ``usage.completion_tokens`` counts
+every generated token and ``completion_tokens_details.reasoning_tokens`` the hidden ones:
+all samples' thinking and the answers that were not chosen.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import AsyncIterator
 from fastapi import Request
 from fastapi.responses import StreamingResponse
 
+from ponder.lm.template import Message, join_messages
 from ponder.serve.engine import Engine, Job, Outcome
 from ponder.serve.errors import BadRequest, model_not_found
 from ponder.serve.protocol import (
@@ -43,6 +45,11 @@ def message_text(m: ChatMessage) -> str:
     return m.content if isinstance(m.content, str) else "".join(p.text for p in m.content)
 
 
+def conversation(messages: list[ChatMessage]) -> list[Message]:
+    """The request's messages as chat templates take them (role and text)."""
+    return [{"role": m.role, "content": message_text(m)} for m in messages]
+
+
 def usage(outcome: Outcome) -> ChatUsage:
     return ChatUsage(
         completion_tokens=outcome.completion_tokens, prompt_tokens=outcome.prompt_tokens,
@@ -58,9 +65,10 @@ async def create_chat_completion(engine: Engine, req: ChatCompletionRequest, req
     if req.stream_options is not None and not req.stream:
         raise BadRequest("stream_options may only be set when stream is true.",
                          param="stream_options", code="invalid_value")
-    question = "\n".join(t for t in map(message_text, req.messages) if t)
+    messages = conversation(req.messages)
     query = engine.prepare(
-        question, param="messages", effort=req.reasoning_effort,
+        join_messages(messages), messages=messages, param="messages",
+        effort=req.reasoning_effort,
         max_completion_tokens=req.max_completion_tokens or req.max_tokens, n=req.n,
         temperature=req.temperature, top_p=req.top_p, seed=req.seed,
         stop=[req.stop] if isinstance(req.stop, str) else req.stop)

@@ -11,6 +11,11 @@ stoppable: after each chunk the job's progress (tokens so far) is updated, and a
 cancelled job (the client went away) raises ``Cancelled`` before the next chunk is asked
 for. Chunks of concurrent requests are merged again by the batcher.
 
+The strategies of ``ponder.think`` write the question in ponder's raw layout
+(``format_prompt``). For a model with its own layout (an instruct model's chat template),
+the ``RequestLM`` puts the model's prompt for the request's conversation, roles and all,
+in place of that raw head, so every strategy asks the model what the client sent.
+
 The chain of thought never leaves the engine: an ``Outcome`` holds only the visible
 answer, token counts, a summary and how the effort level was resolved.
 """
@@ -25,7 +30,14 @@ from typing import Any
 
 from ponder.errors import ConfigError, InvalidInput, PonderError
 from ponder.lm.base import LM, Completion
-from ponder.lm.template import THINK_CLOSE, THINK_OPEN, format_prompt, split_thinking
+from ponder.lm.template import (
+    THINK_CLOSE,
+    THINK_OPEN,
+    Message,
+    chat_prompt_for,
+    format_prompt,
+    split_thinking,
+)
 from ponder.serve.batcher import Batcher, Call, Cancelled
 from ponder.serve.effort import EFFORTS, EffortPolicy, Thought
 from ponder.serve.errors import BadRequest, Overloaded, Unavailable
@@ -50,6 +62,8 @@ class Query:
     seed: int = 0
     stop: list[str] = field(default_factory=list)
     summary: str | None = None  # summary style, None for no summary
+    messages: list[Message] | None = None  # the conversation, roles kept (None: question)
+    prompt: str = ""  # the model's own prompt for it (see ``RequestLM``)
 
 
 @dataclass
@@ -103,12 +117,23 @@ class Job:
 
 class RequestLM:
     """The model as one request sees it: calls go through the batcher in chunks,
-    update the job's progress, and stop once the job is cancelled."""
+    update the job's progress, and stop once the job is cancelled. A prompt that starts
+    with the raw layout of the request's question starts with the model's own prompt for
+    the request instead (the two are the same for ponder's own models)."""
 
     def __init__(self, lm: LM, batcher: Batcher, job: Job, samples_per_call: int):
         self.name, self.flops_per_token = lm.name, lm.flops_per_token
         self.max_context = lm.max_context
         self._lm, self._batcher, self._job, self._chunk = lm, batcher, job, samples_per_call
+        q = job.query
+        # a direct prompt extends the thinking one (open_thinking), so one head serves both
+        self._raw = format_prompt(q.question)
+        self._own = q.prompt or self._raw
+
+    def _own_layout(self, prompt: str) -> str:
+        if self._own == self._raw or not prompt.startswith(self._raw):
+            return prompt
+        return self._own + prompt[len(self._raw):]
 
     def count_tokens(self, text: str) -> int:
         return self._lm.count_tokens(text)
@@ -117,6 +142,7 @@ class RequestLM:
                  temperature: float = 1.0, top_p: float = 1.0, stop: list[str] | None = None,
                  seed: int | None = None) -> list[list[Completion]]:
         out: list[list[Completion]] = [[] for _ in prompts]
+        prompts = [self._own_layout(p) for p in prompts]
         for k, start in enumerate(range(0, n, self._chunk)):
             self._job.check()
             s = seed if k == 0 or seed is None else derive_seed(seed, "serve", "chunk", k)
@@ -170,8 +196,10 @@ class Engine:
                 max_completion_tokens: int | None = None, n: int = 1,
                 temperature: float | None = None, top_p: float | None = None,
                 seed: int | None = None, stop: list[str] | None = None,
-                summary: str | None = None) -> Query:
-        """Check the input against the model (raising ``BadRequest``) and size the budget."""
+                summary: str | None = None, messages: list[Message] | None = None) -> Query:
+        """Check the input against the model (raising ``BadRequest``) and size the budget.
+        ``messages``, the conversation ``question`` was joined from, keeps its roles for
+        models with a chat template."""
         effort = effort or self.default_effort
         if effort not in EFFORTS:
             raise BadRequest(f"reasoning effort must be one of {', '.join(EFFORTS)}, got "
@@ -189,7 +217,15 @@ class Engine:
             raise BadRequest(f"The input may not contain the reserved markers {THINK_OPEN} "
                              f"and {THINK_CLOSE}.", param=param, code="invalid_value")
         try:
-            prompt_tokens = self.lm.count_tokens(format_prompt(question))
+            prompt = chat_prompt_for(self.lm, messages or [{"role": "user",
+                                                            "content": question}])
+        except PonderError:
+            raise
+        except Exception as e:  # e.g. a template that wants user and assistant to alternate
+            raise BadRequest(f"The model's chat template cannot render this conversation "
+                             f"({e}).", param=param, code="invalid_value") from None
+        try:
+            prompt_tokens = self.lm.count_tokens(prompt)
         except InvalidInput as e:
             raise BadRequest(str(e), param=param, code="unsupported_characters") from None
         except PonderError:
@@ -205,7 +241,8 @@ class Engine:
         max_tokens = min(room, self.max_tokens or room, max_completion_tokens or room)
         return Query(question, prompt_tokens, effort, max_tokens,
                      max_completion_tokens, n, temperature, top_p,
-                     0 if seed is None else seed, [s for s in stop or [] if s], summary)
+                     0 if seed is None else seed, [s for s in stop or [] if s], summary,
+                     messages, prompt)
 
     def submit(self, query: Query) -> Job:
         """Queue ``query``; raises ``Overloaded`` when ``max_pending`` requests are in."""

@@ -17,6 +17,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import StreamingResponse
 
+from ponder.lm.template import Message, join_messages
 from ponder.serve.engine import Engine, Job, Outcome
 from ponder.serve.errors import model_not_found
 from ponder.serve.protocol import (
@@ -36,13 +37,19 @@ from ponder.serve.protocol import (
 from ponder.serve.streaming import failure, sse, ticks, wait
 
 
-def input_text(req: ResponsesRequest) -> str:
+def input_messages(req: ResponsesRequest) -> list[Message]:
+    """The instructions (as a system message) and the input, with their roles."""
     def text(m: InputMessage) -> str:
         return m.content if isinstance(m.content, str) else "".join(p.text for p in m.content)
 
-    parts = [req.instructions or ""]
-    parts += [req.input] if isinstance(req.input, str) else [text(m) for m in req.input]
-    return "\n".join(p for p in parts if p)
+    out = [{"role": "system", "content": req.instructions}] if req.instructions else []
+    if isinstance(req.input, str):
+        return [*out, {"role": "user", "content": req.input}]
+    return out + [{"role": m.role, "content": text(m)} for m in req.input]
+
+
+def input_text(req: ResponsesRequest) -> str:
+    return join_messages(input_messages(req))
 
 
 def summary_style(req: ResponsesRequest) -> str | None:
@@ -85,8 +92,10 @@ async def create_response(engine: Engine, req: ResponsesRequest, request: Reques
                           progress_s: float) -> ResponseObject | StreamingResponse:
     if req.model != engine.name:
         raise model_not_found(req.model)
+    messages = input_messages(req)
     query = engine.prepare(
-        input_text(req), param="input", effort=req.reasoning.effort if req.reasoning else None,
+        join_messages(messages), messages=messages, param="input",
+        effort=req.reasoning.effort if req.reasoning else None,
         max_completion_tokens=req.max_output_tokens, temperature=req.temperature,
         top_p=req.top_p, seed=req.seed, summary=summary_style(req))
     job = engine.submit(query)
