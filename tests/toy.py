@@ -1,4 +1,5 @@
-"""A toy task (running sums) and fake policies, small enough for exact reasoning in tests."""
+"""A toy task (running sums) and fake policies, small enough for exact reasoning in tests;
+``own_layout`` gives a fake the prompt layout of its own that instruct models have."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import random
 from collections.abc import Callable
 
 from ponder.lm.function import FunctionLM
-from ponder.lm.template import THINK_CLOSE
+from ponder.lm.template import THINK_CLOSE, open_thinking
 from ponder.tasks.base import Problem, Task
 
 
@@ -62,3 +63,16 @@ def noisy_policy(p_step: float | Callable[[int], float] = 0.8, marker: str = "",
         return "".join(f"{line}\n" for line in lines) + f"{THINK_CLOSE}\nAnswer: {s}"
 
     return FunctionLM(fn, name="noisy-sum")
+
+
+def chat_layout(question: str, think: bool = True) -> str:
+    """A prompt layout of a model's own, as an instruct model's chat template gives (the
+    question stays on the first line, where the toy policies read it)."""
+    return f"{question}\n<|end|>\n<|assistant|>\n{open_thinking(think)}"
+
+
+def own_layout(lm):
+    """``lm`` with ``chat_layout`` as its ``format_prompt`` (``ponder.lm.template
+    .prompt_for`` asks for it, as it asks ``HFLM``)."""
+    lm.format_prompt = chat_layout
+    return lm

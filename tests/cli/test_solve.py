@@ -13,6 +13,7 @@ from ponder.lm.template import THINK_CLOSE, format_prompt
 from ponder.serve.effort import EffortPolicy, Plan
 from ponder.tasks import get_task
 from tests.think.fakes import RecordingLM
+from tests.toy import chat_layout, own_layout
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -113,3 +114,11 @@ def test_bad_choices_fail_before_a_model_is_loaded(monkeypatch, capsys, args, me
     monkeypatch.setattr(solve_mod, "open_model", no_model)
     code, _, err = run(capsys, "solve", "What is 2 + 2?", *args)
     assert code == 2 and message in err and err.count("\n") == 1
+
+
+def test_a_model_with_its_own_layout_is_asked_in_it():
+    lm = own_layout(guesser("4"))
+    for direct in (False, True):
+        solve_mod.solve_text(lm, "What is 2 + 2?", direct=direct, max_tokens=64)
+    assert [c["prompts"] for c in lm.calls] == [[chat_layout("What is 2 + 2?", think)]
+                                                for think in (True, False)]

@@ -22,6 +22,7 @@ from ponder.lm.template import THINK_CLOSE, THINK_OPEN
 from ponder.tasks import get_task
 from ponder.train.data import task_example
 from ponder.train.state import read_metrics, read_state
+from tests.toy import chat_layout, own_layout
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -169,6 +170,26 @@ def test_eval_reports_accuracy_per_difficulty_as_table_and_json(monkeypatch, tmp
     result = json.loads(out_json.read_text())
     assert code == 0 and result["direct"] and set(result["tasks"]) == {"arith", "chain"}
     assert result["tasks"]["chain"]["accuracy"] == 1.0 and result["n"] == 12
+
+
+def test_eval_asks_a_model_with_its_own_layout_in_it(monkeypatch, tmp_path, capsys):
+    problems = get_task("arith").problems("test", 4, seed=0, difficulty=[1])
+    teacher, sent = teacher_lm(problems), []
+
+    def fn(prompt: str, rng: random.Random, temperature: float) -> str:
+        sent.append(prompt)
+        question, _, rest = prompt.partition("\n<|end|>\n<|assistant|>\n")
+        return teacher.fn(f"{question}\n{rest}", rng, temperature)
+
+    use_model(monkeypatch, own_layout(FunctionLM(fn, name="chat")))
+    out_json = tmp_path / "eval.json"
+    for direct in (False, True):
+        sent.clear()
+        code, _, _ = run(capsys, "eval", "--task", "arith", "--n", "4", "-d", "1",
+                         "--json", str(out_json), *["--direct"] * direct)
+        result = json.loads(out_json.read_text())
+        assert code == 0 and result["accuracy"] == 1.0 and result["answered"] == 1.0
+        assert sorted(sent) == sorted(chat_layout(p.prompt, not direct) for p in problems)
 
 
 def test_eval_rejects_direct_where_a_task_has_no_direct_format(capsys):

@@ -13,7 +13,7 @@ from ponder.eval.accuracy import (
 )
 from ponder.lm.function import FunctionLM
 from ponder.lm.template import THINK_CLOSE, format_completion
-from tests.toy import SumTask, nums_of
+from tests.toy import SumTask, chat_layout, nums_of, own_layout
 
 
 class DirectSumTask(SumTask):
@@ -129,3 +129,13 @@ def test_partial_credit_is_a_score_never_an_accuracy():
     half = [r for r in report.records if r["difficulty"] >= 4]
     assert half and all(r["score"] == 0.5 and r["correct"] is False for r in half)
     assert all(r["correct"] is True for r in report.records if r["difficulty"] < 4)
+
+
+def test_a_model_with_its_own_layout_is_asked_in_it():
+    # as HFLM with a chat template: the raw layout would make its accuracy 0 by construction
+    for task, direct in [(SumTask(), False), (DirectSumTask(), True)]:
+        lm = own_layout(policy())
+        reports = evaluate_tasks(lm, [task], n=6, seed=2, direct=direct)
+        assert reports[task.name].accuracy == 1.0
+        asked = [chat_layout(p.prompt, not direct) for p in task.problems("test", 6, seed=2)]
+        assert sorted(lm.seen) == sorted(asked)

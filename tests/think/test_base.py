@@ -1,13 +1,16 @@
-"""Strategies read each completion's answer by the answer rule of the problem's task."""
+"""Strategies read each completion's answer by the answer rule of the problem's task, and
+ask a model with its own prompt layout in it."""
 
 import pytest
 
 from ponder.errors import ConfigError
 from ponder.tasks import BUILTIN, get_task
 from ponder.tasks.base import Problem
+from ponder.think import STRATEGIES as ALL_STRATEGIES
 from ponder.think import Budget, Scorers, get_strategy
 from ponder.think.base import answer_of, answer_rule_of
-from tests.think.fakes import FakeORM, ListLM
+from tests.think.fakes import PROBLEM, FakeORM, FakePRM, ListLM, RecordingLM, step_policy
+from tests.toy import chat_layout, own_layout
 
 
 def problem(task: str, **meta) -> Problem:
@@ -85,3 +88,17 @@ def test_greedy_without_an_answer_line_answers_nothing_for_a_built_in_task():
     greedy = get_strategy("greedy")
     assert greedy(problem("countdown"), ListLM(TEXTS[:1]), Budget()).answer is None
     assert greedy(problem("rg:leg_counting"), ListLM(TEXTS[:1]), Budget()).answer == "42"
+
+
+# optimal needs a fitted policy, and only runs these
+@pytest.mark.parametrize("name", sorted(set(ALL_STRATEGIES) - {"optimal"}))
+def test_every_strategy_asks_a_model_with_its_own_layout_in_it(name):
+    lm = own_layout(RecordingLM(step_policy(0.5)))
+    get_strategy(name)(PROBLEM, lm, Budget(n=4, max_tokens=64, temperature=0.7),
+                       Scorers(orm=FakeORM(), prm=FakePRM()), seed=1)
+    assert lm.prompts
+    if name == "revise":  # the question with the earlier attempts, as one question
+        assert all(p.startswith(PROBLEM.prompt) and "<|end|>\n<|assistant|>\n<think>\n" in p
+                   for p in lm.prompts)
+    else:
+        assert all(p.startswith(chat_layout(PROBLEM.prompt)) for p in lm.prompts)

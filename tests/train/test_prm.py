@@ -15,7 +15,7 @@ from ponder.train.prm import (
     step_accuracy,
     train_reward_model,
 )
-from tests.toy import SumTask, noisy_policy
+from tests.toy import SumTask, chat_layout, noisy_policy, own_layout
 
 TASK = SumTask()
 
@@ -96,3 +96,18 @@ def test_config_errors_and_no_warmup():
     rm = train_reward_model(Transformer(cfg), tok, [sample],
                             RewardTrainConfig(steps=2, batch_size=1, warmup=0))
     assert not rm.training  # warmup=0 trains at the full rate from the first step
+
+
+def test_a_policy_with_its_own_layout_is_sampled_and_continued_in_it():
+    lm = own_layout(noisy_policy(p_step=1.0))
+    inner, seen = lm.fn, []
+    lm.fn = lambda prompt, rng, temperature: seen.append(prompt) or inner(prompt, rng,
+                                                                           temperature)
+    problems = TASK.problems("train", 2, seed=2, difficulty=2)
+    heads = {chat_layout(p.prompt) for p in problems}
+    samples = sample_policy(lm, problems, 2, 64)
+    assert set(seen) == heads
+    seen.clear()
+    mc_labels(lm, samples, k=2, max_tokens=64, resolve=resolve)
+    assert all(s.labels == [1.0] * 4 and s.outcome == 1.0 for s in samples)  # 3 steps + answer
+    assert seen and all(any(x.startswith(h) and x != h for h in heads) for x in seen)

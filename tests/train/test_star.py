@@ -19,7 +19,7 @@ from ponder.train.star import (
     hint_question,
     strip_hint,
 )
-from tests.toy import SumTask, nums_of
+from tests.toy import SumTask, chat_layout, nums_of, own_layout
 
 TASK = SumTask()
 
@@ -223,3 +223,19 @@ def test_check_steps_drops_right_answers_reached_by_wrong_steps():
     assert len(loose.kept) == 20
     assert {k.problem.id for k in strict.kept} == \
         {p.id for p in problems if p.meta["nums"][0] % 2 == 0}
+
+
+def test_a_model_with_its_own_layout_is_asked_in_it_and_examples_stay_raw():
+    problems = TASK.problems("train", 12, seed=1, difficulty=2)
+    lm = own_layout(hint_following_policy({1, 2, 3, 4}))
+    inner, seen = lm.fn, []
+    lm.fn = lambda prompt, rng, temperature: seen.append(prompt) or inner(prompt, rng,
+                                                                           temperature)
+    got = collect_rationales(lm, problems, task_verifier([TASK]), [64] * len(problems))
+    plain = {chat_layout(p.prompt) for p in problems}
+    hinted = {chat_layout(hint_question(p.prompt, p.answer)) for p in problems}
+    assert got.rationalized and plain <= set(seen) <= plain | hinted
+    assert hint_prompt(problems[0], lm) == chat_layout(hint_question(problems[0].prompt,
+                                                                     problems[0].answer))
+    # the kept examples train ponder's own model, in its raw layout
+    assert all(k.example().prompt == format_prompt(k.problem.prompt) for k in got.kept)

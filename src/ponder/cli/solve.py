@@ -18,7 +18,7 @@ from ponder.cli._common import MODEL_HELP, open_model
 from ponder.errors import ConfigError, InvalidInput, UnknownName
 from ponder.eval.accuracy import check_direct, judge
 from ponder.lm.base import LM
-from ponder.lm.template import format_prompt, split_thinking
+from ponder.lm.template import prompt_for, split_thinking
 from ponder.tasks import get_task
 from ponder.tasks.base import Problem
 from ponder.verify.answers import extract_answer
@@ -92,7 +92,7 @@ def run_strategy(lm: LM, problem: Problem, *, strategy: str | None = None,
     from ponder.think.base import prompt_of
 
     check_choice(strategy, effort, n, temperature, options)
-    room = lm.max_context - check_prompt(lm, prompt_of(problem))
+    room = lm.max_context - check_prompt(lm, prompt_of(lm, problem))
     max_tokens = min(max_tokens, room)
     if effort is not None:
         from ponder.serve.effort import EffortPolicy  # the server's own levels
@@ -114,7 +114,7 @@ def solve_text(lm: LM, question: str, direct: bool = False, max_tokens: int = 10
         result, _ = run_strategy(lm, question_problem(question), max_tokens=max_tokens, seed=seed)
         return result.completion
     # no strategy writes direct answers: this is the one call outside ponder.think
-    prompt = format_prompt(question, think=False)
+    prompt = prompt_for(lm, question, think=False)
     n = check_prompt(lm, prompt)
     [[c]] = lm.generate([prompt], n=1, max_tokens=min(max_tokens, lm.max_context - n),
                         temperature=0.0, seed=seed)

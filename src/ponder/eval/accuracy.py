@@ -2,7 +2,8 @@
 
 Everything goes through the LM protocol (batched ``generate`` at temperature 0), so the
 same function scores the built-in model, a Hugging Face model or a remote server, and
-the trainers reuse it for their periodic evaluation.
+the trainers reuse it for their periodic evaluation. Each question is asked in the
+model's own layout (``prompt_for``: an instruct model's chat template, else the raw one).
 
 A chain-of-thought completion counts only if the model closed its thinking and wrote an
 answer after it (thinking that runs out of budget is not an answer); a direct
@@ -27,7 +28,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ponder.errors import InvalidInput
 from ponder.eval.stats import wilson
 from ponder.lm.base import LM, Completion
-from ponder.lm.template import THINK_CLOSE, format_completion, format_prompt, split_thinking
+from ponder.lm.template import THINK_CLOSE, format_completion, prompt_for, split_thinking
 from ponder.tasks.base import Problem, Task
 
 DIRECT = "direct"
@@ -135,7 +136,7 @@ def evaluate_tasks(lm: LM, tasks: Sequence[Task], n: int, *, seed: int = 0,
     for task in tasks:
         caps = token_budgets(task, lm, direct, seed) if max_tokens is None else {}
         for p in task.problems("test", n, seed=seed, difficulty=levels):
-            jobs.append((task, p, format_prompt(p.prompt, think),
+            jobs.append((task, p, prompt_for(lm, p.prompt, think),
                          max_tokens or caps[p.difficulty]))
     t0 = time.perf_counter()
     label = ",".join(t.name for t in tasks) + (" (direct)" if direct else "")

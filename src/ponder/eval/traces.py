@@ -21,7 +21,7 @@ import numpy as np
 from ponder.errors import InvalidInput
 from ponder.eval.accuracy import judge, token_budgets
 from ponder.lm.base import LM
-from ponder.lm.template import format_prompt, split_thinking, thinking_steps
+from ponder.lm.template import prompt_for, split_thinking, thinking_steps
 from ponder.tasks.base import Task
 
 #: lines that abandon the current attempt. Countdown's "search" trace returns to an
@@ -130,7 +130,7 @@ def sample_report(lm: LM, task: Task, n: int, k: int, *, temperature: float = 1.
         raise InvalidInput(f"need n >= 1 and k >= 1, got n={n} k={k}")
     problems = task.problems("test", n, seed=seed, difficulty=difficulty)
     caps = token_budgets(task, lm, seed=seed) if max_tokens is None else {}
-    prompts = [format_prompt(p.prompt) for p in problems]
+    prompts = [prompt_for(lm, p.prompt) for p in problems]
     texts: list[str] = []
     tokens: list[int] = []
     correct: list[bool] = []

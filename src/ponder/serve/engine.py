@@ -11,10 +11,12 @@ stoppable: after each chunk the job's progress (tokens so far) is updated, and a
 cancelled job (the client went away) raises ``Cancelled`` before the next chunk is asked
 for. Chunks of concurrent requests are merged again by the batcher.
 
-The strategies of ``ponder.think`` write the question in ponder's raw layout
-(``format_prompt``). For a model with its own layout (an instruct model's chat template),
-the ``RequestLM`` puts the model's prompt for the request's conversation, roles and all,
-in place of that raw head, so every strategy asks the model what the client sent.
+The strategies of ``ponder.think`` ask the model they are given for its prompt
+(``prompt_of`` -> ``prompt_for``), but they know only the question joined from the
+conversation, not its roles. So the ``RequestLM`` keeps ponder's raw layout (it has no
+``format_prompt``) and, for a model with its own layout (an instruct model's chat
+template), puts the model's prompt for the request's conversation, roles and all, in place
+of that raw head, so every strategy asks the model what the client sent.
 
 The chain of thought never leaves the engine: an ``Outcome`` holds only the visible
 answer, token counts, a summary and how the effort level was resolved.

@@ -94,7 +94,7 @@ def agents(problem: Problem, lm: LM, budget: Budget, scorers: Scorers | None = N
         traces += res.traces
     scores = None
     if scorer is not None:
-        prompt = prompt_of(problem)
+        prompt = prompt_of(lm, problem)
         scores = score(scorer, lm, [prompt] * len(results), [r.completion for r in results],
                        compute)
     i = choose([r.answer for r in results], scores, opts["select"])

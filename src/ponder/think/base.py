@@ -4,7 +4,9 @@
 
 A strategy gets a Problem (only ``prompt`` is read for generation; ``answer`` is never
 looked at), an LM speaking the protocol of ``ponder.lm.base``, a Budget, and optional
-Scorers. It returns the chosen answer, every trace it produced, and a Compute record.
+Scorers. The question becomes a prompt through ``prompt_of(lm, problem)``, so a model
+with its own layout (an instruct model's chat template) is asked in it. It returns the
+chosen answer, every trace it produced, and a Compute record.
 
 Each completion's answer is read by the answer rule of the problem's task
 (``answer_rule_of``), the same rule ``Task.verify`` scores by: for a built-in task a
@@ -20,7 +22,7 @@ from functools import cache
 from typing import Any, Protocol
 
 from ponder.lm.base import LM, Completion
-from ponder.lm.template import format_prompt, split_thinking
+from ponder.lm.template import prompt_for, split_thinking
 from ponder.tasks.base import Problem
 from ponder.think.compute import Compute
 from ponder.verify.answers import ANSWER_RULES, extract_by_rule, normalize_answer
@@ -197,8 +199,10 @@ def answer_of(completion: str, rule: str) -> str | None:
     return normalize_answer(got) if got is not None else None
 
 
-def prompt_of(problem: Problem, think: bool = True) -> str:
-    return format_prompt(problem.prompt, think=think)
+def prompt_of(lm: LM, problem: Problem, think: bool = True) -> str:
+    """The prompt ``lm`` continues for ``problem``: the model's own layout (an instruct
+    model's chat template) or ponder's raw one (``ponder.lm.template.prompt_for``)."""
+    return prompt_for(lm, problem.prompt, think)
 
 
 def policy_compute(completions: list[Completion], wall_time: float = 0.0) -> Compute:

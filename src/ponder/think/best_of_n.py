@@ -42,7 +42,7 @@ def best_of_n(problem: Problem, lm: LM, budget: Budget, scorers: Scorers | None 
     scorer = outcome_scorer(scorers, problem, opts["scorer"], opts["aggregate"], "best_of_n")
     rule = answer_rule_of(problem)
     t0 = time.perf_counter()
-    prompt = prompt_of(problem)
+    prompt = prompt_of(lm, problem)
     [outs] = lm.generate([prompt], n=budget.n, max_tokens=budget.max_tokens,
                          temperature=budget.temperature, top_p=budget.top_p, seed=seed)
     compute = policy_compute(outs)

@@ -90,7 +90,7 @@ def budget_forcing(problem: Problem, lm: LM, budget: Budget, scorers: Scorers | 
     cap = _check(opts, budget)
     rule = answer_rule_of(problem)
     t0 = time.perf_counter()
-    prompt, n = prompt_of(problem), budget.n
+    prompt, n = prompt_of(lm, problem), budget.n
     compute = Compute()
     thinking, waits, generated = [""] * n, [0] * n, [0] * n
     state = ["thinking"] * n  # -> "closed" (by the model) or "forced" (by the cap)

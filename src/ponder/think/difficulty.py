@@ -91,7 +91,7 @@ def estimate(problem: Problem, lm: LM, budget: Budget, scorers: Scorers | None =
                                                                "last", "difficulty")
     rule = answer_rule_of(problem)
     compute = Compute()
-    prompt = prompt_of(problem)
+    prompt = prompt_of(lm, problem)
     outs = sample_each(lm, [prompt] * probe_n, budget, compute, derive_seed(seed, "probe"))
     traces = to_traces(outs, rule)
     if scorer is None:

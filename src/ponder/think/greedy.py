@@ -28,7 +28,7 @@ def greedy(problem: Problem, lm: LM, budget: Budget, scorers: Scorers | None = N
     read_options(budget, "greedy", DEFAULTS)
     rule = answer_rule_of(problem)
     t0 = time.perf_counter()
-    [outs] = lm.generate([prompt_of(problem)], n=1, max_tokens=budget.max_tokens,
+    [outs] = lm.generate([prompt_of(lm, problem)], n=1, max_tokens=budget.max_tokens,
                          temperature=0.0, seed=seed)
     traces = to_traces(outs, rule)
     return Result(traces[0].answer, traces[0].completion, traces,

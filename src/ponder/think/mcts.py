@@ -139,7 +139,7 @@ class _Search:
     def __init__(self, problem: Problem, lm: LM, budget: Budget, scorers: Scorers | None,
                  opts: dict, seed: int):
         self.lm, self.budget, self.opts, self.seed = lm, budget, opts, seed
-        self.prompt = prompt_of(problem)
+        self.prompt = prompt_of(lm, problem)
         self.rule = answer_rule_of(problem)
         self.compute = Compute()
         self.rollouts: list[Partial] = []

@@ -19,7 +19,9 @@ from a model's own wrong attempts followed by a correct one)::
     <think>
 
 An attempt is shown without its thinking markers, so the prompt holds only the opening
-marker the model continues; the new attempt is an ordinary completion.
+marker the model continues; the new attempt is an ordinary completion. That is ponder's
+raw layout; a model with its own (an instruct model's chat template) gets the question
+and the attempts as one question in it.
 
 Departures: Snell et al. select within and across chains hierarchically in some runs; here
 one selection runs over all attempts. The verifier scores each attempt against the plain
@@ -36,7 +38,7 @@ import time
 
 from ponder.errors import ConfigError
 from ponder.lm.base import LM
-from ponder.lm.template import format_prompt, split_thinking, thinking_steps
+from ponder.lm.template import prompt_for, split_thinking, thinking_steps
 from ponder.tasks.base import Problem
 from ponder.think.base import (
     Budget,
@@ -68,15 +70,17 @@ def attempt_block(completion: str) -> str:
     return "\n".join([ATTEMPT_HEADER, *lines])
 
 
-def revision_prompt(question: str, attempts: list[str]) -> str:
+def revision_prompt(question: str, attempts: list[str], lm: LM | None = None) -> str:
     """The prompt for a new attempt after ``attempts`` (earlier completions, oldest first).
+    The question and the attempts form one question, laid out as ``lm`` lays out its
+    prompts (``prompt_for``; without a model, ponder's raw layout).
 
     >>> revision_prompt("Sum 3 4", ["s=3\\ns=8\\n</think>\\nAnswer: 8"])
     'Sum 3 4\\nPrevious attempt:\\ns=3\\ns=8\\nAnswer: 8\\n<think>\\n'
-    >>> revision_prompt("Sum 3 4", []) == format_prompt("Sum 3 4")
-    True
+    >>> revision_prompt("Sum 3 4", [])
+    'Sum 3 4\\n<think>\\n'
     """
-    return format_prompt("\n".join([question, *(attempt_block(a) for a in attempts)]))
+    return prompt_for(lm, "\n".join([question, *(attempt_block(a) for a in attempts)]))
 
 
 def _check(opts: dict, n: int) -> int:
@@ -102,7 +106,7 @@ def revise(problem: Problem, lm: LM, budget: Budget, scorers: Scorers | None = N
     chains: list[list[str]] = [[] for _ in range(budget.n // seq)]
     traces: list[Trace] = []
     for turn in range(seq):  # one batched call per turn: every chain revises in parallel
-        prompts = [revision_prompt(problem.prompt, c[-opts["context"]:]) for c in chains]
+        prompts = [revision_prompt(problem.prompt, c[-opts["context"]:], lm) for c in chains]
         outs = sample_each(lm, prompts, budget, compute, derive_seed(seed, "revise", turn))
         for i, (chain, c) in enumerate(zip(chains, outs, strict=True)):
             chain.append(c.text)
@@ -110,7 +114,7 @@ def revise(problem: Problem, lm: LM, budget: Budget, scorers: Scorers | None = N
                                 meta={"chain": i, "turn": turn, "logprob": c.logprob}))
     scores = None
     if scorer is not None:  # against the plain question (see the module docstring)
-        scores = score_traces(scorer, lm, prompt_of(problem), traces, compute)
+        scores = score_traces(scorer, lm, prompt_of(lm, problem), traces, compute)
     i = choose([t.answer for t in traces], scores, opts["select"])
     chosen = traces[i] if i is not None else traces[-1]
     compute.wall_time = time.perf_counter() - t0

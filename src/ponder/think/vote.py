@@ -66,7 +66,7 @@ def vote(problem: Problem, lm: LM, budget: Budget, scorers: Scorers | None = Non
     read_options(budget, "vote", DEFAULTS)
     rule = answer_rule_of(problem)
     t0 = time.perf_counter()
-    [outs] = lm.generate([prompt_of(problem)], n=budget.n, max_tokens=budget.max_tokens,
+    [outs] = lm.generate([prompt_of(lm, problem)], n=budget.n, max_tokens=budget.max_tokens,
                          temperature=budget.temperature, top_p=budget.top_p, seed=seed)
     traces = to_traces(outs, rule)
     answer, chosen = elect(traces)

@@ -21,7 +21,7 @@ from ponder.errors import ConfigError, check_at_least
 from ponder.eval.accuracy import evaluate_tasks, mean_accuracy
 from ponder.lm.base import LM
 from ponder.lm.model import PRESETS, Transformer
-from ponder.lm.template import format_prompt
+from ponder.lm.template import prompt_for
 from ponder.lm.tokenizer import CharTokenizer
 from ponder.tasks.base import Task
 from ponder.train.loop import TrainConfig
@@ -59,7 +59,7 @@ def answer_cost(lm: LM, tasks: Sequence[Task], n: int, seed: int,
                 difficulty: list[int] | None = None) -> dict[str, Any]:
     """Greedy TEST accuracy of ``lm`` and what one answer costs it, on average."""
     reports = evaluate_tasks(lm, tasks, n, seed=seed, difficulty=difficulty)
-    prompt_tokens = [lm.count_tokens(format_prompt(p.prompt)) + 1  # + bos
+    prompt_tokens = [lm.count_tokens(prompt_for(lm, p.prompt)) + 1  # + bos
                      for t in tasks
                      for p in t.problems("test", n, seed=seed, difficulty=difficulty)]
     gen = sum(r.mean_tokens * r.n for r in reports.values()) / max(

@@ -90,6 +90,8 @@ def label_traces(task: Task, problem: Problem, result: Result, verify, round_: i
     verified trace) or None when no trace verified."""
     from ponder.train.prm import exact_labels
 
+    # the raw layout, whatever layout the search asked in: these records and examples
+    # train ponder's own policy and PRM
     prompt = format_prompt(problem.prompt)
     records, good = [], []
     texts = [t.completion for t in result.traces]

@@ -32,7 +32,7 @@ from ponder.errors import ConfigError
 from ponder.lm.base import LM
 from ponder.lm.model import Transformer
 from ponder.lm.reward import RewardConfig, RewardModel, RewardScorer, encode_for_scoring
-from ponder.lm.template import THINK_CLOSE, format_prompt, split_thinking
+from ponder.lm.template import THINK_CLOSE, format_prompt, prompt_for, split_thinking
 from ponder.lm.tokenizer import CharTokenizer
 from ponder.tasks import get_task
 from ponder.tasks.base import Problem, Task
@@ -57,7 +57,7 @@ class Sample:
 def sample_policy(lm: LM, problems: list[Problem], samples_per_problem: int, max_tokens: int,
                   temperature: float = 1.0, seed: int = 0) -> list[Sample]:
     """The policy's own completions: what the reward model will have to judge in search."""
-    prompts = [format_prompt(p.prompt) for p in problems]
+    prompts = [prompt_for(lm, p.prompt) for p in problems]
     outs = lm.generate(prompts, n=samples_per_problem, max_tokens=max_tokens,
                        temperature=temperature, seed=seed)
     return [Sample(p, c.text) for p, row in zip(problems, outs, strict=True) for c in row]
@@ -88,20 +88,21 @@ def mc_labels(lm: LM, samples: list[Sample], k: int, max_tokens: int, seed: int 
               resolve: Callable[[str], Task] = get_task) -> None:
     """Math-Shepherd labels, in place: for each step prefix of each sample, the fraction
     of ``k`` policy continuations that reach a verified answer. One batched generate."""
-    prompts, where = [], []
+    prompts, prefixes, where = [], [], []
     for si, s in enumerate(samples):
         lines = _thinking_lines(s.completion)
+        head = prompt_for(lm, s.problem.prompt)
         for li in range(len(lines)):
             prefix = "".join(f"{line}\n" for line in lines[: li + 1])
-            prompts.append(format_prompt(s.problem.prompt) + prefix)
+            prompts.append(head + prefix)
+            prefixes.append(prefix)
             where.append(si)
     outs = lm.generate(prompts, n=k, max_tokens=max_tokens, temperature=1.0, seed=seed) \
         if prompts else []
     per_sample: dict[int, list[float]] = {}
-    for si, prompt, row in zip(where, prompts, outs, strict=True):
+    for si, prefix, row in zip(where, prefixes, outs, strict=True):
         s = samples[si]
         task = resolve(s.problem.task)
-        prefix = prompt[len(format_prompt(s.problem.prompt)):]
         hits = [(task.verify(s.problem, prefix + c.text) or 0.0) >= 1.0 for c in row]
         per_sample.setdefault(si, []).append(sum(hits) / len(hits))
     for si, s in enumerate(samples):

@@ -34,7 +34,7 @@ from typing import Any
 from ponder.errors import ConfigError, check_at_least
 from ponder.lm.base import LM
 from ponder.lm.model import Transformer
-from ponder.lm.template import format_prompt
+from ponder.lm.template import format_prompt, prompt_for
 from ponder.lm.tokenizer import CharTokenizer
 from ponder.tasks.base import Problem, Task
 from ponder.think.revise import ATTEMPT_HEADER, revision_prompt
@@ -132,7 +132,7 @@ def collect_attempts(lm: LM, tasks: Sequence[Task], cfg: RevisionConfig) -> list
     problems = [p for t in tasks for p in t.problems("train", cfg.problems, seed=cfg.seed,
                                                      difficulty=cfg.difficulty)]
     caps = caps_for(lm, tasks, problems, cfg.token_slack, cfg.seed)
-    rows = generate_batched(lm, [format_prompt(p.prompt) for p in problems], cfg.samples,
+    rows = generate_batched(lm, [prompt_for(lm, p.prompt) for p in problems], cfg.samples,
                             caps, cfg.temperature, cfg.seed, cfg.batch_size)
     return split_attempts(problems, [[c.text for c in row] for row in rows],
                           [[c.finish_reason != "length" for c in row] for row in rows],

@@ -24,7 +24,7 @@ from ponder.eval.accuracy import evaluate_tasks, mean_accuracy, token_budgets
 from ponder.lm.base import LM, Completion
 from ponder.lm.model import Transformer
 from ponder.lm.sampler import completion_logprobs
-from ponder.lm.template import format_prompt
+from ponder.lm.template import prompt_for
 from ponder.lm.tokenizer import CharTokenizer
 from ponder.tasks.base import Problem, Task
 
@@ -98,11 +98,12 @@ class Rollout:
 
 def rollout(lm: LM, problems: Sequence[Problem], group: int, max_tokens: int | Sequence[int],
             temperature: float = 1.0, seed: int = 0, batch_size: int = 64) -> Rollout:
-    """Sample ``group`` completions of each problem's thinking prompt (``max_tokens``:
-    one cap, or one per problem)."""
+    """Sample ``group`` completions of each problem's thinking prompt, in ``lm``'s own
+    layout (``prompt_for``), which the Rollout keeps (``max_tokens``: one cap, or one per
+    problem)."""
     if group < 1:
         raise ConfigError(f"group must be >= 1, got {group}")
-    prompts = [format_prompt(p.prompt) for p in problems]
+    prompts = [prompt_for(lm, p.prompt) for p in problems]
     outs = generate_batched(lm, prompts, group, max_tokens, temperature, seed, batch_size)
     flat = [c for row in outs for c in row]
     assert all(len(row) == group for row in outs), "the LM returned the wrong sample count"

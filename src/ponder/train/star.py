@@ -36,7 +36,7 @@ from ponder.errors import ConfigError, check_at_least
 from ponder.lm.base import LM
 from ponder.lm.checkpoint import copy_weights, load_checkpoint
 from ponder.lm.model import Transformer
-from ponder.lm.template import format_prompt, thinking_steps
+from ponder.lm.template import format_prompt, prompt_for, thinking_steps
 from ponder.lm.tokenizer import CharTokenizer
 from ponder.tasks.base import Problem, Task
 from ponder.train.data import Example
@@ -68,9 +68,10 @@ def strip_hint(question: str) -> str:
     return head if sep and "\n" not in tail else question
 
 
-def hint_prompt(problem: Problem) -> str:
-    """The rationalization prompt: the thinking prompt of the hinted question."""
-    return format_prompt(hint_question(problem.prompt, problem.answer))
+def hint_prompt(problem: Problem, lm: LM | None = None) -> str:
+    """The rationalization prompt: the thinking prompt of the hinted question, in ``lm``'s
+    layout (``prompt_for``; without a model, ponder's raw one)."""
+    return prompt_for(lm, hint_question(problem.prompt, problem.answer))
 
 
 @dataclass
@@ -82,6 +83,8 @@ class Kept:
     rationalized: bool  # found with the hint
 
     def example(self) -> Example:
+        # in the raw layout, whatever model sampled it: the examples train ponder's own
+        # model (STaR fine-tunes the base, distillation a fresh student)
         return Example(format_prompt(self.problem.prompt), self.completion)
 
 
@@ -128,7 +131,7 @@ def collect_rationales(lm: LM, problems: Sequence[Problem], verify: Verifier,
     """Steps 1-3 of a STaR round: rationales, filtered by the verifier (and the step
     checker ``check`` if given), then rationalization of the failures. Returned examples
     never contain the hint."""
-    plain = [format_prompt(p.prompt) for p in problems]
+    plain = [prompt_for(lm, p.prompt) for p in problems]
     rows = generate_batched(lm, plain, samples, max_tokens, temperature, seed, batch_size)
     good = _verified(problems, rows, verify, keep_per_problem, check)
     kept = [Kept(p, c, False) for p, cs in zip(problems, good, strict=True) for c in cs]
@@ -136,7 +139,7 @@ def collect_rationales(lm: LM, problems: Sequence[Problem], verify: Verifier,
     n_rat = 0
     failed = [i for i, cs in enumerate(good) if not cs]
     if rationalize and failed:
-        hinted = [hint_prompt(problems[i]) for i in failed]
+        hinted = [hint_prompt(problems[i], lm) for i in failed]
         limits = [max_tokens[i] for i in failed]
         rows = generate_batched(lm, hinted, samples, limits, temperature, seed + 1, batch_size)
         fixed = _verified([problems[i] for i in failed], rows, verify, keep_per_problem,
