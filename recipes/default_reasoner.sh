@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The bundled default reasoner (src/ponder/assets/default): a model trained from scratch
-# on teacher chains of thought of the four built-in task families, within 80 minutes of
+# on teacher chains of thought of the four built-in task families, within 90 minutes of
 # wall-clock on 2 CPU cores (training, saves and the final held-out loss included).
 #
 #   bash recipes/default_reasoner.sh            # train, then install the checkpoint
@@ -20,7 +20,7 @@ cd "$(dirname "$0")/.."
 
 PONDER=${PONDER:-.venv/bin/ponder}
 RUN=${RUN:-runs/default_reasoner}
-MINUTES=${MINUTES:-80}
+MINUTES=${MINUTES:-90}
 PRESET=${PRESET:-small}
 CURRICULUM=${CURRICULUM:-uniform}
 ASSET=src/ponder/assets/default
