@@ -7,25 +7,13 @@ import random
 import pytest
 
 import ponder.cli.solve as solve_mod
-from ponder.cli import main
 from ponder.lm.function import FunctionLM
 from ponder.lm.template import THINK_CLOSE, format_prompt
 from ponder.serve.effort import EffortPolicy, Plan
 from ponder.tasks import get_task
+from tests.cli.runner import run
 from tests.think.fakes import RecordingLM
 from tests.toy import chat_layout, own_layout
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_info:
-        main(list(argv))
-    out, err = capsys.readouterr()
-    return exit_info.value.code or 0, out, err
-
-
-@pytest.fixture(autouse=True)
-def wide_console(monkeypatch):
-    monkeypatch.setenv("COLUMNS", "240")  # rich wraps at the terminal width
 
 
 def guesser(right: str, p_right: float = 0.6) -> RecordingLM:

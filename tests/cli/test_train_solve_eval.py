@@ -22,19 +22,8 @@ from ponder.lm.template import THINK_CLOSE, THINK_OPEN
 from ponder.tasks import get_task
 from ponder.train.data import task_example
 from ponder.train.state import read_metrics, read_state
+from tests.cli.runner import run
 from tests.toy import chat_layout, own_layout
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_info:
-        main(list(argv))
-    out, err = capsys.readouterr()
-    return exit_info.value.code or 0, out, err
-
-
-@pytest.fixture(autouse=True)
-def wide_console(monkeypatch):
-    monkeypatch.setenv("COLUMNS", "240")  # rich wraps at the terminal width
 
 
 @pytest.fixture(scope="module")
