@@ -12,7 +12,7 @@
 #   - trained levels arith<=4, chain<=6, countdown<=3, perm<=4: the ladder above them is
 #     held out entirely and measures how far the model carries its method;
 #   - packed rows of 1024 tokens, 4 rows a step (as fast per token as 8 or 16 rows, twice
-#     the optimizer steps of 8); two threads (1.8x one), fp32, no compile.
+#     the optimizer steps of 8); two threads (1.7x one), fp32, no compile.
 # The run (checkpoint, state.pt, metrics.jsonl) goes to $RUN; the checkpoint's
 # recipe.json records the exact command. Accuracy: bash recipes/default_eval.sh.
 set -euo pipefail
