@@ -86,14 +86,15 @@ def test_memory_bounds_split_the_work_without_changing_results(monkeypatch):
     model = tiny()
     prompts = [enc("12+7="), enc("a"), enc("the longest prompt here")]
     kw = dict(n=3, max_tokens=[6, 12, 9], temperature=1.0, seeds=range(9))
-    want = Sampler(model, TOK).generate(prompts, **kw)
+    big = Sampler(model, TOK)
+    want = big.generate(prompts, **kw)
     monkeypatch.setattr("ponder.lm.sampler.PREFILL_TOKENS", 16)  # one prompt per prefill
-    small = Sampler(model, TOK, cache_bytes=2 * 2 * 32 * 4 * 40 * 2)  # two rows per chunk
+    small = Sampler(model, TOK, cache_bytes=2 * 2 * 32 * 4 * 40 * 2)  # room for two rows
     got = small.generate(prompts, **kw)
     assert [[c.text for c in r] for r in got] == [[c.text for c in r] for r in want]
-    # rows go longest prompt first, two at a time: [L L] [L 1] [1 1] [a a] [a], so each
-    # prompt's three samples straddle two chunks and it is prefilled twice
-    assert small.prefill_tokens == 2 * sum(len(p) for p in prompts)
+    assert small.engine.peak_rows < big.engine.peak_rows == 9  # the bound held rows back
+    # rows join as others finish, so a prompt's samples may be prefilled more than once
+    assert small.prefill_tokens > sum(len(p) for p in prompts)
 
 
 def test_eos_ends_a_row_and_is_counted_but_not_in_text():

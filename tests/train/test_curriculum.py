@@ -42,7 +42,7 @@ def test_levels_are_opened_in_order_as_they_are_mastered():
 def test_segment_exact_scores_whole_completions_under_teacher_forcing():
     encoded = [encode_example(TOK, Example("Q\n", "ab")),
                encode_example(TOK, Example("Q\n", "abcd"))]
-    batch = collate(encoded, TOK.pad_id, max_len=64, sources=[("t", 1), ("t", 2)])
+    batch = collate(encoded, TOK.pad_id, max_len=64, sources=[("t", 1, "cot"), ("t", 2, "cot")])
     logits = torch.nn.functional.one_hot(batch.targets.clamp_min(0), TOK.vocab_size).float()
     assert segment_exact(logits, batch) == [True, True]
     prompt_pos = 0  # predicting the prompt: not judged
@@ -127,3 +127,15 @@ def test_competence_run_logs_frontiers_and_resumes_exactly(tmp_path, pack, monke
     assert resumed.step == 6 and resumed.tokens == full.tokens
     assert resumed.loss == pytest.approx(full.loss, rel=1e-6)
     assert comp_b.state_dict() == comp.state_dict()
+
+
+def test_answers_without_a_chain_of_thought_do_not_move_the_competence():
+    encoded = [encode_example(TOK, Example("Q\n", "ab")),
+               encode_example(TOK, Example("Q\n", "7"))]
+    batch = collate(encoded, TOK.pad_id, max_len=64,
+                    sources=[("t", 1, "cot"), ("t", 1, "direct")])
+    comp = Competence({"t": [1, 2]})
+    for _ in range(200):  # the chain-of-thought example right, the direct one wrong
+        comp.update(batch, [True, False])
+    assert comp.ema["t"][1] > 0.99  # else a 10% direct share would cap it below MASTERED
+    assert comp.frontiers() == {"t": 2}

@@ -92,10 +92,14 @@ class Competence:
         self.weights = self.current_weights()
 
     def update(self, batch: Batch, exact: Sequence[bool]) -> None:
+        """Fold each segment's exact match into its (task, level). Answers with no chain
+        of thought (the "direct" share of the mix) do not count: they measure another
+        skill, and at most levels they are rarely right, so counting them would hold
+        every level's rate below ``MASTERED`` and freeze the frontier."""
         for seg, ok in zip(batch.segments, exact, strict=True):
-            if seg.source is None or seg.source[0] not in self.ema:
+            if seg.source is None or seg.source[0] not in self.ema or seg.source[2] == "direct":
                 continue
-            name, level = seg.source
+            name, level = seg.source[:2]
             old = self.ema[name].get(level, 0.0)
             self.ema[name][level] = old + self.rate * (float(ok) - old)
 

@@ -56,7 +56,7 @@ def task_example(task: Task, problem: Problem, style: str | None = None) -> Exam
     think = style != DIRECT
     trace = task.teacher_trace(problem, style)
     return Example(format_prompt(problem.prompt, think), format_completion(trace, think),
-                   source=(task.name, problem.difficulty))
+                   source=(task.name, problem.difficulty, style))
 
 
 def encode_example(tok: CharTokenizer, ex: Example) -> tuple[list[int], list[int]]:

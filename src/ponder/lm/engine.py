@@ -1,0 +1,413 @@
+"""Continuous batching: the one generation loop of the built-in model, shared by every
+caller.
+
+Callers on any thread submit ``Request`` s (one sampled continuation each) and wait on
+their futures; a single worker thread owns the model and runs a loop of
+
+    admit  -> pending requests fill free rows: their distinct prompts are prefilled
+              once (the ``n`` samples of a prompt, the expansions of a search node
+              share it) and their keys/values copied into the rows;
+    sample -> one token for every active row, each with its own temperature, nucleus,
+              seed, stop strings and token limit; finished rows hand their
+              ``Completion`` to the caller and free their row;
+    decode -> one forward step over the active rows.
+
+New requests join between two steps, while other rows are mid-way (continuous
+batching, Yu et al. 2022, "Orca"), so a batch stays full while callers come and go:
+the problems of an evaluation, the concurrent strategies of a scaling run, the clients
+of the server.
+
+Cache layout. Every row writes the same cache column at each step (one slice copy, as
+``FusedDecoder`` expects), so rows are aligned on the right: a prompt admitted at
+column ``c`` occupies columns ``[c - len, c)``. A boolean mask per row marks the columns
+holding its tokens; rotary positions are per row, so a row's tokens need not be
+contiguous. When the columns run out, or when every active row has left the first half
+of them unused, the filled span is shifted to column 0, so attention reads little more
+than the longest live row; the column count grows only when the live span needs it.
+
+Randomness belongs to the request: a row draws Gumbel noise in blocks from its own
+generator seeded by the request, exactly as ``Sampler`` always has, so a sample does not
+depend on which rows share its batch (beyond floating-point rounding) and reruns repeat.
+"""
+
+from __future__ import annotations
+
+import atexit
+import threading
+import weakref
+from collections import Counter, deque
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import torch
+import torch.nn.functional as F
+
+from ponder.lm.base import Completion
+from ponder.lm.sampling import nucleus_drop
+
+if TYPE_CHECKING:
+    from ponder.lm.model import FusedDecoder
+    from ponder.lm.sampler import Sampler
+
+NOISE_BLOCK = 32  # decoding steps of Gumbel noise drawn at once per row
+MIN_COLUMNS = 256  # cache columns allocated at first
+HOLE_FRACTION = 0.25  # compact the rows once this share of them is free and none waits
+
+
+_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_all() -> None:
+    """Let every worker leave its loop before the interpreter tears torch down."""
+    for engine in list(_ENGINES):
+        engine.close()
+
+
+class Cancelled(Exception):
+    """The request was cancelled (for example, its client went away)."""
+
+
+@dataclass(eq=False)
+class Request:
+    """One continuation to sample. ``prompt`` is token ids (BOS included if wanted);
+    ``eos`` is the id that ends it (-1: none); ``cancelled``, when set, drops it."""
+
+    prompt: tuple[int, ...]
+    limit: int
+    seed: int
+    temperature: float = 1.0
+    top_p: float = 1.0
+    stop: tuple[str, ...] = ()
+    eos: int = -1
+    cancelled: threading.Event | None = None
+    future: Future = field(default_factory=Future)
+
+
+@dataclass(eq=False)
+class _Row:
+    req: Request
+    gen: torch.Generator
+    share: int  # rows that shared this row's prefill
+    toks: list[int] = field(default_factory=list)
+    lps: list[float] = field(default_factory=list)
+    stop_ends: frozenset[int] = frozenset()
+
+
+class Engine:
+    """Continuous batching over ``sampler``'s model (see the module docstring).
+
+    ``sampler.max_batch`` bounds the rows decoded together, and so does
+    ``sampler.cache_bytes`` for the cache they need. Counters for benchmarks and tests:
+    ``steps`` (decode steps), ``row_steps`` (active rows summed over them) and
+    ``peak_rows``.
+    """
+
+    def __init__(self, sampler: Sampler):
+        self.sampler = sampler
+        self.steps = self.row_steps = self.peak_rows = 0
+        self._pending: deque[Request] = deque()
+        self._cv = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self._threads = torch.get_num_threads()
+        self._reset()
+        _ENGINES.add(self)
+
+    # -- callers' side -------------------------------------------------------------------
+
+    def submit(self, requests: list[Request]) -> None:
+        """Queue ``requests``; each one's ``future`` gets its ``Completion`` (or the
+        error that stopped it)."""
+        with self._cv:
+            # the worker computes with as many threads as the caller asked torch for
+            # (OpenMP's setting is per thread, so a new thread would not inherit it)
+            self._threads = torch.get_num_threads()
+            self._closed = False
+            self._pending.extend(requests)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name="ponder-engine",
+                                                daemon=True)
+                self._thread.start()
+            self._cv.notify()
+
+    def close(self) -> None:
+        """Stop the worker once the queue and the rows are empty (a later ``submit``
+        starts a new one)."""
+        with self._cv:
+            self._closed = True
+            self._cv.notify()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=10)
+
+    # -- the worker ----------------------------------------------------------------------
+
+    def _reset(self) -> None:
+        self.rows: list[_Row | None] = []
+        self.cache: list[torch.Tensor] = []
+        self.dec: FusedDecoder | None = None
+        self.col = 0  # the column the next decode step writes
+        self.hi = 0  # rows [0, hi) are decoded; free rows below hi are holes
+        self._admitting: list[Request] = []  # taken from the queue, not yet in a row
+
+    def _loop(self) -> None:
+        with torch.inference_mode():
+            while True:
+                with self._cv:
+                    while not self._pending and not self._active():
+                        if self._closed:
+                            return
+                        self._cv.wait()
+                if torch.get_num_threads() != self._threads:
+                    torch.set_num_threads(self._threads)
+                try:
+                    self._cycle()
+                except BaseException as e:  # hand the error to everyone waiting
+                    with self._cv:
+                        waiting = ([r.req for r in self.rows if r] + self._admitting
+                                   + list(self._pending))
+                        self._pending.clear()
+                    self._reset()
+                    for req in waiting:
+                        if not req.future.done():
+                            req.future.set_exception(e)
+
+    def _active(self) -> list[int]:
+        return [r for r in range(self.hi) if self.rows[r] is not None]
+
+    def _cycle(self) -> None:
+        if not self._active():
+            self._fresh_weights()
+        self._admit()
+        if self._active():
+            self._sample()
+        if self._active():
+            self._decode()
+        else:
+            self.hi = self.col = 0
+
+    def _fresh_weights(self) -> None:
+        """Between batches: the decoder follows weight updates (an RL step), and the
+        FLOP terms of the model are read once."""
+        s = self.sampler
+        self.dec = s.decoder()
+        f0 = s.model.flops_per_token(0)
+        s._flops = (f0, s.model.flops_per_token(1) - f0)
+
+    def _capacity(self, longest: int) -> int:
+        cfg = self.sampler.model.cfg
+        row_bytes = cfg.n_layer * 2 * cfg.d_model * 4 * longest
+        return max(1, min(self.sampler.max_batch, self.sampler.cache_bytes // row_bytes))
+
+    def _take(self) -> list[Request]:
+        """Pending requests that fit the free rows, in arrival order."""
+        taken: list[Request] = []
+        if not self._pending:
+            return taken
+        live = [self.rows[r].req for r in self._active()]  # type: ignore[union-attr]
+        longest = max((len(q.prompt) + q.limit for q in live), default=1)
+        with self._cv:
+            while self._pending:
+                req = self._pending[0]
+                if req.cancelled is not None and req.cancelled.is_set():
+                    self._pending.popleft().future.set_exception(Cancelled())
+                    continue
+                if req.limit <= 0:
+                    self._pending.popleft().future.set_result(
+                        Completion("", len(req.prompt), 0, 0.0, [], "length"))
+                    continue
+                need = max(longest, len(req.prompt) + req.limit)
+                if len(live) + len(taken) + 1 > self._capacity(need):
+                    break
+                longest = need
+                taken.append(self._pending.popleft())
+        return taken
+
+    def _admit(self) -> None:
+        taken = self._admitting = self._take()
+        if not taken:
+            return
+        s, dec = self.sampler, self.dec
+        assert dec is not None
+        uniq = list(dict.fromkeys(q.prompt for q in taken))
+        where = {p: u for u, p in enumerate(uniq)}
+        logits_u, tmp, lens, real_u = s._prefill(dec, uniq)
+        P = tmp[0].shape[3]
+        self.col = max(self.col, P)
+        free = [r for r in range(self.hi) if self.rows[r] is None]
+        free += range(self.hi, self.hi + len(taken) - len(free))
+        dst = free[: len(taken)]
+        self._ensure(rows=max(dst) + 1, cols=self.col + 1)
+        self.hi = max(self.hi, max(dst) + 1)
+        self.peak_rows = max(self.peak_rows, len(self._active()) + len(taken))
+        d = torch.tensor(dst)
+        src = torch.tensor([where[q.prompt] for q in taken])
+        c0 = self.col - P
+        for kv, t in zip(self.cache, tmp, strict=True):
+            kv[:, d, :, c0:self.col] = t[:, src]
+        self.real[d] = False
+        self.real[d, c0:self.col] = real_u[src] if real_u is not None else True
+        self.pos[d] = lens[src]
+        self.logits[d] = logits_u[src]
+        self.noise_t[d] = 0
+        self.temp[d] = torch.tensor([q.temperature for q in taken], dtype=self.temp.dtype)
+        self.top_p[d] = torch.tensor([q.top_p for q in taken], dtype=self.top_p.dtype)
+        shares = Counter(q.prompt for q in taken)
+        for r, q in zip(dst, taken, strict=True):
+            ends = frozenset(i for i, piece in enumerate(s.pieces)
+                             if any(x[-1] in piece for x in q.stop))
+            self.rows[r] = _Row(q, torch.Generator().manual_seed(q.seed), shares[q.prompt],
+                                stop_ends=ends)
+        self._admitting = []
+
+    def _ensure(self, rows: int, cols: int) -> None:
+        """Grow the buffers (doubling) to hold at least ``rows`` rows and ``cols``
+        columns, keeping what the live rows have written."""
+        have_r = len(self.rows)
+        have_c = self.cache[0].shape[3] if self.cache else 0
+        if rows <= have_r and cols <= have_c:
+            return
+        R = max(rows, min(2 * have_r, self.sampler.max_batch), 1)
+        C = max(cols, 2 * have_c, MIN_COLUMNS)
+        dec = self.dec
+        assert dec is not None
+        cache = dec.new_cache(R, C)
+        V = dec.head.shape[1]
+        real = torch.zeros(R, C, dtype=torch.bool)
+        keep_r, keep_c = min(have_r, self.hi), min(have_c, self.col)
+        if self.cache:
+            for new, old in zip(cache, self.cache, strict=True):
+                new[:, :keep_r, :, :keep_c] = old[:, :keep_r, :, :keep_c]
+            real[:keep_r, :keep_c] = self.real[:keep_r, :keep_c]
+
+        def grow(t: torch.Tensor | None, shape: tuple[int, ...], dtype: torch.dtype
+                 ) -> torch.Tensor:
+            out = torch.zeros(shape, dtype=dtype)
+            if t is not None:
+                out[:keep_r] = t[:keep_r]
+            return out
+
+        old = bool(self.cache)
+        self.logits = grow(self.logits if old else None, (R, V), torch.float32)
+        self.noise = grow(self.noise if old else None, (R, NOISE_BLOCK, V), torch.float32)
+        self.noise_t = grow(self.noise_t if old else None, (R,), torch.long)
+        self.pos = grow(self.pos if old else None, (R,), torch.long)
+        self.temp = grow(self.temp if old else None, (R,), torch.float32)
+        self.top_p = grow(self.top_p if old else None, (R,), torch.float32)
+        self.tok = grow(self.tok if old else None, (R,), torch.long)
+        self.cache, self.real = cache, real
+        self.rows += [None] * (R - have_r)
+
+    def _sample(self) -> None:
+        hi = self.hi
+        logits = self.logits[:hi]
+        logp = F.log_softmax(logits, dim=-1)
+        tok = logp.argmax(dim=-1)
+        act = self._active()
+        act_t = torch.tensor(act)
+        sr = act_t[self.temp[act_t] > 0]
+        if len(sr):
+            # a fresh block of noise where a row's block is used up
+            for r in sr[self.noise_t[sr] % NOISE_BLOCK == 0].tolist():
+                row = self.rows[r]
+                assert row is not None
+                u = torch.rand(NOISE_BLOCK, logits.shape[-1], generator=row.gen)
+                self.noise[r] = -torch.log(-torch.log(u))
+            z = logits[sr] / self.temp[sr, None]
+            p = self.top_p[sr]
+            cut = p < 1
+            if bool(cut.any()):
+                zc = z[cut]
+                z[cut] = zc.masked_fill(nucleus_drop(zc.softmax(dim=-1), p[cut, None]),
+                                        float("-inf"))
+            noise = self.noise[sr, self.noise_t[sr] % NOISE_BLOCK]
+            tok[sr] = (z + noise).argmax(dim=-1)
+            self.noise_t[sr] += 1
+        lp = logp.gather(-1, tok[:, None]).squeeze(-1)
+        self.tok[:hi] = tok
+        for r, x, v in zip(act, tok[act_t].tolist(), lp[act_t].tolist(), strict=True):
+            row = self.rows[r]
+            assert row is not None
+            q = row.req
+            row.toks.append(x)
+            row.lps.append(v)
+            if q.cancelled is not None and q.cancelled.is_set():
+                self._free(r)
+                q.future.set_exception(Cancelled())
+                continue
+            reason = None
+            if x == q.eos:
+                reason = "eos"
+            elif x in row.stop_ends and self.sampler._stopped(row.toks, list(q.stop)):
+                reason = "stop"
+            elif len(row.toks) == q.limit:
+                reason = "length"
+            if reason is not None:
+                self._free(r)
+                q.future.set_result(self.sampler._completion(
+                    len(q.prompt), row.toks, row.lps, reason, list(q.stop), share=row.share))
+
+    def _free(self, r: int) -> None:
+        self.rows[r] = None
+        self.real[r] = False
+        self.temp[r] = 0.0
+
+    def _decode(self) -> None:
+        self._compact_rows()
+        self._room()
+        act = self._active()
+        self.hi = hi = act[-1] + 1
+        col = self.col
+        self.real[:hi, col] = True  # holes too: a row that sees nothing would give NaN
+        mask = self.real[:hi, None, None, : col + 1]
+        ctx = self.sampler.model.cfg.max_seq_len
+        view = [kv[:, :hi] for kv in self.cache]
+        assert self.dec is not None
+        self.logits[:hi] = self.dec(self.tok[:hi, None], self.pos[:hi, None].clamp(max=ctx - 1),
+                                    view, col, mask)
+        self.pos[:hi] += 1
+        self.col += 1
+        self.steps += 1
+        self.row_steps += len(act)
+
+    def _compact_rows(self) -> None:
+        """Move the top rows into holes when holes are many and nobody waits to fill
+        them: fewer rows to decode."""
+        act = self._active()
+        holes = [r for r in range(act[-1]) if self.rows[r] is None]
+        if self._pending or len(holes) < HOLE_FRACTION * (act[-1] + 1):
+            return
+        movers = [r for r in reversed(act) if r > holes[0]][: len(holes)]
+        pairs = [(h, m) for h, m in zip(holes, movers, strict=False) if h < m]
+        if not pairs:
+            return
+        d = torch.tensor([h for h, _ in pairs])
+        s = torch.tensor([m for _, m in pairs])
+        c = self.col
+        for kv in self.cache:
+            kv[:, d, :, :c] = kv[:, s, :, :c]
+        for t in (self.real, self.logits, self.noise, self.noise_t, self.pos, self.temp,
+                  self.top_p, self.tok):
+            t[d] = t[s]
+        for h, m in pairs:
+            self.rows[h], self.rows[m] = self.rows[m], None
+            self.real[m] = False
+            self.temp[m] = 0.0
+
+    def _room(self) -> None:
+        """Make column ``col`` writable: shift the live span to column 0 when the
+        columns run out or most of them are dead, and grow only if that is not enough."""
+        hi, col = self.hi, self.col
+        used = self.real[:hi, :col].any(dim=0).nonzero()
+        first = int(used[0]) if len(used) else col
+        C = self.cache[0].shape[3]
+        if first and (col + 1 > C or (first >= 32 and first >= col // 2)):
+            for kv in self.cache:
+                kv[:, :hi, :, : col - first] = kv[:, :hi, :, first:col].clone()
+            self.real[:hi, : col - first] = self.real[:hi, first:col].clone()
+            self.real[:hi, col - first:] = False
+            self.col = col = col - first
+        if col + 1 > C:
+            self._ensure(rows=len(self.rows), cols=col + 1)

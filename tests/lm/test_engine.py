@@ -1,0 +1,110 @@
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import torch
+
+from ponder.lm.engine import Cancelled, Engine, Request
+from ponder.lm.sampler import Sampler
+from tests.lm.test_sampler import TOK, enc, naive_greedy, tiny
+
+
+def ids_of(c) -> list[int]:
+    return TOK.encode(c.text) + ([TOK.eos_id] if c.finish_reason == "eos" else [])
+
+
+def solo(model, prompt, limit, seed, temperature=1.0, top_p=1.0):
+    (c,), = Sampler(model, TOK).generate([prompt], max_tokens=limit, temperature=temperature,
+                                         top_p=top_p, seeds=[seed])
+    return c
+
+
+def test_concurrent_callers_share_batches_and_get_their_own_samples():
+    model = tiny()
+    s = Sampler(model, TOK)
+    jobs = [(enc("q" * (1 + i % 7)), 5 + (3 * i) % 17, 100 + i, 0.7 + 0.1 * (i % 4),
+             1.0 if i % 3 else 0.8) for i in range(24)]
+    with ThreadPoolExecutor(12) as pool:
+        got = list(pool.map(lambda j: s.generate([j[0]], max_tokens=j[1], temperature=j[3],
+                                                 top_p=j[4], seeds=[j[2]])[0][0], jobs))
+    for (p, lim, seed, temp, top_p), c in zip(jobs, got, strict=True):
+        want = solo(model, p, lim, seed, temp, top_p)
+        assert (c.text, c.tokens, c.finish_reason) == (want.text, want.tokens, want.finish_reason)
+        assert c.token_logprobs == pytest.approx(want.token_logprobs, abs=1e-4)
+    assert s.engine.peak_rows > 1  # callers on different threads were decoded together
+
+
+def test_requests_join_a_running_batch_between_steps():
+    model = tiny()
+    s = Sampler(model, TOK)
+    eng = s.engine
+    long = Request(tuple(enc("a long running one")), 40, seed=1, temperature=1.0)
+    eng.submit([long])
+    while eng.steps < 3:  # the long row is mid-way
+        threading.Event().wait(0.001)
+    short = [Request(tuple(enc("x" * k)), 4, seed=k, temperature=1.0) for k in (1, 2, 3)]
+    eng.submit(short)
+    for q in short:
+        q.future.result(timeout=30)
+    assert not long.future.done() or eng.peak_rows == 4
+    c = long.future.result(timeout=30)
+    assert eng.peak_rows == 4  # the short ones ran beside it, not after it
+    assert c.text == solo(model, list(long.prompt), 40, 1).text
+    assert eng.steps < 40 + 4  # and cost no decode steps of their own
+
+
+def test_greedy_rows_equal_the_naive_loop_across_column_shifts_and_growth(monkeypatch):
+    monkeypatch.setattr("ponder.lm.engine.MIN_COLUMNS", 8)  # force shifts and regrowth
+    model = tiny()
+    s = Sampler(model, TOK)
+    prompts = [enc("w" * (1 + i % 5) + str(i)) for i in range(10)]
+    limits = [3 + (7 * i) % 30 for i in range(10)]
+    reqs = [Request(tuple(p), m, seed=0, temperature=0.0, eos=TOK.eos_id)
+            for p, m in zip(prompts, limits, strict=True)]
+    s.engine.submit(reqs[:3])  # the rest arrive while these run
+    reqs[0].future.result(timeout=30)
+    s.engine.submit(reqs[3:])
+    for p, m, q in zip(prompts, limits, reqs, strict=True):
+        assert ids_of(q.future.result(timeout=30)) == naive_greedy(model, p, m, TOK.eos_id)
+
+
+def test_cancelled_requests_stop_and_errors_reach_every_waiter():
+    model = tiny()
+    s = Sampler(model, TOK)
+    stop_it = threading.Event()
+    q = Request(tuple(enc("abc")), 50, seed=0, cancelled=stop_it)
+    stop_it.set()
+    s.engine.submit([q])
+    with pytest.raises(Cancelled):
+        q.future.result(timeout=30)
+    broken = Request(tuple([TOK.vocab_size + 5]), 5, seed=0)  # an id past the embedding
+    fine = Request(tuple(enc("ok")), 5, seed=0)
+    s.engine.submit([broken, fine])
+    with pytest.raises(IndexError):
+        broken.future.result(timeout=30)
+    with pytest.raises(IndexError):  # admitted in the same step: it fails with it
+        fine.future.result(timeout=30)
+    again = s.generate([enc("ok")], max_tokens=5, temperature=0)[0][0]  # the engine lives on
+    assert ids_of(again) == naive_greedy(model, enc("ok"), 5, TOK.eos_id)
+
+
+def test_weights_change_between_batches_is_seen():
+    model = tiny()
+    s = Sampler(model, TOK)
+    before = s.generate([enc("abc")], max_tokens=8, temperature=0)[0][0]
+    with torch.no_grad():
+        model.model.layers[1].mlp.down_proj.weight.mul_(-2)
+    after = s.generate([enc("abc")], max_tokens=8, temperature=0)[0][0]
+    assert ids_of(after) == naive_greedy(model, enc("abc"), 8, TOK.eos_id)
+    assert after.text != before.text
+
+
+def test_engine_counts_steps_and_rows():
+    model = tiny()
+    eng = Engine(Sampler(model, TOK))
+    reqs = [Request(tuple(enc("p")), 6, seed=i) for i in range(4)]
+    eng.submit(reqs)
+    for q in reqs:
+        assert q.future.result(timeout=30).tokens == 6
+    # four rows of six tokens: the first token comes from the prefill, then 5 steps
+    assert (eng.steps, eng.row_steps, eng.peak_rows) == (5, 20, 4)
