@@ -1,6 +1,7 @@
 import pytest
 
 from ponder.eval.scale import ScaleConfig, plot, run_scale, summarize
+from ponder.think import Scorers
 from tests.toy import SumTask, noisy_policy
 
 
@@ -138,3 +139,31 @@ def test_what_a_budget_means_is_up_to_the_strategy(monkeypatch):
                       options={"capped": {"n": 2, "x": 1}})
     run_scale(ScriptLM(sums), SumTask(), cfg)
     assert seen == [(2, {"x": 1, "cap": 5}), (2, {"x": 1, "cap": 20})]
+
+
+class LinePRM:
+    """A stand-in step scorer: a fixed function of each line's text."""
+
+    flops_per_token = 1.0
+
+    def score_steps(self, prompts: list[str], completions: list[str]) -> list[list[float]]:
+        return [[(sum(map(ord, line)) % 11) / 10 for line in c.split("\n")] for c in completions]
+
+
+@pytest.mark.parametrize("backend", ["native", "function"])
+def test_concurrent_problems_give_the_records_of_one_at_a_time(backend):
+    from ponder.lm.native import NativeLM
+    from tests.lm.test_sampler import TOK, tiny
+
+    task = SumTask()
+    lm = NativeLM(tiny(), TOK) if backend == "native" else noisy_policy(p_step=0.7)
+    search = ["beam"] if backend == "native" else []  # the toy policy writes whole traces
+    kw = dict(strategies=["greedy", "vote", *search], budgets=[4], n_problems=12,
+              difficulty=[2, 3], max_tokens=24)
+    one = run_scale(lm, task, ScaleConfig(**kw, concurrency=1), Scorers(prm=LinePRM()))
+    many = run_scale(lm, task, ScaleConfig(**kw, concurrency=8), Scorers(prm=LinePRM()))
+    keep = ("strategy", "problem", "correct", "samples_correct", "generated_tokens",
+            "scorer_tokens")
+    assert [[r[k] for k in keep] for r in many] == [[r[k] for k in keep] for r in one]
+    if backend == "native":
+        assert lm.sampler.engine.peak_rows > 4  # problems were decoded side by side

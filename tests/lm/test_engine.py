@@ -4,7 +4,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import torch
 
-from ponder.lm.engine import Cancelled, Engine, Request
+from ponder.lm.base import Cancelled
+from ponder.lm.engine import Engine, Request
 from ponder.lm.sampler import Sampler
 from tests.lm.test_sampler import TOK, enc, naive_greedy, tiny
 

@@ -6,10 +6,10 @@ import threading
 
 import pytest
 
+from ponder.lm.batching import Batcher
 from ponder.lm.function import FunctionLM
 from ponder.lm.hf import HFLM
 from ponder.lm.template import format_prompt
-from ponder.serve.batcher import Batcher
 from ponder.serve.engine import Job, Query, RequestLM
 from ponder.serve.errors import BadRequest
 from tests.lm.test_hf_chat import TEMPLATE, save_llama

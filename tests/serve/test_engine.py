@@ -5,8 +5,9 @@ import time
 
 import pytest
 
+from ponder.lm.base import Cancelled
+from ponder.lm.batching import Batcher, Call
 from ponder.lm.template import format_prompt
-from ponder.serve.batcher import Batcher, Call, Cancelled
 from ponder.serve.effort import EffortPolicy
 from ponder.serve.errors import BadRequest, Overloaded
 from ponder.think import STRATEGIES, Scorers

@@ -18,6 +18,7 @@ from typing import Any
 from ponder.errors import ConfigError
 from ponder.eval.curves import aggregate, coverage_curve, efficiency_ratio, fit_power_law
 from ponder.lm.base import LM
+from ponder.lm.batching import map_ordered, shared
 from ponder.tasks.base import Problem, Split, Task, answer_line
 from ponder.think import Scorers, get_strategy, sized_budget
 from ponder.think.base import ANSWER_RULE_KEY, CODE_RULE
@@ -34,6 +35,7 @@ class ScaleConfig:
     temperature: float = 0.8
     options: dict[str, dict[str, Any]] = field(default_factory=dict)  # per strategy
     split: Split = "test"  # "train" only to fit compute-optimal policies
+    concurrency: int = 64  # problems solved at once; their model calls are batched together
 
     def __post_init__(self) -> None:
         if not self.strategies:
@@ -44,6 +46,8 @@ class ScaleConfig:
             raise ConfigError(f"budgets must be positive integers, got {self.budgets}")
         if self.n_problems < 1:
             raise ConfigError(f"n_problems must be >= 1, got {self.n_problems}")
+        if self.concurrency < 1:
+            raise ConfigError(f"concurrency must be >= 1, got {self.concurrency}")
         if self.difficulty is not None and not self.difficulty:
             raise ConfigError("difficulty must name at least one level (or be None: all)")
         if not isinstance(self.options, dict) or not all(
@@ -75,25 +79,46 @@ def with_answer_rule(problem: Problem, task: Task) -> Problem:
 def run_scale(lm: LM, task: Task, cfg: ScaleConfig, scorers: Scorers | None = None,
               on_record: Callable[[dict[str, Any]], None] | None = None,
               ) -> list[dict[str, Any]]:
-    """One record per (strategy, budget, problem)."""
+    """One record per (strategy, budget, problem), in that order.
+
+    ``cfg.concurrency`` problems are solved at once, each by the strategy's ordinary
+    per-problem function on its own thread; their model calls meet in the model's engine
+    (or a ``BatchedLM`` for other backends) and are decoded together. A problem's seed
+    depends only on its index, so the records do not depend on the concurrency."""
     problems = [with_answer_rule(p, task) for p in task.problems(
         cfg.split, cfg.n_problems, seed=cfg.seed, difficulty=cfg.difficulty)]
+    model = shared(lm) if cfg.concurrency > 1 else lm
+    try:
+        return _run(task, problems, model, cfg, scorers, on_record)
+    finally:
+        if model is not lm:
+            model.close()  # type: ignore[attr-defined]  # a BatchedLM's thread
+
+
+def _run(task: Task, problems: list[Problem], model: LM, cfg: ScaleConfig,
+         scorers: Scorers | None, on_record: Callable[[dict[str, Any]], None] | None,
+         ) -> list[dict[str, Any]]:
     records = []
     for name in cfg.strategies:
         strategy = get_strategy(name)
         for b in cfg.budgets:
             budget = sized_budget(name, b, max_tokens=cfg.max_tokens,
                                   temperature=cfg.temperature, options=cfg.options.get(name))
-            for i, p in enumerate(problems):
+
+            def solve(item: tuple[int, Problem], strategy: Any = strategy, name: str = name,
+                      b: int = b, budget: Any = budget) -> dict[str, Any]:
+                i, p = item
                 t0 = time.perf_counter()
-                res = strategy(p, lm, budget, scorers, seed=cfg.seed * 100_003 + i)
+                res = strategy(p, model, budget, scorers, seed=cfg.seed * 100_003 + i)
                 votes = [t.answer for t in res.traces]
-                rec = {"strategy": name, "budget": b, "problem": p.id,
-                       "difficulty": p.difficulty, "answer_rule": task.answer_rule,
-                       "correct": is_correct(task, p, res.answer),
-                       "samples_correct": sum(is_correct(task, p, a) for a in votes),
-                       "samples": len(votes), "wall": time.perf_counter() - t0,
-                       **res.compute.to_dict()}
+                return {"strategy": name, "budget": b, "problem": p.id,
+                        "difficulty": p.difficulty, "answer_rule": task.answer_rule,
+                        "correct": is_correct(task, p, res.answer),
+                        "samples_correct": sum(is_correct(task, p, a) for a in votes),
+                        "samples": len(votes), "wall": time.perf_counter() - t0,
+                        **res.compute.to_dict()}
+
+            for rec in map_ordered(solve, enumerate(problems), cfg.concurrency):
                 records.append(rec)
                 if on_record is not None:
                     on_record(rec)

@@ -15,6 +15,10 @@ from typing import Protocol, runtime_checkable
 FinishReason = str  # "stop" (a stop string), "eos", "length"
 
 
+class Cancelled(Exception):
+    """The work was cancelled (for example, the client that asked for it went away)."""
+
+
 @dataclass
 class Completion:
     """One sampled continuation of one prompt."""

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 
-from ponder.lm.base import Completion
+from ponder.lm.base import Cancelled, Completion
 from ponder.lm.sampling import nucleus_drop
 
 if TYPE_CHECKING:
@@ -63,10 +63,6 @@ def _stop_all() -> None:
     """Let every worker leave its loop before the interpreter tears torch down."""
     for engine in list(_ENGINES):
         engine.close()
-
-
-class Cancelled(Exception):
-    """The request was cancelled (for example, its client went away)."""
 
 
 @dataclass(eq=False)

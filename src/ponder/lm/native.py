@@ -29,8 +29,11 @@ class NativeLM:
 
     The model is used as is, not copied: weight updates (e.g. by an RL trainer holding
     the same model) show in the next ``generate``. ``max_batch`` bounds the rows
-    (prompts × samples) decoded or scored together.
+    (prompts × samples) decoded or scored together. ``generate`` may be called from many
+    threads at once: the sampler's engine decodes their rows together.
     """
+
+    thread_safe = True
 
     def __init__(self, model: Transformer, tokenizer: CharTokenizer, name: str = "native",
                  max_batch: int = 256):

@@ -3,7 +3,6 @@ hidden, clients get the answer, a summary of the thinking, and a bill for the re
 tokens; ``reasoning_effort`` (or ``auto``) decides how long to think.
 
     engine.py    queue, worker threads, what a client may see of a chain of thought
-    batcher.py   concurrent LM calls merged into one
     effort.py    effort levels mapped onto ponder.think strategies
     summary.py   extractive and LM-written reasoning summaries
     protocol.py  request/response bodies, in the order of OpenAI's API reference

@@ -31,7 +31,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ponder.errors import ConfigError, InvalidInput, PonderError
-from ponder.lm.base import LM, Completion
+from ponder.lm.base import LM, Cancelled, Completion
+from ponder.lm.batching import Batcher, Call
 from ponder.lm.template import (
     THINK_CLOSE,
     THINK_OPEN,
@@ -40,7 +41,6 @@ from ponder.lm.template import (
     format_prompt,
     split_thinking,
 )
-from ponder.serve.batcher import Batcher, Call, Cancelled
 from ponder.serve.effort import EFFORTS, EffortPolicy, Thought
 from ponder.serve.errors import BadRequest, Overloaded, Unavailable
 from ponder.serve.summary import STYLES, ExtractiveSummarizer, Summarizer, SummarySource

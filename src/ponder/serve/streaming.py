@@ -16,7 +16,7 @@ from typing import Any
 from fastapi import Request
 
 from ponder.errors import InvalidInput
-from ponder.serve.batcher import Cancelled
+from ponder.lm.base import Cancelled
 from ponder.serve.engine import Job, Outcome
 from ponder.serve.errors import APIError, BadRequest, error_body
 

@@ -1,7 +1,11 @@
-"""Micro-batching: concurrent ``LM.generate`` calls merged into one.
+"""Many callers, one model: concurrent ``LM.generate`` calls batched together.
 
-Strategies run in worker threads, one request each, and call ``generate`` as if they had
-the model to themselves. Their calls go to one queue; a single thread takes whatever
+The built-in model batches concurrent calls itself, row by row (``ponder.lm.engine``).
+Any other backend (transformers, vLLM, a remote server) is wrapped by ``shared`` in a
+``BatchedLM``, whose ``Batcher`` merges whole calls:
+
+Strategies run in worker threads, one problem or request each, and call ``generate`` as
+if they had the model to themselves. Their calls go to one queue; a single thread takes whatever
 has arrived (waiting ``window_s`` after the first call for company), merges calls whose
 sampling settings agree into one ``generate`` over all their prompts, with one length
 limit per prompt as the LM protocol allows, and hands each caller its rows back. The LM
@@ -14,14 +18,15 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from concurrent.futures import Future
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
-from ponder.lm.base import LM, Completion
+from ponder.lm.base import LM, Cancelled, Completion
 
-
-class Cancelled(Exception):
-    """The request this work belongs to was cancelled (its client went away)."""
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass
@@ -131,3 +136,43 @@ class Batcher:
         for call in calls:
             call.future.set_result(rows[i : i + len(call.prompts)])
             i += len(call.prompts)
+
+
+class BatchedLM:
+    """``lm`` for many threads at once: each ``generate`` waits in the batcher's queue
+    and is merged with the calls of other threads; everything else is ``lm``'s."""
+
+    thread_safe = True
+
+    def __init__(self, lm: LM, window_s: float = 0.002, max_sequences: int = 256):
+        self.lm = lm
+        self.batcher = Batcher(lm, window_s, max_sequences)
+
+    def __getattr__(self, name: str) -> Any:  # name, flops_per_token, format_prompt, ...
+        return getattr(self.lm, name)
+
+    def generate(self, prompts: list[str], n: int = 1, max_tokens: int | list[int] = 256,
+                 temperature: float = 1.0, top_p: float = 1.0, stop: list[str] | None = None,
+                 seed: int | None = None) -> list[list[Completion]]:
+        return self.batcher.run(Call(list(prompts), n, max_tokens, temperature, top_p, stop,
+                                     seed))
+
+    def close(self) -> None:
+        self.batcher.close()
+
+
+def shared(lm: LM) -> LM:
+    """``lm`` if it is safe to call from many threads at once (it says so with a true
+    ``thread_safe`` attribute, as the built-in model does), else a ``BatchedLM``."""
+    return lm if getattr(lm, "thread_safe", False) else BatchedLM(lm)
+
+
+def map_ordered(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[R]:
+    """``fn`` over ``items`` on ``workers`` threads, results in input order (each as
+    soon as it and those before it are done). Their model calls meet in the engine or
+    the batcher, which decodes them together; the first error is raised in order."""
+    if workers <= 1:
+        yield from map(fn, items)
+        return
+    with ThreadPoolExecutor(workers, thread_name_prefix="ponder-map") as pool:
+        yield from pool.map(fn, items)
