@@ -28,6 +28,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ponder.errors import InvalidInput
 from ponder.eval.stats import wilson
 from ponder.lm.base import LM, Completion
+from ponder.lm.batching import map_ordered, shared
 from ponder.lm.template import THINK_CLOSE, format_completion, prompt_for, split_thinking
 from ponder.tasks.base import Problem, Task
 
@@ -96,22 +97,32 @@ def token_budgets(task: Task, lm: LM, direct: bool = False, seed: int = 0, sampl
 
 
 def greedy_texts(lm: LM, prompts: list[str], limits: list[int], batch_size: int = 64,
-                 seed: int = 0, progress: bool = False, label: str = "") -> list[Completion]:
-    """Greedy completions of ``prompts`` in batches of ``batch_size``, in input order.
+                 seed: int = 0, progress: bool = False, label: str = "",
+                 concurrency: int = 4) -> list[Completion]:
+    """Greedy completions of ``prompts`` in calls of ``batch_size``, in input order.
 
-    Prompts with similar caps and lengths are decoded together, so the rows of a batch
-    finish at about the same time instead of waiting for the longest one."""
+    ``concurrency`` calls are in flight at once, so the model's engine (or the batcher
+    of another backend) refills a row as soon as one finishes instead of waiting for a
+    call's longest completion. Prompts with similar caps and lengths go together."""
     order = sorted(range(len(prompts)), key=lambda i: (limits[i], len(prompts[i])))
+    chunks = [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
     out: list[Completion | None] = [None] * len(prompts)
-    with _bar(progress, label, len(prompts)) as bar:
-        for start in range(0, len(order), batch_size):
-            chunk = order[start : start + batch_size]
-            gens = lm.generate([prompts[i] for i in chunk], n=1,
-                               max_tokens=[limits[i] for i in chunk], temperature=0.0,
-                               seed=seed)
-            for i, [c] in zip(chunk, gens, strict=True):
-                out[i] = c
-            bar.advance(len(chunk))
+    model = shared(lm) if concurrency > 1 else lm
+
+    def run(chunk: list[int]) -> list[list[Completion]]:
+        return model.generate([prompts[i] for i in chunk], n=1,
+                              max_tokens=[limits[i] for i in chunk], temperature=0.0,
+                              seed=seed)
+
+    try:
+        with _bar(progress, label, len(prompts)) as bar:
+            for chunk, gens in zip(chunks, map_ordered(run, chunks, concurrency), strict=True):
+                for i, [c] in zip(chunk, gens, strict=True):
+                    out[i] = c
+                bar.advance(len(chunk))
+    finally:
+        if model is not lm:
+            model.close()  # type: ignore[attr-defined]  # a BatchedLM's thread
     return out  # type: ignore[return-value]  # every slot is filled
 
 
