@@ -1,0 +1,157 @@
+"""Throughput of the callers of the engine against the sampler's own batch-64 speed.
+
+For each strategy, ``ponder scale``'s loop (``run_scale``) solves ``--problems`` held-out
+problems with ``--concurrency`` of them in flight, and ``ponder eval``'s loop
+(``evaluate_tasks``) answers ``--eval-n`` problems; each reports tokens generated per
+second of wall time. The reference is the sampler decoding 64 rows of ``--new-tokens``
+tokens (EOS ignored). Every repeat runs the reference and every caller back to back, so
+load on a shared machine hits them alike; medians over ``--repeats`` are reported, with
+each caller's ratio to the reference. ``--concurrency 1`` gives the one-problem-at-a-time
+baseline.
+
+Beam search and MCTS need a PRM; this benchmark gives them the task's own step checker
+(each line scored 1 if the task accepts it, else 0), which runs no model, so the
+numbers measure the policy's generation alone.
+
+    python benchmarks/engine.py                          # the bundled reasoner
+    python benchmarks/engine.py --json reports/engine_benchmark.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ponder.eval.accuracy import evaluate_tasks
+from ponder.eval.scale import ScaleConfig, run_scale
+from ponder.lm.registry import load_lm
+from ponder.lm.template import prompt_for, split_thinking
+from ponder.tasks import get_task
+from ponder.tasks.base import Problem, Task
+from ponder.think import Scorers
+
+
+class CheckerPRM:
+    """The task's step checker as a PRM for the problems of this benchmark."""
+
+    flops_per_token = 0.0
+
+    def __init__(self, task: Task, problems: list[Problem], lm: Any):
+        self.task = task
+        self.by_prompt = {prompt_for(lm, p.prompt): p for p in problems}
+
+    def score_steps(self, prompts: list[str], completions: list[str]) -> list[list[float]]:
+        out = []
+        for prompt, text in zip(prompts, completions, strict=True):
+            problem = self.by_prompt.get(prompt)
+            steps = [s for s in split_thinking(text)[0].split("\n") if s.strip()]
+            if problem is None or not steps:
+                out.append([0.0] * max(1, len(steps)))
+                continue
+            out.append([float(ok) for ok in self.task.check_steps(problem, steps)])
+        return out
+
+
+def reference(lm: Any, task: Task, new_tokens: int, seed: int) -> float:
+    """Tokens/s of the sampler alone: 64 rows, exactly ``new_tokens`` each."""
+    problems = task.problems("test", 64, seed=seed)
+    ids = [lm.tokenizer.encode(prompt_for(lm, p.prompt), bos=True) for p in problems]
+    t0 = time.perf_counter()
+    lm.sampler.generate(ids, max_tokens=new_tokens, temperature=0.8, seeds=range(64),
+                        ignore_eos=True)
+    return 64 * new_tokens / (time.perf_counter() - t0)
+
+
+def scale_speed(lm: Any, task: Task, strategy: str, args: argparse.Namespace) -> dict[str, Any]:
+    cfg = ScaleConfig(strategies=[strategy], budgets=[args.budget], n_problems=args.problems,
+                      difficulty=args.difficulty, seed=args.seed, max_tokens=args.max_tokens,
+                      concurrency=args.concurrency)
+    problems = task.problems("test", args.problems, seed=args.seed, difficulty=args.difficulty)
+    scorers = Scorers(prm=CheckerPRM(task, problems, lm))
+    t0 = time.perf_counter()
+    records = run_scale(lm, task, cfg, scorers)
+    wall = time.perf_counter() - t0
+    tokens = sum(r["generated_tokens"] for r in records)
+    return {"tokens_per_s": tokens / wall, "tokens": tokens, "seconds": wall,
+            "accuracy": sum(r["correct"] for r in records) / len(records)}
+
+
+def eval_speed(lm: Any, task: Task, args: argparse.Namespace) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    report = evaluate_tasks(lm, [task], args.eval_n, seed=args.seed, keep_records=True)[task.name]
+    wall = time.perf_counter() - t0
+    tokens = sum(r["tokens"] for r in report.records or [])
+    return {"tokens_per_s": tokens / wall, "tokens": tokens, "seconds": wall,
+            "accuracy": report.accuracy}
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", default=None, help="default: the bundled reasoner")
+    ap.add_argument("--task", default="arith")
+    ap.add_argument("--difficulty", default="3,4,5")
+    ap.add_argument("--strategies", default="greedy,vote,best_of_n,beam,mcts")
+    ap.add_argument("--problems", type=int, default=256)
+    ap.add_argument("--budget", type=int, default=4)
+    ap.add_argument("--max-tokens", type=int, default=320)
+    ap.add_argument("--concurrency", type=int, default=64)
+    ap.add_argument("--eval-n", type=int, default=500)
+    ap.add_argument("--new-tokens", type=int, default=128)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args(argv)
+    args.difficulty = [int(d) for d in args.difficulty.split(",")]
+    torch.set_num_threads(args.threads)
+    lm = load_lm(args.model)
+    if not hasattr(lm, "sampler"):
+        sys.exit("this benchmark measures the built-in model's engine; give a ponder checkpoint")
+    task = get_task(args.task)
+    strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
+    runs: dict[str, list[dict[str, Any]]] = {"reference": []}
+    reference(lm, task, 8, args.seed)  # warm-up
+    for rep in range(args.repeats):
+        ref = reference(lm, task, args.new_tokens, args.seed + rep)
+        runs["reference"].append({"tokens_per_s": ref})
+        print(f"repeat {rep + 1}: sampler batch 64 {ref:,.0f} tok/s", flush=True)
+        for s in strategies:
+            r = scale_speed(lm, task, s, args)
+            runs.setdefault(f"scale:{s}", []).append(r)
+            speed = r["tokens_per_s"]
+            print(f"  scale {s:10s} {speed:8,.0f} tok/s ({speed / ref:.2f}x)"
+                  f" acc {r['accuracy']:.3f}", flush=True)
+        r = eval_speed(lm, task, args)
+        runs.setdefault("eval", []).append(r)
+        print(f"  eval n={args.eval_n}   {r['tokens_per_s']:8,.0f} tok/s "
+              f"({r['tokens_per_s'] / ref:.2f}x)", flush=True)
+    refs = [r["tokens_per_s"] for r in runs["reference"]]
+    results = {}
+    for name, rs in runs.items():
+        ratios = [r["tokens_per_s"] / ref for r, ref in zip(rs, refs, strict=True)]
+        results[name] = {"tokens_per_s": statistics.median(r["tokens_per_s"] for r in rs),
+                         "ratio_to_batch64": statistics.median(ratios),
+                         "ratios": [round(x, 3) for x in ratios],
+                         **({"accuracy": rs[0]["accuracy"]} if "accuracy" in rs[0] else {})}
+    out = {"command": "python benchmarks/engine.py " + shlex.join(argv or sys.argv[1:]),
+           "args": {k: v for k, v in vars(args).items() if k != "json"} | {
+               "json": str(args.json) if args.json else None},
+           "model": lm.name, "torch": torch.__version__, "results": results}
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        tmp = args.json.with_suffix(".tmp")
+        tmp.write_text(json.dumps(out, indent=2))
+        tmp.replace(args.json)
+    return out
+
+
+if __name__ == "__main__":
+    main()
