@@ -109,3 +109,41 @@ def test_engine_counts_steps_and_rows():
         assert q.future.result(timeout=30).tokens == 6
     # four rows of six tokens: the first token comes from the prefill, then 5 steps
     assert (eng.steps, eng.row_steps, eng.peak_rows) == (5, 20, 4)
+
+
+def test_a_prompt_that_continues_a_finished_sequence_reuses_its_keys_and_values():
+    model = tiny()
+    s = Sampler(model, TOK)
+    prompt = enc("a prompt of twenty-five chars")
+    (whole,), = s.generate([prompt], max_tokens=30, temperature=0)
+    ids = ids_of(whole)
+    before = s.prefill_tokens
+    (rest,), = s.generate([prompt + ids[:12]], max_tokens=18, temperature=0)
+    # the first call kept its prompt and 29 tokens; the new prompt shares all but its last
+    assert (s.engine.prefix_hits, s.engine.prefix_tokens_saved) == (1, len(prompt) + 11)
+    assert s.prefill_tokens - before == 1  # only that last token ran
+    assert ids_of(rest) == ids[12:]
+    assert rest.token_logprobs == pytest.approx(whole.token_logprobs[12:], abs=1e-4)
+    # accounting as if the whole prompt had been prefilled: same FLOPs either way
+    cold = Sampler(model, TOK).generate([prompt + ids[:12]], max_tokens=18, temperature=0)
+    assert rest.flops == pytest.approx(cold[0][0].flops)
+
+
+def test_the_prefix_store_finds_shared_heads_and_keeps_the_recent_within_its_bytes():
+    from ponder.lm.engine import PrefixStore
+
+    def kv(key):  # one float per token, so a prefix's values are its positions
+        return [torch.arange(float(len(key)))[None, None, :, None]]
+
+    store = PrefixStore(max_bytes=4 * 9)
+    for key in [(1, 2, 3, 4), (1, 2), (7, 8, 9)]:
+        store.put(key, kv(key))
+    n, got = store.longest((1, 2, 3, 5, 6))  # shares three tokens with (1, 2, 3, 4)
+    assert n == 3 and got[0].flatten().tolist() == [0.0, 1.0, 2.0]
+    assert store.longest((1, 2))[0] == 1  # one token is always left to run
+    assert store.longest((5, 1)) is None
+    store.put((4, 4), kv((4, 4)))  # 11 tokens > 9: the least recently used goes
+    assert store.longest((7, 8, 9, 0)) is None and store.bytes == 4 * 8
+    store.put((6,) * 9, kv((6,) * 9))  # the rest go; what remains is still found
+    assert list(store.entries) == [(6,) * 9] and store.longest((1, 2, 3, 4, 5)) is None
+    assert store.longest((6,) * 12)[0] == 9

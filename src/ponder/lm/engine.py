@@ -35,7 +35,7 @@ from __future__ import annotations
 import atexit
 import threading
 import weakref
-from collections import Counter, deque
+from collections import Counter, OrderedDict, deque
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -52,6 +52,7 @@ if TYPE_CHECKING:
 
 NOISE_BLOCK = 32  # decoding steps of Gumbel noise drawn at once per row
 MIN_COLUMNS = 256  # cache columns allocated at first
+MIN_PREFIX = 16  # shorter finished sequences are not kept for reuse
 HOLE_FRACTION = 0.25  # compact the rows once this share of them is free and none waits
 
 
@@ -63,6 +64,72 @@ def _stop_all() -> None:
     """Let every worker leave its loop before the interpreter tears torch down."""
     for engine in list(_ENGINES):
         engine.close()
+
+
+class _Node:
+    __slots__ = ("children", "count", "entry")
+
+    def __init__(self) -> None:
+        self.children: dict[int, _Node] = {}
+        self.count = 0  # stored sequences passing through this node
+        self.entry: tuple[int, ...] | None = None  # one of them
+
+
+class PrefixStore:
+    """Keys/values of finished sequences in a token trie, least recently used dropped
+    first once they hold more than ``max_bytes``. ``longest(prompt)`` finds the longest
+    run of ``prompt``'s first tokens that some stored sequence starts with (one token
+    at least is left to run, for its logits): the siblings of a search node share their
+    parent's steps, the next step of a beam extends its last one."""
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes, self.bytes = max_bytes, 0
+        self.entries: OrderedDict[tuple[int, ...], list[torch.Tensor]] = OrderedDict()
+        self.root = _Node()
+
+    def put(self, key: tuple[int, ...], kv: list[torch.Tensor]) -> None:
+        if key in self.entries:
+            self.entries.move_to_end(key)
+            return
+        self.entries[key] = kv
+        self.bytes += _nbytes(kv)
+        node = self.root
+        for t in key:
+            node = node.children.setdefault(t, _Node())
+            node.count += 1
+            node.entry = key
+        while self.bytes > self.max_bytes and self.entries:
+            self._drop(next(iter(self.entries)))
+
+    def _drop(self, key: tuple[int, ...]) -> None:
+        self.bytes -= _nbytes(self.entries.pop(key))
+        path = [self.root]
+        for t in key:
+            path.append(path[-1].children[t])
+        for depth in range(len(key), 0, -1):  # deepest first: children are settled
+            node, parent = path[depth], path[depth - 1]
+            node.count -= 1
+            if not node.count:
+                del parent.children[key[depth - 1]]
+            elif node.entry == key:  # another sequence passes on, or ends right here
+                child = next(iter(node.children.values()), None)
+                node.entry = child.entry if child is not None else key[:depth]
+
+    def longest(self, prompt: tuple[int, ...]) -> tuple[int, list[torch.Tensor]] | None:
+        node, depth = self.root, 0
+        for t in prompt[:-1]:
+            nxt = node.children.get(t)
+            if nxt is None:
+                break
+            node, depth = nxt, depth + 1
+        if not depth or node.entry is None:
+            return None
+        self.entries.move_to_end(node.entry)
+        return depth, [t.narrow(2, 0, depth) for t in self.entries[node.entry]]
+
+
+def _nbytes(kv: list[torch.Tensor]) -> int:
+    return sum(t.numel() * t.element_size() for t in kv)
 
 
 @dataclass(eq=False)
@@ -95,14 +162,17 @@ class Engine:
     """Continuous batching over ``sampler``'s model (see the module docstring).
 
     ``sampler.max_batch`` bounds the rows decoded together, and so does
-    ``sampler.cache_bytes`` for the cache they need. Counters for benchmarks and tests:
-    ``steps`` (decode steps), ``row_steps`` (active rows summed over them) and
-    ``peak_rows``.
+    ``sampler.cache_bytes`` for the cache they need; ``sampler.prefix_bytes`` for the
+    keys/values of finished sequences kept for prompts that extend them. Counters for
+    benchmarks and tests: ``steps`` (decode steps), ``row_steps`` (active rows summed
+    over them), ``peak_rows``, ``prefix_hits`` and ``prefix_tokens_saved``.
     """
 
     def __init__(self, sampler: Sampler):
         self.sampler = sampler
         self.steps = self.row_steps = self.peak_rows = 0
+        self.prefix_hits = self.prefix_tokens_saved = 0
+        self.prefixes = PrefixStore(sampler.prefix_bytes)
         self._pending: deque[Request] = deque()
         self._cv = threading.Condition()
         self._thread: threading.Thread | None = None
@@ -228,25 +298,43 @@ class Engine:
         s, dec = self.sampler, self.dec
         assert dec is not None
         uniq = list(dict.fromkeys(q.prompt for q in taken))
-        where = {p: u for u, p in enumerate(uniq)}
-        logits_u, tmp, lens, real_u = s._prefill(dec, uniq)
-        P = tmp[0].shape[3]
-        self.col = max(self.col, P)
+        # (prompts, logits (U, V), cache of width P, (U, P) mask of real slots or None)
+        groups: list[tuple[list[tuple[int, ...]], torch.Tensor, list[torch.Tensor],
+                           torch.Tensor | None]] = []
+        cold = []
+        for prompt in uniq:
+            hit = self.prefixes.longest(prompt)
+            # a short shared head (the same instructions) is not worth a prefill alone
+            if hit is None or hit[0] < max(MIN_PREFIX, len(prompt) // 2):
+                cold.append(prompt)
+            else:
+                logits, tmp = self._extend(prompt, *hit)
+                groups.append(([prompt], logits, tmp, None))
+        if cold:
+            logits, tmp, _, real_u = s._prefill(dec, cold)
+            groups.append((cold, logits, tmp, real_u))
+        self.col = max([self.col] + [g[2][0].shape[3] for g in groups])
         free = [r for r in range(self.hi) if self.rows[r] is None]
         free += range(self.hi, self.hi + len(taken) - len(free))
         dst = free[: len(taken)]
         self._ensure(rows=max(dst) + 1, cols=self.col + 1)
         self.hi = max(self.hi, max(dst) + 1)
         self.peak_rows = max(self.peak_rows, len(self._active()) + len(taken))
+        for prompts, logits, tmp, real_u in groups:
+            where = {p: u for u, p in enumerate(prompts)}
+            mine = [(r, where[q.prompt]) for r, q in zip(dst, taken, strict=True)
+                    if q.prompt in where]
+            d = torch.tensor([r for r, _ in mine])
+            src = torch.tensor([u for _, u in mine])
+            P = tmp[0].shape[3]
+            c0 = self.col - P
+            for kv, t in zip(self.cache, tmp, strict=True):
+                kv[:, d, :, c0:self.col] = t[:, src]
+            self.real[d] = False
+            self.real[d, c0:self.col] = real_u[src] if real_u is not None else True
+            self.logits[d] = logits[src]
         d = torch.tensor(dst)
-        src = torch.tensor([where[q.prompt] for q in taken])
-        c0 = self.col - P
-        for kv, t in zip(self.cache, tmp, strict=True):
-            kv[:, d, :, c0:self.col] = t[:, src]
-        self.real[d] = False
-        self.real[d, c0:self.col] = real_u[src] if real_u is not None else True
-        self.pos[d] = lens[src]
-        self.logits[d] = logits_u[src]
+        self.pos[d] = torch.tensor([len(q.prompt) for q in taken])
         self.noise_t[d] = 0
         self.temp[d] = torch.tensor([q.temperature for q in taken], dtype=self.temp.dtype)
         self.top_p[d] = torch.tensor([q.top_p for q in taken], dtype=self.top_p.dtype)
@@ -257,6 +345,37 @@ class Engine:
             self.rows[r] = _Row(q, torch.Generator().manual_seed(q.seed), shares[q.prompt],
                                 stop_ends=ends)
         self._admitting = []
+
+    def _extend(self, prompt: tuple[int, ...], known: int, kv: list[torch.Tensor]
+                ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Prefill ``prompt`` whose first ``known`` tokens' keys/values are ``kv``: only
+        the rest goes through the model. Returns its next-token logits (1, V) and cache."""
+        dec = self.dec
+        assert dec is not None
+        P = len(prompt)
+        cache = dec.new_cache(1, P)
+        for c, k in zip(cache, kv, strict=True):
+            c[:, 0, :, :known] = k
+        slots = torch.arange(P)
+        later = torch.arange(known, P)
+        mask = (slots[None, :] <= later[:, None])[None, None]  # (1, 1, P - known, P)
+        logits = dec(torch.tensor([prompt[known:]]), later[None], cache, known, mask)
+        self.sampler.prefill_tokens += P - known
+        self.prefix_hits += 1
+        self.prefix_tokens_saved += known
+        return logits, cache
+
+    def _keep(self, r: int, row: _Row) -> None:
+        """Store the keys/values row ``r`` computed (its prompt and every sampled token
+        but the last, which was never fed back), for prompts that continue it: the next
+        step of a beam, a node's children in MCTS, a revision of an earlier attempt."""
+        key = row.req.prompt + tuple(row.toks[:-1])
+        if len(key) < MIN_PREFIX or not self.prefixes.max_bytes:
+            return
+        cols = self.real[r].nonzero().squeeze(1)
+        if len(cols) != len(key):  # pragma: no cover - a bookkeeping error, not input
+            return
+        self.prefixes.put(key, [kv[:, r].index_select(2, cols) for kv in self.cache])
 
     def _ensure(self, rows: int, cols: int) -> None:
         """Grow the buffers (doubling) to hold at least ``rows`` rows and ``cols``
@@ -341,6 +460,7 @@ class Engine:
             elif len(row.toks) == q.limit:
                 reason = "length"
             if reason is not None:
+                self._keep(r, row)
                 self._free(r)
                 q.future.set_result(self.sampler._completion(
                     len(q.prompt), row.toks, row.lps, reason, list(q.stop), share=row.share))

@@ -44,15 +44,18 @@ class Sampler:
 
     ``max_batch`` bounds the rows (prompts × samples) decoded together; fewer are taken
     when their key/value cache (rows × layers × 2 × (prompt + new tokens) × d_model
-    floats) would exceed ``cache_bytes``.
+    floats) would exceed ``cache_bytes``. Up to ``prefix_bytes`` of finished sequences'
+    keys/values are kept, so a prompt that continues one (the next step of a search) runs
+    only its new tokens through the model; FLOPs are still accounted as if the whole
+    prompt were prefilled, so records do not depend on what the cache held.
     """
 
     def __init__(self, model: Transformer, tokenizer: CharTokenizer, max_batch: int = 256,
-                 cache_bytes: int = 512 * 2**20):
+                 cache_bytes: int = 512 * 2**20, prefix_bytes: int = 256 * 2**20):
         if max_batch < 1:
             raise InvalidInput(f"max_batch must be at least 1, got {max_batch}")
         self.model, self.tokenizer = model, tokenizer
-        self.max_batch, self.cache_bytes = max_batch, cache_bytes
+        self.max_batch, self.cache_bytes, self.prefix_bytes = max_batch, cache_bytes, prefix_bytes
         self.pieces = list(tokenizer.itos)  # token id -> its text
         self.prefill_tokens = 0  # prompt tokens run through the model, for accounting tests
         self._decoder: FusedDecoder | None = None
