@@ -516,9 +516,11 @@ class Engine:
         """Make column ``col`` writable: shift the live span to column 0 when the
         columns run out or most of them are dead, and grow only if that is not enough."""
         hi, col = self.hi, self.col
+        C = self.cache[0].shape[3]
+        if col + 1 <= C and self.steps % 16:  # a dead span is looked for now and then
+            return
         used = self.real[:hi, :col].any(dim=0).nonzero()
         first = int(used[0]) if len(used) else col
-        C = self.cache[0].shape[3]
         if first and (col + 1 > C or (first >= 32 and first >= col // 2)):
             for kv in self.cache:
                 kv[:, :hi, :, : col - first] = kv[:, :hi, :, first:col].clone()
