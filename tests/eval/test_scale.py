@@ -167,3 +167,22 @@ def test_concurrent_problems_give_the_records_of_one_at_a_time(backend):
     assert [[r[k] for k in keep] for r in many] == [[r[k] for k in keep] for r in one]
     if backend == "native":
         assert lm.sampler.engine.peak_rows > 4  # problems were decoded side by side
+
+
+def test_summary_carries_intervals_and_paired_comparisons():
+    task, lm = SumTask(), noisy_policy(p_step=0.8)
+    cfg = ScaleConfig(strategies=["greedy", "vote"], budgets=[1, 9], n_problems=40,
+                      difficulty=[3], max_tokens=64)
+    s = summarize(run_scale(lm, task, cfg))
+    for row in s["overall"]:
+        lo, hi = row["ci95"]
+        assert lo <= row["accuracy"] <= hi and row["n"] == 40
+    pairs = {(c["a"], c["b"]): c for c in s["paired"]}
+    # every arm against the cheapest greedy one, and strategies at equal budget
+    assert set(pairs) == {("greedy@1", "greedy@9"), ("greedy@1", "vote@1"),
+                          ("greedy@1", "vote@9"), ("greedy@9", "vote@9")}
+    c = pairs[("greedy@1", "vote@9")]
+    assert c["n"] == 40 and c["test"] == "mcnemar"
+    assert c["diff"] == pytest.approx(c["mean_b"] - c["mean_a"])
+    # the toy policy is exact at T=0: vote can only lose problems to greedy
+    assert c["wins"] == 0 and c["verdict"] in ("worse", "no difference")

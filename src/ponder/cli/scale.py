@@ -40,6 +40,7 @@ def scale(
     (curves overall and per difficulty, coverage fit, efficiency) and reports/<name>.png."""
     from ponder.eval.report import REPORTS_DIR, atomic_write_text, write_report
     from ponder.eval.scale import ScaleConfig, plot, run_scale, summarize
+    from ponder.eval.stats import format_ci
     from ponder.lm.registry import load_lm
     from ponder.lm.reward import RewardScorer, load_reward_model
     from ponder.tasks import get_task
@@ -82,7 +83,12 @@ def scale(
     plot(summary, str(REPORTS_DIR / f"{name}.png"), f"{task}: accuracy vs compute")
     for row in summary["overall"]:
         typer.echo(f"{row['strategy']:>10} budget {row['budget']:>4}: accuracy "
-                   f"{row['accuracy']:.3f}  FLOPs/problem {row['flops']:.3g}")
+                   f"{format_ci(row['accuracy'], row['ci95'], row['n'])}  "
+                   f"FLOPs/problem {row['flops']:.3g}")
+    for c in summary["paired"]:
+        typer.echo(f"{c['b']} vs {c['a']}: {c['diff']:+.3f} "
+                   f"[{c['ci95'][0]:+.3f}, {c['ci95'][1]:+.3f}] p={c['p_value']:.3g} "
+                   f"-> {c['verdict']}")
     typer.echo(f"wrote {out}")
 
 

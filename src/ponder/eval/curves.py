@@ -8,6 +8,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
+from ponder.eval.stats import wilson
+
 
 def pass_at_k(n: int, c: int, k: int) -> float:
     """Unbiased pass@k from ``n`` samples with ``c`` correct (Chen et al. 2021, eq. 1).
@@ -49,15 +51,16 @@ def fit_power_law(curve: dict[int, float]) -> dict[str, float]:
 
 def aggregate(records: list[dict[str, Any]], by: tuple[str, ...] = ("strategy", "budget"),
               ) -> list[dict[str, Any]]:
-    """Mean accuracy and compute per group of records (each record: correct, flops,
-    generated_tokens, plus the ``by`` keys)."""
+    """Mean accuracy with its 95% Wilson interval, and mean compute, per group of
+    records (each record: correct, flops, generated_tokens, plus the ``by`` keys)."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for r in records:
         groups[tuple(r[k] for k in by)].append(r)
     out = []
     for key, rs in sorted(groups.items(), key=lambda kv: tuple(map(str, kv[0]))):
+        right = sum(r["correct"] for r in rs)
         out.append({**dict(zip(by, key, strict=True)), "n": len(rs),
-                    "accuracy": sum(r["correct"] for r in rs) / len(rs),
+                    "accuracy": right / len(rs), "ci95": list(wilson(right, len(rs))),
                     "flops": sum(r["flops"] for r in rs) / len(rs),
                     "tokens": sum(r["generated_tokens"] for r in rs) / len(rs)})
     return out

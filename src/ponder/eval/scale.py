@@ -17,6 +17,7 @@ from typing import Any
 
 from ponder.errors import ConfigError
 from ponder.eval.curves import aggregate, coverage_curve, efficiency_ratio, fit_power_law
+from ponder.eval.stats import compare_paired
 from ponder.lm.base import LM
 from ponder.lm.batching import map_ordered, shared
 from ponder.tasks.base import Problem, Split, Task, answer_line
@@ -148,7 +149,33 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
                     "fit": fit_power_law(curve)}
     rules = sorted({r["answer_rule"] for r in records if "answer_rule" in r})
     return {"overall": overall, "by_difficulty": per_diff, "efficiency_vs": base,
-            "efficiency": efficiency, "coverage": coverage, "answer_rules": rules}
+            "efficiency": efficiency, "coverage": coverage, "answer_rules": rules,
+            "paired": paired_comparisons(records)}
+
+
+def paired_comparisons(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Arms (strategy@budget) compared on the same problems (McNemar's test and a
+    paired bootstrap interval of the accuracy difference, ``ponder.eval.stats``): every
+    arm against the cheapest greedy arm (or the first arm when greedy was not run), and
+    every two strategies at the same budget. ``verdict`` is "better"/"worse" only when
+    the interval of ``b - a`` excludes zero."""
+    arms: dict[tuple[str, int], dict[str, bool]] = {}
+    for r in records:
+        arms.setdefault((r["strategy"], r["budget"]), {})[r["problem"]] = bool(r["correct"])
+    keys = sorted(arms, key=lambda k: (k[0] != "greedy", k[1], k[0]))
+    if len(keys) < 2:
+        return []
+    pairs = [(keys[0], k) for k in keys[1:]]
+    pairs += [(a, b) for i, a in enumerate(keys) for b in keys[i + 1:]
+              if a[1] == b[1] and a[0] != b[0] and (a, b) not in pairs]
+    out = []
+    for a, b in pairs:
+        common = sorted(set(arms[a]) & set(arms[b]))
+        if not common:
+            continue
+        res = compare_paired([arms[a][p] for p in common], [arms[b][p] for p in common])
+        out.append({"a": f"{a[0]}@{a[1]}", "b": f"{b[0]}@{b[1]}", **res})
+    return out
 
 
 def plot(summary: dict[str, Any], path: str, title: str) -> None:
