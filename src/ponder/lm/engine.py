@@ -216,13 +216,14 @@ class Engine:
         self.dec: FusedDecoder | None = None
         self.col = 0  # the column the next decode step writes
         self.hi = 0  # rows [0, hi) are decoded; free rows below hi are holes
+        self.n_active = 0  # rows holding a request
         self._admitting: list[Request] = []  # taken from the queue, not yet in a row
 
     def _loop(self) -> None:
         with torch.inference_mode():
             while True:
                 with self._cv:
-                    while not self._pending and not self._active():
+                    while not self._pending and not self.n_active:
                         if self._closed:
                             return
                         self._cv.wait()
@@ -244,12 +245,13 @@ class Engine:
         return [r for r in range(self.hi) if self.rows[r] is not None]
 
     def _cycle(self) -> None:
-        if not self._active():
+        if not self.n_active:
             self._fresh_weights()
-        self._admit()
-        if self._active():
+        if self._pending:
+            self._admit()
+        if self.n_active:
             self._sample()
-        if self._active():
+        if self.n_active:
             self._decode()
         else:
             self.hi = self.col = 0
@@ -319,7 +321,8 @@ class Engine:
         dst = free[: len(taken)]
         self._ensure(rows=max(dst) + 1, cols=self.col + 1)
         self.hi = max(self.hi, max(dst) + 1)
-        self.peak_rows = max(self.peak_rows, len(self._active()) + len(taken))
+        self.n_active += len(taken)
+        self.peak_rows = max(self.peak_rows, self.n_active)
         for prompts, logits, tmp, real_u in groups:
             where = {p: u for u, p in enumerate(prompts)}
             mine = [(r, where[q.prompt]) for r, q in zip(dst, taken, strict=True)
@@ -466,6 +469,7 @@ class Engine:
                     len(q.prompt), row.toks, row.lps, reason, list(q.stop), share=row.share))
 
     def _free(self, r: int) -> None:
+        self.n_active -= 1
         self.rows[r] = None
         self.real[r] = False
         self.temp[r] = 0.0
@@ -473,8 +477,10 @@ class Engine:
     def _decode(self) -> None:
         self._compact_rows()
         self._room()
-        act = self._active()
-        self.hi = hi = act[-1] + 1
+        hi = self.hi
+        while self.rows[hi - 1] is None:  # free rows at the top need no decoding
+            hi -= 1
+        self.hi = hi
         col = self.col
         self.real[:hi, col] = True  # holes too: a row that sees nothing would give NaN
         mask = self.real[:hi, None, None, : col + 1]
@@ -486,11 +492,13 @@ class Engine:
         self.pos[:hi] += 1
         self.col += 1
         self.steps += 1
-        self.row_steps += len(act)
+        self.row_steps += self.n_active
 
     def _compact_rows(self) -> None:
         """Move the top rows into holes when holes are many and nobody waits to fill
         them: fewer rows to decode."""
+        if self._pending or self.hi - self.n_active < HOLE_FRACTION * self.hi:
+            return
         act = self._active()
         holes = [r for r in range(act[-1]) if self.rows[r] is None]
         if self._pending or len(holes) < HOLE_FRACTION * (act[-1] + 1):
