@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--problems", type=int, default=256)
     ap.add_argument("--budget", type=int, default=4)
     ap.add_argument("--max-tokens", type=int, default=320)
-    ap.add_argument("--concurrency", type=int, default=64)
+    ap.add_argument("--concurrency", type=int, default=128)
     ap.add_argument("--eval-n", type=int, default=500)
     ap.add_argument("--new-tokens", type=int, default=128)
     ap.add_argument("--repeats", type=int, default=3)

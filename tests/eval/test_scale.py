@@ -39,6 +39,8 @@ def test_config_errors_name_the_problem():
         ScaleConfig(strategies=["beam"], budgets=[4], options={"beam_width": 2})
     with pytest.raises(ConfigError, match=r"options given for \['bean'\]"):
         ScaleConfig(strategies=["beam"], budgets=[4], options={"bean": {"beam_width": 2}})
+    with pytest.raises(ConfigError, match="concurrency"):
+        ScaleConfig(strategies=["vote"], budgets=[1], concurrency=0)
 
 
 class ScriptLM:

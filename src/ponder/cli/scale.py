@@ -34,6 +34,8 @@ def scale(
     max_tokens: int = typer.Option(512),
     temperature: float = typer.Option(0.8),
     seed: int = typer.Option(0),
+    concurrency: int = typer.Option(128, help="Problems solved at once (their model calls "
+                                    "are decoded together); records do not depend on it."),
     name: str = typer.Option(None, help="Report name (default scale_<task>)."),
 ) -> None:
     """Run strategies at each budget on held-out problems; write reports/<name>.json
@@ -54,7 +56,7 @@ def scale(
                       budgets=_ints(budgets, "--budgets"), n_problems=n,
                       difficulty=_ints(difficulty, "--difficulty") if difficulty else None,
                       seed=seed, max_tokens=max_tokens, temperature=temperature,
-                      options=opts)
+                      options=opts, concurrency=concurrency)
     t = get_task(task)
     lm = load_lm(model)
     scorers = Scorers(

@@ -36,7 +36,7 @@ class ScaleConfig:
     temperature: float = 0.8
     options: dict[str, dict[str, Any]] = field(default_factory=dict)  # per strategy
     split: Split = "test"  # "train" only to fit compute-optimal policies
-    concurrency: int = 64  # problems solved at once; their model calls are batched together
+    concurrency: int = 128  # problems solved at once; their model calls are batched together
 
     def __post_init__(self) -> None:
         if not self.strategies:
