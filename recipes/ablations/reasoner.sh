@@ -9,6 +9,11 @@
 #
 #   bash recipes/ablations/reasoner.sh              # every arm, then the summary
 #   ARMS="fine coarse" bash recipes/ablations/reasoner.sh
+#   # the curriculum at the bundled reasoner's levels, kept apart from the format runs:
+#   ARMS="fine competence" LEVELS=arith=4,chain=3,countdown=2,perm=2 \
+#     EVAL_LEVELS="arith:1-4 chain:1-3 countdown:1-2 perm:1-2" PACK_LEN=640 \
+#     DIR=reports/ablation_curriculum OUT=reports/ablation_curriculum.json \
+#     RUNS=runs/ablation_curriculum bash recipes/ablations/reasoner.sh
 #
 # Arms run two at a time with one thread each. Each arm's eval goes to
 # reports/ablation/<arm>_<task>.json; recipes/ablations/summarize.py pairs the arms on
@@ -20,9 +25,12 @@ MINUTES=${MINUTES:-12}
 N=${N:-200}
 ARMS=${ARMS:-fine coarse competence base}
 RUNS=${RUNS:-runs/ablation}
-LEVELS=arith=4,chain=6,countdown=3,perm=4
-EVAL_LEVELS="arith:1-4 chain:1-6 countdown:1-3 perm:1-4"
-mkdir -p reports/ablation "$RUNS"
+LEVELS=${LEVELS:-arith=4,chain=6,countdown=3,perm=4}
+EVAL_LEVELS=${EVAL_LEVELS:-"arith:1-4 chain:1-6 countdown:1-3 perm:1-4"}
+PACK_LEN=${PACK_LEN:-}  # unset: the model's context
+DIR=${DIR:-reports/ablation}
+OUT=${OUT:-reports/ablation_reasoner.json}
+mkdir -p "$DIR" "$RUNS"
 
 arm_flags() {
   case "$1" in
@@ -39,11 +47,12 @@ run_arm() {
   # shellcheck disable=SC2046
   "$PONDER" train --task arith,chain,countdown,perm --max-difficulty "$LEVELS" \
     --minutes "$MINUTES" --batch-size 8 --lr 3e-3 --threads 1 --seed 0 --eval-n 0 \
+    ${PACK_LEN:+--pack-len "$PACK_LEN"} \
     --quiet --out "$RUNS/$arm" $(arm_flags "$arm") ${RESUME:+--resume}
   for spec in $EVAL_LEVELS; do
     task=${spec%%:*}; levels=${spec#*:}
     OMP_NUM_THREADS=1 "$PONDER" eval --model "$RUNS/$arm" --task "$task" --difficulty "$levels" \
-      --n "$N" --records --json "reports/ablation/${arm}_${task}.json" > /dev/null
+      --n "$N" --records --json "$DIR/${arm}_${task}.json" > /dev/null
   done
   echo "arm $arm done"
 }
@@ -55,4 +64,4 @@ while [ $# -gt 0 ]; do
   wait
   shift; [ $# -gt 0 ] && shift
 done
-.venv/bin/python recipes/ablations/summarize.py
+.venv/bin/python recipes/ablations/summarize.py --dir "$DIR" --out "$OUT"
