@@ -35,7 +35,7 @@ from __future__ import annotations
 import atexit
 import threading
 import weakref
-from collections import Counter, OrderedDict, deque
+from collections import Counter, deque
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -44,6 +44,7 @@ import torch
 import torch.nn.functional as F
 
 from ponder.lm.base import Cancelled, Completion
+from ponder.lm.prefix import PrefixStore
 from ponder.lm.sampling import nucleus_drop
 
 if TYPE_CHECKING:
@@ -64,72 +65,6 @@ def _stop_all() -> None:
     """Let every worker leave its loop before the interpreter tears torch down."""
     for engine in list(_ENGINES):
         engine.close()
-
-
-class _Node:
-    __slots__ = ("children", "count", "entry")
-
-    def __init__(self) -> None:
-        self.children: dict[int, _Node] = {}
-        self.count = 0  # stored sequences passing through this node
-        self.entry: tuple[int, ...] | None = None  # one of them
-
-
-class PrefixStore:
-    """Keys/values of finished sequences in a token trie, least recently used dropped
-    first once they hold more than ``max_bytes``. ``longest(prompt)`` finds the longest
-    run of ``prompt``'s first tokens that some stored sequence starts with (one token
-    at least is left to run, for its logits): the siblings of a search node share their
-    parent's steps, the next step of a beam extends its last one."""
-
-    def __init__(self, max_bytes: int):
-        self.max_bytes, self.bytes = max_bytes, 0
-        self.entries: OrderedDict[tuple[int, ...], list[torch.Tensor]] = OrderedDict()
-        self.root = _Node()
-
-    def put(self, key: tuple[int, ...], kv: list[torch.Tensor]) -> None:
-        if key in self.entries:
-            self.entries.move_to_end(key)
-            return
-        self.entries[key] = kv
-        self.bytes += _nbytes(kv)
-        node = self.root
-        for t in key:
-            node = node.children.setdefault(t, _Node())
-            node.count += 1
-            node.entry = key
-        while self.bytes > self.max_bytes and self.entries:
-            self._drop(next(iter(self.entries)))
-
-    def _drop(self, key: tuple[int, ...]) -> None:
-        self.bytes -= _nbytes(self.entries.pop(key))
-        path = [self.root]
-        for t in key:
-            path.append(path[-1].children[t])
-        for depth in range(len(key), 0, -1):  # deepest first: children are settled
-            node, parent = path[depth], path[depth - 1]
-            node.count -= 1
-            if not node.count:
-                del parent.children[key[depth - 1]]
-            elif node.entry == key:  # another sequence passes on, or ends right here
-                child = next(iter(node.children.values()), None)
-                node.entry = child.entry if child is not None else key[:depth]
-
-    def longest(self, prompt: tuple[int, ...]) -> tuple[int, list[torch.Tensor]] | None:
-        node, depth = self.root, 0
-        for t in prompt[:-1]:
-            nxt = node.children.get(t)
-            if nxt is None:
-                break
-            node, depth = nxt, depth + 1
-        if not depth or node.entry is None:
-            return None
-        self.entries.move_to_end(node.entry)
-        return depth, [t.narrow(2, 0, depth) for t in self.entries[node.entry]]
-
-
-def _nbytes(kv: list[torch.Tensor]) -> int:
-    return sum(t.numel() * t.element_size() for t in kv)
 
 
 @dataclass(eq=False)
