@@ -2,23 +2,41 @@
 # Test-time compute at the edge of competence: the levels where the bundled reasoner's
 # greedy accuracy lies between 0.2 and 0.8 (read from reports/default_eval_<task>.json,
 # written by recipes/default_eval.sh), N held-out problems per arm, twice (seeds 0 and 1,
-# different problems). Greedy against self-consistency (majority vote) at 4 and 16
-# samples, paired on the same problems; the summary also fits coverage (pass@k) with a
-# power law (Brown et al., "Large Language Monkeys").
+# different problems), every comparison paired on the same problems. Stages (STAGES):
 #
-#   bash recipes/test_time/edge.sh                     # arith, N=500
-#   TASK=countdown N=500 bash recipes/test_time/edge.sh
-# Writes reports/edge_<task>_s<seed>.json (+ .records.jsonl, .png).
+#   vote     greedy vs self-consistency at BUDGETS samples, and the coverage (pass@k)
+#            power-law fit (Brown et al., "Large Language Monkeys")
+#                                                   -> reports/edge_<task>_s<seed>.json
+#   rm       a PRM and an ORM trained on the policy's own samples of TRAIN problems at
+#            the edge levels (exact step labels)   -> reports/edge_<task>_{prm,orm}.json
+#   select   majority vote vs ORM best-of-N vs PRM-weighted best-of-N at 4 and 16 samples:
+#            the same samples (same seeds), three ways of choosing (Lightman et al.)
+#                                            -> reports/edge_<task>_select_s<seed>.json
+#   search   PRM beam search and MCTS vs PRM best-of-N at 4 and 16, by level (Snell et al.)
+#                                            -> reports/edge_<task>_search_s<seed>.json
+#   budget   budget forcing: greedy thinking capped at 8..128 tokens, and "Wait" extension
+#                                            -> reports/edge_<task>_budget_s<seed>.json
+#   optimal  compute-optimal allocation by predicted difficulty, fitted on TRAIN problems,
+#            vs PRM best-of-N              -> reports/edge_<task>_optimal_s<seed>.json
+#
+#   bash recipes/test_time/edge.sh                          # chain, every stage
+#   TASK=countdown STAGES=vote,rm,select bash recipes/test_time/edge.sh
+#   RESUME=1 bash recipes/test_time/edge.sh                 # skip reports that exist
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 
 PONDER=${PONDER:-.venv/bin/ponder}
 PY=${PY:-.venv/bin/python}
-TASK=${TASK:-arith}
+TASK=${TASK:-chain}
 N=${N:-500}
 TOK=${TOK:-400}
 BUDGETS=${BUDGETS:-1,4,16}
+SEEDS=${SEEDS:-0 1}
+STAGES=${STAGES:-vote,rm,select,search,budget,optimal}
+RUN=${RUN:-runs/edge/$TASK}
+RM_PROBLEMS=${RM_PROBLEMS:-1000}
+RM_STEPS=${RM_STEPS:-600}
 EVAL=reports/default_eval_${TASK}.json
 if [ -z "${EDGE:-}" ]; then
   EDGE=$("$PY" - "$EVAL" <<'EOF'
@@ -31,9 +49,68 @@ print(",".join(levels))
 EOF
 )
 fi
-echo "edge of competence for $TASK: levels $EDGE"
-for SEED in 0 1; do
-  "$PONDER" scale --task "$TASK" --difficulty "$EDGE" --n "$N" --seed "$SEED" \
-    --strategies greedy,vote --budgets "$BUDGETS" --max-tokens "$TOK" \
-    --name "edge_${TASK}_s${SEED}"
-done
+echo "edge of competence for $TASK: levels $EDGE; stages $STAGES"
+mkdir -p "$RUN"
+
+want() { [[ ",$STAGES," == *",$1,"* ]]; }
+done_already() { [ -n "${RESUME:-}" ] && [ -f "reports/$1.json" ]; }
+scale() {  # name seed args...
+  local name=$1 seed=$2
+  shift 2
+  if done_already "$name"; then echo "skip $name (exists)"; return; fi
+  "$PONDER" scale --task "$TASK" --difficulty "$EDGE" --n "$N" --seed "$seed" \
+    --max-tokens "$TOK" --name "$name" "$@"
+}
+PRM_BON='"best_of_n": {"scorer": "prm", "weighted": true}'
+BEAM='"beam": {"beam_width": "sqrt"}'  # M = sqrt(N), as in Snell et al.
+
+if want vote; then
+  for SEED in $SEEDS; do
+    scale "edge_${TASK}_s${SEED}" "$SEED" --strategies greedy,vote --budgets "$BUDGETS"
+  done
+fi
+
+if want rm; then
+  for KIND in prm orm; do
+    if done_already "edge_${TASK}_${KIND}" && [ -d "$RUN/$KIND" ]; then continue; fi
+    "$PONDER" prm train --task "$TASK" --difficulty "$EDGE" --kind "$KIND" --labels exact \
+      --problems "$RM_PROBLEMS" --samples 4 --steps "$RM_STEPS" --eval-problems 200 \
+      --max-tokens "$TOK" --out "$RUN/$KIND" --name "edge_${TASK}_${KIND}"
+  done
+fi
+
+if want select; then
+  for SEED in $SEEDS; do
+    scale "edge_${TASK}_select_s${SEED}" "$SEED" --budgets 4,16 \
+      --strategies greedy,vote,orm=best_of_n,prm=best_of_n --prm "$RUN/prm" --orm "$RUN/orm" \
+      --options '{"orm": {"scorer": "orm"}, "prm": {"scorer": "prm", "weighted": true}}'
+  done
+fi
+
+if want search; then
+  for SEED in $SEEDS; do
+    scale "edge_${TASK}_search_s${SEED}" "$SEED" --budgets 4,16 \
+      --strategies best_of_n,beam,mcts --prm "$RUN/prm" --options "{$PRM_BON, $BEAM}"
+  done
+fi
+
+if want budget; then
+  for SEED in $SEEDS; do
+    scale "edge_${TASK}_budget_s${SEED}" "$SEED" --temperature 0 --budgets 8,16,32,64,128 \
+      --strategies cap=budget,wait=budget --options '{"wait": {"extend": 2}}'
+  done
+fi
+
+if want optimal; then
+  POLICY=$RUN/policy.json
+  if [ ! -f "$POLICY" ] || [ -z "${RESUME:-}" ]; then
+    "$PONDER" optimal fit --task "$TASK" --difficulty "$EDGE" --n "$N" \
+      --strategies greedy,vote,best_of_n,beam --budgets 1,4,16 --targets 4,16 \
+      --prm "$RUN/prm" --options "{$PRM_BON, $BEAM}" --max-tokens "$TOK" --out "$POLICY"
+  fi
+  for SEED in $SEEDS; do
+    scale "edge_${TASK}_optimal_s${SEED}" "$SEED" --budgets 4,16 \
+      --strategies optimal,best_of_n --prm "$RUN/prm" \
+      --options "{\"optimal\": {\"policy\": \"$POLICY\"}, $PRM_BON}"
+  done
+fi

@@ -41,6 +41,37 @@ def test_config_errors_name_the_problem():
         ScaleConfig(strategies=["beam"], budgets=[4], options={"bean": {"beam_width": 2}})
     with pytest.raises(ConfigError, match="concurrency"):
         ScaleConfig(strategies=["vote"], budgets=[1], concurrency=0)
+    with pytest.raises(ConfigError, match="labels must differ"):
+        ScaleConfig(strategies=["vote", "vote=best_of_n"], budgets=[1])
+    with pytest.raises(UnknownName, match="strategy"):
+        ScaleConfig(strategies=["a=nope"], budgets=[1])
+    with pytest.raises(ConfigError, match="label=strategy"):
+        ScaleConfig(strategies=["=vote"], budgets=[1])
+
+
+def test_labelled_variants_of_one_strategy_run_side_by_side_on_the_same_samples():
+    """prm=best_of_n and orm=best_of_n: options and records go by label, the samples
+    (same seeds) are the same, so only the choosing differs."""
+    task, lm = SumTask(), noisy_policy(p_step=0.6)
+    verifier = Scorers(verifier=task.verify)
+    cfg = ScaleConfig(strategies=["vote", "oracle=best_of_n", "first=best_of_n"],
+                      budgets=[6], n_problems=30, difficulty=[3], max_tokens=64,
+                      options={"oracle": {"scorer": "verifier"},
+                               "first": {"scorer": "verifier", "weighted": True}})
+    records = run_scale(lm, task, cfg, verifier)
+    by = {}
+    for r in records:
+        by.setdefault(r["strategy"], []).append(r)
+    assert set(by) == {"vote", "oracle", "first"}
+    assert {r["method"] for r in by["oracle"]} == {"best_of_n"}
+    same = [r["samples_correct"] for r in by["vote"]]
+    assert [r["samples_correct"] for r in by["oracle"]] == same  # the same samples
+    # the verifier picks a right sample whenever there is one: pass@6
+    assert [r["correct"] for r in by["oracle"]] == [c > 0 for c in same]
+    assert sum(r["correct"] for r in by["oracle"]) > sum(r["correct"] for r in by["vote"])
+    s = summarize(records)
+    assert s["coverage"]["n"] == 6  # coverage reads labelled best_of_n runs too
+    assert {(c["a"], c["b"]) for c in s["paired"]} >= {("oracle@6", "vote@6")}
 
 
 class ScriptLM:

@@ -83,8 +83,22 @@ def test_compute_accounting():
         assert_accounted(res, lm, prm)
 
 
+def test_sqrt_width_follows_the_budget():
+    from ponder.think.beam import width_for
+
+    assert [width_for("sqrt", n) for n in (1, 4, 16, 64)] == [1, 2, 4, 8]
+    res, lm, _ = run(n=16, beam_width="sqrt", aggregate="min")
+    second = lm.calls[1]  # 4 kept prefixes, each expanded into sqrt(16) = 4
+    assert second["n"] * len(second["prompts"]) == 16 and res.meta["beam_width"] == 4
+    res1, lm1, _ = run(n=1, beam_width="sqrt")  # budget 1: a single chain, no error
+    assert lm1.calls[0]["n"] == 1 and len(res1.traces) == 1
+    with pytest.raises(ConfigError, match="square budget"):
+        width_for("sqrt", 8)
+
+
 @pytest.mark.parametrize("options,msg", [
     ({"beam_width": 3}, "dividing"), ({"beam_width": 16}, "dividing"),
+    ({"beam_width": "wide"}, "sqrt"), ({"beam_width": True}, "dividing"),
     ({"lookahead": -1}, "lookahead"), ({"select": "max"}, "selection"),
     ({"aggregate": "mean"}, "aggregate"), ({"width": 2}, "unknown option"),
 ])

@@ -47,6 +47,22 @@ def command_line(ctx: typer.Context) -> str:
     return shlex.join(words)
 
 
+def parse_ints(spec: str, what: str, minimum: int | None = None) -> list[int]:
+    """``"1,4,16"`` -> [1, 4, 16], or a clear error naming the option ``what``.
+
+    >>> parse_ints("1,4,16", "--budgets")
+    [1, 4, 16]
+    """
+    try:
+        out = [int(x) for x in spec.split(",") if x.strip()]
+    except ValueError:
+        raise InvalidInput(f"{what} takes comma-separated integers, got {spec!r}") from None
+    if not out or (minimum is not None and min(out) < minimum):
+        floor = "" if minimum is None else f" >= {minimum}"
+        raise InvalidInput(f"{what} needs integers{floor}, got {spec!r}")
+    return out
+
+
 def parse_levels(spec: str | None) -> list[int] | None:
     """``"1,3,5-7"`` -> [1, 3, 5, 6, 7]; None -> None (every level).
 

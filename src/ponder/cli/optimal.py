@@ -36,7 +36,7 @@ def fit(
     per difficulty bin, and write one policy per target budget. Evaluate it on held-out
     problems with: ponder scale --strategies optimal --options
     '{"optimal": {"policy": "OUT"}}' --budgets TARGETS."""
-    from ponder.cli.scale import _ints
+    from ponder.cli._common import parse_ints, parse_levels
     from ponder.eval.optimal_fit import fit_compute_optimal
     from ponder.eval.report import atomic_write_json
     from ponder.eval.scale import ScaleConfig
@@ -49,10 +49,10 @@ def fit(
         opts = json.loads(options)
     except json.JSONDecodeError as e:
         raise InvalidInput(f"--options is not valid JSON: {e}") from None
-    cand = _ints(budgets, "--budgets")
+    cand = parse_ints(budgets, "--budgets")
     cfg = ScaleConfig(strategies=[s.strip() for s in strategies.split(",") if s.strip()],
                       budgets=cand, n_problems=n, seed=seed, max_tokens=max_tokens,
-                      difficulty=_ints(difficulty, "--difficulty") if difficulty else None,
+                      difficulty=parse_levels(difficulty),
                       temperature=temperature, options=opts, split="train")
     scorers = Scorers(prm=RewardScorer(*load_reward_model(prm))) if prm else None
     count = {"k": 0}
@@ -65,7 +65,7 @@ def fit(
 
     typer.echo(f"probing difficulty of {n} training problems...")
     policies, cells = fit_compute_optimal(
-        load_lm(model), get_task(task), cfg, _ints(targets, "--targets") if targets else cand,
+        load_lm(model), get_task(task), cfg, parse_ints(targets, "--targets") if targets else cand,
         scorers, probe_n, signal, on_record=progress)
     atomic_write_json(out, {"policies": [p.to_dict() for p in policies],
                             "table": [c.__dict__ for c in cells], "task": task,

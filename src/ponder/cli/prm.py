@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from ponder.cli._common import parse_levels
 from ponder.errors import InvalidInput
 
 prm_app = typer.Typer(help="Outcome (ORM) and process (PRM) reward models.",
@@ -22,6 +23,8 @@ def train(
                                "(Monte-Carlo rollouts, Math-Shepherd)."),
     kind: str = typer.Option("prm", help="prm (score every step) or orm (whole solution)."),
     problems: int = typer.Option(200, help="Training problems (train split)."),
+    difficulty: str = typer.Option(None, help="Comma-separated levels to train and "
+                                   "evaluate on (default: all)."),
     samples: int = typer.Option(4, help="Policy samples per problem."),
     mc_k: int = typer.Option(4, "--mc-k", help="Rollouts per step prefix for mc labels."),
     steps: int = typer.Option(300, help="Optimizer steps."),
@@ -52,18 +55,20 @@ def train(
     if labels not in LABELS:
         raise InvalidInput(f"--labels must be one of {LABELS}, got {labels!r}")
     cfg = RewardTrainConfig(kind=kind, steps=steps, batch_size=batch_size, lr=lr, seed=seed)
+    levels = parse_levels(difficulty)
     t = get_task(task)
     lm = load_lm(model)
     policy, tok, _ = load_checkpoint(model or default_model_path())
     typer.echo(f"sampling {problems}x{samples} training completions from the policy...")
-    train_set = sample_policy(lm, t.problems("train", problems, seed=seed), samples,
-                              max_tokens, seed=seed)
+    train_set = sample_policy(lm, t.problems("train", problems, seed=seed,
+                                             difficulty=levels), samples, max_tokens, seed=seed)
     if labels == "mc":
         typer.echo(f"Monte-Carlo labels: {mc_k} rollouts per step prefix...")
         mc_labels(lm, train_set, k=mc_k, max_tokens=max_tokens, seed=seed + 1)
     else:
         label_exact(train_set)
-    test_set = sample_policy(lm, t.problems("test", eval_problems, seed=seed), samples,
+    test_set = sample_policy(lm, t.problems("test", eval_problems, seed=seed,
+                                                 difficulty=levels), samples,
                              max_tokens, seed=seed + 2)
     label_exact(test_set)  # held-out truth is always the exact checker
 
@@ -75,10 +80,12 @@ def train(
     rm = train_reward_model(policy, tok, train_set, cfg, log=log)
     save_reward_model(out, rm, tok, recipe={"task": task, "labels": labels,
                                             "policy": str(model or default_model_path()),
+                                            "difficulty": levels,
                                             **asdict(cfg)})
     acc = step_accuracy(RewardScorer(rm, tok), test_set)
     name = name or f"prm_{task}_{labels}_{kind}"
-    path = write_report(name, {"task": task, "labels": labels, "kind": kind, **acc,
+    path = write_report(name, {"task": task, "labels": labels, "kind": kind,
+                               "difficulty": levels, **acc,
                                "train_samples": len(train_set)},
                         model=str(model or "default"), seed=seed,
                         title=f"{kind.upper()} on {task} ({labels} labels): held-out step "

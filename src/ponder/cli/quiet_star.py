@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from ponder.cli._common import parse_ints
 from ponder.errors import InvalidInput
 
 qs_app = typer.Typer(help="Quiet-STaR: learn to think before every token, from text in which "
@@ -15,16 +16,6 @@ qs_app = typer.Typer(help="Quiet-STaR: learn to think before every token, from t
 MODEL_HELP = ("A ponder checkpoint or run directory, or hf:DIR (Llama/Qwen2); default: the "
               "bundled reasoner.")
 TASK_HELP = "Task families whose direct (problem -> answer) text is used, comma-separated."
-
-
-def _ints(spec: str, what: str) -> list[int]:
-    try:
-        out = [int(x) for x in spec.split(",") if x.strip()]
-    except ValueError:
-        raise InvalidInput(f"{what} takes comma-separated integers, got {spec!r}") from None
-    if not out or min(out) < 0:
-        raise InvalidInput(f"{what} needs integers >= 0, got {spec!r}")
-    return out
 
 
 def _threads(n: int) -> None:
@@ -120,8 +111,8 @@ def eval_cmd(
     from ponder.tasks import parse_tasks
 
     _threads(threads)
-    ls = sorted(set(_ints(lengths, "--lengths")) | {0})
-    accs = _ints(acc_lengths, "--acc-lengths") if acc_lengths else None
+    ls = sorted(set(parse_ints(lengths, "--lengths", minimum=0)) | {0})
+    accs = parse_ints(acc_lengths, "--acc-lengths", minimum=0) if acc_lengths else None
     tasks = parse_tasks(task)
     qs, path = load_quietstar(model, device=device)
     accs = accs or sorted({0, qs.cfg.thought_tokens})

@@ -7,20 +7,16 @@ from pathlib import Path
 
 import typer
 
+from ponder.cli._common import parse_ints, parse_levels
 from ponder.errors import InvalidInput
-
-
-def _ints(text: str, what: str) -> list[int]:
-    try:
-        return [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise InvalidInput(f"{what} must be comma-separated integers, got {text!r}") from None
 
 
 def scale(
     task: str = typer.Option("chain", "--task", help="Task family (held-out split)."),
     model: str = typer.Option(None, "--model", help="Policy model (default: bundled)."),
-    strategies: str = typer.Option("greedy,vote", help="Comma-separated strategies."),
+    strategies: str = typer.Option("greedy,vote", help="Comma-separated strategies; "
+                                "label=strategy runs one twice, e.g. prm=best_of_n,"
+                                "orm=best_of_n with --options keyed by label."),
     budgets: str = typer.Option("1,2,4,8,16", help="Comma-separated budgets (samples; "
                                 "thinking tokens for the budget strategy)."),
     n: int = typer.Option(100, "--n", help="Held-out problems."),
@@ -53,8 +49,8 @@ def scale(
     except json.JSONDecodeError as e:
         raise InvalidInput(f"--options is not valid JSON: {e}") from None
     cfg = ScaleConfig(strategies=[s.strip() for s in strategies.split(",") if s.strip()],
-                      budgets=_ints(budgets, "--budgets"), n_problems=n,
-                      difficulty=_ints(difficulty, "--difficulty") if difficulty else None,
+                      budgets=parse_ints(budgets, "--budgets"), n_problems=n,
+                      difficulty=parse_levels(difficulty),
                       seed=seed, max_tokens=max_tokens, temperature=temperature,
                       options=opts, concurrency=concurrency)
     t = get_task(task)

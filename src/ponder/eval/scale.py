@@ -21,13 +21,13 @@ from ponder.eval.stats import compare_paired
 from ponder.lm.base import LM
 from ponder.lm.batching import map_ordered, shared
 from ponder.tasks.base import Problem, Split, Task, answer_line
-from ponder.think import Scorers, get_strategy, sized_budget
+from ponder.think import Scorers, get_strategy, sized_budget, split_label
 from ponder.think.base import ANSWER_RULE_KEY, CODE_RULE
 
 
 @dataclass
 class ScaleConfig:
-    strategies: list[str]
+    strategies: list[str]  # names, or label=name to run one strategy twice (split_label)
     budgets: list[int]
     n_problems: int = 100
     difficulty: list[int] | None = None
@@ -41,8 +41,12 @@ class ScaleConfig:
     def __post_init__(self) -> None:
         if not self.strategies:
             raise ConfigError("give at least one strategy (--strategies vote,best_of_n,...)")
+        labels = [split_label(s)[0] for s in self.strategies]
         for s in self.strategies:
-            get_strategy(s)  # raises UnknownName with the list of strategies
+            get_strategy(split_label(s)[1])  # raises UnknownName with the list
+        if len(set(labels)) < len(labels):
+            raise ConfigError(f"strategy labels must differ, got {labels}; run a "
+                              "strategy twice as label=strategy")
         if not self.budgets or any(b < 1 for b in self.budgets):
             raise ConfigError(f"budgets must be positive integers, got {self.budgets}")
         if self.n_problems < 1:
@@ -55,7 +59,7 @@ class ScaleConfig:
                 isinstance(v, dict) for v in self.options.values()):
             raise ConfigError('options must map each strategy to its own options, e.g. '
                               f'{{"beam": {{"beam_width": 4}}}}; got {self.options!r}')
-        stray = sorted(set(self.options) - set(self.strategies))
+        stray = sorted(set(self.options) - set(labels))
         if stray:  # most likely a typo, which would otherwise run without its options
             raise ConfigError(f"options given for {stray}, which are not among the "
                               f"strategies run: {self.strategies}")
@@ -100,19 +104,21 @@ def _run(task: Task, problems: list[Problem], model: LM, cfg: ScaleConfig,
          scorers: Scorers | None, on_record: Callable[[dict[str, Any]], None] | None,
          ) -> list[dict[str, Any]]:
     records = []
-    for name in cfg.strategies:
-        strategy = get_strategy(name)
+    for entry in cfg.strategies:
+        label, method = split_label(entry)
+        strategy = get_strategy(method)
         for b in cfg.budgets:
-            budget = sized_budget(name, b, max_tokens=cfg.max_tokens,
-                                  temperature=cfg.temperature, options=cfg.options.get(name))
+            budget = sized_budget(method, b, max_tokens=cfg.max_tokens,
+                                  temperature=cfg.temperature, options=cfg.options.get(label))
 
-            def solve(item: tuple[int, Problem], strategy: Any = strategy, name: str = name,
-                      b: int = b, budget: Any = budget) -> dict[str, Any]:
+            def solve(item: tuple[int, Problem], strategy: Any = strategy, name: str = label,
+                      method: str = method, b: int = b, budget: Any = budget,
+                      ) -> dict[str, Any]:
                 i, p = item
                 t0 = time.perf_counter()
                 res = strategy(p, model, budget, scorers, seed=cfg.seed * 100_003 + i)
                 votes = [t.answer for t in res.traces]
-                return {"strategy": name, "budget": b, "problem": p.id,
+                return {"strategy": name, "method": method, "budget": b, "problem": p.id,
                         "difficulty": p.difficulty, "answer_rule": task.answer_rule,
                         "correct": is_correct(task, p, res.answer),
                         "samples_correct": sum(is_correct(task, p, a) for a in votes),
@@ -138,7 +144,8 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
     efficiency = {s: efficiency_ratio(curves[base], c) for s, c in curves.items()
                   if base and s != base}
     coverage: dict[str, Any] = {}
-    sampled = [r for r in records if r["strategy"] in ("vote", "best_of_n") and r["samples"] > 1]
+    sampled = [r for r in records if r.get("method", r["strategy"]) in ("vote", "best_of_n")
+               and r["samples"] > 1]
     if sampled:
         top = max(r["budget"] for r in sampled)
         pairs = [(r["samples"], r["samples_correct"]) for r in sampled if r["budget"] == top]

@@ -12,7 +12,7 @@ import importlib
 from types import ModuleType
 from typing import Any
 
-from ponder.errors import UnknownName
+from ponder.errors import ConfigError, UnknownName
 from ponder.think.base import Budget, Result, Scorers, Strategy, Trace
 from ponder.think.compute import Compute
 
@@ -40,6 +40,19 @@ def get_strategy(name: str) -> Strategy:
     return getattr(_module(name), STRATEGIES[name].split(":")[1])
 
 
+def split_label(entry: str) -> tuple[str, str]:
+    """(label, strategy) of a run's strategy entry: ``"prm_bon=best_of_n"`` runs
+    best_of_n under the label prm_bon (its options and records go by the label), so one
+    run can hold two variants of a strategy; a plain ``"vote"`` is its own label."""
+    label, sep, name = entry.partition("=")
+    label, name = label.strip(), name.strip()
+    if not sep:
+        return label, label
+    if not label or not name:
+        raise ConfigError(f"a labelled strategy is written label=strategy, got {entry!r}")
+    return label, name
+
+
 def sized_budget(strategy: str, size: int, *, max_tokens: int, temperature: float,
                  top_p: float = 1.0, options: dict[str, Any] | None = None) -> Budget:
     """The Budget giving ``strategy`` compute budget ``size``: ``size`` samples (or search
@@ -56,4 +69,4 @@ def sized_budget(strategy: str, size: int, *, max_tokens: int, temperature: floa
 
 
 __all__ = ["STRATEGIES", "Budget", "Compute", "Result", "Scorers", "Strategy", "Trace",
-           "get_strategy", "sized_budget"]
+           "get_strategy", "sized_budget", "split_label"]

@@ -18,8 +18,9 @@ number of prefixes kept shrinks so that at most N solutions are ever finished (t
 does not say what happens to beams that end early). A step is one line of thinking, as
 in ponder's template (``ponder.think.steps``).
 
-Options: ``beam_width`` (M, must divide N), ``lookahead`` (k >= 0), ``max_steps``,
-``aggregate`` (last | min | prod), ``select`` (weighted | best | vote).
+Options: ``beam_width`` (M, must divide N; ``"sqrt"``: M = sqrt(N), the width Snell et
+al. use beside M = 4, so one setting serves every square budget), ``lookahead`` (k >= 0),
+``max_steps``, ``aggregate`` (last | min | prod), ``select`` (weighted | best | vote).
 """
 
 from __future__ import annotations
@@ -71,11 +72,25 @@ def top_k(scores: list[float], k: int) -> list[int]:
     return sorted(range(len(scores)), key=lambda i: (-scores[i], i))[:k]
 
 
+def width_for(spec: int | str, n: int) -> int:
+    """The beam width M for budget ``n``: ``spec`` itself, or sqrt(n) for ``"sqrt"``.
+
+    >>> width_for(4, 16), width_for("sqrt", 16), width_for("sqrt", 1)
+    (4, 4, 1)
+    """
+    if spec == "sqrt":
+        m = math.isqrt(n)
+        if m * m != n:
+            raise ConfigError(f"beam: beam_width \"sqrt\" needs a square budget, got n={n}")
+        return m
+    if not isinstance(spec, int) or isinstance(spec, bool) or not 1 <= spec <= n or n % spec:
+        raise ConfigError(f"beam: beam_width must be \"sqrt\" or an integer in 1..n dividing "
+                          f"the budget n={n}, got {spec!r}")
+    return spec
+
+
 def _check(opts: dict, n: int) -> None:
-    m = opts["beam_width"]
-    if not isinstance(m, int) or not 1 <= m <= n or n % m:
-        raise ConfigError(f"beam: beam_width must be an integer in 1..n dividing the budget "
-                          f"n={n}, got {m!r}")
+    opts["beam_width"] = width_for(opts["beam_width"], n)
     for key, lo in (("lookahead", 0), ("max_steps", 1)):
         if not isinstance(opts[key], int) or opts[key] < lo:
             raise ConfigError(f"beam: option {key} must be an integer >= {lo}, "
