@@ -5,15 +5,14 @@ import pytest
 import torch
 
 from ponder.errors import ConfigError
-from ponder.lm.base import Completion
 from ponder.lm.model import ModelConfig, Transformer
 from ponder.lm.template import THINK_CLOSE, format_prompt
 from ponder.lm.tokenizer import CharTokenizer
 from ponder.tasks.base import Task
 from ponder.train.data import Example
 from ponder.train.loop import TrainConfig
+from ponder.train.policy import NativePolicy
 from ponder.train.rl import RLConfig, problem_batch, run_rl
-from ponder.train.rollout import encode_rollout, sampled_logprobs, token_logprobs
 from ponder.train.sft import finetune
 from ponder.train.state import read_metrics
 
@@ -58,33 +57,6 @@ def tiny_format_model(steps: int = 80) -> Transformer:
     return model.eval()
 
 
-def test_encode_rollout_adds_eos_only_to_finished_completions_and_fits_context():
-    b = encode_rollout(TOK, ["ab", "ab"], ["xy", "xy"], [True, False], max_len=32)
-    assert b.prompts[0] == TOK.encode("ab", bos=True)
-    assert b.completions == [TOK.encode("xy", eos=True), TOK.encode("xy")]
-    short = encode_rollout(TOK, ["ab"], ["xyz"], [True], max_len=5)
-    assert len(short.prompts[0]) + len(short.completions[0]) == 5
-
-
-def test_token_logprobs_match_the_model_distribution_and_sampler():
-    torch.manual_seed(0)
-    model = Transformer(ModelConfig(vocab_size=TOK.vocab_size, n_layer=1, n_head=2,
-                                    d_model=16, d_ff=32, max_seq_len=32))
-    b = encode_rollout(TOK, ["q", "qq"], ["ab", "a"], [True, False], 32)
-    lp, mask = token_logprobs(model, b)
-    assert mask.tolist() == [[1, 1, 1], [1, 0, 0]]
-    logits = model(torch.tensor([b.prompts[0] + b.completions[0]]))[0]
-    want = torch.log_softmax(logits[2], -1)[TOK.stoi["b"]].item()  # bos q a -> b
-    assert lp[0, 1].item() == pytest.approx(want, abs=1e-5)
-    lp.sum().backward()  # differentiable
-    # the sampler's own log-probs are the same numbers, and are used when they align
-    comps = [Completion("ab", 2, 3, token_logprobs=lp[0].tolist(), finish_reason="eos"),
-             Completion("a", 3, 1, token_logprobs=[lp[1, 0].item()])]
-    assert torch.allclose(sampled_logprobs(comps, b), lp.detach() * mask)
-    comps[1].token_logprobs = None
-    assert sampled_logprobs(comps, b) is None
-
-
 def test_problem_batch_is_deterministic_per_step_and_round_robin():
     from tests.toy import SumTask
 
@@ -111,7 +83,8 @@ def test_rl_raises_reward_on_a_toy_task(tmp_path, format_model):
     model = copy_weights(format_model)
     cfg = RLConfig(steps=30, batch=4, group=8, advantage="grpo", max_tokens=14, lr=3e-3,
                    eval_n=0, save_every=10, seed=0)
-    result = run_rl(model, TOK, [LuckyTask()], cfg, tmp_path / "run", progress=False)
+    result = run_rl(NativePolicy(model, TOK), [LuckyTask()], cfg, tmp_path / "run",
+                    progress=False)
     train = [r for r in read_metrics(tmp_path / "run") if r["kind"] == "train"]
     assert [r["step"] for r in train] == list(range(1, 31))
     before = sum(r["reward"] for r in train[:5]) / 5
@@ -128,15 +101,15 @@ def test_rl_resume_matches_an_uninterrupted_run(tmp_path, format_model):
                    epochs=2, minibatches=2, lr=1e-3)
     longer = RLConfig(**{**cfg.__dict__, "steps": 6})
     straight = copy_weights(format_model)
-    run_rl(straight, TOK, [LuckyTask()], longer, tmp_path / "a", progress=False)
+    run_rl(NativePolicy(straight, TOK), [LuckyTask()], longer, tmp_path / "a", progress=False)
 
-    run_rl(copy_weights(format_model), TOK, [LuckyTask()], cfg, tmp_path / "b",
-           progress=False)
+    def fresh():
+        return NativePolicy(copy_weights(format_model), TOK)
+
+    run_rl(fresh(), [LuckyTask()], cfg, tmp_path / "b", progress=False)
     with pytest.raises(ConfigError, match="resume"):
-        run_rl(copy_weights(format_model), TOK, [LuckyTask()], cfg, tmp_path / "b",
-               progress=False)
-    res = run_rl(copy_weights(format_model), TOK, [LuckyTask()], longer, tmp_path / "b",
-                 resume=True, progress=False)
+        run_rl(fresh(), [LuckyTask()], cfg, tmp_path / "b", progress=False)
+    res = run_rl(fresh(), [LuckyTask()], longer, tmp_path / "b", resume=True, progress=False)
     assert res.step == 6
     records = [r for r in read_metrics(tmp_path / "b") if r["kind"] == "train"]
     assert [r["step"] for r in records] == [1, 2, 3, 4, 5, 6]
@@ -193,8 +166,63 @@ def test_drop_uniform_removes_groups_without_contrast(tmp_path, format_model, dr
     before = {k: v.clone() for k, v in model.state_dict().items()}
     cfg = RLConfig(steps=1, batch=8, group=2, max_tokens=16, eval_n=0, save_every=0,
                    advantage="reinforce", drop_uniform=drop, lr=1e-2, seed=1)
-    run_rl(model, TOK, [ParityTask()], cfg, tmp_path, progress=False)
+    run_rl(NativePolicy(model, TOK), [ParityTask()], cfg, tmp_path, progress=False)
     rec = [r for r in read_metrics(tmp_path) if r["kind"] == "train"][-1]
     assert rec["uniform_groups"] == 1.0 and 0.0 < rec["reward"] < 1.0
     unchanged = all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
     assert unchanged == drop
+
+
+class TextPRM:
+    """Scores each line by its characters: different texts, different rewards."""
+
+    def score_steps(self, prompts, completions):
+        return [[(sum(map(ord, line)) % 7) / 6 for line in c.split("\n")] for c in completions]
+
+
+@pytest.mark.parametrize("lora", [0, 4])
+def test_rl_trains_a_transformers_model_and_resumes(tmp_path, lora):
+    """The same run_rl on a tiny random Llama (full weights, or LoRA adapters): steps are
+    logged, the checkpoint is an HF directory, and a resumed run continues from it."""
+    if lora:
+        pytest.importorskip("peft")
+    from ponder.train.hf_policy import HFPolicy
+    from tests.train.test_policy import hf_dir
+
+    path = hf_dir(tmp_path, "llama")
+    # a random model never writes an answer: a process reward that depends on the text
+    # gives its samples different rewards, hence a gradient
+    cfg = RLConfig(steps=2, batch=2, group=3, max_tokens=6, eval_n=2, save_every=1,
+                   lr=1e-3, epochs=2, minibatches=2, reward={"prm_weight": 1.0})
+    policy = HFPolicy.load(path, lora=lora, device="cpu")
+    before = {k: v.clone() for k, v in policy.module.state_dict().items()}
+    run_rl(policy, [LuckyTask()], cfg, tmp_path / "run", prm=TextPRM(), progress=False)
+    moved = [k for k, v in policy.module.state_dict().items() if not torch.equal(v, before[k])]
+    assert moved and (not lora or all("lora" in k for k in moved))
+    assert (tmp_path / "run" / "checkpoint" / "config.json").exists()
+    assert (tmp_path / "run" / "reference" / "config.json").exists()
+    longer = RLConfig(**{**cfg.__dict__, "steps": 3})
+    res = run_rl(HFPolicy.load(path, lora=lora, device="cpu"), [LuckyTask()], longer,
+                 tmp_path / "run", resume=True, prm=TextPRM(), progress=False)
+    train = [r for r in read_metrics(tmp_path / "run") if r["kind"] == "train"]
+    assert res.step == 3 and [r["step"] for r in train] == [1, 2, 3]
+    assert "kl" in train[-1] and train[-1]["tokens"] > 0
+    saved = HFPolicy.load(tmp_path / "run" / "checkpoint", device="cpu")
+    assert saved.describe()["kind"] == "hf"
+
+
+def test_rl_command_takes_an_hf_model(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from ponder.cli import app
+    from tests.train.test_policy import hf_dir
+
+    monkeypatch.chdir(tmp_path)
+    path = hf_dir(tmp_path, "qwen2")
+    r = CliRunner().invoke(app, ["rl", "--model", f"hf:{path}", "--task", "arith",
+                                 "--difficulty", "1", "--steps", "1", "--batch", "2",
+                                 "--group", "2", "--max-tokens", "6", "--eval-n", "2",
+                                 "--out", "run", "--name", "r"])
+    assert r.exit_code == 0, r.output
+    rep = json.loads((tmp_path / "reports" / "r.json").read_text())
+    assert rep["results"]["steps"] == 1 and rep["model"] == str(path)

@@ -9,11 +9,14 @@ from pathlib import Path
 import typer
 
 from ponder.cli._common import open_model, parse_levels
-from ponder.cli.star import TASKS_HELP, load_policy
+from ponder.cli.star import TASKS_HELP
 
 
 def rl(
-    model: str = typer.Option(None, "--model", help="Starting policy checkpoint."),
+    model: str = typer.Option(None, "--model", help="Starting policy: a ponder checkpoint "
+                              "or run, or hf:DIR (any transformers causal LM)."),
+    lora: int = typer.Option(0, "--lora", help="hf: models: train rank-R LoRA adapters "
+                             "instead of every weight (needs peft)."),
     task: str = typer.Option("arith", "--task", help=TASKS_HELP),
     out: Path = typer.Option(..., "--out", help="Run directory (checkpoint, state, metrics)."),
     steps: int = typer.Option(200, "--steps", help="RL steps (one rollout each)."),
@@ -54,6 +57,7 @@ def rl(
     from ponder.eval.report import write_report
     from ponder.tasks import parse_tasks
     from ponder.train.losses import LossConfig
+    from ponder.train.policy import open_policy
     from ponder.train.rewards import RewardConfig
     from ponder.train.rl import RLConfig, run_rl
 
@@ -67,13 +71,13 @@ def rl(
                                        overlong_cache=overlong_cache, prm_weight=prm_weight),
                    eval_every=eval_every, eval_n=eval_n, save_every=save_every, seed=seed)
     tasks = parse_tasks(task)
-    policy, tok, path = load_policy(model)
+    policy, path = open_policy(model, lora=lora)
     scorer = None
     if prm is not None:
         from ponder.lm.reward import RewardScorer, load_reward_model
 
         scorer = RewardScorer(*load_reward_model(prm))
-    result = run_rl(policy, tok, tasks, cfg, out, resume=resume, prm=scorer,
+    result = run_rl(policy, tasks, cfg, out, resume=resume, prm=scorer,
                     meta={"base": path})
     name = name or f"rl_{'_'.join(t.name for t in tasks)}_{advantage}"
     evals = result.evals

@@ -76,7 +76,8 @@ class LM(Protocol):
 
 @runtime_checkable
 class TrainableLM(LM, Protocol):
-    """Backends whose log-probs can be computed (and differentiated) for training."""
+    """Backends that score given completions (per-token log-probs, no gradients); the
+    trainers work through ``ponder.train.policy.TrainablePolicy`` instead."""
 
     def logprobs(self, prompts: list[str], completions: list[str]) -> list[list[float]]:
         """Per-token log-probs of each completion given its prompt."""

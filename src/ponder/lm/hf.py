@@ -136,7 +136,7 @@ class HFLM:
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer.encode(text, add_special_tokens=False))
 
-    def _prompt_ids(self, prompt: str) -> list[int]:
+    def prompt_ids(self, prompt: str) -> list[int]:
         # the tokenizer's own convention decides whether a BOS token starts the prompt,
         # unless the prompt has it already (chat templates write it): never two
         bos = self.tokenizer.bos_token
@@ -158,7 +158,7 @@ class HFLM:
         limits = check_generate_args(prompts, n, max_tokens, temperature, top_p)
         if seed is None:  # still follows torch.manual_seed, for scripts that set it
             seed = int(torch.randint(0, 2**62, ()).item())
-        ids = [self._prompt_ids(p) for p in prompts]
+        ids = [self.prompt_ids(p) for p in prompts]
         for p, i in zip(prompts, ids, strict=True):
             if len(i) >= self.max_context:
                 raise InvalidInput(f"prompt of {len(i)} tokens does not fit the model's "
@@ -262,7 +262,7 @@ class HFLM:
         for start in range(0, len(prompts), self.batch_size):
             pairs = list(zip(prompts[start:start + self.batch_size],
                              completions[start:start + self.batch_size], strict=True))
-            p_ids = [self._prompt_ids(p) for p, _ in pairs]
+            p_ids = [self.prompt_ids(p) for p, _ in pairs]
             c_ids = [self.tokenizer.encode(c, add_special_tokens=False) for _, c in pairs]
             seqs = [p + c for p, c in zip(p_ids, c_ids, strict=True)]
             if max(len(s) for s in seqs) > self.max_context:

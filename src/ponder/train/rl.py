@@ -1,4 +1,5 @@
-"""Reinforcement learning with verifiable rewards (RLVR) for the built-in reasoner.
+"""Reinforcement learning with verifiable rewards (RLVR) for any ``TrainablePolicy``:
+the built-in reasoner, or a transformers causal LM (``ponder.train.hf_policy``).
 
 One step is four replaceable pieces, each a function of the one before:
 
@@ -21,7 +22,8 @@ Where we depart from the papers (GRPO, Shao et al. 2024; RLOO, Ahmadian et al. 2
 - Token-level loss aggregation (DAPO) by default; GRPO's per-sequence mean is an option.
 - The KL to the reference (the starting policy) is measured every step even when its
   coefficient is 0, so its drift is always reported; ``track_kl=False`` saves that pass.
-- The learning rate is constant after an optional linear warm-up.
+- The learning rate is constant after an optional linear warm-up; AdamW decays matrices
+  only, not norm gains or biases (``TrainablePolicy.parameter_groups``).
 """
 
 from __future__ import annotations
@@ -38,26 +40,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ponder.errors import ConfigError, check_at_least
 from ponder.eval.accuracy import token_budgets
-from ponder.lm.checkpoint import copy_weights, load_checkpoint, save_checkpoint
-from ponder.lm.model import Transformer
 from ponder.lm.template import thinking_steps
-from ponder.lm.tokenizer import CharTokenizer
 from ponder.tasks.base import Problem, Task
 from ponder.think.base import StepScorer
 from ponder.train.advantages import get_advantage
 from ponder.train.loop import autocast, resolve_precision
 from ponder.train.losses import LossConfig, policy_loss
+from ponder.train.policy import TrainablePolicy
 from ponder.train.rewards import RewardConfig, compute_rewards, task_verifier
-from ponder.train.rollout import (
-    LMFactory,
-    TokenBatch,
-    encode_rollout,
-    evaluate,
-    native_lm,
-    rollout,
-    sampled_logprobs,
-    token_logprobs,
-)
+from ponder.train.rollout import TokenBatch, evaluate, rollout, sampled_logprobs
 from ponder.train.state import (
     CHECKPOINT,
     STATE,
@@ -138,7 +129,7 @@ def problem_batch(tasks: Sequence[Task], step: int, n: int, seed: int,
     return out
 
 
-def update_policy(model: Transformer, optimizer: torch.optim.Optimizer, batch: TokenBatch,
+def update_policy(policy: TrainablePolicy, optimizer: torch.optim.Optimizer, batch: TokenBatch,
                   adv: torch.Tensor, old_logp: torch.Tensor | None,
                   ref_logp: torch.Tensor | None, keep: torch.Tensor | None, cfg: RLConfig,
                   step: int) -> dict[str, float]:
@@ -148,6 +139,7 @@ def update_policy(model: Transformer, optimizer: torch.optim.Optimizer, batch: T
     log-prob detached. ``keep`` (rows, 1) zeroes the loss of dropped groups. Returns the
     last minibatch's loss statistics and gradient norm."""
     precision = resolve_precision(cfg.precision)
+    model = policy.module
     model.train()
     stats: dict[str, float] = {}
     rows = torch.arange(len(batch.prompts))
@@ -157,7 +149,7 @@ def update_policy(model: Transformer, optimizer: torch.optim.Optimizer, batch: T
         for mb in order.chunk(cfg.minibatches):
             sub = batch.select(mb.tolist())
             with autocast(precision):
-                logp, mask = token_logprobs(model, sub)  # (b, C_mb)
+                logp, mask = policy.token_logprobs(sub)  # (b, C_mb)
             C = logp.shape[1]  # the minibatch's longest completion
             if keep is not None:
                 mask = mask * keep[mb]
@@ -174,14 +166,14 @@ def update_policy(model: Transformer, optimizer: torch.optim.Optimizer, batch: T
     return stats
 
 
-def rl_step(model: Transformer, ref: Transformer | None, tok: CharTokenizer,
-            optimizer: torch.optim.Optimizer, lm_factory: LMFactory, problems: list[Problem],
-            caps: list[int], verify, cfg: RLConfig, step: int,
-            prm: StepScorer | None = None) -> dict[str, Any]:
+def rl_step(policy: TrainablePolicy, ref: TrainablePolicy | None,
+            optimizer: torch.optim.Optimizer, problems: list[Problem], caps: list[int],
+            verify, cfg: RLConfig, step: int, prm: StepScorer | None = None,
+            ) -> dict[str, Any]:
     """rollout -> reward -> advantage -> loss -> update; returns the step's metrics."""
     t0 = time.perf_counter()
-    model.eval()
-    ro = rollout(lm_factory(model, tok), problems, cfg.group, caps, cfg.temperature,
+    policy.module.eval()
+    ro = rollout(policy.lm(), problems, cfg.group, caps, cfg.temperature,
                  seed=cfg.seed * 7919 + step, batch_size=cfg.gen_batch)
     t_gen = time.perf_counter() - t0
     per = ro.per_completion()
@@ -192,19 +184,19 @@ def rl_step(model: Transformer, ref: Transformer | None, tok: CharTokenizer,
     adv = get_advantage(cfg.advantage)(rewards).flatten()  # (P*G,)
     uniform = (rewards == rewards[:, :1]).all(dim=1)  # (P,) groups with no contrast
 
-    batch = encode_rollout(tok, ro.prompts, ro.texts, ro.finished, model.cfg.max_seq_len)
+    batch = policy.encode(ro.prompts, ro.texts, ro.finished)
     precision = resolve_precision(cfg.precision)
     with torch.no_grad(), autocast(precision):
-        ref_logp = token_logprobs(ref, batch)[0] if ref is not None else None
+        ref_logp = ref.token_logprobs(batch)[0] if ref is not None else None
         old_logp = None  # on-policy: the ratio is exactly 1
         if cfg.epochs > 1 or cfg.minibatches > 1:
             old_logp = sampled_logprobs(ro.completions, batch)
             if old_logp is None:
-                old_logp = token_logprobs(model, batch)[0]
+                old_logp = policy.token_logprobs(batch)[0]
 
     keep = (~uniform).repeat_interleave(cfg.group).float()[:, None] \
         if cfg.drop_uniform else None  # (P*G, 1)
-    stats = update_policy(model, optimizer, batch, adv, old_logp, ref_logp, keep, cfg, step)
+    stats = update_policy(policy, optimizer, batch, adv, old_logp, ref_logp, keep, cfg, step)
 
     n = len(ro.completions)
     correct = torch.tensor(rw.correct).view(len(problems), cfg.group)
@@ -265,16 +257,16 @@ class RLResult:
     last: dict[str, Any]  # the last training step's metrics
 
 
-def _open_run(run: Path, model: Transformer, tok: CharTokenizer,
-              optimizer: torch.optim.Optimizer, cfg: RLConfig, meta: dict[str, Any],
-              resume: bool) -> tuple[RunState, Transformer | None, list[dict[str, Any]]]:
+def _open_run(run: Path, policy: TrainablePolicy, optimizer: torch.optim.Optimizer,
+              cfg: RLConfig, meta: dict[str, Any], resume: bool,
+              ) -> tuple[RunState, TrainablePolicy | None, list[dict[str, Any]]]:
     """Start a run in ``run`` (saving the reference policy) or restore the one there:
     (state, frozen reference or None, the evaluations recorded so far)."""
     need_ref = cfg.loss.beta > 0 or cfg.track_kl
     if resume:
-        state = restore_state(read_state(run), model, optimizer)
+        state = restore_state(read_state(run), policy.module, optimizer)
         truncate_metrics(run, state.step)
-        ref = load_checkpoint(run / REFERENCE)[0] if need_ref else None
+        ref = policy.reopen(run / REFERENCE) if need_ref else None
         evals = [r for r in read_metrics(run) if r.get("kind") == "eval"]
     else:
         if (run / STATE).exists():
@@ -282,37 +274,37 @@ def _open_run(run: Path, model: Transformer, tok: CharTokenizer,
                               "choose another --out")
         run.mkdir(parents=True, exist_ok=True)
         state, evals = RunState(meta=meta), []
-        ref = copy_weights(model).eval() if need_ref else None
+        ref = policy.frozen_copy() if need_ref else None
         if ref is not None:
-            save_checkpoint(run / REFERENCE, ref, tok, {"role": "RL reference policy"})
+            ref.save(run / REFERENCE, {"role": "RL reference policy"})
     if ref is not None:
-        ref.requires_grad_(False)
+        ref.module.eval().requires_grad_(False)
     return state, ref, evals
 
 
-def run_rl(model: Transformer, tok: CharTokenizer, tasks: Sequence[Task], cfg: RLConfig,
-           out: str | Path, *, resume: bool = False, lm_factory: LMFactory = native_lm,
-           prm: StepScorer | None = None, progress: bool = True,
-           meta: dict[str, Any] | None = None) -> RLResult:
-    """Train ``model`` in place with RL for ``cfg.steps`` steps; writes ``out/checkpoint``,
-    ``out/state.pt`` (resume), ``out/reference`` (the starting policy, for the KL) and
-    ``out/metrics.jsonl`` (one ``train`` record per step, ``eval`` records)."""
+def run_rl(policy: TrainablePolicy, tasks: Sequence[Task], cfg: RLConfig,
+           out: str | Path, *, resume: bool = False, prm: StepScorer | None = None,
+           progress: bool = True, meta: dict[str, Any] | None = None) -> RLResult:
+    """Train ``policy`` in place with RL for ``cfg.steps`` steps; writes
+    ``out/checkpoint``, ``out/state.pt`` (resume), ``out/reference`` (the starting policy,
+    for the KL) and ``out/metrics.jsonl`` (one ``train`` record per step, ``eval``
+    records)."""
     run = Path(out)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.95),
-                                  weight_decay=cfg.weight_decay)
-    meta = {"trainer": "rl", "rl": asdict(cfg), "model": model.cfg.to_dict(),
+    optimizer = torch.optim.AdamW(policy.parameter_groups(cfg.weight_decay), lr=cfg.lr,
+                                  betas=(0.9, 0.95))
+    meta = {"trainer": "rl", "rl": asdict(cfg), "model": policy.describe(),
             "tasks": [t.name for t in tasks], **(meta or {})}
-    state, ref, evals = _open_run(run, model, tok, optimizer, cfg, meta, resume)
+    state, ref, evals = _open_run(run, policy, optimizer, cfg, meta, resume)
     verify = task_verifier(tasks)
     budgets = {} if cfg.max_tokens else {
-        t.name: token_budgets(t, lm_factory(model, tok), seed=cfg.seed, slack=cfg.token_slack)
+        t.name: token_budgets(t, policy.lm(), seed=cfg.seed, slack=cfg.token_slack)
         for t in tasks}
     t_start = time.perf_counter() - state.elapsed
 
     def run_eval() -> dict[str, Any]:
         if not cfg.eval_n:
             return {}
-        acc, by_task = evaluate(lm_factory(model, tok), tasks, cfg.eval_n, cfg.seed,
+        acc, by_task = evaluate(policy.lm(), tasks, cfg.eval_n, cfg.seed,
                                 cfg.difficulty)
         rec = {"kind": "eval", "step": state.step, "accuracy": acc,
                **{f"accuracy_{k}": v for k, v in by_task.items()}}
@@ -322,8 +314,8 @@ def run_rl(model: Transformer, tok: CharTokenizer, tasks: Sequence[Task], cfg: R
 
     def save() -> None:
         state.elapsed = time.perf_counter() - t_start
-        save_checkpoint(run / CHECKPOINT, model, tok, {**state.meta, "step": state.step})
-        save_state(run, state, model, optimizer)
+        policy.save(run / CHECKPOINT, {**state.meta, "step": state.step})
+        save_state(run, state, policy.module, optimizer)
 
     if state.step == 0:
         run_eval()
@@ -337,8 +329,8 @@ def run_rl(model: Transformer, tok: CharTokenizer, tasks: Sequence[Task], cfg: R
                 g["lr"] = lr
             problems = problem_batch(tasks, state.step, cfg.batch, cfg.seed, cfg.difficulty)
             caps = [cfg.max_tokens or budgets[p.task][p.difficulty] for p in problems]
-            last = rl_step(model, ref, tok, optimizer, lm_factory, problems, caps, verify, cfg,
-                           state.step, prm)
+            last = rl_step(policy, ref, optimizer, problems, caps, verify, cfg, state.step,
+                           prm)
             state.step += 1
             state.examples += len(problems) * cfg.group
             append_metrics(run, {"kind": "train", "step": state.step, "lr": lr, **last,

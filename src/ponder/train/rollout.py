@@ -5,11 +5,10 @@ What every self-improvement trainer (RL, STaR, expert iteration, distillation) s
 - sampling goes through the LM protocol only (``generate_batched``, ``rollout``), so any
   backend can produce the data; ``native_lm`` wraps the model being trained, ``caps_for``
   sets per-level generation caps and ``evaluate`` measures held-out greedy accuracy;
-- ``encode_rollout`` + ``token_logprobs`` turn (prompt, completion) texts into the
-  built-in model's per-token log-probs of each completion (teacher-forced through
-  ``ponder.lm.sampler.completion_logprobs``, differentiable), with a mask over completion
-  tokens — including the ``<eos>`` that ended a finished completion, so the policy is also
-  taught when to stop.
+- ``TokenBatch`` holds (prompt, completion) token ids as a ``TrainablePolicy``
+  (``ponder.train.policy``) encodes them — a finished completion ends with the
+  end-of-sequence token, so the policy is also taught when to stop — and
+  ``sampled_logprobs`` lays out the sampler's own log-probs over them.
 """
 
 from __future__ import annotations
@@ -23,7 +22,6 @@ from ponder.errors import ConfigError, InvalidInput
 from ponder.eval.accuracy import evaluate_tasks, mean_accuracy, token_budgets
 from ponder.lm.base import LM, Completion
 from ponder.lm.model import Transformer
-from ponder.lm.sampler import completion_logprobs
 from ponder.lm.template import prompt_for
 from ponder.lm.tokenizer import CharTokenizer
 from ponder.tasks.base import Problem, Task
@@ -125,25 +123,6 @@ class TokenBatch:
     @property
     def lengths(self) -> list[int]:
         return [len(c) for c in self.completions]
-
-
-def encode_rollout(tok: CharTokenizer, prompts: Sequence[str], completions: Sequence[str],
-                   finished: Sequence[bool], max_len: int) -> TokenBatch:
-    """Encode texts; a completion is cut so that prompt + completion fit ``max_len``."""
-    ps, cs = [], []
-    for prompt, text, done in zip(prompts, completions, finished, strict=True):
-        p = tok.encode(prompt, bos=True)
-        c = tok.encode(text, eos=done)[: max(0, max_len - len(p))]
-        ps.append(p)
-        cs.append(c)
-    return TokenBatch(ps, cs)
-
-
-def token_logprobs(model: Transformer, batch: TokenBatch) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(logp, mask)``, both (B, C): log p(token | everything before it) for each
-    completion token, by teacher forcing (differentiable), and the mask of real tokens."""
-    logp, mask = completion_logprobs(model, batch.prompts, batch.completions)
-    return logp, mask.float()
 
 
 def sampled_logprobs(completions: Sequence[Completion], batch: TokenBatch

@@ -1,0 +1,168 @@
+"""Any transformers causal LM as a ``TrainablePolicy`` (``ponder.train.policy``): full
+fine-tuning, or LoRA adapters through peft (``lora`` = rank).
+
+Prompts are token ids exactly as ``HFLM`` samples them (chat template, BOS rule), and a
+finished completion ends with the token the model stops on (the generation config's
+first end-of-sequence id), so what is trained is what is sampled. Log-probabilities are
+taken as ``logit[token] - logsumexp(logits)`` at the completion positions only, which
+never materialises a second vocabulary-sized tensor. A saved policy is a plain
+``save_pretrained`` directory (LoRA merged into the weights, so every ``hf:`` command
+loads it; the adapters alone are kept in its ``adapter/`` folder), written to a
+temporary sibling and renamed into place.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ponder.errors import ConfigError
+from ponder.lm.base import LM
+from ponder.lm.hf import HFLM, _load
+from ponder.train.policy import decay_groups
+from ponder.train.rollout import TokenBatch
+
+LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
+def with_lora(model: Any, rank: int, alpha: float | None = None) -> Any:
+    """``model`` with rank-``rank`` LoRA adapters on its attention and MLP projections
+    (only the adapters train); needs ``pip install peft``."""
+    try:
+        from peft import LoraConfig, get_peft_model
+    except ImportError:
+        raise ConfigError("--lora needs peft: pip install 'ponder[lora]'") from None
+    names = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules()}
+    targets = [t for t in LORA_TARGETS if t in names]
+    if not targets:
+        raise ConfigError(f"no LoRA target among the model's modules (looked for "
+                          f"{list(LORA_TARGETS)})")
+    cfg = LoraConfig(r=rank, lora_alpha=alpha or 2 * rank, target_modules=targets,
+                     lora_dropout=0.0, task_type="CAUSAL_LM")
+    return get_peft_model(model, cfg)
+
+
+def atomic_dir(path: Path, write) -> Path:
+    """Call ``write(tmp_dir)`` then move the directory into place at ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    try:
+        write(tmp)
+        old = None
+        if path.exists():
+            old = path.with_name(f".{path.name}.old-{os.getpid()}")
+            os.replace(path, old)
+        os.replace(tmp, path)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+class HFPolicy:
+    """A transformers causal LM and its tokenizer, trained in place."""
+
+    def __init__(self, model: Any, tokenizer: Any, *, lora: int = 0, source: str = ""):
+        self.model = with_lora(model, lora) if lora else model
+        self.module = self.model
+        self.tokenizer, self.lora, self.source = tokenizer, lora, source
+        self._sampler = HFLM(self.model, tokenizer, device=str(self.device))
+        self.max_len = self._sampler.max_context
+        gen_eos = getattr(getattr(self.model, "generation_config", None), "eos_token_id", None)
+        if isinstance(gen_eos, list):
+            gen_eos = gen_eos[0] if gen_eos else None
+        self.eos_id = gen_eos if gen_eos is not None else tokenizer.eos_token_id
+        if self.eos_id is None:
+            raise ConfigError("the tokenizer names no end-of-sequence token; a policy must "
+                              "be able to learn when to stop")
+
+    @classmethod
+    def load(cls, path: str | Path, *, lora: int = 0, device: str | None = None
+             ) -> HFPolicy:
+        dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        model, tok = _load(Path(path).expanduser(), None, None, dev)
+        return cls(model, tok, lora=lora, source=str(path))
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def lm(self) -> LM:
+        return self._sampler  # samples from self.model, whose weights the trainer updates
+
+    def encode(self, prompts: Sequence[str], completions: Sequence[str],
+               finished: Sequence[bool]) -> TokenBatch:
+        ps, cs = [], []
+        for prompt, text, done in zip(prompts, completions, finished, strict=True):
+            p = self._sampler.prompt_ids(prompt)
+            c = self.tokenizer.encode(text, add_special_tokens=False) + \
+                ([self.eos_id] if done else [])
+            ps.append(p)
+            cs.append(c[: max(0, self.max_len - len(p))])
+        return TokenBatch(ps, cs)
+
+    def token_logprobs(self, batch: TokenBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        seqs = [p + c for p, c in zip(batch.prompts, batch.completions, strict=True)]
+        B, T = len(seqs), max(len(s) for s in seqs)
+        C = max(batch.lengths, default=0)
+        ids = torch.full((B, T), self._sampler.pad_id, dtype=torch.long)
+        attn = torch.zeros((B, T), dtype=torch.long)
+        for i, s in enumerate(seqs):
+            ids[i, : len(s)] = torch.tensor(s)
+            attn[i, : len(s)] = 1
+        ids, attn = ids.to(self.device), attn.to(self.device)
+        if C == 0:
+            return torch.zeros((B, 0), device=self.device), torch.zeros((B, 0))
+        # the logit at position t predicts token t + 1: completion token j of row i is
+        # predicted at len(prompt_i) - 1 + j
+        start = torch.tensor([len(p) - 1 for p in batch.prompts], device=self.device)
+        pos = (start[:, None] + torch.arange(C, device=self.device)).clamp(max=T - 1)
+        mask = (torch.arange(C)[None, :] < torch.tensor(batch.lengths)[:, None]).float()
+        logits = self.model(input_ids=ids, attention_mask=attn).logits  # (B, T, V)
+        picked = logits.gather(1, pos[:, :, None].expand(-1, -1, logits.shape[-1])).float()
+        target = ids.gather(1, (pos + 1).clamp(max=T - 1))
+        logp = picked.gather(-1, target[:, :, None]).squeeze(-1) - picked.logsumexp(-1)
+        return logp * mask.to(logp.device), mask
+
+    def parameter_groups(self, weight_decay: float) -> list[dict[str, Any]]:
+        return decay_groups(self.model, weight_decay)
+
+    def frozen_copy(self) -> HFPolicy:
+        ref = copy.deepcopy(self.model).eval()  # adapters and all, if any
+        ref.requires_grad_(False)
+        return HFPolicy(ref, self.tokenizer, source=self.source)
+
+    def save(self, path: str | Path, recipe: dict[str, Any] | None = None) -> Path:
+        def write(tmp: Path) -> None:
+            model = self.model
+            if hasattr(model, "merge_and_unload"):  # a peft model (or a frozen copy of one)
+                model.save_pretrained(str(tmp / "adapter"))
+                model = copy.deepcopy(model).merge_and_unload()
+            model.save_pretrained(str(tmp))
+            self.tokenizer.save_pretrained(str(tmp))
+            (tmp / "recipe.json").write_text(json.dumps(recipe or {}, indent=2, default=str))
+
+        return atomic_dir(Path(path), write)
+
+    def reopen(self, path: str | Path) -> HFPolicy:
+        return HFPolicy.load(path, device=str(self.device))
+
+    def describe(self) -> dict[str, Any]:
+        params = sum(p.numel() for p in self.model.parameters())
+        trained = sum(p.numel() for p in self.model.parameters() if p.requires_grad)
+        return {"kind": "hf", "source": self.source, "lora": self.lora,
+                "architecture": type(self.model.get_base_model()
+                                     if hasattr(self.model, "get_base_model")
+                                     else self.model).__name__,
+                "params": params, "trainable_params": trained}

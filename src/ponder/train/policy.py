@@ -1,0 +1,151 @@
+"""The trainable-model interface the learning loop works through, and the built-in
+model's implementation of it.
+
+A trainer needs from a model: an ``LM`` that samples from its current weights (rollouts,
+evaluation), its token ids for (prompt, completion) pairs, differentiable per-token
+log-probabilities of given completions with a mask over completion tokens only, the
+parameters to optimise in weight-decay groups, a frozen copy (the reference of a KL
+term), and saving / reopening in its own format. ``NativePolicy`` is ponder's
+``Transformer`` + ``CharTokenizer``; ``ponder.train.hf_policy.HFPolicy`` any transformers
+causal LM (full fine-tuning or LoRA). ``open_policy`` turns a ``--model`` string into one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import torch
+
+from ponder.lm.base import LM
+from ponder.lm.model import Transformer
+from ponder.lm.sampler import completion_logprobs
+from ponder.lm.tokenizer import CharTokenizer
+from ponder.train.layout import CHECKPOINT
+from ponder.train.rollout import TokenBatch
+
+
+@runtime_checkable
+class TrainablePolicy(Protocol):
+    """A model the trainers can sample from and update (see the module docstring)."""
+
+    module: torch.nn.Module  # the parameters trained, and train()/eval()
+    max_len: int  # longest prompt + completion, in tokens
+
+    def lm(self) -> LM:
+        """An LM sampling from the current weights (it follows later updates)."""
+        ...
+
+    def encode(self, prompts: Sequence[str], completions: Sequence[str],
+               finished: Sequence[bool]) -> TokenBatch:
+        """Token ids; a finished completion ends with the end-of-sequence token, and each
+        completion is cut so that prompt + completion fit ``max_len``."""
+        ...
+
+    def token_logprobs(self, batch: TokenBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(logp, mask)``, both (B, C): log p of each completion token given everything
+        before it (differentiable), and the mask of real completion tokens."""
+        ...
+
+    def parameter_groups(self, weight_decay: float) -> list[dict[str, Any]]:
+        """Optimizer groups: matrices decayed, gains / biases / norms not."""
+        ...
+
+    def frozen_copy(self) -> TrainablePolicy:
+        """An independent copy in eval mode with no gradients (a KL reference)."""
+        ...
+
+    def save(self, path: str | Path, recipe: dict[str, Any] | None = None) -> Path:
+        """Write the model atomically to ``path`` in its own format."""
+        ...
+
+    def reopen(self, path: str | Path) -> TrainablePolicy:
+        """A policy of the same kind loaded from a directory this kind ``save``-d."""
+        ...
+
+    def describe(self) -> dict[str, Any]:
+        """What run metadata records about the model."""
+        ...
+
+
+def decay_groups(module: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """Trainable parameters in two AdamW groups: matrices (ndim >= 2) with
+    ``weight_decay``, the rest (norm gains, biases) without."""
+    params = [p for p in module.parameters() if p.requires_grad]
+    return [{"params": [p for p in params if p.ndim >= 2], "weight_decay": weight_decay},
+            {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}]
+
+
+class NativePolicy:
+    """ponder's built-in ``Transformer`` with its character tokenizer."""
+
+    def __init__(self, model: Transformer, tok: CharTokenizer):
+        self.module, self.model, self.tok = model, model, tok
+        self.max_len = model.cfg.max_seq_len
+
+    def lm(self) -> LM:
+        from ponder.lm.native import NativeLM
+
+        return NativeLM(self.model, self.tok)
+
+    def encode(self, prompts: Sequence[str], completions: Sequence[str],
+               finished: Sequence[bool]) -> TokenBatch:
+        ps, cs = [], []
+        for prompt, text, done in zip(prompts, completions, finished, strict=True):
+            p = self.tok.encode(prompt, bos=True)
+            ps.append(p)
+            cs.append(self.tok.encode(text, eos=done)[: max(0, self.max_len - len(p))])
+        return TokenBatch(ps, cs)
+
+    def token_logprobs(self, batch: TokenBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        logp, mask = completion_logprobs(self.model, batch.prompts, batch.completions)
+        return logp, mask.float()
+
+    def parameter_groups(self, weight_decay: float) -> list[dict[str, Any]]:
+        return decay_groups(self.model, weight_decay)
+
+    def frozen_copy(self) -> NativePolicy:
+        from ponder.lm.checkpoint import copy_weights
+
+        ref = copy_weights(self.model).eval()
+        ref.requires_grad_(False)
+        return NativePolicy(ref, self.tok)
+
+    def save(self, path: str | Path, recipe: dict[str, Any] | None = None) -> Path:
+        from ponder.lm.checkpoint import save_checkpoint
+
+        return save_checkpoint(path, self.model, self.tok, recipe)
+
+    def reopen(self, path: str | Path) -> NativePolicy:
+        from ponder.lm.checkpoint import load_checkpoint
+
+        model, tok, _ = load_checkpoint(path)
+        return NativePolicy(model, tok)
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": "native", **self.model.cfg.to_dict(),
+                "params": self.model.num_params()}
+
+
+def open_policy(spec: str | None, *, lora: int = 0) -> tuple[TrainablePolicy, str]:
+    """(policy, resolved path) for a ``--model`` string: ``hf:DIR`` is a transformers
+    causal LM (``lora`` > 0: train rank-``lora`` adapters instead of every weight); else a
+    ponder checkpoint or a training run holding one (default: the bundled model)."""
+    from ponder.errors import ConfigError
+
+    if spec and spec.strip().startswith("hf:"):
+        from ponder.train.hf_policy import HFPolicy
+
+        path = spec.strip()[3:]
+        return HFPolicy.load(path, lora=lora), str(Path(path).expanduser())
+    if lora:
+        raise ConfigError("--lora applies to hf: models; the built-in model trains in full")
+    from ponder.lm.checkpoint import load_checkpoint
+    from ponder.lm.registry import default_model_path
+
+    path = Path(spec).expanduser() if spec else default_model_path()
+    if not (path / "config.json").exists() and (path / CHECKPOINT / "config.json").exists():
+        path = path / CHECKPOINT
+    model, tok, _ = load_checkpoint(path)
+    return NativePolicy(model, tok), str(path)
