@@ -104,7 +104,7 @@ def test_hf_logprobs_are_the_samplers_and_differentiable(hf_dirs, arch):
 
 def test_hf_frozen_copy_save_and_reopen(hf_dirs, tmp_path):
     pol = HFPolicy.load(hf_dirs["llama"], device="cpu")
-    ref = pol.frozen_copy()
+    ref = pol.copy(frozen=True)
     with torch.no_grad():
         next(pol.module.parameters()).add_(1.0)  # the copy does not move with it
     batch = pol.encode(["ab"], ["cd"], [True])

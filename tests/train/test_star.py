@@ -9,6 +9,7 @@ import ponder.train.star as star_mod
 from ponder.errors import ConfigError
 from ponder.lm.function import FunctionLM
 from ponder.lm.template import THINK_CLOSE, format_prompt
+from ponder.train.policy import NativePolicy
 from ponder.train.rewards import task_verifier
 from ponder.train.seed import seed_examples
 from ponder.train.star import (
@@ -123,6 +124,25 @@ def test_star_config_validation():
     assert json.dumps(StarConfig().__dict__)
 
 
+class ScriptedPolicy(NativePolicy):
+    """A built-in model that trains for real but samples from a scripted LM."""
+
+    def __init__(self, model, tok, sampler):
+        super().__init__(model, tok)
+        self.sampler = sampler
+
+    def lm(self):
+        return self.sampler
+
+    def copy(self, frozen=False):
+        c = super().copy(frozen)
+        return ScriptedPolicy(c.model, c.tok, self.sampler)
+
+    def reopen(self, path):
+        r = super().reopen(path)
+        return ScriptedPolicy(r.model, r.tok, self.sampler)
+
+
 def test_run_star_finetunes_the_original_base_each_round(tmp_path, monkeypatch):
     import torch
 
@@ -133,22 +153,22 @@ def test_run_star_finetunes_the_original_base_each_round(tmp_path, monkeypatch):
     from ponder.train.sft import build_model
 
     tok = CharTokenizer()
-    base = build_model("tiny", tok, seed=0, max_seq_len=96)
-    base_state = {k: v.clone() for k, v in base.state_dict().items()}
+    model = build_model("tiny", tok, seed=0, max_seq_len=96)
+    base_state = {k: v.clone() for k, v in model.state_dict().items()}
     started_from_base = []
-    real_finetune = star.finetune
+    real_finetune = star.finetune_policy
 
-    def spy(model, *a, **kw):
+    def spy(policy, *a, **kw):
         started_from_base.append(all(torch.equal(v, base_state[k])
-                                     for k, v in model.state_dict().items()))
-        return real_finetune(model, *a, **kw)
+                                     for k, v in policy.model.state_dict().items()))
+        return real_finetune(policy, *a, **kw)
 
-    monkeypatch.setattr(star, "finetune", spy)
-    policy = hint_following_policy({1, 2, 3})  # sampling stands in for the model
+    monkeypatch.setattr(star, "finetune_policy", spy)
+    base = ScriptedPolicy(model, tok, hint_following_policy({1, 2, 3}))
     cfg = StarConfig(rounds=2, problems=12, difficulty=[1], samples=2, eval_n=4)
-    results = star.run_star(base, tok, [TASK], cfg, TrainConfig(steps=3, batch_size=4,
-                                                                save_every=0),
-                            tmp_path, lm_factory=lambda m, t: policy, progress=False)
+    results = star.run_star(base, [TASK], cfg, TrainConfig(steps=3, batch_size=4,
+                                                           save_every=0),
+                            tmp_path, progress=False)
     assert [r.round for r in results] == [0, 1, 2]
     assert [r.steps for r in results] == [0, 3, 4]  # 3 steps, then x1.2 rounded
     assert started_from_base == [True, True]
@@ -158,8 +178,8 @@ def test_run_star_finetunes_the_original_base_each_round(tmp_path, monkeypatch):
     assert all(HINT_PREFIX not in k["prompt"] for k in kept)
     assert load_checkpoint(tmp_path / "round2" / "checkpoint")[0] is not None
     # a finished run is not redone: rounds are read back from star.jsonl
-    again = star.run_star(base, tok, [TASK], cfg, TrainConfig(steps=3, batch_size=4),
-                          tmp_path, lm_factory=lambda m, t: policy, progress=False)
+    again = star.run_star(base, [TASK], cfg, TrainConfig(steps=3, batch_size=4),
+                          tmp_path, progress=False)
     assert [r.collected for r in again] == [r.collected for r in results]
     assert len(started_from_base) == 2
 
@@ -239,3 +259,39 @@ def test_a_model_with_its_own_layout_is_asked_in_it_and_examples_stay_raw():
                                                                      problems[0].answer))
     # the kept examples train ponder's own model, in its raw layout
     assert all(k.example().prompt == format_prompt(k.problem.prompt) for k in got.kept)
+
+
+def test_run_star_finetunes_a_transformers_model(tmp_path):
+    """A tiny random Llama as the base: the verified rationales (scripted sampling)
+    fine-tune a copy of it through the same loop; the round's model is an HF directory."""
+    import torch
+
+    import ponder.train.star as star
+    from ponder.train.hf_policy import HFPolicy
+    from ponder.train.loop import TrainConfig
+    from tests.train.test_policy import hf_dir
+
+    class ScriptedHF(HFPolicy):
+        sampler = hint_following_policy({1, 2, 3})
+
+        def lm(self):
+            return self.sampler
+
+        def copy(self, frozen=False):
+            c = super().copy(frozen)
+            c.__class__ = ScriptedHF
+            return c
+
+    base = ScriptedHF.load(hf_dir(tmp_path, "llama"), device="cpu")
+    before = {k: v.clone() for k, v in base.module.state_dict().items()}
+    cfg = StarConfig(rounds=1, problems=8, difficulty=[1], samples=2, eval_n=2)
+    results = star.run_star(base, [TASK], cfg, TrainConfig(steps=2, batch_size=4, lr=1e-2,
+                                                           save_every=0),
+                            tmp_path / "star", progress=False)
+    assert [r.steps for r in results] == [0, 2] and results[1].collected["kept"] > 0
+    tuned = HFPolicy.load(tmp_path / "star" / "round1" / "checkpoint", device="cpu")
+    changed = [k for k, v in tuned.module.state_dict().items()
+               if not torch.equal(v, before[k])]
+    assert changed  # the copy was trained ...
+    assert all(torch.equal(v, before[k]) for k, v in base.module.state_dict().items())
+    # ... and the base left as it was

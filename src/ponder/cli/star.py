@@ -35,7 +35,10 @@ def load_policy(model: str | None):
 
 
 def star(
-    model: str = typer.Option(None, "--model", help="Base checkpoint (e.g. a seed model)."),
+    model: str = typer.Option(None, "--model", help="Base model: a ponder checkpoint (e.g. "
+                              "a seed model) or run, or hf:DIR (a transformers causal LM)."),
+    lora: int = typer.Option(0, "--lora", help="hf: models: fine-tune rank-R LoRA "
+                             "adapters instead of every weight (needs peft)."),
     task: str = typer.Option("arith", "--task", help=TASKS_HELP),
     rounds: int = typer.Option(3, "--rounds", help="Outer STaR loops."),
     out: Path = typer.Option(..., "--out", help="Run directory (one subdirectory a round)."),
@@ -61,6 +64,7 @@ def star(
     evaluate; repeat. Writes reports/<name>.json."""
     from ponder.eval.report import write_report
     from ponder.tasks import parse_tasks
+    from ponder.train.policy import open_policy
     from ponder.train.star import StarConfig, run_star
 
     cfg = StarConfig(rounds=rounds, problems=problems, difficulty=parse_levels(difficulty),
@@ -68,7 +72,7 @@ def star(
                      check_steps=check_steps,
                      eval_n=eval_n, seed=seed)
     tasks = parse_tasks(task)
-    base, tok, path = load_policy(model)
+    base, path = open_policy(model, lora=lora)
 
     def log(r: dict) -> None:
         c = r["collected"]
@@ -77,7 +81,7 @@ def star(
                f"{c['rationalized']} of {c['problems']})" if c else ""
         typer.echo(f"round {r['round']}: test accuracy {acc}{kept}", err=True)
 
-    results = run_star(base, tok, tasks, cfg, finetune_config(steps, batch_size, lr, seed), out,
+    results = run_star(base, tasks, cfg, finetune_config(steps, batch_size, lr, seed), out,
                        log=log)
     name = name or f"star_{'_'.join(t.name for t in tasks)}{'' if rationalize else '_norat'}"
     report = write_report(

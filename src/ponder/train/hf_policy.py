@@ -138,10 +138,13 @@ class HFPolicy:
     def parameter_groups(self, weight_decay: float) -> list[dict[str, Any]]:
         return decay_groups(self.model, weight_decay)
 
-    def frozen_copy(self) -> HFPolicy:
-        ref = copy.deepcopy(self.model).eval()  # adapters and all, if any
-        ref.requires_grad_(False)
-        return HFPolicy(ref, self.tokenizer, source=self.source)
+    def copy(self, frozen: bool = False) -> HFPolicy:
+        out = copy.deepcopy(self.model)  # adapters and all, if any
+        if frozen:
+            out.eval().requires_grad_(False)
+        twin = HFPolicy(out, self.tokenizer, source=self.source)
+        twin.lora = self.lora
+        return twin
 
     def save(self, path: str | Path, recipe: dict[str, Any] | None = None) -> Path:
         def write(tmp: Path) -> None:

@@ -9,6 +9,8 @@ curriculum is scored from each step's logits (``ponder.train.curriculum``).
 
 Trainers differ only in the example stream they feed it (teacher traces for SFT,
 self-generated solutions for STaR, distilled traces...) and the evaluation they plug in.
+``train_policy`` runs the same loop for any ``TrainablePolicy`` (a transformers model:
+padded batches of whole examples, ``ponder.train.policy.ExampleBatches``).
 """
 
 from __future__ import annotations
@@ -26,14 +28,15 @@ import torch
 import torch.nn.functional as F
 
 from ponder.errors import ConfigError, check_at_least
-from ponder.lm.checkpoint import save_checkpoint
 from ponder.lm.model import Transformer
 from ponder.lm.tokenizer import CharTokenizer
 from ponder.train.curriculum import Competence, segment_exact
 from ponder.train.data import Batch, Batcher, Example, ExampleStream, collate, encode_example
 from ponder.train.flops import attended_context, matmul_peak_flops, mfu, train_flops_per_token
 from ponder.train.packing import PACK_WINDOW, Packer
+from ponder.train.policy import ExampleBatches, NativePolicy, TrainablePolicy, completion_nll
 from ponder.train.progress import Display
+from ponder.train.rollout import TokenBatch
 from ponder.train.state import (
     CHECKPOINT,
     STATE,
@@ -47,8 +50,9 @@ from ponder.train.state import (
 
 PRECISIONS = ("auto", "fp32", "bf16")
 
-#: (model, step) -> metrics such as {"heldout_loss": ..., "accuracy": ...}
-Evaluator = Callable[[Transformer, int], dict[str, Any]]
+#: (model, step) -> metrics such as {"heldout_loss": ..., "accuracy": ...}; the model is
+#: the policy's module (the ``Transformer`` for the built-in model)
+Evaluator = Callable[[Any, int], dict[str, Any]]
 
 
 @dataclass
@@ -143,13 +147,10 @@ def autocast(precision: str) -> contextlib.AbstractContextManager:
     return contextlib.nullcontext()
 
 
-def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
-    # decay matrices (projections, embeddings) but not the RMSNorm gains, as in GPT-2/Llama
-    decay = [p for p in model.parameters() if p.dim() >= 2]
-    other = [p for p in model.parameters() if p.dim() < 2]
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay},
-              {"params": other, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.95), eps=1e-8)
+def make_optimizer(policy: TrainablePolicy, cfg: TrainConfig) -> torch.optim.AdamW:
+    # decay matrices (projections, embeddings) but not the norm gains, as in GPT-2/Llama
+    return torch.optim.AdamW(policy.parameter_groups(cfg.weight_decay), lr=cfg.lr,
+                             betas=(0.9, 0.95), eps=1e-8)
 
 
 def train_step(model: Transformer, optimizer: torch.optim.Optimizer, batch: Batch,
@@ -167,6 +168,19 @@ def train_step(model: Transformer, optimizer: torch.optim.Optimizer, batch: Batc
     loss.backward()
     if grad_clip > 0:
         torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+    return loss.item()
+
+
+def policy_step(policy: TrainablePolicy, optimizer: torch.optim.Optimizer,
+                batch: TokenBatch, precision: str = "fp32", grad_clip: float = 1.0) -> float:
+    """``train_step`` for any policy: one optimizer step on ``completion_nll``."""
+    with autocast(precision):
+        loss = completion_nll(policy, batch)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(policy.module.parameters(), grad_clip)
     optimizer.step()
     return loss.item()
 
@@ -207,7 +221,7 @@ class _Window:
         self.loss += loss
         self.steps += 1
         self.tokens += batch.n_tokens
-        self.positions += batch.targets.numel()
+        self.positions += round(batch.n_tokens / max(1.0 - batch.pad_share, 1e-9))
         self.seconds += seconds
         self.flops += flops
 
@@ -311,22 +325,35 @@ def train(model: Transformer, tok: CharTokenizer, data: ExampleStream, cfg: Trai
     ``cfg.threads`` (if > 0) sets torch's CPU threads for the run; the caller's count is
     restored afterwards.
     """
+    return train_policy(NativePolicy(model, tok), data, cfg, run_dir, evaluate=evaluate,
+                        resume=resume, meta=meta, progress=progress)
+
+
+def train_policy(policy: TrainablePolicy, data: ExampleStream, cfg: TrainConfig,
+                 run_dir: str | Path | None = None, *, evaluate: Evaluator | None = None,
+                 resume: bool = False, meta: dict[str, Any] | None = None,
+                 progress: bool = True) -> TrainResult:
+    """``train`` for any ``TrainablePolicy``: the built-in model on packed rows, any
+    other (a transformers model) on padded batches of whole examples."""
     threads = torch.get_num_threads()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     try:
-        return _train(model, tok, data, cfg, run_dir, evaluate, resume, meta, progress)
+        return _train(policy, data, cfg, run_dir, evaluate, resume, meta, progress)
     finally:
         torch.set_num_threads(threads)
 
 
-def _train(model: Transformer, tok: CharTokenizer, data: ExampleStream, cfg: TrainConfig,
+def _train(policy: TrainablePolicy, data: ExampleStream, cfg: TrainConfig,
            run_dir: str | Path | None, evaluate: Evaluator | None, resume: bool,
            meta: dict[str, Any] | None, progress: bool) -> TrainResult:
     run = Path(run_dir) if run_dir is not None else None
-    batches = _Batches(data, tok, cfg, model)
+    model = policy.module
+    native = isinstance(policy, NativePolicy)
+    batches = _Batches(data, policy.tok, cfg, policy.model) if native else \
+        ExampleBatches(data, policy, cfg.batch_size)
     precision = resolve_precision(cfg.precision)
-    optimizer = make_optimizer(model, cfg)
+    optimizer = make_optimizer(policy, cfg)
     state = RunState(meta=dict(meta or {}))
     competence = getattr(data, "competence", None)  # a TaskMixture's curriculum, if any
     if run is not None:
@@ -374,7 +401,7 @@ def _train(model: Transformer, tok: CharTokenizer, data: ExampleStream, cfg: Tra
         state.elapsed = last_save[0] = budget.elapsed()
         if competence is not None:
             state.curriculum = competence.state_dict()
-        save_checkpoint(run / CHECKPOINT, model, tok, {**recipe, "step": state.step})
+        policy.save(run / CHECKPOINT, {**recipe, "step": state.step})
         save_state(run, state, model, optimizer)
 
     model.train()
@@ -391,7 +418,8 @@ def _train(model: Transformer, tok: CharTokenizer, data: ExampleStream, cfg: Tra
                 competence.refresh()  # a new window: draw it by the competence so far
             batch = batches.next(state)
             judge = None if competence is None else functools.partial(_judge, competence, batch)
-            loss = train_step(model, optimizer, batch, precision, cfg.grad_clip, judge)
+            loss = train_step(model, optimizer, batch, precision, cfg.grad_clip, judge) \
+                if native else policy_step(policy, optimizer, batch, precision, cfg.grad_clip)
             state.step += 1
             state.tokens += batch.n_tokens
             window.add(loss, batch, time.perf_counter() - t, batches.flops(batch))

@@ -52,8 +52,9 @@ class TrainablePolicy(Protocol):
         """Optimizer groups: matrices decayed, gains / biases / norms not."""
         ...
 
-    def frozen_copy(self) -> TrainablePolicy:
-        """An independent copy in eval mode with no gradients (a KL reference)."""
+    def copy(self, frozen: bool = False) -> TrainablePolicy:
+        """An independent copy (STaR fine-tunes a fresh copy of its base each round);
+        ``frozen``: in eval mode with no gradients (a KL reference)."""
         ...
 
     def save(self, path: str | Path, recipe: dict[str, Any] | None = None) -> Path:
@@ -105,12 +106,13 @@ class NativePolicy:
     def parameter_groups(self, weight_decay: float) -> list[dict[str, Any]]:
         return decay_groups(self.model, weight_decay)
 
-    def frozen_copy(self) -> NativePolicy:
+    def copy(self, frozen: bool = False) -> NativePolicy:
         from ponder.lm.checkpoint import copy_weights
 
-        ref = copy_weights(self.model).eval()
-        ref.requires_grad_(False)
-        return NativePolicy(ref, self.tok)
+        out = copy_weights(self.model).train(self.model.training)
+        if frozen:
+            out.eval().requires_grad_(False)
+        return NativePolicy(out, self.tok)
 
     def save(self, path: str | Path, recipe: dict[str, Any] | None = None) -> Path:
         from ponder.lm.checkpoint import save_checkpoint
@@ -126,6 +128,38 @@ class NativePolicy:
     def describe(self) -> dict[str, Any]:
         return {"kind": "native", **self.model.cfg.to_dict(),
                 "params": self.model.num_params()}
+
+
+def completion_nll(policy: TrainablePolicy, batch: TokenBatch) -> torch.Tensor:
+    """Mean negative log-likelihood of the completion tokens of ``batch`` (prompts are
+    context only): the supervised fine-tuning loss of any policy."""
+    logp, mask = policy.token_logprobs(batch)
+    mask = mask.to(logp.device)
+    return -(logp * mask).sum() / mask.sum().clamp_min(1.0)
+
+
+class ExampleBatches:
+    """Fine-tuning batches for any policy: ``batch_size`` consecutive examples of the
+    stream, encoded by the policy (whole completions, ending with its EOS token), padded
+    per batch. The built-in model trains on packed rows instead (``ponder.train.loop``)."""
+
+    layout = 0  # RunState.pack_len: unpacked
+
+    def __init__(self, data: Any, policy: TrainablePolicy, batch_size: int):
+        self.data, self.policy, self.batch_size = data, policy, batch_size
+        self.flops_per_token = 6.0 * sum(p.numel() for p in policy.module.parameters())
+
+    def fresh(self, state: Any) -> bool:
+        return False  # no curriculum outside the built-in model's task mixtures
+
+    def next(self, state: Any) -> TokenBatch:
+        exs = [self.data[state.examples + i] for i in range(self.batch_size)]
+        state.examples += self.batch_size
+        return self.policy.encode([e.prompt for e in exs], [e.completion for e in exs],
+                                  [True] * len(exs))
+
+    def flops(self, batch: TokenBatch) -> float:
+        return self.flops_per_token * batch.n_tokens
 
 
 def open_policy(spec: str | None, *, lora: int = 0) -> tuple[TrainablePolicy, str]:

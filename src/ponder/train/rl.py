@@ -274,7 +274,7 @@ def _open_run(run: Path, policy: TrainablePolicy, optimizer: torch.optim.Optimiz
                               "choose another --out")
         run.mkdir(parents=True, exist_ok=True)
         state, evals = RunState(meta=meta), []
-        ref = policy.frozen_copy() if need_ref else None
+        ref = policy.copy(frozen=True) if need_ref else None
         if ref is not None:
             ref.save(run / REFERENCE, {"role": "RL reference policy"})
     if ref is not None:

@@ -124,6 +124,19 @@ class TokenBatch:
     def lengths(self) -> list[int]:
         return [len(c) for c in self.completions]
 
+    @property
+    def n_tokens(self) -> int:
+        """Tokens the model processes (padding excluded)."""
+        return sum(len(p) + len(c) for p, c in zip(self.prompts, self.completions,
+                                                    strict=True))
+
+    @property
+    def pad_share(self) -> float:
+        """Share of the padded (B, T) positions that are padding."""
+        T = max((len(p) + len(c) for p, c in zip(self.prompts, self.completions,
+                                                 strict=True)), default=0)
+        return 1.0 - self.n_tokens / max(T * len(self.prompts), 1)
+
 
 def sampled_logprobs(completions: Sequence[Completion], batch: TokenBatch
                      ) -> torch.Tensor | None:

@@ -25,7 +25,15 @@ from ponder.tasks import get_task
 from ponder.tasks.base import Task
 from ponder.train.data import Example, ExampleList, MixtureConfig, TaskMixture, task_example
 from ponder.train.layout import DEFAULT_TASKS
-from ponder.train.loop import Evaluator, TrainConfig, TrainResult, heldout_loss, train
+from ponder.train.loop import (
+    Evaluator,
+    TrainConfig,
+    TrainResult,
+    heldout_loss,
+    train,
+    train_policy,
+)
+from ponder.train.policy import NativePolicy, TrainablePolicy
 from ponder.train.state import read_state
 
 
@@ -145,7 +153,17 @@ def finetune(model: Transformer, tok: CharTokenizer, examples: Sequence[Example]
              meta: dict[str, Any] | None = None, progress: bool = True) -> TrainResult:
     """Fine-tune ``model`` in place on explicit (prompt, completion) examples, e.g. the
     verified self-generated solutions of STaR or the traces of a larger teacher."""
+    return finetune_policy(NativePolicy(model, tok), examples, cfg, run_dir,
+                           evaluate=evaluate, resume=resume, meta=meta, progress=progress)
+
+
+def finetune_policy(policy: TrainablePolicy, examples: Sequence[Example], cfg: TrainConfig,
+                    run_dir: str | Path | None = None, *, evaluate: Evaluator | None = None,
+                    resume: bool = False, meta: dict[str, Any] | None = None,
+                    progress: bool = True) -> TrainResult:
+    """``finetune`` for any policy (the built-in model or a transformers model); the
+    examples' prompts must be in the policy's own layout (``prompt_for(policy.lm(), q)``)."""
     data = ExampleList(examples, seed=cfg.seed)
-    return train(model, tok, data, cfg, run_dir, evaluate=evaluate, resume=resume,
-                 meta={"trainer": "finetune", "examples": len(examples), **(meta or {})},
-                 progress=progress)
+    return train_policy(policy, data, cfg, run_dir, evaluate=evaluate, resume=resume,
+                        meta={"trainer": "finetune", "examples": len(examples),
+                              **(meta or {})}, progress=progress)

@@ -34,16 +34,14 @@ from typing import Any
 
 from ponder.errors import ConfigError, check_at_least
 from ponder.lm.base import LM
-from ponder.lm.checkpoint import copy_weights, load_checkpoint
-from ponder.lm.model import Transformer
-from ponder.lm.template import format_prompt, prompt_for, thinking_steps
-from ponder.lm.tokenizer import CharTokenizer
+from ponder.lm.template import prompt_for, thinking_steps
 from ponder.tasks.base import Problem, Task
 from ponder.train.data import Example
 from ponder.train.loop import TrainConfig
+from ponder.train.policy import TrainablePolicy
 from ponder.train.rewards import Verifier, task_verifier, verifier_reward
-from ponder.train.rollout import LMFactory, caps_for, evaluate, generate_batched, native_lm
-from ponder.train.sft import finetune
+from ponder.train.rollout import caps_for, evaluate, generate_batched
+from ponder.train.sft import finetune_policy
 from ponder.train.state import STATE
 
 HINT_PREFIX = "Hint: the answer is "
@@ -82,10 +80,10 @@ class Kept:
     completion: str
     rationalized: bool  # found with the hint
 
-    def example(self) -> Example:
-        # in the raw layout, whatever model sampled it: the examples train ponder's own
-        # model (STaR fine-tunes the base, distillation a fresh student)
-        return Example(format_prompt(self.problem.prompt), self.completion)
+    def example(self, lm: LM | None = None) -> Example:
+        """The example in the layout of ``lm``, the model it will train (None: ponder's
+        raw layout, e.g. for a fresh student of distillation)."""
+        return Example(prompt_for(lm, self.problem.prompt), self.completion)
 
 
 @dataclass
@@ -205,11 +203,12 @@ def step_check(tasks: Sequence[Task]) -> StepCheck:
     return lambda problem, steps: by_name[problem.task].check_steps(problem, steps)
 
 
-def run_star(base: Transformer, tok: CharTokenizer, tasks: Sequence[Task], cfg: StarConfig,
-             train: TrainConfig, out: str | Path, *, lm_factory: LMFactory = native_lm,
+def run_star(base: TrainablePolicy, tasks: Sequence[Task], cfg: StarConfig,
+             train: TrainConfig, out: str | Path, *,
              log: Callable[[dict[str, Any]], None] | None = None,
              progress: bool = True) -> list[RoundResult]:
-    """Run ``cfg.rounds`` STaR rounds from ``base``; round n's model is saved under
+    """Run ``cfg.rounds`` STaR rounds from ``base`` (the built-in model or a transformers
+    one, ``ponder.train.policy``); round n's model is saved under
     ``out/round{n}/checkpoint`` and one JSON line per round is appended to
     ``out/star.jsonl``. A round already recorded there is reloaded, not redone."""
     if train.steps is None:
@@ -219,7 +218,7 @@ def run_star(base: Transformer, tok: CharTokenizer, tasks: Sequence[Task], cfg: 
     verify = task_verifier(tasks)
     problems = [p for t in tasks for p in t.problems("train", cfg.problems, seed=cfg.seed,
                                                      difficulty=cfg.difficulty)]
-    caps = caps_for(lm_factory(base, tok), tasks, problems, cfg.token_slack, cfg.seed)
+    caps = caps_for(base.lm(), tasks, problems, cfg.token_slack, cfg.seed)
     history = _read_history(out)
     results: list[RoundResult] = []
 
@@ -234,7 +233,7 @@ def run_star(base: Transformer, tok: CharTokenizer, tasks: Sequence[Task], cfg: 
     if 0 in history:
         record(RoundResult(**history[0]))
     else:
-        acc, by_task = evaluate(lm_factory(base, tok), tasks, cfg.eval_n, cfg.seed,
+        acc, by_task = evaluate(base.lm(), tasks, cfg.eval_n, cfg.seed,
                                  cfg.difficulty) \
             if cfg.eval_n else (None, {})
         record(RoundResult(0, 0, {}, acc, by_task))
@@ -245,11 +244,11 @@ def run_star(base: Transformer, tok: CharTokenizer, tasks: Sequence[Task], cfg: 
         run_dir = out / f"round{n}"
         if n in history:  # finished earlier: reuse its model
             if history[n]["steps"]:
-                current, _, _ = load_checkpoint(run_dir / "checkpoint")
+                current = base.reopen(run_dir / "checkpoint")
             record(RoundResult(**history[n]))
             continue
         collected = collect_rationales(
-            lm_factory(current, tok), problems, verify, caps, samples=cfg.samples,
+            current.lm(), problems, verify, caps, samples=cfg.samples,
             temperature=cfg.temperature, rationalize=cfg.rationalize,
             keep_per_problem=cfg.keep_per_problem, seed=cfg.seed + 1000 * n,
             batch_size=cfg.batch_size, check=step_check(tasks) if cfg.check_steps else None)
@@ -258,15 +257,15 @@ def run_star(base: Transformer, tok: CharTokenizer, tasks: Sequence[Task], cfg: 
             record(RoundResult(n, 0, collected.stats(), results[-1].accuracy,
                                results[-1].by_task))
             continue
-        model = copy_weights(base)  # fine-tune the ORIGINAL base (§3.3)
+        model = base.copy()  # fine-tune the ORIGINAL base (§3.3)
         round_cfg = TrainConfig(**{**asdict(train), "steps": steps, "minutes": None})
         # sampling is seeded, so a round interrupted while fine-tuning collects the same
         # set again and its fine-tuning resumes from the saved state
-        finetune(model, tok, [k.example() for k in collected.kept], round_cfg, run_dir,
-                 meta={"trainer": "star", "round": n, "star": asdict(cfg)},
-                 resume=(run_dir / STATE).exists(), progress=progress)
-        model.eval()
-        acc, by_task = evaluate(lm_factory(model, tok), tasks, cfg.eval_n, cfg.seed,
+        finetune_policy(model, [k.example(model.lm()) for k in collected.kept], round_cfg,
+                        run_dir, meta={"trainer": "star", "round": n, "star": asdict(cfg)},
+                        resume=(run_dir / STATE).exists(), progress=progress)
+        model.module.eval()
+        acc, by_task = evaluate(model.lm(), tasks, cfg.eval_n, cfg.seed,
                                  cfg.difficulty) \
             if cfg.eval_n else (None, {})
         record(RoundResult(n, steps, collected.stats(), acc, by_task))
