@@ -56,20 +56,20 @@ def test_search_round_writes_best_verified_sft_and_labelled_prm_records(strategy
 
 
 def test_run_flywheel_writes_data_and_retrains(tmp_path):
-    base = build_model("tiny", TOK, seed=0, max_seq_len=96)
-    policy = noisy_policy(p_step=0.8)
+    from tests.train.test_star import ScriptedPolicy
+
+    base = ScriptedPolicy(build_model("tiny", TOK, seed=0, max_seq_len=96), TOK,
+                          noisy_policy(p_step=0.8))
     cfg = FlywheelConfig(rounds=2, strategy="vote", n=4, max_tokens=64, problems=8,
                          difficulty=[2], eval_n=4)
     calls = []
 
-    def prm_hook(records, model, tok, out):
+    def prm_hook(records, model, out):
         calls.append((len(records), out.name))
         return None
 
-    rows = run_flywheel(base, TOK, [TASK], cfg, TrainConfig(steps=2, batch_size=4,
-                                                            save_every=0),
-                        tmp_path, lm_factory=lambda m, t: policy, prm_trainer=prm_hook,
-                        progress=False)
+    rows = run_flywheel(base, [TASK], cfg, TrainConfig(steps=2, batch_size=4, save_every=0),
+                        tmp_path, prm_trainer=prm_hook, progress=False)
     assert [r["round"] for r in rows] == [0, 1, 2]
     assert calls == [(32, "prm"), (64, "prm")]  # the PRM sees every round's traces so far
     for n in (1, 2):
@@ -117,9 +117,11 @@ def test_prm_hook_trains_a_reward_model_on_flywheel_records(tmp_path):
     problems = TASK.problems("train", 4, seed=0, difficulty=2)
     _, records, _ = search_round(noisy_policy(0.7), [TASK], problems,
                                  FlywheelConfig(n=2, max_tokens=64), 1)
-    policy = build_model("tiny", TOK, seed=0, max_seq_len=96)
+    from ponder.train.policy import NativePolicy
+
+    policy = NativePolicy(build_model("tiny", TOK, seed=0, max_seq_len=96), TOK)
     train_prm = fw.prm_trainer_from(RewardTrainConfig(steps=2, batch_size=4, warmup=1))
-    scorer = train_prm(records, policy, TOK, tmp_path / "prm")
+    scorer = train_prm(records, policy, tmp_path / "prm")
     scores = scorer.score_steps([records[0]["prompt"]], [records[0]["completion"]])
     assert len(scores[0]) == len(records[0]["labels"])
     assert load_reward_model(tmp_path / "prm")[0].rcfg.kind == "prm"

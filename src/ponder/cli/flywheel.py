@@ -10,12 +10,15 @@ from pathlib import Path
 import typer
 
 from ponder.cli._common import parse_levels
-from ponder.cli.star import TASKS_HELP, finetune_config, load_policy
+from ponder.cli.star import TASKS_HELP, finetune_config
 from ponder.errors import InvalidInput
 
 
 def flywheel(
-    model: str = typer.Option(None, "--model", help="Base policy checkpoint."),
+    model: str = typer.Option(None, "--model", help="Base policy: a ponder checkpoint or "
+                              "run, or hf:DIR (a transformers causal LM)."),
+    lora: int = typer.Option(0, "--lora", help="hf: models: fine-tune rank-R LoRA "
+                             "adapters instead of every weight (needs peft)."),
     task: str = typer.Option("arith", "--task", help=TASKS_HELP),
     rounds: int = typer.Option(3, "--rounds"),
     out: Path = typer.Option(..., "--out", help="Run directory (one subdirectory a round)."),
@@ -50,6 +53,7 @@ def flywheel(
     from ponder.eval.report import write_report
     from ponder.tasks import parse_tasks
     from ponder.train.flywheel import FlywheelConfig, prm_trainer_from, run_flywheel
+    from ponder.train.policy import open_policy
 
     try:
         opts = json.loads(options)
@@ -65,7 +69,7 @@ def flywheel(
 
         trainer = prm_trainer_from(RewardTrainConfig(steps=prm_steps, seed=seed))
     tasks = parse_tasks(task)
-    base, tok, path = load_policy(model)
+    base, path = open_policy(model, lora=lora)
 
     def log(row: dict) -> None:
         acc = "-" if row.get("accuracy") is None else f"{row['accuracy']:.3f}"
@@ -73,7 +77,7 @@ def flywheel(
             if "solved" in row else ""
         typer.echo(f"round {row['round']}: test accuracy {acc}{extra}", err=True)
 
-    rows = run_flywheel(base, tok, tasks, cfg, finetune_config(steps, batch_size, lr, seed),
+    rows = run_flywheel(base, tasks, cfg, finetune_config(steps, batch_size, lr, seed),
                         out, prm_trainer=trainer, log=log)
     name = name or f"flywheel_{'_'.join(t.name for t in tasks)}_{strategy}"
     report = write_report(name, {"rounds": rows,

@@ -33,23 +33,22 @@ from pathlib import Path
 from typing import Any
 
 from ponder.errors import ConfigError, check_at_least
-from ponder.lm.checkpoint import copy_weights, load_checkpoint
-from ponder.lm.model import Transformer
+from ponder.lm.base import LM
 from ponder.lm.reward import step_spans
-from ponder.lm.template import format_prompt
-from ponder.lm.tokenizer import CharTokenizer
+from ponder.lm.template import prompt_for
 from ponder.tasks.base import Problem, Task
 from ponder.think import get_strategy
 from ponder.think.base import Budget, Result, Scorers, StepScorer
 from ponder.train.data import Example
 from ponder.train.loop import TrainConfig
+from ponder.train.policy import NativePolicy, TrainablePolicy
 from ponder.train.rewards import task_verifier, verifier_reward
-from ponder.train.rollout import LMFactory, evaluate, native_lm
-from ponder.train.sft import finetune
+from ponder.train.rollout import evaluate
+from ponder.train.sft import finetune_policy
 from ponder.train.state import STATE
 
 #: (PRM records so far, the new policy, its tokenizer, output dir) -> a PRM for search
-PRMTrainer = Callable[[list[dict[str, Any]], Transformer, CharTokenizer, Path], StepScorer]
+PRMTrainer = Callable[[list[dict[str, Any]], "TrainablePolicy", Path], StepScorer]
 
 
 @dataclass
@@ -85,14 +84,13 @@ class FlywheelConfig:
 
 
 def label_traces(task: Task, problem: Problem, result: Result, verify, round_: int,
-                 ) -> tuple[list[dict[str, Any]], Example | None]:
+                 lm: LM | None = None) -> tuple[list[dict[str, Any]], Example | None]:
     """PRM records for every trace of one search, and the SFT example (the best
-    verified trace) or None when no trace verified."""
+    verified trace) or None when no trace verified; prompts in ``lm``'s layout, the
+    policy's that searched (None: ponder's raw one)."""
     from ponder.train.prm import exact_labels
 
-    # the raw layout, whatever layout the search asked in: these records and examples
-    # train ponder's own policy and PRM
-    prompt = format_prompt(problem.prompt)
+    prompt = prompt_for(lm, problem.prompt)
     records, good = [], []
     texts = [t.completion for t in result.traces]
     verdicts = verifier_reward([problem] * len(texts), texts, verify)
@@ -132,7 +130,7 @@ def search_round(lm, tasks: Sequence[Task], problems: Sequence[Problem], cfg: Fl
     for i, p in enumerate(problems):
         result = strategy(p, lm, budget, scorers, seed=cfg.seed + 7919 * round_ + i)
         flops += result.compute.flops
-        recs, ex = label_traces(by_name[p.task], p, result, verify, round_)
+        recs, ex = label_traces(by_name[p.task], p, result, verify, round_, lm)
         records += recs
         if ex is not None:
             sft.append(ex)
@@ -155,9 +153,9 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def run_flywheel(base: Transformer, tok: CharTokenizer, tasks: Sequence[Task],
+def run_flywheel(base: TrainablePolicy, tasks: Sequence[Task],
                  cfg: FlywheelConfig, train: TrainConfig, out: str | Path, *,
-                 lm_factory: LMFactory = native_lm, prm_trainer: PRMTrainer | None = None,
+                 prm_trainer: PRMTrainer | None = None,
                  prm: StepScorer | None = None, progress: bool = True,
                  log: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
     """``cfg.rounds`` rounds of search -> data -> retraining. Round n writes
@@ -182,7 +180,7 @@ def run_flywheel(base: Transformer, tok: CharTokenizer, tasks: Sequence[Task],
     if 0 in done:
         record(done[0])
     else:
-        acc, by_task = evaluate(lm_factory(base, tok), tasks, cfg.eval_n, cfg.seed,
+        acc, by_task = evaluate(base.lm(), tasks, cfg.eval_n, cfg.seed,
                                  cfg.difficulty) \
             if cfg.eval_n else (None, {})
         record({"round": 0, "accuracy": acc, "by_task": by_task})
@@ -193,7 +191,7 @@ def run_flywheel(base: Transformer, tok: CharTokenizer, tasks: Sequence[Task],
     for n in range(1, cfg.rounds + 1):
         rdir = out / f"round{n}"
         if n in done:
-            current = load_checkpoint(rdir / "checkpoint")[0]
+            current = base.reopen(rdir / "checkpoint")
             all_sft += [Example(r["prompt"], r["completion"])
                         for r in read_jsonl(rdir / "sft.jsonl")]
             all_prm += read_jsonl(rdir / "prm.jsonl")
@@ -203,7 +201,7 @@ def run_flywheel(base: Transformer, tok: CharTokenizer, tasks: Sequence[Task],
                 prm = RewardScorer(*load_reward_model(rdir / "prm"))
             record(done[n])
             continue
-        sft, prm_rows, stats = search_round(lm_factory(current, tok), tasks, problems, cfg,
+        sft, prm_rows, stats = search_round(current.lm(), tasks, problems, cfg,
                                             n, prm)
         write_jsonl(rdir / "sft.jsonl", [asdict(e) for e in sft])
         write_jsonl(rdir / "prm.jsonl", prm_rows)
@@ -214,14 +212,14 @@ def run_flywheel(base: Transformer, tok: CharTokenizer, tasks: Sequence[Task],
             raise ConfigError(f"flywheel round {n}: no train problem was solved, so there is "
                               "nothing to learn from; use a stronger base, easier "
                               "--difficulty or a larger search budget (--n)")
-        model = copy_weights(base if cfg.from_base else current)
-        finetune(model, tok, data, train, rdir, resume=(rdir / STATE).exists(),
-                 meta={"trainer": "flywheel", "round": n, "flywheel": asdict(cfg)},
-                 progress=progress)
-        model.eval()
+        model = (base if cfg.from_base else current).copy()
+        finetune_policy(model, data, train, rdir, resume=(rdir / STATE).exists(),
+                        meta={"trainer": "flywheel", "round": n, "flywheel": asdict(cfg)},
+                        progress=progress)
+        model.module.eval()
         if prm_trainer is not None:  # the PRM learns from every round's traces so far
-            prm = prm_trainer(all_prm, model, tok, rdir / "prm")
-        acc, by_task = evaluate(lm_factory(model, tok), tasks, cfg.eval_n, cfg.seed,
+            prm = prm_trainer(all_prm, model, rdir / "prm")
+        acc, by_task = evaluate(model.lm(), tasks, cfg.eval_n, cfg.seed,
                                  cfg.difficulty) \
             if cfg.eval_n else (None, {})
         record({"round": n, **stats, "sft_examples": len(data), "accuracy": acc,
@@ -236,11 +234,15 @@ def prm_trainer_from(cfg: Any) -> PRMTrainer:
     from ponder.lm.reward import RewardScorer, save_reward_model
     from ponder.train.prm import Sample, train_reward_model
 
-    def train_prm(records: list[dict[str, Any]], policy: Transformer, tok: CharTokenizer,
+    def train_prm(records: list[dict[str, Any]], policy: TrainablePolicy,
                   out: Path) -> StepScorer:
+        if not isinstance(policy, NativePolicy):
+            raise ConfigError("the flywheel's reward model is built on the built-in model; "
+                              "run transformers models without --train-prm")
+        tok = policy.tok
         samples = [Sample(Problem.from_dict(r["problem"]), r["completion"], r["labels"],
                           r["outcome"]) for r in records]
-        rm = train_reward_model(policy, tok, samples, cfg)
+        rm = train_reward_model(policy.model, tok, samples, cfg)
         save_reward_model(out, rm, tok, {"trainer": "flywheel-prm", "samples": len(samples)})
         return RewardScorer(rm, tok)
 
