@@ -8,16 +8,12 @@ taken as ``logit[token] - logsumexp(logits)`` at the completion positions only, 
 never materialises a second vocabulary-sized tensor. A saved policy is a plain
 ``save_pretrained`` directory (LoRA merged into the weights, so every ``hf:`` command
 loads it; the adapters alone are kept in its ``adapter/`` folder), written to a
-temporary sibling and renamed into place.
+temporary sibling and renamed into place (``ponder.lm.checkpoint.staged_dir``).
 """
 
 from __future__ import annotations
 
 import copy
-import json
-import os
-import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -26,6 +22,7 @@ import torch
 
 from ponder.errors import ConfigError
 from ponder.lm.base import LM
+from ponder.lm.checkpoint import staged_dir, write_recipe
 from ponder.lm.hf import HFLM, _load
 from ponder.train.policy import decay_groups
 from ponder.train.rollout import TokenBatch
@@ -48,26 +45,6 @@ def with_lora(model: Any, rank: int, alpha: float | None = None) -> Any:
     cfg = LoraConfig(r=rank, lora_alpha=alpha or 2 * rank, target_modules=targets,
                      lora_dropout=0.0, task_type="CAUSAL_LM")
     return get_peft_model(model, cfg)
-
-
-def atomic_dir(path: Path, write) -> Path:
-    """Call ``write(tmp_dir)`` then move the directory into place at ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
-    try:
-        write(tmp)
-        old = None
-        if path.exists():
-            old = path.with_name(f".{path.name}.old-{os.getpid()}")
-            os.replace(path, old)
-        os.replace(tmp, path)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return path
 
 
 class HFPolicy:
@@ -147,16 +124,15 @@ class HFPolicy:
         return twin
 
     def save(self, path: str | Path, recipe: dict[str, Any] | None = None) -> Path:
-        def write(tmp: Path) -> None:
+        with staged_dir(Path(path)) as tmp:
             model = self.model
             if hasattr(model, "merge_and_unload"):  # a peft model (or a frozen copy of one)
                 model.save_pretrained(str(tmp / "adapter"))
                 model = copy.deepcopy(model).merge_and_unload()
             model.save_pretrained(str(tmp))
             self.tokenizer.save_pretrained(str(tmp))
-            (tmp / "recipe.json").write_text(json.dumps(recipe or {}, indent=2, default=str))
-
-        return atomic_dir(Path(path), write)
+            write_recipe(tmp, recipe)
+        return Path(path)
 
     def reopen(self, path: str | Path) -> HFPolicy:
         return HFPolicy.load(path, device=str(self.device))
