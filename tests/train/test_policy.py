@@ -26,7 +26,7 @@ def native(max_len: int = 32) -> NativePolicy:
 def hf_dir(root, arch: str):
     kw = dict(vocab_size=TOK.vocab_size, hidden_size=32, intermediate_size=64,
               num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-              max_position_embeddings=128, bos_token_id=TOK.bos_id, eos_token_id=TOK.eos_id,
+              max_position_embeddings=512, bos_token_id=TOK.bos_id, eos_token_id=TOK.eos_id,
               pad_token_id=TOK.pad_id)
     torch.manual_seed(0)
     model = (LlamaForCausalLM(LlamaConfig(**kw, head_dim=8)) if arch == "llama"
@@ -53,6 +53,10 @@ def test_native_encode_adds_eos_only_to_finished_completions_and_fits_context():
     assert b.completions == [TOK.encode("xy", eos=True), TOK.encode("xy")]
     short = native(max_len=5).encode(["ab"], ["xyz"], [True])
     assert len(short.prompts[0]) + len(short.completions[0]) == 5
+    from ponder.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match="more than the model's context of 5"):
+        native(max_len=5).encode(["ab"], ["xyz"], [True], strict=True)  # fine-tuning
 
 
 def test_native_logprobs_match_the_model_distribution_and_sampler():

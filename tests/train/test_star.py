@@ -295,3 +295,35 @@ def test_run_star_finetunes_a_transformers_model(tmp_path):
     assert changed  # the copy was trained ...
     assert all(torch.equal(v, before[k]) for k, v in base.module.state_dict().items())
     # ... and the base left as it was
+
+
+def test_seed_gives_a_transformers_model_a_cold_start_in_its_own_layout(tmp_path):
+    """ponder seed --init hf:DIR: teacher traces, prompted through the model's chat
+    template, fine-tune it; the result is an HF directory that moved."""
+    import torch
+    from transformers import AutoTokenizer
+    from typer.testing import CliRunner
+
+    from ponder.cli import app
+    from ponder.train.hf_policy import HFPolicy
+    from ponder.train.seed import seed_examples
+    from tests.lm.test_hf_chat import TEMPLATE
+    from tests.train.test_policy import hf_dir
+
+    path = hf_dir(tmp_path, "llama")
+    tok = AutoTokenizer.from_pretrained(path)
+    tok.chat_template = TEMPLATE
+    tok.save_pretrained(path)
+    before = HFPolicy.load(path, device="cpu")
+    exs = seed_examples([TASK], per_family=4, seed=0, lm=before.lm())
+    assert all(e.prompt.startswith("<bos><|system|>") for e in exs)  # the chat layout
+    r = CliRunner().invoke(app, ["seed", "--init", f"hf:{path}", "--task", "arith",
+                                 "--difficulty", "1", "--per-family", "4", "--steps", "2",
+                                 "--batch-size", "2", "--lr", "1e-2", "--eval-n", "0",
+                                 "--out", str(tmp_path / "cold"), "--name", "cold"],
+                           env={"PONDER_REPORTS": str(tmp_path / "reports")})
+    assert r.exit_code == 0, r.output
+    after = HFPolicy.load(tmp_path / "cold" / "checkpoint", device="cpu")
+    assert any(not torch.equal(a, b) for a, b in
+               zip(before.module.state_dict().values(), after.module.state_dict().values(),
+                   strict=True))

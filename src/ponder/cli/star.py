@@ -99,8 +99,9 @@ def seed_cmd(
                              "OUT/checkpoint."),
     per_family: int = typer.Option(200, help="Teacher traces per task family."),
     preset: str = typer.Option("small", help="Model size preset."),
-    init: str = typer.Option(None, "--init", help="Continue from this checkpoint (or run) "
-                             "instead of a fresh model: continued SFT on teacher traces."),
+    init: str = typer.Option(None, "--init", help="Continue from this model instead of a "
+                             "fresh one: a ponder checkpoint or run (continued SFT on "
+                             "teacher traces), or hf:DIR (a cold start for STaR and RL)."),
     difficulty: str = typer.Option(None, help="Comma-separated levels (default: all)."),
     hint_fraction: float = typer.Option(0.25, help="Share of problems also shown with "
                                         "the answer as a STaR hint."),
@@ -123,10 +124,10 @@ def seed_cmd(
 
     cfg = SeedConfig(per_family=per_family, difficulty=parse_levels(difficulty),
                      hint_fraction=hint_fraction, preset=preset, eval_n=eval_n,
-                     init=load_policy(init)[2] if init else None)
+                     init=init)
     train = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, seed=seed)
     tasks = parse_tasks(task)
-    _, _, result = train_seed(tasks, cfg, train, out, resume=resume)
+    _, result = train_seed(tasks, cfg, train, out, resume=resume)
     name = name or f"seed_{'_'.join(t.name for t in tasks)}"
     report = write_report(name, {"eval": result.eval, "final_loss": result.loss,
                                  "steps": result.step, "config": cfg.__dict__,

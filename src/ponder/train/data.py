@@ -23,7 +23,7 @@ from typing import Any, NamedTuple, Protocol
 import torch
 
 from ponder.errors import ConfigError, InvalidInput
-from ponder.lm.template import format_completion, format_prompt
+from ponder.lm.template import format_completion, format_prompt, prompt_for
 from ponder.lm.tokenizer import CharTokenizer
 from ponder.tasks.base import Problem, Task
 from ponder.train.curriculum import Competence
@@ -49,13 +49,17 @@ class ExampleStream(Protocol):
     def __getitem__(self, i: int) -> Example: ...
 
 
-def task_example(task: Task, problem: Problem, style: str | None = None) -> Example:
+def task_example(task: Task, problem: Problem, style: str | None = None,
+                 lm: Any = None) -> Example:
     """The teacher's example for ``problem``: its trace in ``style`` (default: the task's
-    default style); the "direct" style closes the thinking at once (no chain of thought)."""
+    default style); the "direct" style closes the thinking at once (no chain of thought).
+    The prompt is in ``lm``'s layout (``prompt_for``; None: ponder's raw one)."""
     style = task.check_style(style or task.styles[0])
     think = style != DIRECT
     trace = task.teacher_trace(problem, style)
-    return Example(format_prompt(problem.prompt, think), format_completion(trace, think),
+    prompt = format_prompt(problem.prompt, think) if lm is None else \
+        prompt_for(lm, problem.prompt, think)
+    return Example(prompt, format_completion(trace, think),
                    source=(task.name, problem.difficulty, style))
 
 

@@ -24,7 +24,7 @@ from ponder.errors import ConfigError
 from ponder.lm.base import LM
 from ponder.lm.checkpoint import staged_dir, write_recipe
 from ponder.lm.hf import HFLM, _load
-from ponder.train.policy import decay_groups
+from ponder.train.policy import decay_groups, fit
 from ponder.train.rollout import TokenBatch
 
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -79,14 +79,14 @@ class HFPolicy:
         return self._sampler  # samples from self.model, whose weights the trainer updates
 
     def encode(self, prompts: Sequence[str], completions: Sequence[str],
-               finished: Sequence[bool]) -> TokenBatch:
+               finished: Sequence[bool], strict: bool = False) -> TokenBatch:
         ps, cs = [], []
         for prompt, text, done in zip(prompts, completions, finished, strict=True):
             p = self._sampler.prompt_ids(prompt)
             c = self.tokenizer.encode(text, add_special_tokens=False) + \
                 ([self.eos_id] if done else [])
             ps.append(p)
-            cs.append(c[: max(0, self.max_len - len(p))])
+            cs.append(fit(p, c, self.max_len, strict))
         return TokenBatch(ps, cs)
 
     def token_logprobs(self, batch: TokenBatch) -> tuple[torch.Tensor, torch.Tensor]:

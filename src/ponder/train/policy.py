@@ -18,6 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import torch
 
+from ponder.errors import InvalidInput
 from ponder.lm.base import LM
 from ponder.lm.model import Transformer
 from ponder.lm.sampler import completion_logprobs
@@ -38,9 +39,10 @@ class TrainablePolicy(Protocol):
         ...
 
     def encode(self, prompts: Sequence[str], completions: Sequence[str],
-               finished: Sequence[bool]) -> TokenBatch:
+               finished: Sequence[bool], strict: bool = False) -> TokenBatch:
         """Token ids; a finished completion ends with the end-of-sequence token, and each
-        completion is cut so that prompt + completion fit ``max_len``."""
+        completion is cut so that prompt + completion fit ``max_len`` (``strict``: an
+        example that does not fit is an error instead, as in fine-tuning)."""
         ...
 
     def token_logprobs(self, batch: TokenBatch) -> tuple[torch.Tensor, torch.Tensor]:
@@ -70,6 +72,17 @@ class TrainablePolicy(Protocol):
         ...
 
 
+def fit(prompt: list[int], completion: list[int], max_len: int, strict: bool) -> list[int]:
+    """``completion`` cut so that prompt + completion fit ``max_len`` tokens; with
+    ``strict``, an example that does not fit raises InvalidInput instead."""
+    if strict and len(prompt) + len(completion) > max_len:
+        raise InvalidInput(f"a training example has {len(prompt) + len(completion)} tokens "
+                           f"({len(prompt)} of prompt), more than the model's context of "
+                           f"{max_len}; use a model with a longer context or shorter "
+                           "examples (lower --difficulty)")
+    return completion[: max(0, max_len - len(prompt))]
+
+
 def decay_groups(module: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
     """Trainable parameters in two AdamW groups: matrices (ndim >= 2) with
     ``weight_decay``, the rest (norm gains, biases) without."""
@@ -91,12 +104,12 @@ class NativePolicy:
         return NativeLM(self.model, self.tok)
 
     def encode(self, prompts: Sequence[str], completions: Sequence[str],
-               finished: Sequence[bool]) -> TokenBatch:
+               finished: Sequence[bool], strict: bool = False) -> TokenBatch:
         ps, cs = [], []
         for prompt, text, done in zip(prompts, completions, finished, strict=True):
             p = self.tok.encode(prompt, bos=True)
             ps.append(p)
-            cs.append(self.tok.encode(text, eos=done)[: max(0, self.max_len - len(p))])
+            cs.append(fit(p, self.tok.encode(text, eos=done), self.max_len, strict))
         return TokenBatch(ps, cs)
 
     def token_logprobs(self, batch: TokenBatch) -> tuple[torch.Tensor, torch.Tensor]:
@@ -156,7 +169,7 @@ class ExampleBatches:
         exs = [self.data[state.examples + i] for i in range(self.batch_size)]
         state.examples += self.batch_size
         return self.policy.encode([e.prompt for e in exs], [e.completion for e in exs],
-                                  [True] * len(exs))
+                                  [True] * len(exs), strict=True)
 
     def flops(self, batch: TokenBatch) -> float:
         return self.flops_per_token * batch.n_tokens

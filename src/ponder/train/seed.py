@@ -22,16 +22,16 @@ from pathlib import Path
 from typing import Any
 
 from ponder.errors import ConfigError
-from ponder.lm.checkpoint import load_checkpoint
-from ponder.lm.model import PRESETS, Transformer
-from ponder.lm.template import format_completion, format_prompt
+from ponder.lm.base import LM
+from ponder.lm.model import PRESETS
+from ponder.lm.template import format_completion, prompt_for
 from ponder.lm.tokenizer import CharTokenizer
 from ponder.tasks.base import Task
 from ponder.train.data import Example, task_example
 from ponder.train.loop import TrainConfig, TrainResult
+from ponder.train.policy import NativePolicy, TrainablePolicy, open_policy
 from ponder.train.rollout import evaluate as heldout_accuracy
-from ponder.train.rollout import native_lm
-from ponder.train.sft import build_model, finetune
+from ponder.train.sft import build_model, finetune_policy
 from ponder.train.star import hint_question
 
 
@@ -40,8 +40,10 @@ class SeedConfig:
     """per_family: TRAIN problems per task; difficulty: levels (None: all);
     hint_fraction: share of them also given with the answer as a hint;
     style: teacher trace style (None: each task's default);
-    init: a checkpoint to continue from instead of a fresh ``preset`` model (continued
-    SFT on teacher traces: the baseline RL and STaR are compared with)."""
+    init: a model to continue from instead of a fresh ``preset`` model: a ponder
+    checkpoint (continued SFT on teacher traces: the baseline RL and STaR are compared
+    with) or ``hf:DIR``, a transformers model given a "cold start" on the traces in its
+    own prompt layout before STaR or RL (as DeepSeek-R1 starts RL from a little SFT)."""
 
     per_family: int = 200
     difficulty: list[int] | None = None
@@ -63,43 +65,50 @@ class SeedConfig:
 
 def seed_examples(tasks: Sequence[Task], per_family: int = 200, seed: int = 0,
                   difficulty: list[int] | None = None, hint_fraction: float = 0.25,
-                  style: str | None = None) -> list[Example]:
+                  style: str | None = None, lm: LM | None = None) -> list[Example]:
     """Teacher examples of ``per_family`` TRAIN problems per task, plus hinted copies of
-    a ``hint_fraction`` share of them; deterministic in ``seed``."""
+    a ``hint_fraction`` share of them, prompts in ``lm``'s layout (None: ponder's raw
+    one); deterministic in ``seed``."""
     rng = random.Random(f"seed-examples:{seed}")
     out: list[Example] = []
     for task in tasks:
         for p in task.problems("train", per_family, seed=seed, difficulty=difficulty):
-            ex = task_example(task, p, style)
+            ex = task_example(task, p, style, lm)
             out.append(ex)
             if rng.random() < hint_fraction:
                 trace = task.teacher_trace(p, style)
-                out.append(Example(format_prompt(hint_question(p.prompt, p.answer)),
+                out.append(Example(prompt_for(lm, hint_question(p.prompt, p.answer)),
                                    format_completion(trace)))
     return out
 
 
 def train_seed(tasks: Sequence[Task], cfg: SeedConfig, train: TrainConfig,
                out: str | Path | None = None, *, resume: bool = False,
-               progress: bool = True) -> tuple[Transformer, CharTokenizer, TrainResult]:
-    """Train the weak seed from scratch; its checkpoint goes to ``out/checkpoint``."""
+               progress: bool = True) -> tuple[TrainablePolicy, TrainResult]:
+    """Train the weak seed (from scratch, or from ``cfg.init``); its checkpoint goes to
+    ``out/checkpoint``."""
     if cfg.init is not None:
-        model, tok, _ = load_checkpoint(cfg.init)
+        policy, path = open_policy(cfg.init)
+        if not cfg.init.strip().startswith("hf:"):
+            cfg.init = path  # recorded as the checkpoint itself, not the run around it
     else:
         tok = CharTokenizer()
-        model = build_model(cfg.preset, tok, seed=train.seed, max_seq_len=cfg.max_seq_len)
+        policy: TrainablePolicy = NativePolicy(build_model(cfg.preset, tok, seed=train.seed,
+                                          max_seq_len=cfg.max_seq_len), tok)
     examples = seed_examples(tasks, cfg.per_family, train.seed, cfg.difficulty,
-                             cfg.hint_fraction, cfg.style)
-    def evaluate(model: Transformer, step: int) -> dict[str, Any]:
-        acc, by_task = heldout_accuracy(native_lm(model, tok), tasks, cfg.eval_n, train.seed,
+                             cfg.hint_fraction, cfg.style, policy.lm())
+
+    def evaluate(model: Any, step: int) -> dict[str, Any]:
+        acc, by_task = heldout_accuracy(policy.lm(), tasks, cfg.eval_n, train.seed,
                                         cfg.difficulty)
         return {"accuracy": round(acc, 4),
                 **{f"accuracy_{k}": round(v, 4) for k, v in by_task.items()}}
 
     meta: dict[str, Any] = {"trainer": "seed", "seed_config": asdict(cfg),
-                            "tasks": [t.name for t in tasks], "model": model.cfg.to_dict(),
+                            "tasks": [t.name for t in tasks], "model": policy.describe(),
                             "examples": len(examples)}
-    result = finetune(model, tok, examples, train, out, resume=resume,
-                      evaluate=evaluate if cfg.eval_n else None,
-                      meta=meta, progress=progress)
-    return model.eval(), tok, result
+    result = finetune_policy(policy, examples, train, out, resume=resume,
+                             evaluate=evaluate if cfg.eval_n else None,
+                             meta=meta, progress=progress)
+    policy.module.eval()
+    return policy, result
