@@ -12,6 +12,9 @@
 #   select   majority vote vs ORM best-of-N vs PRM-weighted best-of-N at 4 and 16 samples:
 #            the same samples (same seeds), three ways of choosing (Lightman et al.)
 #                                            -> reports/edge_<task>_select_s<seed>.json
+#   aggregate  the same comparison with the other ways of choosing: PRM scores
+#            aggregated by min and product (Lightman et al.) as well as the last step's,
+#            weighted or not, and the ORM weighted  -> reports/edge_<task>_aggregate_s<seed>.json
 #   search   PRM beam search and MCTS vs PRM best-of-N at 4 and 16, by level (Snell et al.)
 #                                            -> reports/edge_<task>_search_s<seed>.json
 #   budget   budget forcing: greedy thinking capped at 8..128 tokens, and "Wait" extension
@@ -33,7 +36,7 @@ N=${N:-500}
 TOK=${TOK:-400}
 BUDGETS=${BUDGETS:-1,4,16}
 SEEDS=${SEEDS:-0 1}
-STAGES=${STAGES:-vote,rm,select,search,budget,optimal}
+STAGES=${STAGES:-vote,rm,select,aggregate,search,budget,optimal}
 RUN=${RUN:-runs/edge/$TASK}
 RM_PROBLEMS=${RM_PROBLEMS:-1000}
 RM_STEPS=${RM_STEPS:-600}
@@ -84,6 +87,17 @@ if want select; then
     scale "edge_${TASK}_select_s${SEED}" "$SEED" --budgets 4,16 \
       --strategies greedy,vote,orm=best_of_n,prm=best_of_n --prm "$RUN/prm" --orm "$RUN/orm" \
       --options '{"orm": {"scorer": "orm"}, "prm": {"scorer": "prm", "weighted": true}}'
+  done
+fi
+
+if want aggregate; then
+  for SEED in $SEEDS; do
+    scale "edge_${TASK}_aggregate_s${SEED}" "$SEED" --budgets 4,16 \
+      --strategies vote,prm_best=best_of_n,prm_min=best_of_n,prm_prod=best_of_n,orm_w=best_of_n \
+      --prm "$RUN/prm" --orm "$RUN/orm" --options '{"prm_best": {"scorer": "prm"},
+        "prm_min": {"scorer": "prm", "aggregate": "min", "weighted": true},
+        "prm_prod": {"scorer": "prm", "aggregate": "prod", "weighted": true},
+        "orm_w": {"scorer": "orm", "weighted": true}}'
   done
 fi
 
