@@ -87,6 +87,10 @@ def test_a_gguf_file_becomes_a_plain_model_directory(gguf_file, tmp_path):
     with torch.no_grad():
         assert torch.allclose(lm.model(ids).logits, loaded(ids).logits, atol=1e-5)
     assert lm.chat  # the template came along: instruct prompts work
+    assert "quantization_config" not in (tmp_path / "out" / "config.json").read_text()
+    from ponder.train.hf_policy import HFPolicy
+
+    HFPolicy.load(tmp_path / "out", device="cpu").save(tmp_path / "trained")  # trainable
     [[c]] = lm.generate([lm.format_prompt("abc")], max_tokens=4, temperature=0)
     assert 1 <= c.tokens <= 4
 

