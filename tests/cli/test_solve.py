@@ -32,7 +32,7 @@ def guesser(right: str, p_right: float = 0.6) -> RecordingLM:
 @pytest.fixture
 def lm(monkeypatch):
     model = guesser("4")
-    monkeypatch.setattr(solve_mod, "open_model", lambda spec: model)
+    monkeypatch.setattr(solve_mod, "load_lm", lambda spec: model)
     return model
 
 
@@ -60,7 +60,7 @@ def test_strategy_draws_its_samples_with_the_given_settings(lm, capsys):
 def test_options_reach_the_strategy_and_a_drawn_problem_is_verified(monkeypatch, capsys):
     [p] = get_task("arith").problems("test", 1, seed=3, difficulty=2)
     model = guesser(p.answer)
-    monkeypatch.setattr(solve_mod, "open_model", lambda spec: model)
+    monkeypatch.setattr(solve_mod, "load_lm", lambda spec: model)
     code, out, _ = run(capsys, "solve", "--task", "arith", "-d", "2", "--seed", "3",
                        "--strategy", "budget", "--n", "1", "-o", "think_tokens=3",
                        "-o", "answer_tokens=20")
@@ -99,7 +99,7 @@ def test_bad_choices_fail_before_a_model_is_loaded(monkeypatch, capsys, args, me
     def no_model(spec):
         raise AssertionError("the model was loaded")
 
-    monkeypatch.setattr(solve_mod, "open_model", no_model)
+    monkeypatch.setattr(solve_mod, "load_lm", no_model)
     code, _, err = run(capsys, "solve", "What is 2 + 2?", *args)
     assert code == 2 and message in err and err.count("\n") == 1
 

@@ -54,7 +54,7 @@ def teacher_lm(problems) -> FunctionLM:
 def use_model(monkeypatch, lm) -> None:
     """Every command opens ``lm`` whatever --model says."""
     for module in (demo_mod, eval_mod, solve_mod):
-        monkeypatch.setattr(module, "open_model", lambda spec: lm)
+        monkeypatch.setattr(module, "load_lm", lambda spec: lm)
 
 
 def test_doctests():

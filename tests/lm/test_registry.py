@@ -51,6 +51,13 @@ def test_checkpoint_paths_load_natively(fake_native, checkpoint):
     assert load_lm(f"native:{checkpoint}").path == checkpoint
 
 
+def test_a_training_run_directory_opens_its_checkpoint(fake_native, checkpoint, tmp_path):
+    import shutil
+
+    shutil.copytree(checkpoint, tmp_path / "run" / "checkpoint")
+    assert load_lm(str(tmp_path / "run")).path == tmp_path / "run" / "checkpoint"
+
+
 def test_real_native_backend_when_available(checkpoint):
     pytest.importorskip("ponder.lm.native")
     lm = load_lm(str(checkpoint))

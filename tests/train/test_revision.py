@@ -96,7 +96,12 @@ def test_train_revision_fine_tunes_and_records_what_it_collected(tmp_path):
     train = TrainConfig(steps=6, batch_size=4, warmup_steps=1, precision="fp32", threads=1,
                         save_every=0, eval_every=0)
     before = [p.detach().clone() for p in model.parameters()]
-    result, stats = train_revision(model, tok, noisy_policy(0.6), [TASK], cfg, train,
+    from tests.train.test_star import ScriptedPolicy
+
+    def policy(sampler):
+        return ScriptedPolicy(model, tok, sampler)
+
+    result, stats = train_revision(policy(noisy_policy(0.6)), [TASK], cfg, train,
                                    tmp_path, progress=False)
     assert result.step == 6
     assert stats["revision_examples"] > 0
@@ -105,7 +110,7 @@ def test_train_revision_fine_tunes_and_records_what_it_collected(tmp_path):
     recipe = json.loads((tmp_path / "checkpoint" / "recipe.json").read_text())
     assert recipe["collected"]["examples"] == stats["examples"]
     # an epoch budget: steps follow the number of examples collected
-    _, again = train_revision(model, tok, noisy_policy(0.6), [TASK], cfg, train,
+    _, again = train_revision(policy(noisy_policy(0.6)), [TASK], cfg, train,
                               tmp_path / "e", progress=False, epochs=2)
     assert again["steps"] == -(-2 * again["examples"] // train.batch_size)
 
@@ -114,7 +119,7 @@ def test_train_revision_fine_tunes_and_records_what_it_collected(tmp_path):
         return attempt(sum(nums_of(prompt)))
 
     with pytest.raises(ConfigError, match="both a right and a wrong"):
-        train_revision(model, tok, FunctionLM(always_right), [TASK], cfg, train,
+        train_revision(policy(FunctionLM(always_right)), [TASK], cfg, train,
                        tmp_path / "b", progress=False)
 
 

@@ -1,10 +1,10 @@
-"""Helpers the solve / eval / demo commands share: opening a model by its string,
-parsing difficulty lists, and the accuracy table."""
+"""Helpers the commands share: the --model help, the command line, parsing integer and
+difficulty lists, and the accuracy table. Models are opened by
+``ponder.lm.registry.load_lm`` everywhere."""
 
 from __future__ import annotations
 
 import shlex
-from pathlib import Path
 
 import typer
 from rich.table import Table
@@ -12,21 +12,9 @@ from rich.table import Table
 from ponder.errors import InvalidInput
 from ponder.eval.accuracy import AccuracyReport
 from ponder.eval.stats import format_ci, wilson
-from ponder.lm.base import LM
-from ponder.lm.registry import load_lm
-from ponder.train.layout import CHECKPOINT
 
 MODEL_HELP = ("Model: a checkpoint directory or training run (runs/x), hf:PATH, vllm:PATH or "
               "an http(s) URL#MODEL; default: the bundled reasoner.")
-
-
-def open_model(spec: str | None) -> LM:
-    """``load_lm`` that also accepts a training run directory (its ``checkpoint/``)."""
-    if spec is not None:
-        run_ckpt = Path(spec).expanduser() / CHECKPOINT
-        if not (Path(spec).expanduser() / "config.json").exists() and run_ckpt.is_dir():
-            spec = str(run_ckpt)
-    return load_lm(spec)
 
 
 def command_line(ctx: typer.Context) -> str:

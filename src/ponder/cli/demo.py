@@ -11,12 +11,12 @@ from rich.console import Console
 from rich.rule import Rule
 from rich.table import Table
 
-from ponder.cli._common import MODEL_HELP, command_line, open_model
+from ponder.cli._common import MODEL_HELP, command_line
 from ponder.cli.solve import show, solve_text
 from ponder.errors import ModelError
 from ponder.eval.accuracy import AccuracyReport, evaluate_task, judge, mean_accuracy
 from ponder.eval.stats import format_ci
-from ponder.lm.registry import default_model_path
+from ponder.lm.registry import default_model_path, load_lm
 from ponder.tasks import get_task
 from ponder.tasks.base import Task
 from ponder.train.layout import DEFAULT_TASKS
@@ -79,7 +79,7 @@ def register(app: typer.Typer) -> None:
             raise ModelError(f"the bundled reasoner is missing ({default_model_path()}); "
                              f"train it with `{RECIPE}` (about 30 minutes on 2 CPU cores), "
                              "or point the demo at a model with --model")
-        lm = open_model(model)
+        lm = load_lm(model)
         console = Console()
         tasks = [get_task(name) for name in DEFAULT_TASKS]
         caps = trained_levels(model)

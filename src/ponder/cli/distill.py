@@ -7,8 +7,9 @@ from pathlib import Path
 
 import typer
 
-from ponder.cli._common import open_model, parse_levels
+from ponder.cli._common import parse_levels
 from ponder.cli.star import TASKS_HELP
+from ponder.lm.registry import load_lm
 
 
 def distill(
@@ -47,7 +48,7 @@ def distill(
     train = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, eval_every=0, seed=seed)
     student = load_checkpoint(init)[0] if init else None
     tasks = parse_tasks(task)
-    res = run_distill(open_model(teacher), tasks, cfg, train, out, student=student, resume=resume)
+    res = run_distill(load_lm(teacher), tasks, cfg, train, out, student=student, resume=resume)
     name = name or f"distill_{'_'.join(t.name for t in tasks)}_{preset}"
     report = write_report(name, {**res, "config": asdict(cfg), "steps": steps,
                                  "out": str(out)},

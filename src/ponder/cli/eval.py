@@ -12,11 +12,11 @@ from ponder.cli._common import (
     MODEL_HELP,
     accuracy_table,
     command_line,
-    open_model,
     parse_levels,
 )
 from ponder.eval.accuracy import AccuracyReport, check_direct, evaluate_task, mean_accuracy
 from ponder.eval.report import atomic_write_json
+from ponder.lm.registry import load_lm
 from ponder.tasks import parse_tasks
 
 
@@ -58,7 +58,7 @@ def register(app: typer.Typer) -> None:
             check_direct(t, direct)
             for level in levels or []:
                 t.check_difficulty(level)
-        lm = open_model(model)
+        lm = load_lm(model)
         reports = {t.name: evaluate_task(lm, t, n, seed=seed, difficulty=levels,
                                          direct=direct, max_tokens=max_tokens,
                                          batch_size=batch_size, progress=True,

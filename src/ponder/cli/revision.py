@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from ponder.cli._common import parse_levels
-from ponder.cli.star import TASKS_HELP, finetune_config, load_policy
+from ponder.cli.star import TASKS_HELP, finetune_config
 
 revision_app = typer.Typer(help="Revision models: a right attempt after the model's own "
                            "wrong ones (for the revise strategy).", no_args_is_help=True)
@@ -17,7 +17,10 @@ revision_app = typer.Typer(help="Revision models: a right attempt after the mode
 @revision_app.command("train")
 def train(
     out: Path = typer.Option(..., "--out", help="Run directory (the model: OUT/checkpoint)."),
-    model: str = typer.Option(None, "--model", help="Policy checkpoint (default: bundled)."),
+    model: str = typer.Option(None, "--model", help="Policy: a ponder checkpoint or run "
+                              "(default: bundled), or hf:DIR (a transformers causal LM)."),
+    lora: int = typer.Option(0, "--lora", help="hf: models: fine-tune rank-R LoRA "
+                             "adapters instead of every weight (needs peft)."),
     task: str = typer.Option("arith", "--task", help=TASKS_HELP),
     problems: int = typer.Option(256, help="TRAIN problems per task."),
     difficulty: str = typer.Option(None, help="Comma-separated levels (default: all)."),
@@ -39,19 +42,19 @@ def train(
     reports/<name>.json with what was collected."""
     from ponder.eval.report import write_report
     from ponder.tasks import parse_tasks
+    from ponder.train.policy import open_policy
     from ponder.train.revision import RevisionConfig, train_revision
-    from ponder.train.rollout import native_lm
 
     tasks = parse_tasks(task)
     cfg = RevisionConfig(problems=problems, difficulty=parse_levels(difficulty),
                          samples=samples, temperature=temperature,
                          max_previous=max_previous, trajectories=trajectories,
                          plain_fraction=plain_fraction, seed=seed)
-    policy, tok, path = load_policy(model)
+    policy, path = open_policy(model, lora=lora)
     typer.echo(f"sampling {samples} attempts on {problems} TRAIN problems per task...")
     # with --epochs the step budget is set once the examples are counted; the 10 here
     # only fixes the warm-up length
-    result, stats = train_revision(policy, tok, native_lm(policy, tok), tasks, cfg,
+    result, stats = train_revision(policy, tasks, cfg,
                                    finetune_config(steps or 10, batch_size, lr, seed), out,
                                    epochs=None if steps else epochs)
     typer.echo(f"{stats['revision_examples']} revision + "

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import typer
 
-from ponder.cli._common import open_model, parse_levels
+from ponder.cli._common import parse_levels
 from ponder.cli.star import TASKS_HELP
+from ponder.lm.registry import load_lm
 
 
 def rl(
@@ -111,7 +112,7 @@ def traces(
     from ponder.eval.traces import sample_report
     from ponder.tasks import get_task
 
-    lm = open_model(model)
+    lm = load_lm(model)
     rep = sample_report(lm, get_task(task), n, k, temperature=temperature, seed=seed,
                         difficulty=parse_levels(difficulty), max_tokens=max_tokens)
     path = write_report(name or f"traces_{task}", rep, model=model or "default", split="test",

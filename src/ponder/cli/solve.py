@@ -14,10 +14,11 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from ponder.cli._common import MODEL_HELP, open_model
+from ponder.cli._common import MODEL_HELP
 from ponder.errors import ConfigError, InvalidInput, UnknownName
 from ponder.eval.accuracy import check_direct, judge
 from ponder.lm.base import LM
+from ponder.lm.registry import load_lm
 from ponder.lm.template import prompt_for, split_thinking
 from ponder.tasks import get_task
 from ponder.tasks.base import Problem
@@ -220,7 +221,7 @@ def register(app: typer.Typer) -> None:
             question = problem.prompt
         if not question.strip():
             raise InvalidInput("the question is empty")
-        lm = open_model(model)
+        lm = load_lm(model)
         if direct:
             completion = solve_text(lm, question, True, max_tokens, seed)
         else:

@@ -8,7 +8,6 @@ from pathlib import Path
 import typer
 
 from ponder.cli._common import parse_levels
-from ponder.train.layout import CHECKPOINT
 
 TASKS_HELP = "Task families, comma-separated (e.g. arith,countdown)."
 
@@ -19,19 +18,6 @@ def finetune_config(steps: int, batch_size: int, lr: float, seed: int):
 
     return TrainConfig(steps=steps, batch_size=batch_size, lr=lr, warmup_steps=min(10, steps),
                        eval_every=0, save_every=0, log_every=10, seed=seed)
-
-
-def load_policy(model: str | None):
-    """(model, tokenizer, path) of a trainable ponder checkpoint: a checkpoint directory
-    or a training run holding one (default: the bundled model)."""
-    from ponder.lm.checkpoint import load_checkpoint
-    from ponder.lm.registry import default_model_path
-
-    path = Path(model).expanduser() if model else default_model_path()
-    if not (path / "config.json").exists() and (path / CHECKPOINT / "config.json").exists():
-        path = path / CHECKPOINT
-    policy, tok, _ = load_checkpoint(path)
-    return policy, tok, str(path)
 
 
 def star(

@@ -1,6 +1,7 @@
 """Model strings: one text names any model every command can use (``--model``).
 
-    runs/small            a ponder checkpoint directory (the built-in decoder, native)
+    runs/small            a ponder checkpoint directory (the built-in decoder, native), or
+                          a training run directory holding one in checkpoint/
     native:runs/small     the same, explicitly
     hf:models/qwen-0.5b   a transformers causal LM in a local directory (HFLM)
     vllm:models/qwen-7b   the same directory served by vLLM on a GPU (VLLMLM)
@@ -38,6 +39,9 @@ def _existing(path: str, what: str) -> Path:
 
 def _native(path: str, **kw: Any) -> LM:
     p = _existing(path, "checkpoint directory")
+    run_checkpoint = p / "checkpoint"  # a training run directory holds its model there
+    if not (p / "config.json").exists() and (run_checkpoint / "config.json").exists():
+        p = run_checkpoint
     from ponder.lm.native import NativeLM
 
     return NativeLM.from_checkpoint(p, **kw)

@@ -33,16 +33,15 @@ from typing import Any
 
 from ponder.errors import ConfigError, check_at_least
 from ponder.lm.base import LM
-from ponder.lm.model import Transformer
-from ponder.lm.template import format_prompt, prompt_for
-from ponder.lm.tokenizer import CharTokenizer
+from ponder.lm.template import prompt_for
 from ponder.tasks.base import Problem, Task
 from ponder.think.revise import ATTEMPT_HEADER, revision_prompt
 from ponder.train.data import Example
 from ponder.train.loop import TrainConfig, TrainResult
+from ponder.train.policy import TrainablePolicy
 from ponder.train.rewards import Verifier, task_verifier, verifier_reward
 from ponder.train.rollout import caps_for, generate_batched
-from ponder.train.sft import finetune
+from ponder.train.sft import finetune_policy
 
 
 @dataclass
@@ -105,15 +104,16 @@ def _similarity(a: str, b: str) -> float:
     return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
 
 
-def revision_examples(attempts: Sequence[Attempts], cfg: RevisionConfig) -> list[Example]:
-    """Training pairs from split attempts (see the module notes); deterministic in
-    ``cfg.seed``."""
+def revision_examples(attempts: Sequence[Attempts], cfg: RevisionConfig,
+                      lm: LM | None = None) -> list[Example]:
+    """Training pairs from split attempts (see the module notes), prompts in ``lm``'s
+    layout (None: ponder's raw one); deterministic in ``cfg.seed``."""
     rng = random.Random(cfg.seed)
     revisions: list[Example] = []
     plain: list[Example] = []
     for a in attempts:
         if a.right:
-            plain.append(Example(format_prompt(a.problem.prompt), rng.choice(a.right)))
+            plain.append(Example(prompt_for(lm, a.problem.prompt), rng.choice(a.right)))
         if not (a.right and a.wrong):
             continue
         for _ in range(cfg.trajectories):
@@ -121,7 +121,7 @@ def revision_examples(attempts: Sequence[Attempts], cfg: RevisionConfig) -> list
             k = rng.randint(1, min(cfg.max_previous, len(a.wrong)))
             shown = rng.sample(a.wrong, k)
             shown.sort(key=lambda w: _similarity(w, target))  # closest one last
-            revisions.append(Example(revision_prompt(a.problem.prompt, shown), target))
+            revisions.append(Example(revision_prompt(a.problem.prompt, shown, lm), target))
     n_plain = round(len(revisions) * cfg.plain_fraction / (1 - cfg.plain_fraction))
     rng.shuffle(plain)
     return revisions + plain[:n_plain]
@@ -148,16 +148,17 @@ def attempt_stats(attempts: Sequence[Attempts]) -> dict[str, Any]:
             "wrong_attempts": sum(len(a.wrong) for a in attempts)}
 
 
-def train_revision(policy: Transformer, tok: CharTokenizer, lm: LM, tasks: Sequence[Task],
-                   cfg: RevisionConfig, train: TrainConfig, out: str | Path,
-                   progress: bool = True, epochs: float | None = None,
-                   ) -> tuple[TrainResult, dict[str, Any]]:
-    """Collect attempts with ``lm`` (the policy behind the LM protocol), build revision
-    examples and fine-tune ``policy`` in place; the model goes to ``out/checkpoint``.
+def train_revision(policy: TrainablePolicy, tasks: Sequence[Task], cfg: RevisionConfig,
+                   train: TrainConfig, out: str | Path, progress: bool = True,
+                   epochs: float | None = None) -> tuple[TrainResult, dict[str, Any]]:
+    """Collect attempts with the policy, build revision examples in its prompt layout
+    and fine-tune it in place (the built-in model or a transformers one,
+    ``ponder.train.policy``); the model goes to ``out/checkpoint``.
     ``epochs`` (if given) sets the step budget from the number of examples collected,
     which is not known in advance: a fixed budget overfits a small collection."""
+    lm = policy.lm()
     attempts = collect_attempts(lm, tasks, cfg)
-    examples = revision_examples(attempts, cfg)
+    examples = revision_examples(attempts, cfg, lm)
     stats = {**attempt_stats(attempts), "examples": len(examples),
              "revision_examples": sum(ATTEMPT_HEADER in e.prompt for e in examples)}
     if not stats["revision_examples"]:
@@ -170,6 +171,6 @@ def train_revision(policy: Transformer, tok: CharTokenizer, lm: LM, tasks: Seque
         steps = max(1, math.ceil(epochs * len(examples) / train.batch_size))
         train = replace(train, steps=steps, warmup_steps=min(train.warmup_steps, steps))
     stats["steps"] = train.steps
-    result = finetune(policy, tok, examples, train, out, progress=progress,
-                      meta={"revision": asdict(cfg), "collected": stats})
+    result = finetune_policy(policy, examples, train, out, progress=progress,
+                             meta={"revision": asdict(cfg), "collected": stats})
     return result, stats
