@@ -98,3 +98,16 @@ def test_readme_accuracy_table_shows_intervals_per_level_and_partial_credit(tmp_
     # new file: the recorded intervals, and the partial-credit score kept apart
     assert rows[3] == ("| rg:x | chain of thought | 0.375 [0.100, 0.700] (n=8); score 0.600 | "
                        "1, 2 | 1: 0.50 [0.20,0.80] 2: 0.25 [0.05,0.70] |")
+
+
+def test_reports_are_strict_json_without_nan(tmp_path):
+    import json as _json
+
+    from ponder.eval.report import atomic_write_json, finite
+
+    path = atomic_write_json(tmp_path / "r.json", {"loss": float("nan"),
+                                                  "curve": (1.0, float("-inf")), "n": 3})
+    text = path.read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    assert _json.loads(text) == {"loss": None, "curve": [1.0, None], "n": 3}
+    assert finite({"x": [float("inf")]}) == {"x": [None]}

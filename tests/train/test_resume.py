@@ -91,3 +91,26 @@ def test_a_long_run_saves_by_time_as_well_as_by_step(tmp_path, monkeypatch):
     train(build_model("tiny", tok, seed=0, max_seq_len=96), tok,
           TaskMixture([ShortSumTask()], seed=0), cfg, tmp_path / "run", progress=False)
     assert saved == [1, 2, 3, 4]
+
+
+def test_a_run_that_saved_nothing_is_not_silently_restarted(tmp_path):
+    """Metrics but no state (killed before its first save): a new run there would
+    append a second step 1.. to the same metrics file, so it is refused, by name."""
+    from ponder.errors import ConfigError
+    from ponder.lm.tokenizer import CharTokenizer
+    from ponder.train.data import Example, ExampleList
+    from ponder.train.loop import TrainConfig, train
+    from ponder.train.sft import build_model
+
+    tok = CharTokenizer()
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.jsonl").write_text('{"step": 10, "kind": "train"}\n')
+    data = ExampleList([Example("Sum 1 2\n<think>\n", "3\n</think>\nAnswer: 3")], seed=0)
+    with pytest.raises(ConfigError, match="saved no state"):
+        train(build_model("tiny", tok), tok, data, TrainConfig(steps=1, batch_size=2), run,
+              progress=False)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ConfigError, match="is a file"):
+        train(build_model("tiny", tok), tok, data, TrainConfig(steps=1, batch_size=2),
+              tmp_path / "file", progress=False)

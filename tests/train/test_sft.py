@@ -22,8 +22,8 @@ from ponder.train.data import (
     encode_example,
     task_example,
 )
-from ponder.train.loop import TrainConfig, heldout_loss, lr_factor, masked_nll, train
-from ponder.train.sft import build_model, finetune
+from ponder.train.loop import TrainConfig, lr_factor, masked_nll, train
+from ponder.train.sft import build_model, finetune, heldout_loss
 from ponder.train.state import read_metrics
 from tests.toy import SumTask
 

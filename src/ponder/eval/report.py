@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
 import os
 import platform
 import shlex
@@ -37,8 +38,26 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
     return path
 
 
+def finite(data: Any) -> Any:
+    """``data`` with every NaN or infinite float replaced by None: strict JSON has no
+    NaN, and readers other than Python's reject the bare token.
+
+    >>> finite({"a": [1.0, float("nan")], "b": float("inf")})
+    {'a': [1.0, None], 'b': None}
+    """
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {k: finite(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [finite(v) for v in data]
+    return data
+
+
 def atomic_write_json(path: str | Path, data: Any) -> Path:
-    return atomic_write_text(path, json.dumps(data, indent=2, default=str) + "\n")
+    """``data`` as strict JSON (NaN and infinities written as null), atomically."""
+    text = json.dumps(finite(data), indent=2, default=str, allow_nan=False)
+    return atomic_write_text(path, text + "\n")
 
 
 def command_line() -> str:

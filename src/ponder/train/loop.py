@@ -31,7 +31,7 @@ from ponder.errors import ConfigError, check_at_least
 from ponder.lm.model import Transformer
 from ponder.lm.tokenizer import CharTokenizer
 from ponder.train.curriculum import Competence, segment_exact
-from ponder.train.data import Batch, Batcher, Example, ExampleStream, collate, encode_example
+from ponder.train.data import Batch, Batcher, ExampleStream
 from ponder.train.flops import attended_context, matmul_peak_flops, mfu, train_flops_per_token
 from ponder.train.packing import PACK_WINDOW, Packer
 from ponder.train.policy import ExampleBatches, NativePolicy, TrainablePolicy, completion_nll
@@ -39,6 +39,7 @@ from ponder.train.progress import Display
 from ponder.train.rollout import TokenBatch
 from ponder.train.state import (
     CHECKPOINT,
+    METRICS,
     STATE,
     RunState,
     append_metrics,
@@ -71,7 +72,7 @@ class TrainConfig:
     precision: str = "auto"  # "fp32", "bf16" (autocast) or "auto" (see resolve_precision)
     eval_every: int = 0  # steps between evaluations (0: only at the end)
     save_every: int = 100  # steps between checkpoints (the end always saves)
-    save_minutes: float = 10.0  # ... and at most this long between them (0: steps only)
+    save_minutes: float = 2.0  # ... and at most this long between them (0: steps only)
     log_every: int = 10  # steps between metrics records
     pack: bool = True  # rows of whole examples packed to pack_len tokens (ponder.train.packing)
     pack_len: int = 0  # tokens per packed row (0: the model's context, max_seq_len)
@@ -183,26 +184,6 @@ def policy_step(policy: TrainablePolicy, optimizer: torch.optim.Optimizer,
         torch.nn.utils.clip_grad_norm_(policy.module.parameters(), grad_clip)
     optimizer.step()
     return loss.item()
-
-
-@torch.no_grad()
-def heldout_loss(model: Transformer, tok: CharTokenizer, examples: list[Example],
-                 batch_size: int = 32, precision: str = "fp32") -> float:
-    """Token-weighted mean completion loss of ``examples`` (e.g. teacher traces of TEST
-    problems): the held-out counterpart of the training loss."""
-    was_training = model.training
-    model.eval()
-    total, count = 0.0, 0.0
-    for i in range(0, len(examples), batch_size):
-        enc = [encode_example(tok, ex) for ex in examples[i : i + batch_size]]
-        b = collate(enc, tok.pad_id, model.cfg.max_seq_len)
-        with autocast(precision):
-            logits = model(b.idx)
-        n = float(b.mask.sum())
-        total += float(masked_nll(logits, b.targets, b.mask)) * n
-        count += n
-    model.train(was_training)
-    return total / max(count, 1.0)
 
 
 # -- the loop ----------------------------------------------------------------------------
@@ -371,6 +352,12 @@ def _train(policy: TrainablePolicy, data: ExampleStream, cfg: TrainConfig,
         elif (run / STATE).exists():
             raise ConfigError(f"{run} already holds a run; resume it (--resume) or choose "
                               "another output directory")
+        elif (run / METRICS).exists():  # an earlier run stopped before its first save
+            raise ConfigError(f"{run} holds the metrics of an earlier run that saved no "
+                              "state to resume from; delete it or choose another output "
+                              "directory")
+        if run.exists() and not run.is_dir():
+            raise ConfigError(f"{run} is a file, not a run directory; choose another --out")
         run.mkdir(parents=True, exist_ok=True)
 
     state.pack_len = batches.layout

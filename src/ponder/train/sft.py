@@ -23,13 +23,22 @@ from ponder.lm.native import NativeLM
 from ponder.lm.tokenizer import CharTokenizer
 from ponder.tasks import get_task
 from ponder.tasks.base import Task
-from ponder.train.data import Example, ExampleList, MixtureConfig, TaskMixture, task_example
+from ponder.train.data import (
+    Example,
+    ExampleList,
+    MixtureConfig,
+    TaskMixture,
+    collate,
+    encode_example,
+    task_example,
+)
 from ponder.train.layout import DEFAULT_TASKS
 from ponder.train.loop import (
     Evaluator,
     TrainConfig,
     TrainResult,
-    heldout_loss,
+    autocast,
+    masked_nll,
     train,
     train_policy,
 )
@@ -85,6 +94,26 @@ def build_model(name: str, tok: CharTokenizer, seed: int = 0,
     """A freshly initialised preset model over ``tok``'s vocabulary."""
     torch.manual_seed(seed)
     return Transformer(preset(name, vocab_size=tok.vocab_size, max_seq_len=max_seq_len))
+
+
+@torch.no_grad()
+def heldout_loss(model: Transformer, tok: CharTokenizer, examples: list[Example],
+                 batch_size: int = 32, precision: str = "fp32") -> float:
+    """Token-weighted mean completion loss of ``examples`` (e.g. teacher traces of TEST
+    problems): the held-out counterpart of the training loss."""
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0.0
+    for i in range(0, len(examples), batch_size):
+        enc = [encode_example(tok, ex) for ex in examples[i : i + batch_size]]
+        b = collate(enc, tok.pad_id, model.cfg.max_seq_len)
+        with autocast(precision):
+            logits = model(b.idx)
+        n = float(b.mask.sum())
+        total += float(masked_nll(logits, b.targets, b.mask)) * n
+        count += n
+    model.train(was_training)
+    return total / max(count, 1.0)
 
 
 def make_evaluator(tasks: Sequence[Task], tok: CharTokenizer, eval_n: int = 32,
