@@ -31,6 +31,9 @@ def serve(
         None, help="A process reward model (`ponder prm train`): effort high then runs "
         "PRM-weighted best-of-N."),
     max_pending: int = typer.Option(64, help="Requests queued or running before 429s."),
+    completions: bool = typer.Option(True, help="Serve raw text completions at "
+                                     "/v1/completions (for ponder eval --model http://...); "
+                                     "--no-completions keeps every chain of thought hidden."),
     workers: int = typer.Option(16, help="Requests thinking at once (LM calls are merged)."),
 ) -> None:
     """Serve a reasoner behind an OpenAI-compatible API (chat completions, responses) and
@@ -58,7 +61,7 @@ def serve(
                     max_pending=max_pending, workers=workers)
     typer.echo(f"serving {engine.name} on http://{host}:{port} (chat page at /)")
     try:
-        run(create_app(engine), host=host, port=port)
+        run(create_app(engine, completions=completions), host=host, port=port)
     finally:
         engine.close()
 

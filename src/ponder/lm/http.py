@@ -46,9 +46,9 @@ def completions_url(base_url: str) -> str:
 class HTTPLM:
     """A model behind an OpenAI-compatible completions endpoint.
 
-    ``tokenizer`` (a local tokenizer directory, or an object with ``encode``) is only
-    needed for ``count_tokens``; ``max_context`` and ``flops_per_token`` describe the remote
-    model, which the API does not report."""
+    ``tokenizer`` (a local tokenizer directory, or an object with ``encode``) counts
+    tokens locally; without it ``count_tokens`` asks the server. ``max_context`` and
+    ``flops_per_token`` describe the remote model, which the API does not report."""
 
     def __init__(self, base_url: str, model: str, api_key: str | None = None, *,
                  tokenizer: str | Path | Any = None, flops_per_token: float = 0.0,
@@ -69,15 +69,29 @@ class HTTPLM:
 
             tokenizer = AutoTokenizer.from_pretrained(str(Path(tokenizer).expanduser()))
         self.tokenizer = tokenizer
+        self._counts: dict[str, int] = {}
 
     def close(self) -> None:
         self.client.close()
 
     def count_tokens(self, text: str) -> int:
-        if self.tokenizer is None:
-            raise ModelError(f"{self.name}: counting tokens needs the model's tokenizer; "
-                             "pass tokenizer=<local tokenizer directory> to HTTPLM")
-        return len(self.tokenizer.encode(text, add_special_tokens=False))
+        """With a local ``tokenizer``, its count; else the server's own, read from the
+        ``usage.prompt_tokens`` of a one-token completion of ``text`` (cached per text;
+        it includes whatever the server adds, such as a BOS token)."""
+        if self.tokenizer is not None:
+            return len(self.tokenizer.encode(text, add_special_tokens=False))
+        if not text:
+            return 0
+        if text not in self._counts:
+            data = self._post({"model": self.model, "prompt": text, "n": 1, "max_tokens": 1,
+                               "temperature": 0.0})
+            used = (data.get("usage") or {}).get("prompt_tokens")
+            if not isinstance(used, int):
+                raise ModelError(f"{self.name}: the server reports no usage.prompt_tokens, "
+                                 "so counting tokens needs the model's tokenizer; pass "
+                                 "tokenizer=<local tokenizer directory> to HTTPLM")
+            self._counts[text] = used
+        return self._counts[text]
 
     def generate(self, prompts: list[str], n: int = 1, max_tokens: int | list[int] = 256,
                  temperature: float = 1.0, top_p: float = 1.0, stop: list[str] | None = None,

@@ -5,6 +5,7 @@
     GET  /v1/models             the served model
     POST /v1/chat/completions   see ponder.serve.chat
     POST /v1/responses          see ponder.serve.responses
+    POST /v1/completions        see ponder.serve.completions (raw text; can be turned off)
 """
 
 from __future__ import annotations
@@ -21,11 +22,13 @@ from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse
 
 from ponder.serve.chat import create_chat_completion
+from ponder.serve.completions import create_completion
 from ponder.serve.engine import Engine
 from ponder.serve.errors import install_error_handlers
 from ponder.serve.protocol import (
     ChatCompletionRequest,
     ChatCompletionResponse,
+    CompletionRequest,
     ModelCard,
     ModelList,
     ResponseObject,
@@ -36,8 +39,9 @@ from ponder.serve.responses import create_response
 STATIC = Path(__file__).parent / "static"
 
 
-def create_app(engine: Engine, progress_s: float = 0.5) -> FastAPI:
-    """``progress_s``: how often a stream reports progress while the model thinks."""
+def create_app(engine: Engine, progress_s: float = 0.5, completions: bool = True) -> FastAPI:
+    """``progress_s``: how often a stream reports progress while the model thinks;
+    ``completions``: whether to serve raw text completions (``ponder.serve.completions``)."""
     app = FastAPI(title="ponder", summary="Reasoning models behind an OpenAI-compatible API")
     app.state.engine = engine
     install_error_handlers(app)
@@ -61,6 +65,11 @@ def create_app(engine: Engine, progress_s: float = 0.5) -> FastAPI:
     @app.post("/v1/responses", response_model=ResponseObject)
     async def responses(body: ResponsesRequest, request: Request):
         return await create_response(engine, body, request, progress_s)
+
+    if completions:
+        @app.post("/v1/completions")
+        async def text_completions(body: CompletionRequest) -> dict:
+            return await create_completion(engine, body)
 
     return app
 

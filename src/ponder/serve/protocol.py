@@ -302,3 +302,20 @@ class ModelCard(BaseModel):
 class ModelList(BaseModel):
     object: Literal["list"] = "list"
     data: list[ModelCard]
+
+
+class CompletionRequest(Request):
+    """OpenAI's (legacy) text completions: the raw model continuing the client's prompt."""
+
+    model: str
+    prompt: str | list[str]
+    max_tokens: int = Field(default=16, ge=1)
+    n: int = Field(default=1, ge=1, le=16)
+    temperature: float = Field(default=1.0, ge=0, le=2)
+    top_p: float = Field(default=1.0, gt=0, le=1)
+    stop: str | list[str] | None = Field(default=None, max_length=4)
+    seed: int | None = Field(default=None, ge=-2**63, lt=2**63)
+    logprobs: int | None = Field(default=None, ge=0, le=5)
+    echo: bool = False
+    stream: bool = False
+    user: str | None = None
