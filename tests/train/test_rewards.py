@@ -8,12 +8,12 @@ from ponder.tasks.base import Problem
 from ponder.train.rewards import (
     RewardConfig,
     compute_rewards,
-    format_reward,
     overlong_penalty,
     process_reward,
     task_verifier,
     verifier_reward,
 )
+from ponder.verify.rewards import think_format_reward
 
 
 def test_doctests():
@@ -53,7 +53,7 @@ def test_task_verifier_dispatches_by_task_name():
 
 
 def test_format_reward():
-    assert format_reward(["x\n</think>\nAnswer: 5", "</think>\nAnswer: 5\n",
+    assert think_format_reward(["x\n</think>\nAnswer: 5", "</think>\nAnswer: 5\n",
                           "x\n</think>\n</think>\nAnswer: 5", "x\n</think>\n5",
                           "<think>\nx\n</think>\nAnswer: 5", "x\n</think>\nAnswer: "]) == \
         [1.0, 1.0, 0.0, 0.0, 0.0, 0.0]
@@ -99,3 +99,19 @@ def test_compute_rewards_adds_enabled_terms():
     assert shaped.total == pytest.approx([1.6, 0.1, -0.5])
     with pytest.raises(ConfigError, match="process reward model"):
         compute_rewards(RewardConfig(prm_weight=1.0), [P], ["q"], comps[:1], [1], 100, exact)
+
+
+def test_shaping_terms_are_added_by_name_and_weight():
+    p = Problem("1", "lucky", "Guess", "7", 1)
+    texts = ["x\n</think>\nAnswer: 7", "x\nAnswer: 7", "x\n</think>\nAnswer: 3"]
+
+    def verify(problem, text):
+        return float(text.strip().endswith(problem.answer))
+
+    cfg = RewardConfig(shaping={"format": 0.5, "explicit_answer": 0.25})
+    rw = compute_rewards(cfg, [p] * 3, [""] * 3, texts, [5] * 3, 100, verify)
+    assert rw.parts["format"] == [1.0, 0.0, 1.0]
+    assert rw.parts["explicit_answer"] == [1.0, 1.0, 1.0]
+    assert rw.total == [1.75, 0.25, 0.75]  # the second has no visible answer: 0 + shaping
+    with pytest.raises(UnknownName, match="shaping term"):
+        RewardConfig(shaping={"length": 1.0})

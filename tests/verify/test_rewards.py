@@ -4,7 +4,7 @@ from ponder.verify.rewards import (
     code_reward,
     completion_text,
     exact_match_reward,
-    format_reward,
+    explicit_answer_reward,
     math_reward,
 )
 
@@ -36,7 +36,7 @@ def test_rewards_take_conversations_and_ignore_extra_columns():
 
 def test_format_reward():
     completions = ["x\nAnswer: 3", "<answer>3</answer>", "\\boxed{3}", "#### 3", "it is 3", ""]
-    assert format_reward(completions) == [1.0, 1.0, 1.0, 1.0, 0.0, 0.0]
+    assert explicit_answer_reward(completions) == [1.0, 1.0, 1.0, 1.0, 0.0, 0.0]
 
 
 def test_length_mismatch_is_an_error():

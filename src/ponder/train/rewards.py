@@ -6,8 +6,8 @@ completion, ``None`` = could not judge):
 - ``verifier_reward``: the task's exact verifier applied to the *visible* answer, i.e.
   what follows ``</think>``; a completion that never closes its thinking has no answer
   (None), so an answer-like number inside the chain of thought earns nothing.
-- ``format_reward``: 1 when the completion has the template's shape — thinking closed
-  exactly once, then a single ``Answer: ...`` line (DeepSeek-R1's format reward).
+- shaping terms by name (``ponder.verify.rewards.SHAPING``, e.g. ``format``: the
+  template's shape, DeepSeek-R1's format reward), each with its weight.
 - ``overlong_penalty``: DAPO's soft overlong punishment (Yu et al. 2025, eq. 13): 0 up
   to ``max_tokens - cache`` tokens, then falling linearly to -1 at ``max_tokens``.
 - ``process_reward``: a PRM's step scores reduced to one number per completion
@@ -26,9 +26,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ponder.errors import ConfigError, UnknownName
-from ponder.lm.template import THINK_CLOSE, THINK_OPEN, split_thinking
+from ponder.lm.template import split_thinking
 from ponder.tasks.base import ANSWER_PREFIX, Problem, Task
 from ponder.think.base import StepScorer
+from ponder.verify.rewards import SHAPING
 
 #: (problem, text) -> score in [0, 1], or None when no answer can be extracted
 Verifier = Callable[[Problem, str], float | None]
@@ -65,20 +66,6 @@ def verifier_reward(problems: Sequence[Problem], completions: Sequence[str],
     for problem, completion in zip(problems, completions, strict=True):
         _, visible = split_thinking(completion)
         out.append(verify(problem, visible) if visible else None)
-    return out
-
-
-def format_reward(completions: Sequence[str]) -> list[float]:
-    """1.0 for ``<steps></think>\\nAnswer: <something>`` and nothing else, 0.0 otherwise.
-
-    >>> format_reward(["a\\n</think>\\nAnswer: 4", "a\\nAnswer: 4", "</think>\\nAnswer: 4\\nx"])
-    [1.0, 0.0, 0.0]
-    """
-    out = []
-    for c in completions:
-        _, sep, tail = c.partition(THINK_CLOSE)
-        ok = bool(sep) and THINK_OPEN not in c and _ANSWER_ONLY.fullmatch(tail) is not None
-        out.append(float(ok))
     return out
 
 
@@ -132,7 +119,9 @@ class RewardConfig:
     """How the scalar reward of a completion is made.
 
     no_answer: reward of a completion with no extractable answer (the verifier said None).
-    format_weight: weight of ``format_reward`` (0 disables).
+    format_weight: weight of the ``format`` shaping term (0 disables); the same as
+        ``shaping={"format": w}``.
+    shaping: further shaping terms by name (``ponder.verify.rewards.SHAPING``) and weight.
     overlong_cache: DAPO soft-punishment window in tokens before ``max_tokens`` (0
         disables the length penalty).
     prm_weight / prm_aggregate: weight of the PRM's process reward (needs a PRM).
@@ -143,8 +132,14 @@ class RewardConfig:
     overlong_cache: int = 0
     prm_weight: float = 0.0
     prm_aggregate: str = "min"
+    shaping: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        unknown = sorted(set(self.shaping) - set(SHAPING))
+        if unknown:
+            raise UnknownName("shaping term", unknown[0], list(SHAPING))
+        if any(w < 0 for w in self.shaping.values()):
+            raise ConfigError(f"shaping weights must be >= 0, got {self.shaping}")
         if self.overlong_cache < 0:
             raise ConfigError(f"overlong_cache must be >= 0, got {self.overlong_cache}")
         if self.prm_aggregate not in PRM_AGGREGATES:
@@ -170,9 +165,13 @@ def compute_rewards(cfg: RewardConfig, problems: Sequence[Problem], prompts: Seq
     total = [cfg.no_answer if r is None else r for r in raw]
     correct = [float(r is not None and r >= 1.0) for r in raw]
     parts: dict[str, list[float]] = {"verifier": list(total)}
+    terms = dict(cfg.shaping)
     if cfg.format_weight:
-        parts["format"] = format_reward(completions)
-        total = [t + cfg.format_weight * f for t, f in zip(total, parts["format"], strict=True)]
+        terms["format"] = terms.get("format", 0.0) + cfg.format_weight
+    for name, weight in terms.items():
+        if weight:
+            parts[name] = SHAPING[name](list(completions))
+            total = [t + weight * f for t, f in zip(total, parts[name], strict=True)]
     if cfg.overlong_cache:
         parts["length"] = overlong_penalty(lengths, max_tokens, cfg.overlong_cache)
         total = [t + p for t, p in zip(total, parts["length"], strict=True)]

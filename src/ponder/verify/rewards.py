@@ -9,9 +9,12 @@ every data-set column) are accepted and ignored unless a function names them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from ponder.lm.template import THINK_CLOSE, THINK_OPEN
+from ponder.tasks.base import ANSWER_PREFIX
 from ponder.verify.answers import extract_answer, normalize_answer
 from ponder.verify.code import check_many, extract_code, function_program
 from ponder.verify.math import math_equal
@@ -69,16 +72,49 @@ def math_reward(completions: Sequence[Completion], references: Sequence[str],
     return out
 
 
-def format_reward(completions: Sequence[Completion], references: Sequence[str] | None = None,
-                  **kwargs: Any) -> list[float]:
+def explicit_answer_reward(completions: Sequence[Completion],
+                           references: Sequence[str] | None = None,
+                           **kwargs: Any) -> list[float]:
     """1.0 when the completion states its final answer explicitly (answer tag, answer
     line, ``\\boxed{}`` or ``####``) rather than leaving a number to be guessed.
 
-    >>> format_reward(["so\\nAnswer: 3", "<answer>3</answer>", "it is 3"])
+    >>> explicit_answer_reward(["so\\nAnswer: 3", "<answer>3</answer>", "it is 3"])
     [1.0, 1.0, 0.0]
     """
     return [float(extract_answer(completion_text(c), last_number=False) is not None)
             for c in completions]
+
+
+_ANSWER_ONLY = re.compile(rf"\n*{re.escape(ANSWER_PREFIX)}\S[^\n]*\n*")
+
+
+def think_format_reward(completions: Sequence[Completion],
+                        references: Sequence[str] | None = None,
+                        **kwargs: Any) -> list[float]:
+    """1.0 for ``<steps></think>\\nAnswer: <something>`` and nothing else, 0.0 otherwise:
+    the thinking closed exactly once, then one answer line (DeepSeek-R1's format reward).
+    Text from which the ``</think>`` marker was stripped (TRL decodes with special tokens
+    removed) cannot show the format: score such completions with ponder's own sampling.
+
+    >>> think_format_reward(["a\\n</think>\\nAnswer: 4", "a\\nAnswer: 4",
+    ...                      "</think>\\nAnswer: 4\\nx"])
+    [1.0, 0.0, 0.0]
+    """
+    out = []
+    for c in completions:
+        text = completion_text(c)
+        _, sep, tail = text.partition(THINK_CLOSE)
+        ok = bool(sep) and THINK_OPEN not in text and _ANSWER_ONLY.fullmatch(tail) is not None
+        out.append(float(ok))
+    return out
+
+
+#: shaping terms an RL run can add to the verifier's reward by name, with a weight
+#: (``ponder.train.rewards.RewardConfig.shaping``); a new term is one function here
+SHAPING: dict[str, Callable[..., list[float]]] = {
+    "format": think_format_reward,
+    "explicit_answer": explicit_answer_reward,
+}
 
 
 def code_reward(completions: Sequence[Completion], references: Sequence[str], *,
