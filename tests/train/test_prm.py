@@ -1,9 +1,9 @@
 import torch
 
 from ponder.lm.model import ModelConfig, Transformer
-from ponder.lm.reward import RewardScorer
 from ponder.lm.template import format_prompt
 from ponder.lm.tokenizer import CharTokenizer
+from ponder.train.policy import NativePolicy
 from ponder.train.prm import (
     RewardTrainConfig,
     Sample,
@@ -65,17 +65,17 @@ def test_prm_learns_to_flag_marked_wrong_steps():
     test = sample_policy(lm, TASK.problems("test", 20, seed=0), 4, 128)
     label_exact(train, resolve)
     label_exact(test, resolve)
-    rm = train_reward_model(Transformer(cfg), tok, train,
-                            RewardTrainConfig(steps=120, batch_size=16, lr=3e-3, warmup=10))
-    acc = step_accuracy(RewardScorer(rm, tok), test)
+    scorer = train_reward_model(NativePolicy(Transformer(cfg), tok), train,
+                                RewardTrainConfig(steps=120, batch_size=16, lr=3e-3,
+                                                  warmup=10))
+    acc = step_accuracy(scorer, test)
     assert acc["steps"] > 100
     assert acc["step_accuracy"] > acc["majority_baseline"] + 0.1, acc
     # and the scorer reads whole solutions through their last step
     good = [s for s in test if s.outcome == 1.0 and all(y == 1.0 for y in s.labels)][0]
     bad = [s for s in test if s.labels and s.labels[0] == 0.0][0]
-    sc = RewardScorer(rm, tok).score([format_prompt(good.problem.prompt),
-                                      format_prompt(bad.problem.prompt)],
-                                     [good.completion, bad.completion])
+    sc = scorer.score([format_prompt(good.problem.prompt), format_prompt(bad.problem.prompt)],
+                      [good.completion, bad.completion])
     assert sc[0] > sc[1]
 
 
@@ -93,9 +93,9 @@ def test_config_errors_and_no_warmup():
                       max_seq_len=64)
     p = TASK.problems("train", 1, seed=0, difficulty=1)[0]
     sample = Sample(p, "s=1\n</think>\nAnswer: 1", labels=[1.0, 1.0], outcome=1.0)
-    rm = train_reward_model(Transformer(cfg), tok, [sample],
-                            RewardTrainConfig(steps=2, batch_size=1, warmup=0))
-    assert not rm.training  # warmup=0 trains at the full rate from the first step
+    scorer = train_reward_model(NativePolicy(Transformer(cfg), tok), [sample],
+                                RewardTrainConfig(steps=2, batch_size=1, warmup=0))
+    assert not scorer.model.training  # warmup=0 trains at the full rate from the first step
 
 
 def test_a_policy_with_its_own_layout_is_sampled_and_continued_in_it():

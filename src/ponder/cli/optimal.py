@@ -41,7 +41,7 @@ def fit(
     from ponder.eval.report import atomic_write_json
     from ponder.eval.scale import ScaleConfig
     from ponder.lm.registry import load_lm
-    from ponder.lm.reward import RewardScorer, load_reward_model
+    from ponder.lm.reward import open_scorer
     from ponder.tasks import get_task
     from ponder.think import Scorers
 
@@ -54,7 +54,7 @@ def fit(
                       budgets=cand, n_problems=n, seed=seed, max_tokens=max_tokens,
                       difficulty=parse_levels(difficulty),
                       temperature=temperature, options=opts, split="train")
-    scorers = Scorers(prm=RewardScorer(*load_reward_model(prm))) if prm else None
+    scorers = Scorers(prm=open_scorer(prm)) if prm else None
     count = {"k": 0}
     total = len(cfg.strategies) * len(cand) * n
 

@@ -17,7 +17,8 @@ prm_app = typer.Typer(help="Outcome (ORM) and process (PRM) reward models.",
 @prm_app.command("train")
 def train(
     out: Path = typer.Option(..., "--out", help="Directory to write the reward model to."),
-    model: str = typer.Option(None, "--model", help="Policy checkpoint (default: bundled)."),
+    model: str = typer.Option(None, "--model", help="Policy: a ponder checkpoint or run "
+                              "(default: bundled), or hf:DIR (a transformers causal LM)."),
     task: str = typer.Option("chain", "--task", help="Task family to train on."),
     labels: str = typer.Option("exact", help="Step labels: exact (step checker) or mc "
                                "(Monte-Carlo rollouts, Math-Shepherd)."),
@@ -38,10 +39,9 @@ def train(
     """Train a reward model on the policy's own samples and report its held-out step
     accuracy against exact labels (reports/<name>.json)."""
     from ponder.eval.report import write_report
-    from ponder.lm.checkpoint import load_checkpoint
-    from ponder.lm.registry import default_model_path, load_lm
-    from ponder.lm.reward import RewardScorer, save_reward_model
+    from ponder.lm.reward import save_scorer
     from ponder.tasks import get_task
+    from ponder.train.policy import open_policy
     from ponder.train.prm import (
         LABELS,
         RewardTrainConfig,
@@ -57,8 +57,8 @@ def train(
     cfg = RewardTrainConfig(kind=kind, steps=steps, batch_size=batch_size, lr=lr, seed=seed)
     levels = parse_levels(difficulty)
     t = get_task(task)
-    lm = load_lm(model)
-    policy, tok, _ = load_checkpoint(model or default_model_path())
+    policy, path = open_policy(model)
+    lm = policy.lm()
     typer.echo(f"sampling {problems}x{samples} training completions from the policy...")
     train_set = sample_policy(lm, t.problems("train", problems, seed=seed,
                                              difficulty=levels), samples, max_tokens, seed=seed)
@@ -77,12 +77,10 @@ def train(
             typer.echo(f"step {m['step']:>5}/{steps}  loss {m['loss']:.4f}  "
                        f"{m['elapsed']:.0f}s")
 
-    rm = train_reward_model(policy, tok, train_set, cfg, log=log)
-    save_reward_model(out, rm, tok, recipe={"task": task, "labels": labels,
-                                            "policy": str(model or default_model_path()),
-                                            "difficulty": levels,
-                                            **asdict(cfg)})
-    acc = step_accuracy(RewardScorer(rm, tok), test_set)
+    scorer = train_reward_model(policy, train_set, cfg, log=log)
+    save_scorer(out, scorer, recipe={"task": task, "labels": labels, "policy": path,
+                                     "difficulty": levels, **asdict(cfg)})
+    acc = step_accuracy(scorer, test_set, lm)
     name = name or f"prm_{task}_{labels}_{kind}"
     path = write_report(name, {"task": task, "labels": labels, "kind": kind,
                                "difficulty": levels, **acc,

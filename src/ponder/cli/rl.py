@@ -75,9 +75,9 @@ def rl(
     policy, path = open_policy(model, lora=lora)
     scorer = None
     if prm is not None:
-        from ponder.lm.reward import RewardScorer, load_reward_model
+        from ponder.lm.reward import open_scorer
 
-        scorer = RewardScorer(*load_reward_model(prm))
+        scorer = open_scorer(prm)
     result = run_rl(policy, tasks, cfg, out, resume=resume, prm=scorer,
                     meta={"base": path})
     name = name or f"rl_{'_'.join(t.name for t in tasks)}_{advantage}"

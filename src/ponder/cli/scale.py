@@ -40,7 +40,7 @@ def scale(
     from ponder.eval.scale import ScaleConfig, plot, run_scale, summarize
     from ponder.eval.stats import format_ci
     from ponder.lm.registry import load_lm
-    from ponder.lm.reward import RewardScorer, load_reward_model
+    from ponder.lm.reward import open_scorer
     from ponder.tasks import get_task
     from ponder.think import Scorers
 
@@ -57,8 +57,8 @@ def scale(
     lm = load_lm(model)
     scorers = Scorers(
         verifier=t.verify if oracle else None,
-        prm=RewardScorer(*load_reward_model(prm)) if prm else None,
-        orm=RewardScorer(*load_reward_model(orm)) if orm else None,
+        prm=open_scorer(prm) if prm else None,
+        orm=open_scorer(orm) if orm else None,
     )
     total = len(cfg.strategies) * len(cfg.budgets) * n
     done = {"k": 0, "right": 0}

@@ -50,10 +50,10 @@ def serve(
     lm = load_lm(model)
     scorers = None
     if prm:
-        from ponder.lm.reward import RewardScorer, load_reward_model
+        from ponder.lm.reward import open_scorer
         from ponder.think import Scorers
 
-        scorers = Scorers(prm=RewardScorer(*load_reward_model(prm)))
+        scorers = Scorers(prm=open_scorer(prm))
     writer = get_summarizer(summarizer, load_lm(summary_model) if summary_model else None)
     policy = EffortPolicy(medium_n=medium_samples, high_n=high_samples, auto_policy=auto_policy)
     engine = Engine(lm, name, policy=policy, scorers=scorers,

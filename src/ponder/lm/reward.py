@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -90,6 +91,10 @@ class RewardModel(nn.Module):
         """Logits (B, T): one per position."""
         return self.head(self.body.hidden(idx)).squeeze(-1)
 
+    def logits(self, idx: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """``forward``; right padding needs no mask in a causal model."""
+        return self(idx)
+
     def flops_per_token(self) -> float:
         return self.body.flops_per_token()
 
@@ -112,11 +117,36 @@ def encode_for_scoring(tok: CharTokenizer, prompt: str, completion: str, kind: s
     return ids, [owner[end] for end, _ in step_spans(completion)]
 
 
-class RewardScorer:
-    """A trained reward model as a scorer for search (OutcomeScorer and StepScorer)."""
+class CharEncoder:
+    """(ids, head positions) of (prompt, completion) pairs for ponder's own models."""
 
-    def __init__(self, model: RewardModel, tok: CharTokenizer, batch_size: int = 64):
-        self.model, self.tok, self.batch_size = model.eval(), tok, batch_size
+    def __init__(self, tok: CharTokenizer):
+        self.tok, self.pad_id = tok, tok.pad_id
+
+    def __call__(self, prompt: str, completion: str, kind: str) -> tuple[list[int], list[int]]:
+        return encode_for_scoring(self.tok, prompt, completion, kind)
+
+
+def pad_right(seqs: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(ids, attention mask), both (B, T), padded on the right (harmless for a causal
+    model read at real positions)."""
+    T = max(len(s) for s in seqs)
+    idx = torch.full((len(seqs), T), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), T), dtype=torch.long)
+    for r, ids in enumerate(seqs):
+        idx[r, : len(ids)] = torch.tensor(ids)
+        mask[r, : len(ids)] = 1
+    return idx, mask
+
+
+class RewardScorer:
+    """A trained reward model as a scorer for search (OutcomeScorer and StepScorer):
+    ponder's ``RewardModel`` with its tokenizer, or any model whose ``logits(ids, mask)``
+    gives one logit per position with an ``encoder`` (``ponder.lm.hf_reward``)."""
+
+    def __init__(self, model: nn.Module, tok: CharTokenizer | Any, batch_size: int = 64):
+        self.model, self.batch_size = model.eval(), batch_size
+        self.encode = CharEncoder(tok) if isinstance(tok, CharTokenizer) else tok
         self.flops_per_token = model.flops_per_token()
         self.kind = model.rcfg.kind
 
@@ -124,14 +154,11 @@ class RewardScorer:
     def _scores(self, prompts: list[str], completions: list[str], kind: str) -> list[list[float]]:
         out: list[list[float]] = []
         for i in range(0, len(prompts), self.batch_size):
-            enc = [encode_for_scoring(self.tok, p, c, kind)
+            enc = [self.encode(p, c, kind)
                    for p, c in zip(prompts[i:i + self.batch_size],
                                    completions[i:i + self.batch_size], strict=True)]
-            T = max(len(ids) for ids, _ in enc)
-            idx = torch.full((len(enc), T), self.tok.pad_id, dtype=torch.long)
-            for r, (ids, _) in enumerate(enc):
-                idx[r, : len(ids)] = torch.tensor(ids)  # right padding: causal => harmless
-            probs = torch.sigmoid(self.model(idx))
+            idx, mask = pad_right([ids for ids, _ in enc], self.encode.pad_id)
+            probs = torch.sigmoid(self.model.logits(idx, mask)).float().cpu()
             out.extend([probs[r, pos].tolist() for r, (_, pos) in enumerate(enc)])
         return out
 
@@ -156,6 +183,25 @@ def save_reward_model(path: str | Path, model: RewardModel, tok: CharTokenizer,
     config = {**hf_config(model.cfg, tok), "ponder": model.cfg.to_dict(),
               "ponder_reward": {"kind": model.rcfg.kind}}
     return save_model_dir(path, config, model.state_dict(), tok, recipe, TIED_BODY_HEAD)
+
+
+def open_scorer(path: str | Path) -> RewardScorer:
+    """The reward model saved in ``path`` as a scorer: ponder's own
+    (``save_reward_model``) or one on a transformers model (``ponder.lm.hf_reward``)."""
+    from ponder.lm.hf_reward import HF_HEAD, load_hf_reward_model
+
+    if (Path(path) / HF_HEAD).exists():
+        return RewardScorer(*load_hf_reward_model(path))
+    return RewardScorer(*load_reward_model(path))
+
+
+def save_scorer(path: str | Path, scorer: RewardScorer, recipe: dict | None = None) -> Path:
+    """Write a trained reward model (either kind, see ``open_scorer``) to ``path``."""
+    if isinstance(scorer.encode, CharEncoder):
+        return save_reward_model(path, scorer.model, scorer.encode.tok, recipe)
+    from ponder.lm.hf_reward import save_hf_reward_model
+
+    return save_hf_reward_model(path, scorer.model, scorer.encode, recipe)
 
 
 def load_reward_model(path: str | Path) -> tuple[RewardModel, CharTokenizer]:

@@ -41,7 +41,7 @@ from ponder.think import get_strategy
 from ponder.think.base import Budget, Result, Scorers, StepScorer
 from ponder.train.data import Example
 from ponder.train.loop import TrainConfig
-from ponder.train.policy import NativePolicy, TrainablePolicy
+from ponder.train.policy import TrainablePolicy
 from ponder.train.rewards import task_verifier, verifier_reward
 from ponder.train.rollout import evaluate
 from ponder.train.sft import finetune_policy
@@ -196,9 +196,9 @@ def run_flywheel(base: TrainablePolicy, tasks: Sequence[Task],
                         for r in read_jsonl(rdir / "sft.jsonl")]
             all_prm += read_jsonl(rdir / "prm.jsonl")
             if prm_trainer is not None and (rdir / "prm").exists():
-                from ponder.lm.reward import RewardScorer, load_reward_model
+                from ponder.lm.reward import open_scorer
 
-                prm = RewardScorer(*load_reward_model(rdir / "prm"))
+                prm = open_scorer(rdir / "prm")
             record(done[n])
             continue
         sft, prm_rows, stats = search_round(current.lm(), tasks, problems, cfg,
@@ -231,19 +231,15 @@ def run_flywheel(base: TrainablePolicy, tasks: Sequence[Task],
 def prm_trainer_from(cfg: Any) -> PRMTrainer:
     """The PRM hook backed by ``ponder.train.prm``: fit a reward model initialised from
     the new policy on the flywheel's labelled traces, save it, and score with it."""
-    from ponder.lm.reward import RewardScorer, save_reward_model
+    from ponder.lm.reward import save_scorer
     from ponder.train.prm import Sample, train_reward_model
 
     def train_prm(records: list[dict[str, Any]], policy: TrainablePolicy,
                   out: Path) -> StepScorer:
-        if not isinstance(policy, NativePolicy):
-            raise ConfigError("the flywheel's reward model is built on the built-in model; "
-                              "run transformers models without --train-prm")
-        tok = policy.tok
         samples = [Sample(Problem.from_dict(r["problem"]), r["completion"], r["labels"],
                           r["outcome"]) for r in records]
-        rm = train_reward_model(policy.model, tok, samples, cfg)
-        save_reward_model(out, rm, tok, {"trainer": "flywheel-prm", "samples": len(samples)})
-        return RewardScorer(rm, tok)
+        scorer = train_reward_model(policy, samples, cfg)
+        save_scorer(out, scorer, {"trainer": "flywheel-prm", "samples": len(samples)})
+        return scorer
 
     return train_prm

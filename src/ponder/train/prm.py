@@ -30,12 +30,11 @@ import torch.nn.functional as F
 
 from ponder.errors import ConfigError
 from ponder.lm.base import LM
-from ponder.lm.model import Transformer
-from ponder.lm.reward import RewardConfig, RewardModel, RewardScorer, encode_for_scoring
-from ponder.lm.template import THINK_CLOSE, format_prompt, prompt_for, split_thinking
-from ponder.lm.tokenizer import CharTokenizer
+from ponder.lm.reward import CharEncoder, RewardConfig, RewardModel, RewardScorer, pad_right
+from ponder.lm.template import THINK_CLOSE, prompt_for, split_thinking
 from ponder.tasks import get_task
 from ponder.tasks.base import Problem, Task
+from ponder.train.policy import NativePolicy, TrainablePolicy
 
 LABELS = ("exact", "mc")
 
@@ -150,32 +149,39 @@ class RewardTrainConfig:
                               f"and {self.weight_decay}")
 
 
-def _batch(tok: CharTokenizer, samples: list[Sample], kind: str):
+def _batch(encode: Any, layout: LM | None, samples: list[Sample], kind: str):
     enc, targets = [], []
     for s in samples:
-        ids, pos = encode_for_scoring(tok, format_prompt(s.problem.prompt), s.completion, kind)
+        ids, pos = encode(prompt_for(layout, s.problem.prompt), s.completion, kind)
         labels = [s.outcome] if kind == "orm" else s.labels
         n = min(len(pos), len(labels))  # guard: an empty thinking line has no label
         enc.append((ids, pos[:n]))
         targets.append(labels[:n])
-    T = max(len(ids) for ids, _ in enc)
-    idx = torch.full((len(enc), T), tok.pad_id, dtype=torch.long)
-    for r, (ids, _) in enumerate(enc):
-        idx[r, : len(ids)] = torch.tensor(ids)
-    return idx, [p for _, p in enc], targets
+    idx, mask = pad_right([ids for ids, _ in enc], encode.pad_id)
+    return idx, mask, [p for _, p in enc], targets
 
 
-def train_reward_model(policy: Transformer, tok: CharTokenizer, samples: list[Sample],
-                       cfg: RewardTrainConfig,
-                       log: Callable[[dict[str, Any]], None] | None = None) -> RewardModel:
-    """Fit a reward model initialised from ``policy`` on labelled samples; ``log`` gets
-    each step's loss, learning rate and elapsed seconds."""
+def train_reward_model(policy: TrainablePolicy, samples: list[Sample], cfg: RewardTrainConfig,
+                       log: Callable[[dict[str, Any]], None] | None = None,
+                       ) -> RewardScorer:
+    """Fit a reward model initialised from ``policy`` (the built-in model or a
+    transformers one) on labelled samples, prompts in the policy's layout; returns it as
+    a scorer (``.model``, ``.encode``). ``log`` gets each step's loss, learning rate and
+    elapsed seconds."""
     usable = [s for s in samples if (s.labels if cfg.kind == "prm" else True)]
     if not usable:
         raise ConfigError("no labelled samples to train the reward model on")
     torch.manual_seed(cfg.seed)
     rng = random.Random(cfg.seed)
-    model = RewardModel.from_policy(policy, RewardConfig(cfg.kind)).train()
+    layout = policy.lm()
+    if isinstance(policy, NativePolicy):
+        model: Any = RewardModel.from_policy(policy.model, RewardConfig(cfg.kind))
+        encode: Any = CharEncoder(policy.tok)
+    else:
+        from ponder.lm.hf_reward import hf_reward_from_policy
+
+        model, encode = hf_reward_from_policy(policy, cfg.kind)
+    model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     t0 = time.perf_counter()
     for step in range(cfg.steps):
@@ -184,8 +190,8 @@ def train_reward_model(policy: Transformer, tok: CharTokenizer, samples: list[Sa
         for g in opt.param_groups:
             g["lr"] = lr
         batch = rng.sample(usable, min(cfg.batch_size, len(usable)))
-        idx, positions, targets = _batch(tok, batch, cfg.kind)
-        loss = reward_model_loss(model(idx), positions, targets)
+        idx, mask, positions, targets = _batch(encode, layout, batch, cfg.kind)
+        loss = reward_model_loss(model.logits(idx, mask).float().cpu(), positions, targets)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -193,13 +199,15 @@ def train_reward_model(policy: Transformer, tok: CharTokenizer, samples: list[Sa
         if log is not None:
             log({"step": step + 1, "loss": loss.item(), "lr": lr,
                  "elapsed": time.perf_counter() - t0})
-    return model.eval()
+    return RewardScorer(model.eval(), encode)
 
 
-def step_accuracy(scorer: RewardScorer, samples: list[Sample]) -> dict[str, float]:
+def step_accuracy(scorer: RewardScorer, samples: list[Sample],
+                  layout: LM | None = None) -> dict[str, float]:
     """Agreement of thresholded scores (0.5) with exact labels on held-out samples:
-    per step, and on the first-error position (the step where the label turns 0)."""
-    prompts = [format_prompt(s.problem.prompt) for s in samples]
+    per step, and on the first-error position (the step where the label turns 0);
+    prompts in ``layout``'s form (the policy the reward model was trained from)."""
+    prompts = [prompt_for(layout, s.problem.prompt) for s in samples]
     scores = scorer.score_steps(prompts, [s.completion for s in samples])
     right = total = 0
     outcome_right = 0
