@@ -276,3 +276,31 @@ def test_length_grouped_batches_cover_each_example_once_with_less_padding():
     assert sum(b.idx.numel() for b in batches) < sum(b.idx.numel() for b in plain)
     again = Batcher(mix, TOK, batch_size=4, max_len=96, group=4, seed=0)
     assert torch.equal(again(20).idx, batches[5].idx)  # a resumed run sees the same batch
+
+
+def test_gradient_accumulation_equals_one_larger_batch(monkeypatch):
+    """Two micro-batches of 2 equal-length examples give the optimizer the gradient of one
+    batch of 4; the step counter counts optimizer steps."""
+    import ponder.train.loop as loop_mod
+
+    tok = CharTokenizer()
+    exs = [Example(f"Sum {a} {b}\n<think>\n", f"{a + b}\n</think>\nAnswer: {a + b}")
+           for a, b in [(1, 2), (3, 4), (2, 5), (4, 4)]]
+    real, grads = loop_mod.apply_step, []
+
+    def spy(params, optimizer, grad_clip):
+        params = list(params)
+        grads.append([p.grad.clone() for p in params])
+        real(params, optimizer, grad_clip)
+
+    monkeypatch.setattr(loop_mod, "apply_step", spy)
+    for batch, accum in ((4, 1), (2, 2)):
+        model = build_model("tiny", tok, seed=0, max_seq_len=64)
+        res = finetune(model, tok, exs, TrainConfig(steps=1, batch_size=batch, grad_accum=accum,
+                                                    pack=False, length_group=1, lr=1e-2,
+                                                    warmup_steps=0, save_every=0, seed=0),
+                       progress=False)
+        assert res.step == 1
+    assert len(grads) == 2
+    for a, b in zip(*grads, strict=True):
+        assert torch.allclose(a, b, atol=1e-6)

@@ -86,6 +86,9 @@ def register(app: typer.Typer) -> None:
             None, "--minutes", min=0.01, help="Wall-clock budget (evaluations included)."),
         batch_size: int | None = typer.Option(None, "--batch-size", min=1,
                                               help="Examples per step [default: 32]."),
+        grad_accum: int | None = typer.Option(
+            None, "--grad-accum", min=1,
+            help="Micro-batches of --batch-size added up per optimizer step [1]."),
         lr: float | None = typer.Option(None, "--lr", help="Peak learning rate [3e-3]."),
         seed: int | None = typer.Option(None, "--seed", help="Initialisation and data [0]."),
         direct_fraction: float | None = typer.Option(
@@ -132,7 +135,8 @@ def register(app: typer.Typer) -> None:
             dict(tasks=tasks, preset=preset, direct_fraction=direct_fraction, eval_n=eval_n,
                  max_difficulty=_levels(max_difficulty), curriculum=curriculum,
                  styles=_pairs(style, "--style", "arith=coarse")),
-            dict(steps=steps, minutes=minutes, batch_size=batch_size, lr=lr, seed=seed,
+            dict(steps=steps, minutes=minutes, batch_size=batch_size, grad_accum=grad_accum,
+                 lr=lr, seed=seed,
                  eval_every=eval_every, save_every=save_every, precision=precision,
                  threads=threads, pack=pack, pack_len=pack_len))
         from ponder.train.sft import train_sft

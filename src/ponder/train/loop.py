@@ -36,7 +36,6 @@ from ponder.train.flops import attended_context, matmul_peak_flops, mfu, train_f
 from ponder.train.packing import PACK_WINDOW, Packer
 from ponder.train.policy import ExampleBatches, NativePolicy, TrainablePolicy, completion_nll
 from ponder.train.progress import Display
-from ponder.train.rollout import TokenBatch
 from ponder.train.state import (
     CHECKPOINT,
     METRICS,
@@ -63,7 +62,8 @@ class TrainConfig:
 
     steps: int | None = 1000  # optimizer steps
     minutes: float | None = None  # wall-clock budget, evaluations and saves included
-    batch_size: int = 32  # rows per step when packing, else examples per step
+    batch_size: int = 32  # rows per micro-batch when packing, else examples per micro-batch
+    grad_accum: int = 1  # micro-batches whose gradients add up to one optimizer step
     lr: float = 3e-3  # peak learning rate
     min_lr_ratio: float = 0.1  # the cosine decays to lr * min_lr_ratio
     warmup_steps: int = 20
@@ -88,7 +88,8 @@ class TrainConfig:
             raise ConfigError(f"steps must be >= 1, got {self.steps}")
         if self.minutes is not None and self.minutes <= 0:
             raise ConfigError(f"minutes must be > 0, got {self.minutes}")
-        check_at_least(self, ("batch_size", "log_every", "length_group", "pack_window"), 1)
+        check_at_least(self, ("batch_size", "grad_accum", "log_every", "length_group",
+                              "pack_window"), 1)
         check_at_least(self, ("warmup_steps", "eval_every", "save_every", "save_minutes",
                               "grad_clip", "weight_decay", "threads", "pack_len"), 0)
         if not self.lr > 0:
@@ -154,36 +155,25 @@ def make_optimizer(policy: TrainablePolicy, cfg: TrainConfig) -> torch.optim.Ada
                              betas=(0.9, 0.95), eps=1e-8)
 
 
-def train_step(model: Transformer, optimizer: torch.optim.Optimizer, batch: Batch,
-               precision: str = "fp32", grad_clip: float = 1.0,
-               judge: Callable[[torch.Tensor], None] | None = None) -> float:
-    """One optimizer step on the completion loss of ``batch``; returns the loss.
-    ``judge`` is called with the detached logits (B, T, V), e.g. to score the batch for
-    the curriculum without a second forward pass."""
+def batch_loss(model: Transformer, batch: Batch, precision: str = "fp32",
+               judge: Callable[[torch.Tensor], None] | None = None) -> torch.Tensor:
+    """The completion loss of ``batch`` for the built-in model. ``judge`` is called with
+    the detached logits (B, T, V), e.g. to score the batch for the curriculum without a
+    second forward pass."""
     with autocast(precision):
         logits = model(batch.idx)  # (B, T, V)
     loss = masked_nll(logits, batch.targets, batch.mask)
     if judge is not None:
         judge(logits.detach())
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    if grad_clip > 0:
-        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-    optimizer.step()
-    return loss.item()
+    return loss
 
 
-def policy_step(policy: TrainablePolicy, optimizer: torch.optim.Optimizer,
-                batch: TokenBatch, precision: str = "fp32", grad_clip: float = 1.0) -> float:
-    """``train_step`` for any policy: one optimizer step on ``completion_nll``."""
-    with autocast(precision):
-        loss = completion_nll(policy, batch)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+def apply_step(params: Any, optimizer: torch.optim.Optimizer, grad_clip: float) -> None:
+    """Clip the accumulated gradients (``grad_clip`` > 0) and take the optimizer step."""
     if grad_clip > 0:
-        torch.nn.utils.clip_grad_norm_(policy.module.parameters(), grad_clip)
+        torch.nn.utils.clip_grad_norm_(params, grad_clip)
     optimizer.step()
-    return loss.item()
+    optimizer.zero_grad(set_to_none=True)
 
 
 # -- the loop ----------------------------------------------------------------------------
@@ -394,22 +384,32 @@ def _train(policy: TrainablePolicy, data: ExampleStream, cfg: TrainConfig,
     model.train()
     last_eval: dict[str, Any] = {}
     window, loss_value = _Window(), float("nan")
+    optimizer.zero_grad(set_to_none=True)
     with Display(enabled=progress, start=budget.progress()) as display:
         while not budget.done():
             factor = lr_factor(state.step, budget.decay_progress(), cfg.warmup_steps,
                                cfg.min_lr_ratio)
             for group in optimizer.param_groups:
                 group["lr"] = cfg.lr * factor
+            for _ in range(cfg.grad_accum):  # micro-batches of one optimizer step
+                t = time.perf_counter()
+                if competence is not None and batches.fresh(state):
+                    competence.refresh()  # a new window: draw it by the competence so far
+                batch = batches.next(state)
+                if native:
+                    judge = None if competence is None else \
+                        functools.partial(_judge, competence, batch)
+                    loss = batch_loss(model, batch, precision, judge)
+                else:
+                    with autocast(precision):
+                        loss = completion_nll(policy, batch)
+                (loss / cfg.grad_accum).backward()
+                state.tokens += batch.n_tokens
+                window.add(loss.item(), batch, time.perf_counter() - t, batches.flops(batch))
             t = time.perf_counter()
-            if competence is not None and batches.fresh(state):
-                competence.refresh()  # a new window: draw it by the competence so far
-            batch = batches.next(state)
-            judge = None if competence is None else functools.partial(_judge, competence, batch)
-            loss = train_step(model, optimizer, batch, precision, cfg.grad_clip, judge) \
-                if native else policy_step(policy, optimizer, batch, precision, cfg.grad_clip)
+            apply_step(model.parameters(), optimizer, cfg.grad_clip)
+            window.seconds += time.perf_counter() - t
             state.step += 1
-            state.tokens += batch.n_tokens
-            window.add(loss, batch, time.perf_counter() - t, batches.flops(batch))
 
             done = budget.done()
             if state.step % cfg.log_every == 0 or done:
