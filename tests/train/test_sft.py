@@ -304,3 +304,26 @@ def test_gradient_accumulation_equals_one_larger_batch(monkeypatch):
     assert len(grads) == 2
     for a, b in zip(*grads, strict=True):
         assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_a_time_budget_includes_the_final_evaluation():
+    """--minutes: the run measures its evaluation at the start and stops training early
+    enough for the final one, so the whole run stays within the budget."""
+    import time
+
+    tok = CharTokenizer()
+    exs = [Example("Sum 1 2\n<think>\n", "3\n</think>\nAnswer: 3")] * 4
+    calls = []
+
+    def slow_eval(model, step):
+        calls.append(step)
+        time.sleep(1.5)
+        return {"accuracy": 0.0}
+
+    res = finetune(build_model("tiny", tok, seed=0, max_seq_len=64), tok, exs,
+                   TrainConfig(steps=None, minutes=0.1, batch_size=2, save_every=0),
+                   evaluate=slow_eval, progress=False)
+    assert calls[0] == 0 and calls[-1] == res.step > 0  # evaluated at the start and end
+    # the run's clock, final evaluation included: a 6 s budget (without the reserve the
+    # final evaluation would end it at ~7.5 s)
+    assert res.elapsed < 6.0 + 0.8, res.elapsed

@@ -35,7 +35,7 @@ from ponder.train.data import Batch, Batcher, ExampleStream
 from ponder.train.flops import attended_context, matmul_peak_flops, mfu, train_flops_per_token
 from ponder.train.packing import PACK_WINDOW, Packer
 from ponder.train.policy import ExampleBatches, NativePolicy, TrainablePolicy, completion_nll
-from ponder.train.progress import Display
+from ponder.train.progress import Display, Window
 from ponder.train.state import (
     CHECKPOINT,
     METRICS,
@@ -181,40 +181,19 @@ def _judge(competence: Competence, batch: Batch, logits: torch.Tensor) -> None:
     competence.update(batch, segment_exact(logits, batch))
 
 
-class _Window:
-    """Loss and throughput since the last metrics record."""
-
-    def __init__(self) -> None:
-        self.loss, self.steps, self.tokens, self.seconds = 0.0, 0, 0, 0.0
-        self.positions, self.flops = 0, 0.0
-
-    def add(self, loss: float, batch: Batch, seconds: float, flops: float) -> None:
-        self.loss += loss
-        self.steps += 1
-        self.tokens += batch.n_tokens
-        self.positions += round(batch.n_tokens / max(1.0 - batch.pad_share, 1e-9))
-        self.seconds += seconds
-        self.flops += flops
-
-    def pad_share(self) -> float:
-        return 1.0 - self.tokens / max(self.positions, 1)
-
-    def flops_per_s(self) -> float:
-        return self.flops / max(self.seconds, 1e-9)
-
-    def mean_loss(self) -> float:
-        return self.loss / max(self.steps, 1)
-
-    def tokens_per_s(self) -> float:
-        return self.tokens / max(self.seconds, 1e-9)
-
-
 class _Budget:
     """Where the run stands against its step and time budgets."""
 
     def __init__(self, cfg: TrainConfig, state: RunState):
         self.cfg, self.state = cfg, state
         self.t0 = time.perf_counter() - state.elapsed
+        # seconds the end of a time-budgeted run needs (the final evaluation and save),
+        # measured as the run goes, so that training stops early enough for them
+        self.reserve = float(state.meta.get("end_seconds", 0.0))
+
+    def _time_share(self) -> float:
+        limit = 60.0 * self.cfg.minutes  # type: ignore[operator]
+        return self.elapsed() / max(limit - self.reserve, 0.5 * limit)
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.t0
@@ -225,7 +204,7 @@ class _Budget:
         if cfg.steps is not None:
             fracs.append(self.state.step / cfg.steps)
         if cfg.minutes is not None:
-            fracs.append(self.elapsed() / (60.0 * cfg.minutes))
+            fracs.append(self._time_share())
         return min(max(fracs), 1.0)
 
     def decay_progress(self) -> float:
@@ -235,7 +214,7 @@ class _Budget:
         if cfg.steps is not None:
             fracs.append((s - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps))
         if cfg.minutes is not None:
-            fracs.append(self.elapsed() / (60.0 * cfg.minutes))
+            fracs.append(self._time_share())
         return max(fracs)
 
     def done(self) -> bool:
@@ -364,26 +343,36 @@ def _train(policy: TrainablePolicy, data: ExampleStream, cfg: TrainConfig,
     def run_eval() -> dict[str, Any]:
         if evaluate is None:
             return {}
+        t = time.perf_counter()
         model.eval()
         metrics = evaluate(model, state.step)
         model.train()
         log({"kind": "eval", **metrics, "elapsed": round(budget.elapsed(), 2)})
+        took = time.perf_counter() - t
+        budget.reserve = max(budget.reserve, took + save_seconds[0])
+        state.meta["end_seconds"] = round(budget.reserve, 2)
         return metrics
 
-    last_save = [budget.elapsed()]
+    last_save, save_seconds = [budget.elapsed()], [0.0]
 
     def save() -> None:
         if run is None:
             return
+        t = time.perf_counter()
         state.elapsed = last_save[0] = budget.elapsed()
         if competence is not None:
             state.curriculum = competence.state_dict()
         policy.save(run / CHECKPOINT, {**recipe, "step": state.step})
         save_state(run, state, model, optimizer)
+        save_seconds[0] = max(save_seconds[0], time.perf_counter() - t)
+        budget.reserve = max(budget.reserve, save_seconds[0])
+
+    if cfg.minutes is not None and evaluate is not None and state.step == 0:
+        run_eval()  # the starting point, and how long the final evaluation will take
 
     model.train()
     last_eval: dict[str, Any] = {}
-    window, loss_value = _Window(), float("nan")
+    window, loss_value = Window(), float("nan")
     optimizer.zero_grad(set_to_none=True)
     with Display(enabled=progress, start=budget.progress()) as display:
         while not budget.done():
@@ -423,7 +412,7 @@ def _train(policy: TrainablePolicy, data: ExampleStream, cfg: TrainConfig,
                      **({"frontier": competence.frontiers()} if competence is not None else {})})
                 display.update(budget.progress(), step=state.step, loss=loss_value,
                                tps=window.tokens_per_s())
-                window = _Window()
+                window = Window()
             if cfg.eval_every and state.step % cfg.eval_every == 0 and not done:
                 last_eval = run_eval()
                 display.update(budget.progress(), metrics=last_eval)

@@ -1,4 +1,5 @@
-"""The training progress bar: step, loss, tokens/s, latest evaluation and ETA (rich).
+"""The training progress bar: step, loss, tokens/s, latest evaluation and ETA (rich);
+and the window of loss and throughput each metrics record summarises.
 
 Written to stderr so a command's stdout stays machine-readable. The ETA is estimated
 from this session's own pace, so a resumed run does not count the earlier sessions'
@@ -68,3 +69,31 @@ class Display:
             spent = time.perf_counter() - self.t0
             self.fields["eta"] = _clock(spent / done * (1.0 - fraction))
         self.progress.update(self.task, completed=fraction * _RESOLUTION, **self.fields)
+
+
+class Window:
+    """Loss and throughput since the last metrics record."""
+
+    def __init__(self) -> None:
+        self.loss, self.steps, self.tokens, self.seconds = 0.0, 0, 0, 0.0
+        self.positions, self.flops = 0, 0.0
+
+    def add(self, loss: float, batch: Any, seconds: float, flops: float) -> None:
+        self.loss += loss
+        self.steps += 1
+        self.tokens += batch.n_tokens
+        self.positions += round(batch.n_tokens / max(1.0 - batch.pad_share, 1e-9))
+        self.seconds += seconds
+        self.flops += flops
+
+    def pad_share(self) -> float:
+        return 1.0 - self.tokens / max(self.positions, 1)
+
+    def flops_per_s(self) -> float:
+        return self.flops / max(self.seconds, 1e-9)
+
+    def mean_loss(self) -> float:
+        return self.loss / max(self.steps, 1)
+
+    def tokens_per_s(self) -> float:
+        return self.tokens / max(self.seconds, 1e-9)
