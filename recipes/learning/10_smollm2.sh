@@ -38,7 +38,7 @@ resume reports/smollm2_star.json || \
 resume reports/smollm2_grpo.json || \
   "$PONDER" rl --model "$COLD" $TASK --steps 30 --batch 4 --group 4 --lr 5e-6 \
     --eval-every 15 --eval-n "$N" --save-every 5 --seed "$SEED" --out "$DIR/grpo" \
-    ${RESUME:+--resume} --name smollm2_grpo
+    $( [ -f "$DIR/grpo/state.pt" ] && echo --resume ) --name smollm2_grpo
 resume reports/smollm2_flywheel.json || \
   "$PONDER" flywheel --model "$COLD" $TASK --rounds 1 --strategy vote --n 4 --problems 64 \
     --steps 30 --batch-size 8 --lr 1e-5 --eval-n "$N" --seed "$SEED" --out "$DIR/flywheel" \
