@@ -77,17 +77,17 @@ def test_an_instruct_model_gets_its_chat_template_with_the_think_instruction(cha
 
 
 def test_the_template_writes_the_bos_token_so_the_tokenizer_adds_none(chat_lm):
-    ids = chat_lm._prompt_ids(prompt_for(chat_lm, "2+3?"))
+    ids = chat_lm.prompt_ids(prompt_for(chat_lm, "2+3?"))
     assert ids[0] == TOK.bos_id and ids[1] != TOK.bos_id
     assert ids.count(TOK.bos_id) == 1
     # the raw layout still gets its BOS from the tokenizer
-    assert chat_lm._prompt_ids("2+3?")[:2] == [TOK.bos_id, TOK.stoi["2"]]
+    assert chat_lm.prompt_ids("2+3?")[:2] == [TOK.bos_id, TOK.stoi["2"]]
 
 
 def test_chat_prompts_generate_and_score(chat_lm):
     prompt = prompt_for(chat_lm, "What is 2 + 3?")
     [[c]] = chat_lm.generate([prompt], max_tokens=5, temperature=0.0)
-    assert c.prompt_tokens == len(chat_lm._prompt_ids(prompt)) and c.tokens >= 1
+    assert c.prompt_tokens == len(chat_lm.prompt_ids(prompt)) and c.tokens >= 1
     assert c.text and c.token_logprobs is not None
     [lp] = chat_lm.logprobs([prompt], [c.text])
     assert lp == pytest.approx(c.token_logprobs[:len(lp)], abs=1e-4)
