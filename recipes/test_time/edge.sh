@@ -15,6 +15,7 @@
 #   aggregate  the same comparison with the other ways of choosing: PRM scores
 #            aggregated by min and product (Lightman et al.) as well as the last step's,
 #            weighted or not, and the ORM weighted  -> reports/edge_<task>_aggregate_s<seed>.json
+#            and, paired with the select stage, reports/edge_<task>_selection.json
 #   search   PRM beam search and MCTS vs PRM best-of-N at 4 and 16, by level (Snell et al.)
 #                                            -> reports/edge_<task>_search_s<seed>.json
 #   budget   budget forcing: greedy thinking capped at 8..128 tokens, and "Wait" extension
@@ -99,6 +100,8 @@ if want aggregate; then
         "prm_prod": {"scorer": "prm", "aggregate": "prod", "weighted": true},
         "orm_w": {"scorer": "orm", "weighted": true}}'
   done
+  # the two reward models paired rule for rule across the select and aggregate runs
+  "$PY" recipes/test_time/selection_summary.py "$TASK"
 fi
 
 if want search; then
