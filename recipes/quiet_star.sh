@@ -29,6 +29,8 @@ SEED=${SEED:-0}
 DEVICE=${DEVICE:-cpu}        # cuda: same commands on a GPU (not yet tried there)
 BASE=${BASE:-}               # base model: "" = the bundled reasoner; or a run dir, hf:DIR
 TASKS=${TASKS:-arith}        # task families with a direct style (arith, chain, perm)
+MAX_LEVEL=${MAX_LEVEL:-4}    # the bundled reasoner's trained levels (direct accuracy there
+                             # runs 0.93 -> 0.06, the range where thoughts could help)
 STEPS=${STEPS:-300}          # Quiet-STaR optimizer steps; the controls match its FLOPs
 BATCH=${BATCH:-16}
 LR=${LR:-3e-4}
@@ -40,7 +42,7 @@ BENCH_PROMPTS=${BENCH_PROMPTS:-64}
 BENCH_TOKENS=${BENCH_TOKENS:-16}
 mkdir -p "$RUNS" "$REPORTS"
 common=(--task "$TASKS" --batch-size "$BATCH" --lr "$LR" --thought-tokens "$T"
-        --n-true "$NTRUE" --seed "$SEED" --device "$DEVICE")
+        --n-true "$NTRUE" --seed "$SEED" --device "$DEVICE" --max-level "$MAX_LEVEL")
 
 # 1. Quiet-STaR, then the controls stopped at its training FLOPs
 $PONDER quiet-star train --model "$BASE" --out "$RUNS/quiet" --mode quiet --n-thoughts 2 \
@@ -53,7 +55,7 @@ $PONDER quiet-star train --model "$BASE" --out "$RUNS/plain" --mode plain \
   --name quiet_star_train_plain
 
 # 2. Held-out evaluation (same problems for every model: same tasks, N and seed)
-ev=(--task "$TASKS" --n "$N" --seed "$SEED" --device "$DEVICE")
+ev=(--task "$TASKS" --n "$N" --seed "$SEED" --device "$DEVICE" --max-level "$MAX_LEVEL")
 $PONDER quiet-star eval --model "$BASE" "${ev[@]}" --lengths 0 --acc-lengths 0 \
   --name quiet_star_eval_base
 $PONDER quiet-star eval --model "$RUNS/plain" "${ev[@]}" --lengths 0 --acc-lengths 0 \

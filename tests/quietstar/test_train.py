@@ -56,6 +56,17 @@ def test_tasks_without_direct_text_are_refused():
         direct_text([get_task("countdown")], 0)
 
 
+def test_the_text_can_stop_at_a_level():
+    from ponder.quietstar.evaluate import held_out_examples
+
+    capped = direct_text([get_task("arith")], 0, max_level=2)
+    levels = {capped[i].source[1] for i in range(200)}
+    assert levels <= {1, 2} and all(capped[i].source[2] == "direct" for i in range(20))
+    assert max(direct_text([get_task("arith")], 0)[i].source[1] for i in range(200)) > 2
+    test = held_out_examples([get_task("arith")], 20, 0, levels=[1, 2])
+    assert len(test) == 20 and all(e.source[1] in (1, 2) for e in test)
+
+
 def test_meta_embeddings_get_their_own_larger_learning_rate(qs):
     from ponder.quietstar.train import optimizer
 

@@ -38,6 +38,8 @@ def train_cmd(
     n_thoughts: int = typer.Option(2, help="Thoughts per position (reward baseline = mean)."),
     n_true: int = typer.Option(4, help="Future tokens that score a thought (non-myopic)."),
     steps: int = typer.Option(200, help="Optimizer steps."),
+    max_level: int = typer.Option(None, help="Text of problems up to this level (default: "
+                                  "every level); the model's trained levels keep it sane."),
     batch_size: int = typer.Option(16),
     lr: float = typer.Option(3e-4),
     meta_lr_mult: float = typer.Option(100.0, help="LR multiplier of the thought-token "
@@ -73,7 +75,7 @@ def train_cmd(
     qs, path = load_quietstar(model, device=device, cfg=tcfg)
     cfg = TrainConfig(mode=mode, steps=steps, batch_size=batch_size, lr=lr,
                       meta_lr_mult=meta_lr_mult, max_flops=max_flops, max_seconds=max_seconds,
-                      seed=seed)
+                      seed=seed, max_level=max_level)
     summary = train(qs, parse_tasks(task), cfg, out, LossConfig(base_weight=base_weight),
                     log=lambda s: typer.echo(s, err=True))
     report = write_report(name or f"quiet_star_train_{mode}", {**summary, "out": str(out)},
@@ -87,6 +89,7 @@ def eval_cmd(
     model: str = typer.Option("", "--model", help=MODEL_HELP),
     task: str = typer.Option("arith", "--task", help=TASK_HELP),
     n: int = typer.Option(500, help="TEST problems per task."),
+    max_level: int = typer.Option(None, help="Problems up to this level (default: all)."),
     lengths: str = typer.Option("0,4,8,16", help="Thought lengths for the answer "
                                 "likelihood (0 = no thought)."),
     acc_lengths: str = typer.Option(None, help="Thought lengths for direct accuracy "
@@ -117,14 +120,15 @@ def eval_cmd(
     qs, path = load_quietstar(model, device=device)
     accs = accs or sorted({0, qs.cfg.thought_tokens})
     typer.echo(f"answer log-likelihood at thought lengths {ls} on {n} problems/task", err=True)
-    ll = answer_loglik(qs, held_out_examples(tasks, n, seed), ls, batch_size, seed)
+    levels = list(range(1, max_level + 1)) if max_level else None
+    ll = answer_loglik(qs, held_out_examples(tasks, n, seed, levels), ls, batch_size, seed)
     for t, e in ll["by_length"].items():
         g = e.get("gain_vs_0")
         gain = f"  gain {g['diff']:+.4f} [{g['ci95'][0]:+.4f}, {g['ci95'][1]:+.4f}]" if g else ""
         typer.echo(f"  {t:>3} thought tokens: NLL/token {e['nll_per_token']['mean']:.4f}{gain}",
                    err=True)
     typer.echo(f"direct accuracy at thought lengths {accs}", err=True)
-    acc = direct_accuracy(qs, tasks, n, accs, seed, batch_size)
+    acc = direct_accuracy(qs, tasks, n, accs, seed, batch_size, levels)
     for t, e in acc.items():
         typer.echo(f"  {t:>3}: {e['accuracy']:.3f} [{e['ci95'][0]:.3f}, {e['ci95'][1]:.3f}] "
                    f"n={e['n']}", err=True)

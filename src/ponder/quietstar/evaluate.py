@@ -35,9 +35,11 @@ from ponder.tasks.base import Task
 from ponder.train.data import Example, encode_example, task_example
 
 
-def held_out_examples(tasks: Sequence[Task], n: int, seed: int) -> list[Example]:
-    """``n`` TEST problems per task in the direct style."""
-    return [task_example(t, p, "direct") for t in tasks for p in t.problems("test", n, seed=seed)]
+def held_out_examples(tasks: Sequence[Task], n: int, seed: int,
+                      levels: Sequence[int] | None = None) -> list[Example]:
+    """``n`` TEST problems per task in the direct style, at ``levels`` (None: all)."""
+    return [task_example(t, p, "direct") for t in tasks
+            for p in t.problems("test", n, seed=seed, difficulty=levels)]
 
 
 @torch.no_grad()
@@ -105,14 +107,16 @@ def token_gains(base_lp: np.ndarray, lp: np.ndarray, bins: int = 4) -> list[dict
 
 
 def direct_accuracy(qs: QuietStar, tasks: Sequence[Task], n: int, lengths: Sequence[int],
-                    seed: int = 0, batch_size: int = 64) -> dict[str, Any]:
+                    seed: int = 0, batch_size: int = 64,
+                    levels: Sequence[int] | None = None) -> dict[str, Any]:
     """Greedy direct-answer accuracy (Wilson 95%) per task at each thought length, and the
     paired comparison of each length with length 0."""
     out: dict[str, Any] = {}
     correct: dict[int, list[bool]] = {}
     for t in lengths:
         reports = evaluate_tasks(QuietStarLM(qs, thought_tokens=t), tasks, n, seed=seed,
-                                 direct=True, batch_size=batch_size, keep_records=True)
+                                 difficulty=levels, direct=True, batch_size=batch_size,
+                                 keep_records=True)
         correct[t] = [r["correct"] for rep in reports.values() for r in rep.records]
         k, m = sum(correct[t]), len(correct[t])
         out[str(t)] = {"accuracy": k / m, "ci95": list(wilson(k, m)), "n": m,

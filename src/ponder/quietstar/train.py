@@ -69,6 +69,7 @@ class TrainConfig:
     max_seconds: float | None = None
     log_every: int = 10
     seed: int = 0
+    max_level: int | None = None  # text of problems up to this level (None: every level)
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -77,13 +78,16 @@ class TrainConfig:
             raise ConfigError("steps, batch_size and lr must be positive")
 
 
-def direct_text(tasks: Sequence[Task], seed: int) -> TaskMixture:
-    """The endless stream of TRAIN problems followed directly by their answers."""
+def direct_text(tasks: Sequence[Task], seed: int, max_level: int | None = None,
+                ) -> TaskMixture:
+    """The endless stream of TRAIN problems (up to ``max_level``) followed directly by
+    their answers."""
     missing = [t.name for t in tasks if DIRECT not in t.styles]
     if missing:
         raise ConfigError(f"Quiet-STaR trains on direct-answer text; {', '.join(missing)} "
                           "has no 'direct' style")
-    return TaskMixture(tasks, seed, MixtureConfig(direct_fraction=1.0))
+    cap = None if max_level is None else {t.name: max_level for t in tasks}
+    return TaskMixture(tasks, seed, MixtureConfig(direct_fraction=1.0, max_difficulty=cap))
 
 
 def text_batch(examples: Sequence[Example], qs: QuietStar) -> tuple[torch.Tensor, torch.Tensor]:
@@ -149,7 +153,7 @@ def train(qs: QuietStar, tasks: Sequence[Task], cfg: TrainConfig, out: str | Pat
     lcfg = lcfg or LossConfig()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    stream = direct_text(tasks, cfg.seed)
+    stream = direct_text(tasks, cfg.seed, cfg.max_level)
     opt = optimizer(qs, cfg)
     gen = torch.Generator(device=qs.device).manual_seed(cfg.seed)
     tcfg = None if cfg.mode == "plain" else qs.cfg
