@@ -80,7 +80,7 @@ class HFLM:
                  name: str | None = None, batch_size: int = 64, chat_template: bool = True):
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         if isinstance(path_or_model, str | Path):
-            self.model, self.tokenizer = _load(Path(path_or_model).expanduser(), tokenizer,
+            self.model, self.tokenizer = load_model(Path(path_or_model).expanduser(), tokenizer,
                                                dtype, self.device)
             self.name = name or f"hf:{path_or_model}"
         else:
@@ -278,8 +278,9 @@ class HFLM:
         return out
 
 
-def _load(path: Path, tokenizer: Any, dtype: torch.dtype | None,
-          device: torch.device) -> tuple[Any, Any]:
+def load_model(path: Path, tokenizer: Any, dtype: torch.dtype | None,
+               device: torch.device) -> tuple[Any, Any]:
+    """(causal LM in eval mode, tokenizer) from a local directory, or ModelError."""
     from transformers import AutoModelForCausalLM
 
     if not path.is_dir():

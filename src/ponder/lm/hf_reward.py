@@ -21,7 +21,7 @@ from safetensors.torch import load_file, save_file
 
 from ponder.errors import ModelError
 from ponder.lm.checkpoint import staged_dir, write_recipe
-from ponder.lm.hf import HFLM, _load
+from ponder.lm.hf import HFLM, load_model
 from ponder.lm.reward import RewardConfig, step_spans
 
 HF_HEAD = "reward_head.safetensors"
@@ -104,7 +104,7 @@ def load_hf_reward_model(path: str | Path, device: str | None = None,
         raise ModelError(f"{d} is not a transformers reward model directory (needs "
                          f"{HF_HEAD} and {KIND_FILE})")
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    body, tok = _load(d, None, None, dev)
+    body, tok = load_model(d, None, None, dev)
     model = HFRewardModel(body, RewardConfig(**json.loads((d / KIND_FILE).read_text())))
     model.head.load_state_dict(load_file(str(d / HF_HEAD)))
     return model.eval(), HFEncoder(HFLM(body, tok, device=str(dev)))

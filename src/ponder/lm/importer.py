@@ -53,11 +53,11 @@ def resolve_source(source: str) -> tuple[Path, str | None]:
 
 
 def _one_gguf(folder: Path, source: str) -> str:
-    found = sorted(p.name for p in folder.rglob("*.gguf"))
+    found = sorted(str(p.relative_to(folder)) for p in folder.rglob("*.gguf"))
     if len(found) != 1:
         raise ModelError(f"{source}: expected one .gguf file in {folder}, found "
                          f"{found or 'none'}; give the file itself")
-    return str(next(folder.rglob(found[0])).relative_to(folder))
+    return found[0]
 
 
 def import_model(source: str, out: str | Path) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from ponder.lm.checkpoint import (
     save_model_dir,
 )
 from ponder.lm.model import ModelConfig, Transformer
+from ponder.lm.sampling import pad_right
 from ponder.lm.template import THINK_CLOSE
 from ponder.lm.tokenizer import CharTokenizer
 
@@ -125,18 +126,6 @@ class CharEncoder:
 
     def __call__(self, prompt: str, completion: str, kind: str) -> tuple[list[int], list[int]]:
         return encode_for_scoring(self.tok, prompt, completion, kind)
-
-
-def pad_right(seqs: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(ids, attention mask), both (B, T), padded on the right (harmless for a causal
-    model read at real positions)."""
-    T = max(len(s) for s in seqs)
-    idx = torch.full((len(seqs), T), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(seqs), T), dtype=torch.long)
-    for r, ids in enumerate(seqs):
-        idx[r, : len(ids)] = torch.tensor(ids)
-        mask[r, : len(ids)] = 1
-    return idx, mask
 
 
 class RewardScorer:

@@ -87,3 +87,15 @@ def choose_tokens(logits: torch.Tensor, temperature: float, top_p: float,
     u = torch.stack([torch.rand((), generator=g) for g in gens]).to(cdf.device)
     idx = torch.searchsorted(cdf, (u * cdf[:, -1])[:, None]).squeeze(-1)
     return idx.clamp(max=logits.shape[-1] - 1)
+
+
+def pad_right(seqs: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(ids, attention mask), both (B, T), padded on the right (harmless for a causal
+    model read at real positions)."""
+    T = max(len(s) for s in seqs)
+    idx = torch.full((len(seqs), T), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), T), dtype=torch.long)
+    for r, ids in enumerate(seqs):
+        idx[r, : len(ids)] = torch.tensor(ids)
+        mask[r, : len(ids)] = 1
+    return idx, mask

@@ -23,7 +23,7 @@ from typing import Any, NamedTuple, Protocol
 import torch
 
 from ponder.errors import ConfigError, InvalidInput
-from ponder.lm.template import format_completion, format_prompt, prompt_for
+from ponder.lm.template import format_completion, prompt_for
 from ponder.lm.tokenizer import CharTokenizer
 from ponder.tasks.base import Problem, Task
 from ponder.train.curriculum import Competence
@@ -57,9 +57,7 @@ def task_example(task: Task, problem: Problem, style: str | None = None,
     style = task.check_style(style or task.styles[0])
     think = style != DIRECT
     trace = task.teacher_trace(problem, style)
-    prompt = format_prompt(problem.prompt, think) if lm is None else \
-        prompt_for(lm, problem.prompt, think)
-    return Example(prompt, format_completion(trace, think),
+    return Example(prompt_for(lm, problem.prompt, think), format_completion(trace, think),
                    source=(task.name, problem.difficulty, style))
 
 

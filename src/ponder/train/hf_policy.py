@@ -23,7 +23,8 @@ import torch
 from ponder.errors import ConfigError
 from ponder.lm.base import LM
 from ponder.lm.checkpoint import staged_dir, write_recipe
-from ponder.lm.hf import HFLM, _load
+from ponder.lm.hf import HFLM, load_model
+from ponder.lm.sampling import pad_right
 from ponder.train.policy import decay_groups, fit
 from ponder.train.rollout import TokenBatch
 
@@ -68,7 +69,7 @@ class HFPolicy:
     def load(cls, path: str | Path, *, lora: int = 0, device: str | None = None
              ) -> HFPolicy:
         dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        model, tok = _load(Path(path).expanduser(), None, None, dev)
+        model, tok = load_model(Path(path).expanduser(), None, None, dev)
         return cls(model, tok, lora=lora, source=str(path))
 
     @property
@@ -91,14 +92,10 @@ class HFPolicy:
 
     def token_logprobs(self, batch: TokenBatch) -> tuple[torch.Tensor, torch.Tensor]:
         seqs = [p + c for p, c in zip(batch.prompts, batch.completions, strict=True)]
-        B, T = len(seqs), max(len(s) for s in seqs)
-        C = max(batch.lengths, default=0)
-        ids = torch.full((B, T), self._sampler.pad_id, dtype=torch.long)
-        attn = torch.zeros((B, T), dtype=torch.long)
-        for i, s in enumerate(seqs):
-            ids[i, : len(s)] = torch.tensor(s)
-            attn[i, : len(s)] = 1
+        ids, attn = pad_right(seqs, self._sampler.pad_id)
         ids, attn = ids.to(self.device), attn.to(self.device)
+        B, T = ids.shape
+        C = max(batch.lengths, default=0)
         if C == 0:
             return torch.zeros((B, 0), device=self.device), torch.zeros((B, 0))
         # the logit at position t predicts token t + 1: completion token j of row i is

@@ -168,12 +168,13 @@ def batch_loss(model: Transformer, batch: Batch, precision: str = "fp32",
     return loss
 
 
-def apply_step(params: Any, optimizer: torch.optim.Optimizer, grad_clip: float) -> None:
-    """Clip the accumulated gradients (``grad_clip`` > 0) and take the optimizer step."""
-    if grad_clip > 0:
-        torch.nn.utils.clip_grad_norm_(params, grad_clip)
+def apply_step(params: Any, optimizer: torch.optim.Optimizer, grad_clip: float) -> float:
+    """Clip the accumulated gradients (``grad_clip`` > 0), take the optimizer step and
+    clear the gradients; returns the gradient norm before clipping."""
+    norm = torch.nn.utils.clip_grad_norm_(params, grad_clip if grad_clip > 0 else float("inf"))
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
+    return float(norm)
 
 
 # -- the loop ----------------------------------------------------------------------------

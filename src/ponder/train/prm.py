@@ -30,7 +30,8 @@ import torch.nn.functional as F
 
 from ponder.errors import ConfigError
 from ponder.lm.base import LM
-from ponder.lm.reward import CharEncoder, RewardConfig, RewardModel, RewardScorer, pad_right
+from ponder.lm.reward import CharEncoder, RewardConfig, RewardModel, RewardScorer
+from ponder.lm.sampling import pad_right
 from ponder.lm.template import THINK_CLOSE, prompt_for, split_thinking
 from ponder.tasks import get_task
 from ponder.tasks.base import Problem, Task

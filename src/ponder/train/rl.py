@@ -44,7 +44,7 @@ from ponder.lm.template import thinking_steps
 from ponder.tasks.base import Problem, Task
 from ponder.think.base import StepScorer
 from ponder.train.advantages import get_advantage
-from ponder.train.loop import autocast, resolve_precision
+from ponder.train.loop import apply_step, autocast, resolve_precision
 from ponder.train.losses import LossConfig, policy_loss
 from ponder.train.policy import TrainablePolicy
 from ponder.train.rewards import RewardConfig, compute_rewards, task_verifier
@@ -158,10 +158,8 @@ def update_policy(policy: TrainablePolicy, optimizer: torch.optim.Optimizer, bat
                               None if ref_logp is None else ref_logp[mb, :C])
             optimizer.zero_grad(set_to_none=True)
             out.loss.backward()
-            norm = torch.nn.utils.clip_grad_norm_(
-                model.parameters(), cfg.grad_clip if cfg.grad_clip > 0 else float("inf"))
-            optimizer.step()
-            stats = {**out.stats, "grad_norm": float(norm)}
+            norm = apply_step(model.parameters(), optimizer, cfg.grad_clip)
+            stats = {**out.stats, "grad_norm": norm}
     model.eval()
     return stats
 
