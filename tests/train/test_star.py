@@ -297,7 +297,7 @@ def test_run_star_finetunes_a_transformers_model(tmp_path):
     # ... and the base left as it was
 
 
-def test_seed_gives_a_transformers_model_a_cold_start_in_its_own_layout(tmp_path):
+def test_seed_gives_a_transformers_model_a_cold_start_in_its_own_layout(tmp_path, monkeypatch):
     """ponder seed --init hf:DIR: teacher traces, prompted through the model's chat
     template, fine-tune it; the result is an HF directory that moved."""
     import torch
@@ -310,6 +310,7 @@ def test_seed_gives_a_transformers_model_a_cold_start_in_its_own_layout(tmp_path
     from tests.lm.test_hf_chat import TEMPLATE
     from tests.train.test_policy import hf_dir
 
+    monkeypatch.setattr("ponder.eval.report.REPORTS_DIR", tmp_path / "reports")
     path = hf_dir(tmp_path, "llama")
     tok = AutoTokenizer.from_pretrained(path)
     tok.chat_template = TEMPLATE
@@ -320,8 +321,7 @@ def test_seed_gives_a_transformers_model_a_cold_start_in_its_own_layout(tmp_path
     r = CliRunner().invoke(app, ["seed", "--init", f"hf:{path}", "--task", "arith",
                                  "--difficulty", "1", "--per-family", "4", "--steps", "2",
                                  "--batch-size", "2", "--lr", "1e-2", "--eval-n", "0",
-                                 "--out", str(tmp_path / "cold"), "--name", "cold"],
-                           env={"PONDER_REPORTS": str(tmp_path / "reports")})
+                                 "--out", str(tmp_path / "cold"), "--name", "cold"])
     assert r.exit_code == 0, r.output
     after = HFPolicy.load(tmp_path / "cold" / "checkpoint", device="cpu")
     assert any(not torch.equal(a, b) for a, b in

@@ -44,8 +44,8 @@ import torch
 import torch.nn.functional as F
 
 from ponder.lm.base import Cancelled, Completion
-from ponder.lm.prefix import PrefixStore
-from ponder.lm.sampling import nucleus_drop
+from ponder.lm.prefix import PrefixStore, prefill_from
+from ponder.lm.sampling import gumbel_choice
 
 if TYPE_CHECKING:
     from ponder.lm.model import FusedDecoder
@@ -286,19 +286,10 @@ class Engine:
 
     def _extend(self, prompt: tuple[int, ...], known: int, kv: list[torch.Tensor]
                 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """Prefill ``prompt`` whose first ``known`` tokens' keys/values are ``kv``: only
-        the rest goes through the model. Returns its next-token logits (1, V) and cache."""
-        dec = self.dec
-        assert dec is not None
-        P = len(prompt)
-        cache = dec.new_cache(1, P)
-        for c, k in zip(cache, kv, strict=True):
-            c[:, 0, :, :known] = k
-        slots = torch.arange(P)
-        later = torch.arange(known, P)
-        mask = (slots[None, :] <= later[:, None])[None, None]  # (1, 1, P - known, P)
-        logits = dec(torch.tensor([prompt[known:]]), later[None], cache, known, mask)
-        self.sampler.prefill_tokens += P - known
+        """``prefill_from`` a stored prefix, counted."""
+        assert self.dec is not None
+        logits, cache = prefill_from(self.dec, prompt, known, kv)
+        self.sampler.prefill_tokens += len(prompt) - known
         self.prefix_hits += 1
         self.prefix_tokens_saved += known
         return logits, cache
@@ -343,13 +334,12 @@ class Engine:
             return out
 
         old = bool(self.cache)
-        self.logits = grow(self.logits if old else None, (R, V), torch.float32)
-        self.noise = grow(self.noise if old else None, (R, NOISE_BLOCK, V), torch.float32)
-        self.noise_t = grow(self.noise_t if old else None, (R,), torch.long)
-        self.pos = grow(self.pos if old else None, (R,), torch.long)
-        self.temp = grow(self.temp if old else None, (R,), torch.float32)
-        self.top_p = grow(self.top_p if old else None, (R,), torch.float32)
-        self.tok = grow(self.tok if old else None, (R,), torch.long)
+        for name, shape, dtype in (("logits", (R, V), torch.float32),
+                                   ("noise", (R, NOISE_BLOCK, V), torch.float32),
+                                   ("noise_t", (R,), torch.long), ("pos", (R,), torch.long),
+                                   ("temp", (R,), torch.float32),
+                                   ("top_p", (R,), torch.float32), ("tok", (R,), torch.long)):
+            setattr(self, name, grow(getattr(self, name) if old else None, shape, dtype))
         self.cache, self.real = cache, real
         self.rows += [None] * (R - have_r)
 
@@ -368,15 +358,8 @@ class Engine:
                 assert row is not None
                 u = torch.rand(NOISE_BLOCK, logits.shape[-1], generator=row.gen)
                 self.noise[r] = -torch.log(-torch.log(u))
-            z = logits[sr] / self.temp[sr, None]
-            p = self.top_p[sr]
-            cut = p < 1
-            if bool(cut.any()):
-                zc = z[cut]
-                z[cut] = zc.masked_fill(nucleus_drop(zc.softmax(dim=-1), p[cut, None]),
-                                        float("-inf"))
             noise = self.noise[sr, self.noise_t[sr] % NOISE_BLOCK]
-            tok[sr] = (z + noise).argmax(dim=-1)
+            tok[sr] = gumbel_choice(logits[sr], self.temp[sr], self.top_p[sr], noise)
             self.noise_t[sr] += 1
         lp = logp.gather(-1, tok[:, None]).squeeze(-1)
         self.tok[:hi] = tok

@@ -4,6 +4,7 @@ again by the longest run of a new prompt's first tokens (``ponder.lm.engine``)."
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import Any
 
 import torch
 
@@ -72,3 +73,19 @@ class PrefixStore:
 
 def _nbytes(kv: list[torch.Tensor]) -> int:
     return sum(t.numel() * t.element_size() for t in kv)
+
+
+def prefill_from(dec: Any, prompt: tuple[int, ...], known: int, kv: list[torch.Tensor]
+                 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Prefill ``prompt`` whose first ``known`` tokens' keys/values are ``kv`` (a stored
+    prefix): only the rest goes through the decoder ``dec``. Returns the next-token
+    logits (1, V) and the prompt's cache."""
+    P = len(prompt)
+    cache = dec.new_cache(1, P)
+    for c, k in zip(cache, kv, strict=True):
+        c[:, 0, :, :known] = k
+    slots = torch.arange(P)
+    later = torch.arange(known, P)
+    mask = (slots[None, :] <= later[:, None])[None, None]  # (1, 1, P - known, P)
+    logits = dec(torch.tensor([prompt[known:]]), later[None], cache, known, mask)
+    return logits, cache

@@ -73,6 +73,21 @@ def nucleus_drop(probs: torch.Tensor, top_p: float) -> torch.Tensor:
     return torch.zeros_like(drop).scatter(-1, order, drop)
 
 
+def gumbel_choice(logits: torch.Tensor, temperature: torch.Tensor, top_p: torch.Tensor,
+                  noise: torch.Tensor) -> torch.Tensor:
+    """One token per row of ``logits`` (S, V), each row with its own temperature (S,) > 0
+    and nucleus ``top_p`` (S,): the argmax of the temperature-scaled logits, cut to the
+    nucleus, plus the row's Gumbel ``noise`` (S, V), which is a draw from that
+    distribution (the Gumbel-max trick)."""
+    z = logits / temperature[:, None]
+    cut = top_p < 1
+    if bool(cut.any()):
+        zc = z[cut]
+        z[cut] = zc.masked_fill(nucleus_drop(zc.softmax(dim=-1), top_p[cut, None]),
+                                float("-inf"))
+    return (z + noise).argmax(dim=-1)
+
+
 def choose_tokens(logits: torch.Tensor, temperature: float, top_p: float,
                   gens: list[torch.Generator]) -> torch.Tensor:
     """One token per row of ``logits`` (R, V): argmax at temperature 0, otherwise a draw
