@@ -10,9 +10,17 @@
 #
 # Cost: a Quiet-STaR step runs 1 + n_thoughts * (T + 1 + NTRUE) = 27 tokens through the
 # model per text token (the controls are stopped at the same FLOPs). arith's direct text
-# is ~45 tokens; chain's is ~270, and thought-step attention grows with its square, so
-# TASKS=arith,chain costs several times more. Not yet timed end to end at these
-# defaults; a 2-step run of every stage is the smoke test below.
+# is ~45 tokens (~4.5 s a Quiet-STaR step at BATCH=16 on one core, so ~25 min for each
+# of the Quiet-STaR and pause runs); chain's is ~270, and thought-step attention grows
+# with its square, so TASKS=arith,chain costs several times more.
+#
+# TARGETS=answer (default) scores only the answer tokens; TARGETS=text every token, as
+# the paper does on web text. Here the question is random digits, which no thought can
+# predict, and the bundled reasoner was fine-tuned on completions only, so its loss on
+# question tokens (~6.4 nats) would swamp the answer's (~0.3).
+#
+# A stage whose output exists is skipped (rerun after an interruption to go on);
+# FRESH=1 reruns every stage.
 #
 # Small-budget smoke run (under a minute), results kept out of reports/:
 #   RUNS=/tmp/qs PONDER_REPORTS=/tmp/qs/reports STEPS=2 BATCH=2 T=2 NTRUE=2 N=3 \
@@ -36,23 +44,27 @@ BATCH=${BATCH:-16}
 LR=${LR:-3e-4}
 T=${T:-8}                    # thought tokens in training
 NTRUE=${NTRUE:-4}            # non-myopic horizon
+TARGETS=${TARGETS:-answer}   # answer | text (see above)
 N=${N:-500}                  # held-out problems per task
 LENGTHS=${LENGTHS:-0,4,8,16}
 BENCH_PROMPTS=${BENCH_PROMPTS:-64}
 BENCH_TOKENS=${BENCH_TOKENS:-16}
 mkdir -p "$RUNS" "$REPORTS"
 common=(--task "$TASKS" --batch-size "$BATCH" --lr "$LR" --thought-tokens "$T"
-        --n-true "$NTRUE" --seed "$SEED" --device "$DEVICE" --max-level "$MAX_LEVEL")
+        --n-true "$NTRUE" --seed "$SEED" --device "$DEVICE" --max-level "$MAX_LEVEL"
+        --targets "$TARGETS")
+todo() { [[ -n "${FRESH:-}" || ! -f "$1" ]]; }  # run a stage unless its output exists
 
 # 1. Quiet-STaR, then the controls stopped at its training FLOPs
-$PONDER quiet-star train --model "$BASE" --out "$RUNS/quiet" --mode quiet --n-thoughts 2 \
-  --steps "$STEPS" "${common[@]}" --name quiet_star_train_quiet
-$PONDER quiet-star train --model "$BASE" --out "$RUNS/pause" --mode pause --n-thoughts 1 \
-  --steps "$((STEPS * 2))" --match-flops "$RUNS/quiet" "${common[@]}" \
-  --name quiet_star_train_pause
-$PONDER quiet-star train --model "$BASE" --out "$RUNS/plain" --mode plain \
-  --steps "$((STEPS * 30))" --match-flops "$RUNS/quiet" "${common[@]}" \
-  --name quiet_star_train_plain
+todo "$RUNS/quiet/train.json" && $PONDER quiet-star train --model "$BASE" \
+  --out "$RUNS/quiet" --mode quiet --n-thoughts 2 --steps "$STEPS" "${common[@]}" \
+  --name quiet_star_train_quiet
+todo "$RUNS/pause/train.json" && $PONDER quiet-star train --model "$BASE" \
+  --out "$RUNS/pause" --mode pause --n-thoughts 1 --steps "$((STEPS * 2))" \
+  --match-flops "$RUNS/quiet" "${common[@]}" --name quiet_star_train_pause
+todo "$RUNS/plain/train.json" && $PONDER quiet-star train --model "$BASE" \
+  --out "$RUNS/plain" --mode plain --steps "$((STEPS * 30))" \
+  --match-flops "$RUNS/quiet" "${common[@]}" --name quiet_star_train_plain
 
 # 2. Held-out evaluation (same problems for every model: same tasks, N and seed)
 ev=(--task "$TASKS" --n "$N" --seed "$SEED" --device "$DEVICE" --max-level "$MAX_LEVEL")

@@ -17,6 +17,13 @@ def test_horizon_targets_stop_at_padding():
     assert got[0].tolist() == [[10, 11], [11, 12], [12, -1], [-1, -1], [-1, -1]]
 
 
+def test_horizon_targets_keep_only_marked_tokens():
+    ids = torch.tensor([[1, 10, 11, 12, 13]])
+    answer = torch.tensor([[False, False, False, True, True]])
+    got = L.horizon_targets(ids, ids != 0, 2, answer)
+    assert got[0].tolist() == [[-1, -1], [-1, 12], [12, 13], [13, -1], [-1, -1]]
+
+
 def test_shift_stack_pairs_each_horizon_token_with_its_base_prediction():
     x = torch.arange(4)[None, :, None].float()  # (1, L=4, 1)
     got = L.shift_stack(x, 2)[0, :, :, 0]

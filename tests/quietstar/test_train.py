@@ -44,6 +44,37 @@ def test_flops_budget_stops_the_plain_control(tmp_path):
     assert summary["steps"] == 1 and summary["schedule_steps"] == 1
 
 
+def test_answer_targets_train_on_the_answer_only(tmp_path):
+    from ponder.quietstar.mask import causal
+    from ponder.quietstar.objective import plain_loss
+    from ponder.quietstar.train import text_batch
+
+    qs = tiny_native()
+    stream = direct_text([get_task("arith")], 0)
+    ids, valid, answer = text_batch([stream[i] for i in range(3)], qs)
+    assert (answer <= valid).all() and answer.any() and (valid & ~answer).any()
+    ex = stream[0]
+    marked = ids[0][answer[0]].tolist()
+    assert qs.codec.decode(marked[:-1]) == ex.completion and marked[-1] == qs.codec.eos_id
+    # the answer-only loss is the mean over answer tokens of the whole-text per-token loss
+    pos = torch.arange(ids.shape[1])[None].expand_as(ids)
+    with torch.no_grad():
+        h, _ = qs.backbone.forward(qs.embed(ids), pos, None,
+                                   causal(ids.shape[1], "cpu")[None, None])
+    logp = torch.log_softmax(qs.backbone.logits(h), -1)
+    tgt = logp[:, :-1].gather(-1, ids[:, 1:, None])[..., 0]
+    want = -tgt[answer[:, 1:] & valid[:, :-1]].mean()
+    with torch.no_grad():
+        got = plain_loss(qs, ids, valid, answer).loss
+        whole = plain_loss(qs, ids, valid).loss
+    assert torch.allclose(got, want, atol=1e-5) and not torch.allclose(got, whole)
+    summary = train(qs, [get_task("arith")], TrainConfig(steps=2, batch_size=2,
+                    targets="answer"), tmp_path, log=lambda _: None)
+    assert summary["train"]["targets"] == "answer"
+    with pytest.raises(ConfigError, match="targets"):
+        TrainConfig(targets="prose")
+
+
 def test_meta_tokens_start_as_a_dash(qs):
     dash = qs.backbone.embed(torch.tensor([qs.codec.encode("-")[0]]))[0]
     assert torch.allclose(qs.meta.weight[0], dash) and torch.allclose(qs.meta.weight[1], dash)

@@ -40,6 +40,9 @@ def train_cmd(
     steps: int = typer.Option(200, help="Optimizer steps."),
     max_level: int = typer.Option(None, help="Text of problems up to this level (default: "
                                   "every level); the model's trained levels keep it sane."),
+    targets: str = typer.Option("text", help="text: every token is a target (the paper); "
+                                "answer: only the answer tokens (the question's random "
+                                "digits cannot be predicted)."),
     batch_size: int = typer.Option(16),
     lr: float = typer.Option(3e-4),
     meta_lr_mult: float = typer.Option(100.0, help="LR multiplier of the thought-token "
@@ -75,7 +78,7 @@ def train_cmd(
     qs, path = load_quietstar(model, device=device, cfg=tcfg)
     cfg = TrainConfig(mode=mode, steps=steps, batch_size=batch_size, lr=lr,
                       meta_lr_mult=meta_lr_mult, max_flops=max_flops, max_seconds=max_seconds,
-                      seed=seed, max_level=max_level)
+                      seed=seed, max_level=max_level, targets=targets)
     summary = train(qs, parse_tasks(task), cfg, out, LossConfig(base_weight=base_weight),
                     log=lambda s: typer.echo(s, err=True))
     report = write_report(name or f"quiet_star_train_{mode}", {**summary, "out": str(out)},

@@ -32,7 +32,7 @@ from ponder.quietstar.objective import mixed_predictions
 from ponder.quietstar.thoughts import rollout
 from ponder.quietstar.train import text_batch
 from ponder.tasks.base import Task
-from ponder.train.data import Example, encode_example, task_example
+from ponder.train.data import Example, task_example
 
 
 def held_out_examples(tasks: Sequence[Task], n: int, seed: int,
@@ -50,18 +50,16 @@ def token_logprobs(qs: QuietStar, examples: Sequence[Example], length: int,
     out = []
     for s in range(0, len(examples), batch_size):
         chunk = examples[s : s + batch_size]
-        ids, valid = text_batch(chunk, qs)
-        targets = L.horizon_targets(ids, valid, 1)  # (B, L, 1)
+        ids, valid, answer = text_batch(chunk, qs)
+        targets = L.horizon_targets(ids, valid, 1, answer)  # (B, L, 1): answer tokens
         ro = rollout(qs, ids, thought_tokens=length, n_true=1, temperature=qs.cfg.temperature,
                      pause=qs.cfg.pause, generator=gen)
         if length == 0:  # no thought at all: the plain model
             lp = L.target_logprobs(ro.base_logits, targets[..., 0])
         else:
             lp = L.target_logprobs(mixed_predictions(qs, ro, 1)[0], targets)[..., 0]
-        for b, ex in enumerate(chunk):
-            _, m = encode_example(qs.codec, ex)  # type: ignore[arg-type]
-            answer = torch.tensor(m[1:], dtype=torch.bool)  # token j+1 predicted at j
-            out.append(lp[b, : len(m) - 1][answer.to(lp.device)].cpu().numpy())
+        for b in range(len(chunk)):
+            out.append(lp[b][targets[b, :, 0] >= 0].cpu().numpy())
     return out
 
 

@@ -20,9 +20,11 @@ import torch
 import torch.nn.functional as F
 
 
-def horizon_targets(ids: torch.Tensor, valid: torch.Tensor, n_true: int) -> torch.Tensor:
+def horizon_targets(ids: torch.Tensor, valid: torch.Tensor, n_true: int,
+                    is_target: torch.Tensor | None = None) -> torch.Tensor:
     """(B, L, K) ids x_{i+k+1} that the thought at position i is scored on; -1 where
-    that token is past the end or padding, or position i itself is padding."""
+    that token is past the end or padding, position i itself is padding, or (when
+    ``is_target`` (B, L) is given) the token is not marked as a target."""
     B, L = ids.shape
     out = ids.new_full((B, L, n_true), -1)
     for k in range(n_true):
@@ -30,6 +32,8 @@ def horizon_targets(ids: torch.Tensor, valid: torch.Tensor, n_true: int) -> torc
         if n <= 0:
             break
         ok = valid[:, k + 1:] & valid[:, :n]
+        if is_target is not None:
+            ok = ok & is_target[:, k + 1:]
         out[:, :n, k] = ids[:, k + 1:].masked_fill(~ok, -1)
     return out
 

@@ -62,8 +62,10 @@ def mixed_predictions(qs: QuietStar, ro: Rollout, n_thoughts: int
 
 
 def quiet_star_loss(qs: QuietStar, ids: torch.Tensor, valid: torch.Tensor, cfg: ThoughtConfig,
-                    lcfg: LossConfig, generator: torch.Generator | None = None) -> StepResult:
-    """Loss on right-padded text ``ids`` (B, L) with ``valid`` (B, L) marking real tokens."""
+                    lcfg: LossConfig, generator: torch.Generator | None = None,
+                    is_target: torch.Tensor | None = None) -> StepResult:
+    """Loss on right-padded text ``ids`` (B, L) with ``valid`` (B, L) marking real tokens
+    and ``is_target`` (B, L) the tokens scored (default: every real token)."""
     N, K = cfg.n_thoughts, cfg.n_true
     if N < 2 and not cfg.pause:
         raise ConfigError("Quiet-STaR needs n_thoughts >= 2: a thought is rewarded against "
@@ -72,14 +74,14 @@ def quiet_star_loss(qs: QuietStar, ids: torch.Tensor, valid: torch.Tensor, cfg: 
                  temperature=cfg.temperature, pause=cfg.pause, generator=generator)
     mixed, w = mixed_predictions(qs, ro, N)
     B, Lt = ids.shape
-    targets = L.horizon_targets(ids, valid, K)  # (B, L, K)
+    targets = L.horizon_targets(ids, valid, K, is_target)  # (B, L, K)
     rep = targets.repeat_interleave(N, 0)  # (R, L, K)
     talk_lp = L.target_logprobs(mixed, rep)  # (R, L, K)
     nll_mixed = L.masked_nll(talk_lp, rep)
     nll_base = L.masked_nll(L.target_logprobs(ro.base_logits, targets[..., 0]), targets[..., 0])
     loss = (1 - lcfg.base_weight) * nll_mixed + lcfg.base_weight * nll_base
     gain = talk_lp.view(B, N, Lt, K).sum(-1)  # (B, N, L)
-    scored = targets[..., 0] >= 0
+    scored = (targets >= 0).any(-1)  # some token of the horizon is scored
     metrics = {"nll_base": _f(nll_base), "nll_mixed": _f(nll_mixed),
                "mix_weight": _f(w[rep >= 0].mean()) if bool((rep >= 0).any()) else 0.0}
     if not cfg.pause and cfg.thought_tokens > 0:
@@ -93,12 +95,13 @@ def quiet_star_loss(qs: QuietStar, ids: torch.Tensor, valid: torch.Tensor, cfg: 
     return StepResult(loss, metrics, ro, mixed, w)
 
 
-def plain_loss(qs: QuietStar, ids: torch.Tensor, valid: torch.Tensor) -> StepResult:
+def plain_loss(qs: QuietStar, ids: torch.Tensor, valid: torch.Tensor,
+               is_target: torch.Tensor | None = None) -> StepResult:
     """Next-token loss on the same text with no thought (the compute-matched control)."""
     Lt = ids.shape[1]
     pos = torch.arange(Lt, device=ids.device)[None].expand_as(ids)
     h, _ = qs.backbone.forward(qs.embed(ids), pos, None, mask.causal(Lt, ids.device)[None, None])
-    targets = L.horizon_targets(ids, valid, 1)[..., 0]
+    targets = L.horizon_targets(ids, valid, 1, is_target)[..., 0]
     nll = L.masked_nll(L.target_logprobs(qs.backbone.logits(h), targets), targets)
     return StepResult(nll, {"loss": _f(nll), "nll_base": _f(nll)})
 

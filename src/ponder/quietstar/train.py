@@ -48,6 +48,7 @@ from ponder.tasks.base import Task
 from ponder.train.data import DIRECT, Example, MixtureConfig, TaskMixture, encode_example
 
 MODES = ("quiet", "pause", "plain")
+TARGETS = ("text", "answer")
 
 
 @dataclass
@@ -55,7 +56,11 @@ class TrainConfig:
     """steps: optimizer steps (a run may stop earlier at ``max_flops`` / ``max_seconds``).
     batch_size: texts per step. lr: base learning rate (linear warmup over
     ``warmup_steps``, then cosine decay to 10%). grad_clip: max global gradient norm.
-    log_every: steps between progress lines and metric records."""
+    log_every: steps between progress lines and metric records.
+    targets: ``text`` scores every token (the paper); ``answer`` scores only the
+    answer tokens (departure: in this text the question is random digits no thought can
+    predict, so their loss is noise — and a model fine-tuned on completions only has
+    never learnt them; thoughts are still sampled at every position)."""
 
     mode: str = "quiet"
     steps: int = 200
@@ -70,10 +75,13 @@ class TrainConfig:
     log_every: int = 10
     seed: int = 0
     max_level: int | None = None  # text of problems up to this level (None: every level)
+    targets: str = "text"
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ConfigError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if self.targets not in TARGETS:
+            raise ConfigError(f"targets must be one of {TARGETS}, got {self.targets!r}")
         if self.steps < 1 or self.batch_size < 1 or self.lr <= 0:
             raise ConfigError("steps, batch_size and lr must be positive")
 
@@ -90,16 +98,20 @@ def direct_text(tasks: Sequence[Task], seed: int, max_level: int | None = None,
     return TaskMixture(tasks, seed, MixtureConfig(direct_fraction=1.0, max_difficulty=cap))
 
 
-def text_batch(examples: Sequence[Example], qs: QuietStar) -> tuple[torch.Tensor, torch.Tensor]:
-    """(ids, valid) (B, L) of ``<bos> prompt completion <eos>`` texts, right-padded."""
-    rows = [encode_example(qs.codec, ex)[0] for ex in examples]  # type: ignore[arg-type]
-    L = max(map(len, rows))
+def text_batch(examples: Sequence[Example], qs: QuietStar
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(ids, valid, answer) (B, L) of ``<bos> prompt completion <eos>`` texts,
+    right-padded; ``answer`` marks the completion tokens (``<eos>`` included)."""
+    rows = [encode_example(qs.codec, ex) for ex in examples]  # type: ignore[arg-type]
+    L = max(len(r) for r, _ in rows)
     ids = torch.full((len(rows), L), qs.codec.pad_id, dtype=torch.long)
     valid = torch.zeros((len(rows), L), dtype=torch.bool)
-    for b, r in enumerate(rows):
+    answer = torch.zeros((len(rows), L), dtype=torch.bool)
+    for b, (r, m) in enumerate(rows):
         ids[b, : len(r)] = torch.tensor(r)
         valid[b, : len(r)] = True
-    return ids.to(qs.device), valid.to(qs.device)
+        answer[b, : len(r)] = torch.tensor(m, dtype=torch.bool)
+    return ids.to(qs.device), valid.to(qs.device), answer.to(qs.device)
 
 
 def optimizer(qs: QuietStar, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -131,7 +143,7 @@ def schedule_horizon(cfg: TrainConfig, stream: TaskMixture, qs: QuietStar,
         return cfg.steps
     per_step = []
     for s in range(min(probe, cfg.steps)):
-        ids, _ = text_batch([stream[s * cfg.batch_size + k] for k in range(cfg.batch_size)], qs)
+        ids, _, _ = text_batch([stream[s * cfg.batch_size + k] for k in range(cfg.batch_size)], qs)
         per_step.append(3.0 * qs.backbone.flops_per_token * step_tokens(tuple(ids.shape), tcfg))
     return max(1, min(cfg.steps, math.ceil(cfg.max_flops / (sum(per_step) / len(per_step)))))
 
@@ -166,12 +178,13 @@ def train(qs: QuietStar, tasks: Sequence[Task], cfg: TrainConfig, out: str | Pat
     metrics_file = (out / "metrics.jsonl").open("w")
     step = 0
     for step in range(cfg.steps):
-        ids, valid = text_batch([stream[step * cfg.batch_size + k]
-                                 for k in range(cfg.batch_size)], qs)
+        ids, valid, answer = text_batch([stream[step * cfg.batch_size + k]
+                                         for k in range(cfg.batch_size)], qs)
+        is_target = answer if cfg.targets == "answer" else None
         for g in opt.param_groups:
             g["lr"] = lr_at(step, cfg, horizon) * g["mult"]
-        res: StepResult = (plain_loss(qs, ids, valid) if tcfg is None
-                           else quiet_star_loss(qs, ids, valid, tcfg, lcfg, gen))
+        res: StepResult = (plain_loss(qs, ids, valid, is_target) if tcfg is None
+                           else quiet_star_loss(qs, ids, valid, tcfg, lcfg, gen, is_target))
         opt.zero_grad(set_to_none=True)
         res.loss.backward()
         torch.nn.utils.clip_grad_norm_(qs.parameters(), cfg.grad_clip)
