@@ -65,3 +65,7 @@ def test_sample_report_pass_at_k_from_a_noisy_policy():
     assert p["1"] < p["2"] < p["4"] <= p["8"]
     assert rep["traces"]["traces"] == 96 and rep["traces"]["answered"] == 1.0
     assert rep["traces"]["mean_steps"] == 3.0
+    counts = rep["correct_counts"]  # per problem id, consistent with pass@k
+    assert len(counts) == 12 and all(0 <= c <= 8 for c in counts.values())
+    assert abs(sum(counts.values()) / 96 - p["1"]) < 1e-9
+    assert p["8"] == sum(c > 0 for c in counts.values()) / 12

@@ -122,7 +122,8 @@ def sample_report(lm: LM, task: Task, n: int, k: int, *, temperature: float = 1.
                   max_tokens: int | None = None, batch_size: int = 16,
                   ks: Sequence[int] | None = None) -> dict:
     """Sample ``k`` completions of each of ``n`` TEST problems: pass@j for j in ``ks``
-    (default 1, 2, 4, ... up to k), and trace statistics of all samples.
+    (default 1, 2, 4, ... up to k), trace statistics of all samples, and each problem's
+    number of correct samples by id (``correct_counts``, to pair two models' pass@k).
 
     Caps default to the per-level teacher budgets of ``eval.accuracy.token_budgets``.
     """
@@ -150,4 +151,5 @@ def sample_report(lm: LM, task: Task, n: int, k: int, *, temperature: float = 1.
     return {"task": task.name, "problems": len(problems), "samples_per_problem": k,
             "temperature": temperature,
             "pass_at": {str(j): mean_pass_at_k(counts, k, j) for j in ks},
-            "traces": trace_stats(texts, correct, tokens).to_dict()}
+            "traces": trace_stats(texts, correct, tokens).to_dict(),
+            "correct_counts": {p.id: c for p, c in zip(problems, counts, strict=True)}}
