@@ -37,13 +37,28 @@ from rich.table import Table
 from ponder.lm.model import PRESETS
 from ponder.lm.tokenizer import CharTokenizer
 from ponder.tasks import get_task
+from ponder.train.core import apply_step, make_optimizer
 from ponder.train.data import Batch, Batcher, TaskMixture
 from ponder.train.flops import matmul_peak_flops
-from ponder.train.loop import TrainConfig, make_optimizer, train_step
+from ponder.train.loop import batch_loss
 from ponder.train.packing import Packer
+from ponder.train.policy import decay_groups
 from ponder.train.sft import DEFAULT_TASKS, build_model
 
 CONTEXT = 1024
+
+
+def optimizer(model: torch.nn.Module) -> torch.optim.Optimizer:
+    return make_optimizer(decay_groups(model, 0.1), 1e-3)
+
+
+def train_step(model: torch.nn.Module, opt: torch.optim.Optimizer, batch: Batch,
+               precision: str) -> float:
+    """One optimizer step of the training loop on ``batch``; returns the loss."""
+    loss = batch_loss(model, batch, precision)
+    loss.backward()
+    apply_step(model.parameters(), opt, 1.0)
+    return loss.item()
 
 
 @dataclass(frozen=True)
@@ -91,7 +106,7 @@ def compare_variants(preset: str, repeats: int, tok: CharTokenizer) -> list[dict
             except Exception as e:  # noqa: BLE001 - reported, not hidden
                 errors[v] = f"{type(e).__name__}: {e}"
                 continue
-        runs[v] = {"model": step_model, "opt": make_optimizer(model, TrainConfig(lr=1e-3)),
+        runs[v] = {"model": step_model, "opt": optimizer(model),
                    "batches": batches_for(v, mix, tok, repeats + 1), "rates": [],
                    "pad": [], "first_step_s": None}
     for i in range(repeats + 1):
@@ -100,7 +115,7 @@ def compare_variants(preset: str, repeats: int, tok: CharTokenizer) -> list[dict
             batch = r["batches"][i]
             t = time.perf_counter()
             try:
-                train_step(r["model"], r["opt"], batch, "fp32", grad_clip=1.0)
+                train_step(r["model"], r["opt"], batch, "fp32")
             except Exception as e:  # noqa: BLE001 - e.g. torch.compile without a toolchain
                 errors[v] = f"{type(e).__name__}: {str(e).splitlines()[0][:300]}"
                 del runs[v]
@@ -135,12 +150,12 @@ def compare_presets(preset: str, variants: list[tuple[str, int]], batches: list[
     runs = {}
     for variant in variants:
         model = build_model(preset, tok, seed=0)
-        runs[variant] = (model, make_optimizer(model, TrainConfig(lr=1e-3)), [], [])
+        runs[variant] = (model, optimizer(model), [], [])
     for i, batch in enumerate(batches):
         for (precision, threads), (model, opt, rates, losses) in runs.items():
             torch.set_num_threads(threads)
             t = time.perf_counter()
-            loss = train_step(model, opt, batch, precision, grad_clip=1.0)
+            loss = train_step(model, opt, batch, precision)
             if i > 0:  # the first step pays for allocations and kernel selection
                 rates.append(batch.n_tokens / (time.perf_counter() - t))
                 losses.append(loss)

@@ -78,11 +78,11 @@ def test_sigkill_mid_run_then_resume_reaches_the_same_end(tmp_path):
 
 
 def test_a_long_run_saves_by_time_as_well_as_by_step(tmp_path, monkeypatch):
-    import ponder.train.loop as loop_mod
+    import ponder.train.core as core
 
     saved: list[int] = []
-    real = loop_mod.save_state
-    monkeypatch.setattr(loop_mod, "save_state",
+    real = core.save_state
+    monkeypatch.setattr(core, "save_state",
                         lambda run, state, *a: (saved.append(state.step), real(run, state, *a)))
     tok = CharTokenizer()
     # steps alone would save only at the end; a tiny time interval saves every step

@@ -226,3 +226,22 @@ def test_rl_command_takes_an_hf_model(tmp_path, monkeypatch):
     assert r.exit_code == 0, r.output
     rep = json.loads((tmp_path / "reports" / "r.json").read_text())
     assert rep["results"]["steps"] == 1 and rep["model"] == str(path)
+
+
+def test_rl_saves_by_time_and_can_decay_its_learning_rate(tmp_path, format_model, monkeypatch):
+    import ponder.train.core as core
+    from ponder.lm.checkpoint import copy_weights
+
+    saved: list[int] = []
+    real = core.save_state
+    monkeypatch.setattr(core, "save_state",
+                        lambda run, state, *a: (saved.append(state.step), real(run, state, *a)))
+    cfg = RLConfig(steps=3, batch=2, group=2, max_tokens=8, eval_n=0, save_every=1000,
+                   save_minutes=1e-6, lr=1e-3, min_lr_ratio=0.1, track_kl=False)
+    run_rl(NativePolicy(copy_weights(format_model), TOK), [LuckyTask()], cfg,
+           tmp_path / "run", progress=False)
+    assert saved == [1, 2, 3]  # by time every step (the last save is the end's)
+    lrs = [r["lr"] for r in read_metrics(tmp_path / "run") if r["kind"] == "train"]
+    assert lrs[0] == pytest.approx(1e-3) and lrs[0] > lrs[1] > lrs[2] >= 1e-4
+    with pytest.raises(ConfigError, match="min_lr_ratio"):
+        RLConfig(min_lr_ratio=2.0)

@@ -11,6 +11,7 @@ from ponder.errors import ConfigError, InvalidInput
 from ponder.lm.checkpoint import load_checkpoint
 from ponder.lm.template import THINK_CLOSE, format_prompt
 from ponder.lm.tokenizer import CharTokenizer
+from ponder.train.core import lr_factor
 from ponder.train.data import (
     Batcher,
     Example,
@@ -22,7 +23,7 @@ from ponder.train.data import (
     encode_example,
     task_example,
 )
-from ponder.train.loop import TrainConfig, lr_factor, masked_nll, train
+from ponder.train.loop import TrainConfig, masked_nll, train
 from ponder.train.sft import build_model, finetune, heldout_loss
 from ponder.train.state import read_metrics
 from tests.toy import SumTask

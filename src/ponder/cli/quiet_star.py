@@ -47,6 +47,7 @@ def train_cmd(
     lr: float = typer.Option(3e-4),
     meta_lr_mult: float = typer.Option(100.0, help="LR multiplier of the thought-token "
                                        "embeddings."),
+    mixer_lr_mult: float = typer.Option(1.0, help="LR multiplier of the mixing head."),
     base_weight: float = typer.Option(0.5, help="Share of the no-thought next-token loss."),
     max_flops: float = typer.Option(None, help="Stop at this training FLOP count (to match "
                                     "a control to another run's compute)."),
@@ -77,7 +78,8 @@ def train_cmd(
                          pause=mode == "pause")
     qs, path = load_quietstar(model, device=device, cfg=tcfg)
     cfg = TrainConfig(mode=mode, steps=steps, batch_size=batch_size, lr=lr,
-                      meta_lr_mult=meta_lr_mult, max_flops=max_flops, max_seconds=max_seconds,
+                      meta_lr_mult=meta_lr_mult, mixer_lr_mult=mixer_lr_mult,
+                      max_flops=max_flops, max_seconds=max_seconds,
                       seed=seed, max_level=max_level, targets=targets)
     summary = train(qs, parse_tasks(task), cfg, out, LossConfig(base_weight=base_weight),
                     log=lambda s: typer.echo(s, err=True))

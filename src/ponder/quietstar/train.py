@@ -14,8 +14,9 @@ the model, backward twice that).
 
 Optimizer groups (AdamW): the base model at ``lr``, the meta-token embeddings at
 ``lr * meta_lr_mult`` (the paper's larger embedding learning rate; 100 as in its code),
-the mixing head at ``lr * mixer_lr_mult`` (departure: the reference uses ``lr``; a
-fresh head trained next to a small, fast-learning model needs more).
+the mixing head at ``lr * mixer_lr_mult`` (1, as the reference). At 10x, the head shut
+the thoughts off within 20 steps on the bundled reasoner (weight 0.05 -> 0.0005, where
+its sigmoid no longer passes a gradient and every thought earns the same reward).
 
 The loop is its own rather than ``ponder.train.loop``'s core: that core trains on
 (prompt, completion) batches with a loss mask, while a Quiet-STaR step needs the whole
@@ -67,7 +68,7 @@ class TrainConfig:
     batch_size: int = 16
     lr: float = 3e-4
     meta_lr_mult: float = 100.0
-    mixer_lr_mult: float = 10.0
+    mixer_lr_mult: float = 1.0
     warmup_steps: int = 10
     grad_clip: float = 1.0
     max_flops: float | None = None

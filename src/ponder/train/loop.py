@@ -1,7 +1,10 @@
-"""The training loop every trainer shares: next-token loss on completion tokens, AdamW,
-linear warm-up then cosine decay, gradient clipping, optional bf16 autocast, periodic
-evaluation, atomic checkpoints, resume, a progress bar and JSONL metrics (loss, tokens/s,
-padding share, achieved FLOP/s and MFU against the measured matmul peak).
+"""The fine-tuning loop every imitation trainer shares (SFT, STaR, the flywheel,
+distillation, revision training, ``seed``): next-token loss on completion tokens,
+gradient accumulation, step and time budgets, periodic evaluation, a progress bar and
+JSONL metrics (loss, tokens/s, padding share, achieved FLOP/s and MFU against the
+measured matmul peak). The optimizer, schedule, precision and run directory (atomic
+checkpoints by step and by time, resume) are ``ponder.train.core``'s, shared with RL and
+reward-model training.
 
 Batches are packed rows of whole examples (``ponder.train.packing``) or, with
 ``pack=False``, padded length-grouped examples; a ``TaskMixture`` with the competence
@@ -15,9 +18,7 @@ padded batches of whole examples, ``ponder.train.policy.ExampleBatches``).
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -30,25 +31,25 @@ import torch.nn.functional as F
 from ponder.errors import ConfigError, check_at_least
 from ponder.lm.model import Transformer
 from ponder.lm.tokenizer import CharTokenizer
+from ponder.train.core import (
+    PRECISIONS,
+    Saver,
+    apply_step,
+    autocast,
+    lr_factor,
+    make_optimizer,
+    open_run,
+    resolve_precision,
+    set_lr,
+    step_progress,
+)
 from ponder.train.curriculum import Competence, segment_exact
 from ponder.train.data import Batch, Batcher, ExampleStream
 from ponder.train.flops import attended_context, matmul_peak_flops, mfu, train_flops_per_token
 from ponder.train.packing import PACK_WINDOW, Packer
 from ponder.train.policy import ExampleBatches, NativePolicy, TrainablePolicy, completion_nll
 from ponder.train.progress import Display, Window
-from ponder.train.state import (
-    CHECKPOINT,
-    METRICS,
-    STATE,
-    RunState,
-    append_metrics,
-    read_state,
-    restore_state,
-    save_state,
-    truncate_metrics,
-)
-
-PRECISIONS = ("auto", "fp32", "bf16")
+from ponder.train.state import CHECKPOINT, RunState, append_metrics
 
 #: (model, step) -> metrics such as {"heldout_loss": ..., "accuracy": ...}; the model is
 #: the policy's module (the ``Transformer`` for the built-in model)
@@ -110,20 +111,6 @@ class TrainResult:
 
 
 # -- pure pieces -------------------------------------------------------------------------
-def lr_factor(step: int, progress: float, warmup_steps: int, min_ratio: float) -> float:
-    """Multiplier of the peak learning rate: linear warm-up over the first
-    ``warmup_steps`` steps, cosine decay from 1 to ``min_ratio`` as ``progress`` (the
-    fraction of the budget spent after warm-up) goes from 0 to 1, whichever is lower,
-    so that a time budget running out during warm-up still ends at the floor.
-
-    >>> lr_factor(0, 0.0, 10, 0.1), lr_factor(10, 0.0, 10, 0.1), lr_factor(99, 1.0, 10, 0.1)
-    (0.1, 1.0, 0.1)
-    """
-    p = min(max(progress, 0.0), 1.0)
-    cosine = min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * p))
-    return min((step + 1) / warmup_steps, cosine) if step < warmup_steps else cosine
-
-
 def masked_nll(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean next-token cross-entropy over the positions where ``mask`` is 1.
 
@@ -133,26 +120,6 @@ def masked_nll(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) 
     ce = F.cross_entropy(logits.float().flatten(0, 1), targets.clamp_min(0).flatten(),
                          reduction="none").view_as(mask)  # (B, T)
     return (ce * mask).sum() / mask.sum().clamp_min(1.0)
-
-
-def resolve_precision(precision: str) -> str:
-    """"auto" -> "fp32". bf16 autocast on CPU was measured 2.8-3.1x *slower* than fp32 for
-    the tiny, small and base presets on this project's 2-core machines, even where oneDNN
-    reports native bf16 (benchmarks/train_throughput.py); ask for "bf16" explicitly on CPUs
-    where that benchmark shows a gain."""
-    return "fp32" if precision == "auto" else precision
-
-
-def autocast(precision: str) -> contextlib.AbstractContextManager:
-    if precision == "bf16":
-        return torch.autocast("cpu", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
-def make_optimizer(policy: TrainablePolicy, cfg: TrainConfig) -> torch.optim.AdamW:
-    # decay matrices (projections, embeddings) but not the norm gains, as in GPT-2/Llama
-    return torch.optim.AdamW(policy.parameter_groups(cfg.weight_decay), lr=cfg.lr,
-                             betas=(0.9, 0.95), eps=1e-8)
 
 
 def batch_loss(model: Transformer, batch: Batch, precision: str = "fp32",
@@ -166,15 +133,6 @@ def batch_loss(model: Transformer, batch: Batch, precision: str = "fp32",
     if judge is not None:
         judge(logits.detach())
     return loss
-
-
-def apply_step(params: Any, optimizer: torch.optim.Optimizer, grad_clip: float) -> float:
-    """Clip the accumulated gradients (``grad_clip`` > 0), take the optimizer step and
-    clear the gradients; returns the gradient norm before clipping."""
-    norm = torch.nn.utils.clip_grad_norm_(params, grad_clip if grad_clip > 0 else float("inf"))
-    optimizer.step()
-    optimizer.zero_grad(set_to_none=True)
-    return float(norm)
 
 
 # -- the loop ----------------------------------------------------------------------------
@@ -213,7 +171,7 @@ class _Budget:
         cfg, s = self.cfg, self.state.step
         fracs = []
         if cfg.steps is not None:
-            fracs.append((s - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps))
+            fracs.append(step_progress(s, cfg.steps, cfg.warmup_steps))
         if cfg.minutes is not None:
             fracs.append(self._time_share())
         return max(fracs)
@@ -304,31 +262,18 @@ def _train(policy: TrainablePolicy, data: ExampleStream, cfg: TrainConfig,
     batches = _Batches(data, policy.tok, cfg, policy.model) if native else \
         ExampleBatches(data, policy, cfg.batch_size)
     precision = resolve_precision(cfg.precision)
-    optimizer = make_optimizer(policy, cfg)
+    optimizer = make_optimizer(policy.parameter_groups(cfg.weight_decay), cfg.lr)
     state = RunState(meta=dict(meta or {}))
     competence = getattr(data, "competence", None)  # a TaskMixture's curriculum, if any
     if run is not None:
-        if resume:
-            state = restore_state(read_state(run), model, optimizer)
-            state.meta.update(meta or {})  # e.g. a budget extended on resume
-            if state.pack_len != batches.layout:
-                saved = (f"packed rows of {state.pack_len} tokens" if state.pack_len
-                         else "unpacked batches")
-                raise ConfigError(f"{run} was trained on {saved}; resume it with the same "
-                                  "pack and pack_len (--no-pack for unpacked runs)")
-            truncate_metrics(run, state.step)
-            if competence is not None and state.curriculum:
-                competence.load_state_dict(state.curriculum)
-        elif (run / STATE).exists():
-            raise ConfigError(f"{run} already holds a run; resume it (--resume) or choose "
-                              "another output directory")
-        elif (run / METRICS).exists():  # an earlier run stopped before its first save
-            raise ConfigError(f"{run} holds the metrics of an earlier run that saved no "
-                              "state to resume from; delete it or choose another output "
-                              "directory")
-        if run.exists() and not run.is_dir():
-            raise ConfigError(f"{run} is a file, not a run directory; choose another --out")
-        run.mkdir(parents=True, exist_ok=True)
+        state = open_run(run, model, optimizer, resume=resume, meta=meta)
+        if resume and state.pack_len != batches.layout:
+            saved = (f"packed rows of {state.pack_len} tokens" if state.pack_len
+                     else "unpacked batches")
+            raise ConfigError(f"{run} was trained on {saved}; resume it with the same "
+                              "pack and pack_len (--no-pack for unpacked runs)")
+        if resume and competence is not None and state.curriculum:
+            competence.load_state_dict(state.curriculum)
 
     state.pack_len = batches.layout
     # the machine's matmul peak, for MFU; measured again on resume (it may be another host)
@@ -341,6 +286,18 @@ def _train(policy: TrainablePolicy, data: ExampleStream, cfg: TrainConfig,
         if run is not None:
             append_metrics(run, {"step": state.step, **record})
 
+    def keep_curriculum() -> None:
+        if competence is not None:
+            state.curriculum = competence.state_dict()
+
+    saver = Saver(run, state, model, optimizer,
+                  lambda: policy.save(run / CHECKPOINT, {**recipe, "step": state.step}),
+                  budget.elapsed, cfg.save_every, cfg.save_minutes, keep_curriculum)
+
+    def save() -> None:
+        saver()
+        budget.reserve = max(budget.reserve, saver.seconds)
+
     def run_eval() -> dict[str, Any]:
         if evaluate is None:
             return {}
@@ -350,23 +307,9 @@ def _train(policy: TrainablePolicy, data: ExampleStream, cfg: TrainConfig,
         model.train()
         log({"kind": "eval", **metrics, "elapsed": round(budget.elapsed(), 2)})
         took = time.perf_counter() - t
-        budget.reserve = max(budget.reserve, took + save_seconds[0])
+        budget.reserve = max(budget.reserve, took + saver.seconds)
         state.meta["end_seconds"] = round(budget.reserve, 2)
         return metrics
-
-    last_save, save_seconds = [budget.elapsed()], [0.0]
-
-    def save() -> None:
-        if run is None:
-            return
-        t = time.perf_counter()
-        state.elapsed = last_save[0] = budget.elapsed()
-        if competence is not None:
-            state.curriculum = competence.state_dict()
-        policy.save(run / CHECKPOINT, {**recipe, "step": state.step})
-        save_state(run, state, model, optimizer)
-        save_seconds[0] = max(save_seconds[0], time.perf_counter() - t)
-        budget.reserve = max(budget.reserve, save_seconds[0])
 
     if cfg.minutes is not None and evaluate is not None and state.step == 0:
         run_eval()  # the starting point, and how long the final evaluation will take
@@ -379,8 +322,7 @@ def _train(policy: TrainablePolicy, data: ExampleStream, cfg: TrainConfig,
         while not budget.done():
             factor = lr_factor(state.step, budget.decay_progress(), cfg.warmup_steps,
                                cfg.min_lr_ratio)
-            for group in optimizer.param_groups:
-                group["lr"] = cfg.lr * factor
+            set_lr(optimizer, cfg.lr * factor)
             for _ in range(cfg.grad_accum):  # micro-batches of one optimizer step
                 t = time.perf_counter()
                 if competence is not None and batches.fresh(state):
@@ -417,8 +359,7 @@ def _train(policy: TrainablePolicy, data: ExampleStream, cfg: TrainConfig,
             if cfg.eval_every and state.step % cfg.eval_every == 0 and not done:
                 last_eval = run_eval()
                 display.update(budget.progress(), metrics=last_eval)
-            by_time = cfg.save_minutes and budget.elapsed() - last_save[0] >= 60 * cfg.save_minutes
-            if not done and (by_time or cfg.save_every and state.step % cfg.save_every == 0):
+            if not done and saver.due():
                 save()
         last_eval = run_eval() or last_eval  # the end always evaluates and saves
         display.update(1.0, step=state.step, loss=loss_value, metrics=last_eval)

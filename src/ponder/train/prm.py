@@ -18,7 +18,6 @@ we use the soft label from the policy itself, which is also what we search with.
 
 from __future__ import annotations
 
-import math
 import random
 import time
 from collections.abc import Callable
@@ -35,7 +34,8 @@ from ponder.lm.sampling import pad_right
 from ponder.lm.template import THINK_CLOSE, prompt_for, split_thinking
 from ponder.tasks import get_task
 from ponder.tasks.base import Problem, Task
-from ponder.train.policy import NativePolicy, TrainablePolicy
+from ponder.train.core import apply_step, lr_factor, make_optimizer, set_lr, step_progress
+from ponder.train.policy import NativePolicy, TrainablePolicy, decay_groups
 
 LABELS = ("exact", "mc")
 
@@ -183,20 +183,18 @@ def train_reward_model(policy: TrainablePolicy, samples: list[Sample], cfg: Rewa
 
         model, encode = hf_reward_from_policy(policy, cfg.kind)
     model.train()
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = make_optimizer(decay_groups(model, cfg.weight_decay), cfg.lr)
+    opt.zero_grad(set_to_none=True)
     t0 = time.perf_counter()
     for step in range(cfg.steps):
-        lr = cfg.lr * min(1.0, (step + 1) / max(cfg.warmup, 1)) * 0.5 * (
-            1 + math.cos(math.pi * step / cfg.steps))
-        for g in opt.param_groups:
-            g["lr"] = lr
+        lr = cfg.lr * lr_factor(step, step_progress(step, cfg.steps, cfg.warmup), cfg.warmup,
+                                0.0)
+        set_lr(opt, lr)
         batch = rng.sample(usable, min(cfg.batch_size, len(usable)))
         idx, mask, positions, targets = _batch(encode, layout, batch, cfg.kind)
         loss = reward_model_loss(model.logits(idx, mask).float().cpu(), positions, targets)
-        opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
+        apply_step(model.parameters(), opt, 1.0)
         if log is not None:
             log({"step": step + 1, "loss": loss.item(), "lr": lr,
                  "elapsed": time.perf_counter() - t0})

@@ -22,8 +22,10 @@ Where we depart from the papers (GRPO, Shao et al. 2024; RLOO, Ahmadian et al. 2
 - Token-level loss aggregation (DAPO) by default; GRPO's per-sequence mean is an option.
 - The KL to the reference (the starting policy) is measured every step even when its
   coefficient is 0, so its drift is always reported; ``track_kl=False`` saves that pass.
-- The learning rate is constant after an optional linear warm-up; AdamW decays matrices
-  only, not norm gains or biases (``TrainablePolicy.parameter_groups``).
+- The learning rate is constant after an optional linear warm-up (``min_lr_ratio`` < 1:
+  cosine decay to that share); AdamW decays matrices only, not norm gains or biases
+  (``TrainablePolicy.parameter_groups``). Optimizer, schedule and the run directory
+  (atomic saves by step and by time, resume) are ``ponder.train.core``'s.
 """
 
 from __future__ import annotations
@@ -44,22 +46,22 @@ from ponder.lm.template import thinking_steps
 from ponder.tasks.base import Problem, Task
 from ponder.think.base import StepScorer
 from ponder.train.advantages import get_advantage
-from ponder.train.loop import apply_step, autocast, resolve_precision
+from ponder.train.core import (
+    Saver,
+    apply_step,
+    autocast,
+    lr_factor,
+    make_optimizer,
+    open_run,
+    resolve_precision,
+    set_lr,
+    step_progress,
+)
 from ponder.train.losses import LossConfig, policy_loss
 from ponder.train.policy import TrainablePolicy
 from ponder.train.rewards import RewardConfig, compute_rewards, task_verifier
 from ponder.train.rollout import TokenBatch, evaluate, rollout, sampled_logprobs
-from ponder.train.state import (
-    CHECKPOINT,
-    STATE,
-    RunState,
-    append_metrics,
-    read_metrics,
-    read_state,
-    restore_state,
-    save_state,
-    truncate_metrics,
-)
+from ponder.train.state import CHECKPOINT, RunState, append_metrics, read_metrics
 
 REFERENCE = "reference"
 
@@ -78,6 +80,7 @@ class RLConfig:
     token_slack: float = 1.5
     lr: float = 1e-4
     warmup_steps: int = 0
+    min_lr_ratio: float = 1.0  # cosine decay to lr * min_lr_ratio (1: constant)
     weight_decay: float = 0.0
     grad_clip: float = 1.0
     epochs: int = 1  # passes over each rollout
@@ -91,6 +94,7 @@ class RLConfig:
     eval_every: int = 25  # steps between held-out evaluations (0: start and end only)
     eval_n: int = 64  # TEST problems per task per evaluation (0: none)
     save_every: int = 25
+    save_minutes: float = 2.0  # ... and at most this long between saves (0: steps only)
     gen_batch: int = 64  # prompts per generate call
     seed: int = 0
 
@@ -101,8 +105,10 @@ class RLConfig:
             self.reward = RewardConfig(**self.reward)
         check_at_least(self, ("steps", "batch", "group", "epochs", "minibatches", "gen_batch"),
                        1, "rl")
-        check_at_least(self, ("eval_every", "eval_n", "save_every", "warmup_steps", "grad_clip"),
-                       0, "rl")
+        check_at_least(self, ("eval_every", "eval_n", "save_every", "warmup_steps", "grad_clip",
+                              "save_minutes"), 0, "rl")
+        if not 0 <= self.min_lr_ratio <= 1:
+            raise ConfigError(f"rl: min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
         if self.advantage in ("grpo", "dr_grpo", "rloo") and self.group < 2:
             raise ConfigError(f"rl: {self.advantage} compares samples of one prompt; use "
                               "--group 2 or more (or --advantage reinforce)")
@@ -261,17 +267,13 @@ def _open_run(run: Path, policy: TrainablePolicy, optimizer: torch.optim.Optimiz
     """Start a run in ``run`` (saving the reference policy) or restore the one there:
     (state, frozen reference or None, the evaluations recorded so far)."""
     need_ref = cfg.loss.beta > 0 or cfg.track_kl
+    state = open_run(run, policy.module, optimizer, resume=resume,
+                     meta=None if resume else meta)
     if resume:
-        state = restore_state(read_state(run), policy.module, optimizer)
-        truncate_metrics(run, state.step)
         ref = policy.reopen(run / REFERENCE) if need_ref else None
         evals = [r for r in read_metrics(run) if r.get("kind") == "eval"]
     else:
-        if (run / STATE).exists():
-            raise ConfigError(f"{run} already holds an RL run; resume it (--resume) or "
-                              "choose another --out")
-        run.mkdir(parents=True, exist_ok=True)
-        state, evals = RunState(meta=meta), []
+        evals = []
         ref = policy.copy(frozen=True) if need_ref else None
         if ref is not None:
             ref.save(run / REFERENCE, {"role": "RL reference policy"})
@@ -288,8 +290,7 @@ def run_rl(policy: TrainablePolicy, tasks: Sequence[Task], cfg: RLConfig,
     for the KL) and ``out/metrics.jsonl`` (one ``train`` record per step, ``eval``
     records)."""
     run = Path(out)
-    optimizer = torch.optim.AdamW(policy.parameter_groups(cfg.weight_decay), lr=cfg.lr,
-                                  betas=(0.9, 0.95))
+    optimizer = make_optimizer(policy.parameter_groups(cfg.weight_decay), cfg.lr)
     meta = {"trainer": "rl", "rl": asdict(cfg), "model": policy.describe(),
             "tasks": [t.name for t in tasks], **(meta or {})}
     state, ref, evals = _open_run(run, policy, optimizer, cfg, meta, resume)
@@ -310,10 +311,9 @@ def run_rl(policy: TrainablePolicy, tasks: Sequence[Task], cfg: RLConfig,
         evals.append(rec)
         return rec
 
-    def save() -> None:
-        state.elapsed = time.perf_counter() - t_start
-        policy.save(run / CHECKPOINT, {**state.meta, "step": state.step})
-        save_state(run, state, policy.module, optimizer)
+    save = Saver(run, state, policy.module, optimizer,
+                 lambda: policy.save(run / CHECKPOINT, {**state.meta, "step": state.step}),
+                 lambda: time.perf_counter() - t_start, cfg.save_every, cfg.save_minutes)
 
     if state.step == 0:
         run_eval()
@@ -321,10 +321,10 @@ def run_rl(policy: TrainablePolicy, tasks: Sequence[Task], cfg: RLConfig,
     with RLDisplay(progress, cfg.steps, state.step) as display:
         display.update(state.step, evals=evals[-1] if evals else None)
         while state.step < cfg.steps:
-            lr = cfg.lr * min(1.0, (state.step + 1) / cfg.warmup_steps) if cfg.warmup_steps \
-                else cfg.lr
-            for g in optimizer.param_groups:
-                g["lr"] = lr
+            lr = cfg.lr * lr_factor(state.step, step_progress(state.step, cfg.steps,
+                                                              cfg.warmup_steps),
+                                    cfg.warmup_steps, cfg.min_lr_ratio)
+            set_lr(optimizer, lr)
             problems = problem_batch(tasks, state.step, cfg.batch, cfg.seed, cfg.difficulty)
             caps = [cfg.max_tokens or budgets[p.task][p.difficulty] for p in problems]
             last = rl_step(policy, ref, optimizer, problems, caps, verify, cfg, state.step,
@@ -337,7 +337,7 @@ def run_rl(policy: TrainablePolicy, tasks: Sequence[Task], cfg: RLConfig,
             if cfg.eval_every and state.step % cfg.eval_every == 0 and state.step < cfg.steps:
                 ev = run_eval()
             display.update(state.step, last, ev)
-            if cfg.save_every and state.step % cfg.save_every == 0:
+            if state.step < cfg.steps and save.due():
                 save()
         if not evals or evals[-1]["step"] != state.step:
             display.update(state.step, last, run_eval())

@@ -23,6 +23,7 @@ from ponder.lm.native import NativeLM
 from ponder.lm.tokenizer import CharTokenizer
 from ponder.tasks import get_task
 from ponder.tasks.base import Task
+from ponder.train.core import autocast
 from ponder.train.data import (
     Example,
     ExampleList,
@@ -37,7 +38,6 @@ from ponder.train.loop import (
     Evaluator,
     TrainConfig,
     TrainResult,
-    autocast,
     masked_nll,
     train,
     train_policy,
