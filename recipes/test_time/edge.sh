@@ -20,6 +20,12 @@
 #                                            -> reports/edge_<task>_search_s<seed>.json
 #   budget   budget forcing: greedy thinking capped at 8..128 tokens, and "Wait" extension
 #                                            -> reports/edge_<task>_budget_s<seed>.json
+#   revise   sequential revisions (one chain of N attempts, the last 4 in context) by a
+#            revision model fine-tuned from the bundled one on its own wrong-then-right
+#            attempts at the edge levels (Snell et al. §6), against that model's majority
+#            vote; and parallel agents (greedy + two voters of N samples at temperatures
+#            0.6 and 1.0, majority over the three answers: 2N+1 samples) against the
+#            bundled model's vote   -> reports/edge_<task>_{revise,agents}_s<seed>.json
 #   optimal  compute-optimal allocation by predicted difficulty, fitted on TRAIN problems,
 #            vs PRM best-of-N              -> reports/edge_<task>_optimal_s<seed>.json
 #
@@ -37,7 +43,7 @@ N=${N:-500}
 TOK=${TOK:-400}
 BUDGETS=${BUDGETS:-1,4,16}
 SEEDS=${SEEDS:-0 1}
-STAGES=${STAGES:-vote,rm,select,aggregate,search,budget,optimal}
+STAGES=${STAGES:-vote,rm,select,aggregate,search,budget,revise,optimal}
 RUN=${RUN:-runs/edge/$TASK}
 RM_PROBLEMS=${RM_PROBLEMS:-1000}
 RM_STEPS=${RM_STEPS:-600}
@@ -115,6 +121,19 @@ if want budget; then
   for SEED in $SEEDS; do
     scale "edge_${TASK}_budget_s${SEED}" "$SEED" --temperature 0 --budgets 8,16,32,64,128 \
       --strategies cap=budget,wait=budget --options '{"wait": {"extend": 2}}'
+  done
+fi
+
+if want revise; then
+  REVISER=$RUN/revision
+  if [ ! -f "$REVISER/checkpoint/config.json" ]; then
+    "$PONDER" revision train --task "$TASK" --difficulty "$EDGE" --problems 512 --samples 8 \
+      --epochs 3 --out "$REVISER" --name "edge_${TASK}_revision"
+  fi
+  for SEED in $SEEDS; do
+    scale "edge_${TASK}_revise_s${SEED}" "$SEED" --model "$REVISER" --budgets 1,4,16 \
+      --strategies vote,revise
+    scale "edge_${TASK}_agents_s${SEED}" "$SEED" --budgets 1,4,16 --strategies vote,agents
   done
 fi
 
