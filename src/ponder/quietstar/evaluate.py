@@ -71,14 +71,17 @@ def _mean_ci(x: np.ndarray) -> dict[str, Any]:
 
 def answer_loglik(qs: QuietStar, examples: Sequence[Example], lengths: Sequence[int],
                   batch_size: int = 32, seed: int = 0) -> dict[str, Any]:
-    """NLL of answer tokens by thought length, gains over length 0, and per-token gains
-    by difficulty (lengths must include 0)."""
+    """NLL of answer tokens by thought length, gains over length 0, per-token gains by
+    difficulty, and each problem's mean answer-token log-likelihood (lengths must
+    include 0)."""
     per = {t: token_logprobs(qs, examples, t, batch_size, seed) for t in lengths}
     base = per[0]
     result: dict[str, Any] = {"by_length": {}, "n_problems": len(examples)}
     for t, lps in per.items():
         nll = np.array([-x.mean() for x in lps])
-        entry = {"nll_per_token": _mean_ci(nll), "tokens": int(sum(len(x) for x in lps))}
+        entry = {"nll_per_token": _mean_ci(nll), "tokens": int(sum(len(x) for x in lps)),
+                 # per problem, in order: to pair two models on the same problems
+                 "per_problem": [round(float(x.mean()), 5) for x in lps]}
         if t != 0:  # paired: gain in mean answer-token log-likelihood per problem
             entry["gain_vs_0"] = paired_bootstrap([x.mean() for x in base],
                                                   [x.mean() for x in lps], seed=seed)
