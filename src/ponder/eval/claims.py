@@ -125,7 +125,11 @@ CLAIMS: tuple[Claim, ...] = (
           "Brown et al. 2024: exponentiated power law fits coverage", (),
           "test_time/edge.sh", "edge_chain_s0"),
     Claim("12", "training on search traces with dead ends beats optimal paths only",
-          "Gandhi et al. 2024 (Stream of Search): +25% on countdown", (), ""),
+          "Gandhi et al. 2024 (Stream of Search): +25% on countdown",
+          (Check("search traces vs optimal paths, countdown 1-3, equal tokens",
+                 ("sos_countdown_optimal_s{seed}", "greedy"),
+                 ("sos_countdown_search_s{seed}", "greedy")),),
+          "learning/search_traces.sh"),
     Claim("Q", "Quiet-STaR: thoughts before each token raise the answer's likelihood",
           "Zelikman et al. 2024: gains grow with thought length", (
               Check("8 thought tokens vs none (answer log-lik.)",
