@@ -39,7 +39,7 @@ def test_readme_sections_keep_their_own_figures_and_skip_non_reports(tmp_path):
     assert "(scale_chain.png)" in first and "(scale_chain.coverage.png)" in first
     assert "scale_chain_hard.png" not in first
     assert "(scale_chain_hard.png)" in second and "(scale_chain.png)" not in second
-    assert "policy" not in readme
+    assert "## policy" not in readme and "policy.json" not in readme
 
 
 def test_flat_result_files_are_summarised_too(tmp_path):
