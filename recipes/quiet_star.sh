@@ -54,16 +54,17 @@ common=(--task "$TASKS" --batch-size "$BATCH" --lr "$LR" --thought-tokens "$T"
         --n-true "$NTRUE" --seed "$SEED" --device "$DEVICE" --max-level "$MAX_LEVEL"
         --targets "$TARGETS")
 todo() { [[ -n "${FRESH:-}" || ! -f "$1" ]]; }  # run a stage unless its output exists
+again() { [[ -f "$1/state.pt" ]] && echo --resume; }  # a run interrupted: go on
 
 # 1. Quiet-STaR, then the controls stopped at its training FLOPs
 todo "$RUNS/quiet/train.json" && $PONDER quiet-star train --model "$BASE" \
-  --out "$RUNS/quiet" --mode quiet --n-thoughts 2 --steps "$STEPS" "${common[@]}" \
+  --out "$RUNS/quiet" $(again "$RUNS/quiet") --mode quiet --n-thoughts 2 --steps "$STEPS" "${common[@]}" \
   --name quiet_star_train_quiet
 todo "$RUNS/pause/train.json" && $PONDER quiet-star train --model "$BASE" \
-  --out "$RUNS/pause" --mode pause --n-thoughts 1 --steps "$((STEPS * 2))" \
+  --out "$RUNS/pause" $(again "$RUNS/pause") --mode pause --n-thoughts 1 --steps "$((STEPS * 2))" \
   --match-flops "$RUNS/quiet" "${common[@]}" --name quiet_star_train_pause
 todo "$RUNS/plain/train.json" && $PONDER quiet-star train --model "$BASE" \
-  --out "$RUNS/plain" --mode plain --steps "$((STEPS * 30))" \
+  --out "$RUNS/plain" $(again "$RUNS/plain") --mode plain --steps "$((STEPS * 30))" \
   --match-flops "$RUNS/quiet" "${common[@]}" --name quiet_star_train_plain
 
 # 2. Held-out evaluation (same problems for every model: same tasks, N and seed)

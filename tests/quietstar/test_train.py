@@ -107,3 +107,35 @@ def test_meta_embeddings_get_their_own_larger_learning_rate(qs):
     assert base["lr"] == pytest.approx(1e-3) and len(mixer["params"]) == 6
     n_all = sum(p.numel() for p in qs.parameters())
     assert sum(p.numel() for g in groups for p in g["params"]) == n_all
+
+
+def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path):
+    cfg = TrainConfig(steps=4, batch_size=2, lr=1e-3, warmup_steps=1, log_every=1,
+                      save_minutes=1e-9)  # saves after every step
+
+    def fresh():
+        return tiny_native(cfg=ThoughtConfig(thought_tokens=2, n_thoughts=2, n_true=2))
+
+    straight = fresh()
+    train(straight, [get_task("arith")], cfg, tmp_path / "a", log=lambda _: None)
+
+    class Killed(Exception):
+        pass
+
+    def kill_at_step_3(line: str) -> None:
+        if line.startswith("step 3/"):
+            raise Killed
+
+    with pytest.raises(Killed):
+        train(fresh(), [get_task("arith")], cfg, tmp_path / "b", log=kill_at_step_3)
+    with pytest.raises(ConfigError, match="resume"):  # a new run may not overwrite it
+        train(fresh(), [get_task("arith")], cfg, tmp_path / "b", log=lambda _: None)
+    resumed = fresh()
+    summary = train(resumed, [get_task("arith")], cfg, tmp_path / "b", log=lambda _: None,
+                    resume=True)
+    assert summary["steps"] == 4
+    for p, q in zip(straight.parameters(), resumed.parameters(), strict=True):
+        assert torch.allclose(p, q, atol=1e-6)
+    steps = [json.loads(x)["step"] for x in
+             (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4]  # the killed step's record is not kept twice

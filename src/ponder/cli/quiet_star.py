@@ -57,6 +57,7 @@ def train_cmd(
     threads: int = typer.Option(1, help="CPU threads (0: all)."),
     device: str = typer.Option("cpu"),
     name: str = typer.Option(None, help="Report name (default quiet_star_train_<mode>)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run saved in --out."),
 ) -> None:
     """Train on direct-answer text of TRAIN problems; writes the run directory and
     reports/<name>.json."""
@@ -82,6 +83,7 @@ def train_cmd(
                       max_flops=max_flops, max_seconds=max_seconds,
                       seed=seed, max_level=max_level, targets=targets)
     summary = train(qs, parse_tasks(task), cfg, out, LossConfig(base_weight=base_weight),
+                    resume=resume,
                     log=lambda s: typer.echo(s, err=True))
     report = write_report(name or f"quiet_star_train_{mode}", {**summary, "out": str(out)},
                           model=path, split="train", seed=seed,

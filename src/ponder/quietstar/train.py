@@ -21,7 +21,8 @@ its sigmoid no longer passes a gradient and every thought earns the same reward)
 The loop is its own rather than ``ponder.train.loop``'s core: that core trains on
 (prompt, completion) batches with a loss mask, while a Quiet-STaR step needs the whole
 rollout → reward → loss chain; it keeps the same habits (seeded, indexable data, progress
-lines with tokens/s and ETA, a metrics JSONL, an atomic checkpoint).
+lines with tokens/s and ETA, a metrics JSONL) and uses the training core's run
+directory: atomic checkpoint + state saved by time, refused or resumed like any run.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from typing import Any
 import torch
 
 from ponder.errors import ConfigError
+from ponder.eval.report import atomic_write_text
 from ponder.quietstar.model import QuietStar, ThoughtConfig, save_quietstar
 from ponder.quietstar.objective import (
     LossConfig,
@@ -46,7 +48,9 @@ from ponder.quietstar.objective import (
     step_tokens,
 )
 from ponder.tasks.base import Task
+from ponder.train.core import Saver, open_run
 from ponder.train.data import DIRECT, Example, MixtureConfig, TaskMixture, encode_example
+from ponder.train.state import append_metrics
 
 MODES = ("quiet", "pause", "plain")
 TARGETS = ("text", "answer")
@@ -77,6 +81,7 @@ class TrainConfig:
     seed: int = 0
     max_level: int | None = None  # text of problems up to this level (None: every level)
     targets: str = "text"
+    save_minutes: float = 2.0  # checkpoint + state at least this often (0: at the end only)
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -160,57 +165,74 @@ def progress_line(rec: dict[str, Any], horizon: int) -> str:
 
 
 def train(qs: QuietStar, tasks: Sequence[Task], cfg: TrainConfig, out: str | Path,
-          lcfg: LossConfig | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Train ``qs`` in place; write ``out/checkpoint``, ``out/metrics.jsonl`` and
-    ``out/train.json``; return the summary written to train.json."""
+          lcfg: LossConfig | None = None, log: Callable[[str], None] = print,
+          resume: bool = False) -> dict[str, Any]:
+    """Train ``qs`` in place; write ``out/checkpoint``, ``out/state.pt`` (every
+    ``save_minutes`` and at the end), ``out/metrics.jsonl`` and ``out/train.json``;
+    return the summary written to train.json. ``resume`` continues the run saved in
+    ``out`` (weights, optimizer, step, FLOPs, clock): the text is indexed by step and
+    each step's thoughts are seeded by it, so the continuation draws what an
+    uninterrupted run would."""
     lcfg = lcfg or LossConfig()
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     stream = direct_text(tasks, cfg.seed, cfg.max_level)
     opt = optimizer(qs, cfg)
-    gen = torch.Generator(device=qs.device).manual_seed(cfg.seed)
     tcfg = None if cfg.mode == "plain" else qs.cfg
     if tcfg is not None:
         qs.cfg.pause = cfg.mode == "pause"
+    state = open_run(out, qs, opt, resume=resume, meta={"mode": cfg.mode})
+    if state.meta.get("mode") != cfg.mode:
+        raise ConfigError(f"{out} holds a {state.meta.get('mode')} run; resume it with "
+                          f"--mode {state.meta.get('mode')}")
     flops_tok = qs.backbone.flops_per_token
     horizon = schedule_horizon(cfg, stream, qs, tcfg)
-    flops, tokens, t0 = 0.0, 0, time.perf_counter()
+    flops = float(state.meta.get("flops", 0.0))
+    t0 = time.perf_counter() - state.elapsed
+
+    def recipe() -> dict[str, Any]:
+        return {"mode": cfg.mode, "steps": state.step, "train": asdict(cfg),
+                "loss": asdict(lcfg), "thought": asdict(qs.cfg),
+                "tasks": [t.name for t in tasks]}
+
+    saver = Saver(out, state, qs, opt,
+                  lambda: save_quietstar(qs, out / "checkpoint", recipe=recipe()),
+                  lambda: time.perf_counter() - t0, minutes=cfg.save_minutes)
     qs.train()
-    metrics_file = (out / "metrics.jsonl").open("w")
-    step = 0
-    for step in range(cfg.steps):
+    res: StepResult | None = None
+    while state.step < cfg.steps:
+        step = state.step
         ids, valid, answer = text_batch([stream[step * cfg.batch_size + k]
                                          for k in range(cfg.batch_size)], qs)
         is_target = answer if cfg.targets == "answer" else None
         for g in opt.param_groups:
             g["lr"] = lr_at(step, cfg, horizon) * g["mult"]
-        res: StepResult = (plain_loss(qs, ids, valid, is_target) if tcfg is None
-                           else quiet_star_loss(qs, ids, valid, tcfg, lcfg, gen, is_target))
+        gen = torch.Generator(device=qs.device).manual_seed(cfg.seed * 1_000_003 + step)
+        res = (plain_loss(qs, ids, valid, is_target) if tcfg is None
+               else quiet_star_loss(qs, ids, valid, tcfg, lcfg, gen, is_target))
         opt.zero_grad(set_to_none=True)
         res.loss.backward()
         torch.nn.utils.clip_grad_norm_(qs.parameters(), cfg.grad_clip)
         opt.step()
-        n_tok = step_tokens(tuple(ids.shape), tcfg)
-        flops += 3.0 * flops_tok * n_tok
-        tokens += int(valid.sum())
+        flops += 3.0 * flops_tok * step_tokens(tuple(ids.shape), tcfg)
+        state.step, state.tokens = step + 1, state.tokens + int(valid.sum())
+        state.meta["flops"] = flops
         elapsed = time.perf_counter() - t0
         done = (cfg.max_flops is not None and flops >= cfg.max_flops) or \
-               (cfg.max_seconds is not None and elapsed >= cfg.max_seconds)
-        if step % cfg.log_every == 0 or step == cfg.steps - 1 or done:
-            rec = {"step": step + 1, **{k: round(v, 5) for k, v in res.metrics.items()},
-                   "text_tokens": tokens, "flops": flops, "seconds": round(elapsed, 2)}
-            metrics_file.write(json.dumps(rec) + "\n")
-            metrics_file.flush()
+               (cfg.max_seconds is not None and elapsed >= cfg.max_seconds) or \
+               state.step >= cfg.steps
+        if step % cfg.log_every == 0 or done:
+            rec = {"step": state.step, **{k: round(v, 5) for k, v in res.metrics.items()},
+                   "text_tokens": state.tokens, "flops": flops, "seconds": round(elapsed, 2)}
+            append_metrics(out, rec)
             log(progress_line(rec, horizon))
         if done:
             break
-    metrics_file.close()
+        if saver.due():
+            saver()
     qs.eval()
-    summary = {"mode": cfg.mode, "steps": step + 1, "schedule_steps": horizon, "flops": flops,
-               "text_tokens": tokens,
-               "seconds": round(time.perf_counter() - t0, 2), "final": res.metrics,
-               "train": asdict(cfg), "loss": asdict(lcfg), "thought": asdict(qs.cfg),
-               "tasks": [t.name for t in tasks]}
-    save_quietstar(qs, out / "checkpoint", recipe=summary)
-    (out / "train.json").write_text(json.dumps(summary, indent=2, default=str))
+    saver()
+    summary = {**recipe(), "schedule_steps": horizon, "flops": flops,
+               "text_tokens": state.tokens, "seconds": round(time.perf_counter() - t0, 2),
+               "final": res.metrics if res is not None else {}}
+    atomic_write_text(out / "train.json", json.dumps(summary, indent=2, default=str))
     return summary
