@@ -24,8 +24,8 @@
 #            revision model fine-tuned from the bundled one on its own wrong-then-right
 #            attempts at the edge levels (Snell et al. §6), against that model's majority
 #            vote; and parallel agents (greedy + two voters of N samples at temperatures
-#            0.6 and 1.0, majority over the three answers: 2N+1 samples) against the
-#            bundled model's vote   -> reports/edge_<task>_{revise,agents}_s<seed>.json
+#            0.6 and 1.0, majority over the three answers: 2N+1 samples; its vote arm is the
+#            vote stage's, same problems and seeds)   -> reports/edge_<task>_{revise,agents}_s<seed>.json
 #   optimal  compute-optimal allocation by predicted difficulty, fitted on TRAIN problems,
 #            vs PRM best-of-N              -> reports/edge_<task>_optimal_s<seed>.json
 #
@@ -133,7 +133,7 @@ if want revise; then
   for SEED in $SEEDS; do
     scale "edge_${TASK}_revise_s${SEED}" "$SEED" --model "$REVISER" --budgets 1,4,16 \
       --strategies vote,revise
-    scale "edge_${TASK}_agents_s${SEED}" "$SEED" --budgets 1,4,16 --strategies vote,agents
+    scale "edge_${TASK}_agents_s${SEED}" "$SEED" --budgets 1,4,16 --strategies agents
   done
 fi
 
