@@ -5,7 +5,7 @@
 # scratch, the same `small` preset and seed. Then greedy accuracy of both on the same
 # N held-out problems of levels 1-3, paired (claim 12 of the evidence table).
 #
-#   recipes/learning/search_traces.sh              # ~2 x 20 min on one core, then eval
+#   recipes/learning/search_traces.sh              # ~2 x 12 min on one core, then eval
 #   SEED=1 recipes/learning/search_traces.sh       # the second seed
 #
 # Writes reports/sos_countdown_{search,optimal}_s<seed>.json (with per-problem records)
@@ -13,7 +13,7 @@
 # interrupted run and does not retrain a finished one.
 source "$(dirname "$0")/common.sh"
 REPORTS=${PONDER_REPORTS:-reports}
-STEPS=${STEPS:-1200}         # 4 packed rows of 1024 tokens a step: ~4.9M tokens an arm
+STEPS=${STEPS:-800}          # 4 packed rows of 1024 tokens a step: ~3.3M tokens an arm
 LEVELS=${LEVELS:-1,2,3}
 N=${N:-500}
 for style in search optimal; do
