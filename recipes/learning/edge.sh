@@ -5,8 +5,8 @@
 #
 #   star_rat / star_norat  STaR rounds with and without rationalization (Zelikman et al.)
 #   rl                     GRPO on the edge levels
-#   sft                    continued SFT on teacher traces of the same levels for the same
-#                          wall-clock training time as rl (sampling included): the o1
+#   sft                    continued SFT on teacher traces of the same levels for as many
+#                          optimizer steps as rl, on about as many tokens a step: the o1
 #                          claim "RL-found chains of thought beat written ones"
 #   flywheel               search (majority vote) traces -> SFT, over rounds
 #
@@ -34,7 +34,7 @@ ROUNDS=${ROUNDS:-2}            # STaR and flywheel rounds
 PROBLEMS=${PROBLEMS:-512}      # TRAIN problems per STaR / flywheel round
 RL_STEPS=${RL_STEPS:-150}
 FIT_STEPS=${FIT_STEPS:-100}    # fine-tuning steps per STaR / flywheel round
-SFT_PROBLEMS=${SFT_PROBLEMS:-8000}  # teacher traces for the SFT arm (more than it can use)
+SFT_PROBLEMS=${SFT_PROBLEMS:-4000}  # teacher traces for the SFT arm
 STAGES=${STAGES:-star rl sft flywheel eval traces summary}
 R=$RUNS/edge_${TASK}_s$SEED
 mkdir -p "$R"
@@ -58,13 +58,11 @@ if has rl; then
     --save-every 25 --out "$R/rl" --name "learn_edge_${TASK}_rl_train_s$SEED"
 fi
 if has sft; then
-  # the same training seconds as RL's steps (rollouts included, evaluations not)
-  minutes=$($PYTHON -c "import json,sys; print(sum(json.loads(l).get('step_s', 0) for l in
-    open(sys.argv[1])) / 60)" "$R/rl/metrics.jsonl")
+  # as many optimizer steps as RL, each on about as many tokens (4 packed rows of 1024
+  # against RL's 64 completions of ~70 tokens); RL also pays for its rollouts
   todo "$R/sft/checkpoint/config.json" && $PONDER seed "${lv[@]}" --init "$base" \
-    --per-family "$SFT_PROBLEMS" --hint-fraction 0 --steps 100000 --minutes "$minutes" \
-    --batch-size 64 --lr 3e-4 --eval-n 0 --out "$R/sft" \
-    --name "learn_edge_${TASK}_sft_train_s$SEED"
+    --per-family "$SFT_PROBLEMS" --hint-fraction 0 --steps "$RL_STEPS" --batch-size 4 \
+    --lr 3e-4 --eval-n 0 --out "$R/sft" --name "learn_edge_${TASK}_sft_train_s$SEED"
 fi
 if has flywheel; then
   todo "$R/flywheel/round$ROUNDS/checkpoint" && $PONDER flywheel "${lv[@]}" \

@@ -27,7 +27,7 @@ PAIRS = [("base", "star_norat", "claim 8: STaR without rationalization vs the ba
          ("star_rat_r1", "star_rat", "claim 8: STaR round 2 vs round 1 (rat.)"),
          ("base", "rl", "claim 9: RL vs the base"),
          ("base", "sft", "claim 9: continued SFT vs the base"),
-         ("sft", "rl", "claim 9: RL vs continued SFT at equal training time"),
+         ("sft", "rl", "claim 9: RL vs continued SFT at equal steps"),
          ("base", "flywheel_r1", "claim 10: flywheel round 1 vs the base"),
          ("flywheel_r1", "flywheel", "claim 10: flywheel round 2 vs round 1"),
          ("base", "flywheel", "claim 10: flywheel (2 rounds) vs the base")]

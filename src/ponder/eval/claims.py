@@ -114,7 +114,7 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("9", "RL finds better chains of thought than continued SFT on teacher traces",
           "OpenAI o1; controlled studies find RL gains at the edge of competence", (
               Check("RL vs base", _learn("base"), _learn("rl")),
-              Check("RL vs SFT at equal training time", _learn("sft"), _learn("rl"))),
+              Check("RL vs SFT, equal steps and tokens", _learn("sft"), _learn("rl"))),
           "learning/edge.sh"),
     Claim("10", "the data flywheel (search traces -> SFT) improves the policy over rounds",
           "expert iteration (e.g. ReST-EM): gains over the first rounds", (
