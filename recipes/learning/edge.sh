@@ -78,12 +78,14 @@ done
 if has eval; then
   for arm in "${arms[@]}"; do
     out=$REPORTS/learn_edge_${TASK}_${arm}_s$SEED.json
+    if [[ ! -e "${model[$arm]}" ]]; then echo "skip $arm: no model at ${model[$arm]}"; continue; fi
     todo "$out" && $PONDER eval --model "${model[$arm]}" --task "$TASK" -d "$LEVELS" \
       --n "$N" --seed "$SEED" --records --json "$out"
   done
 fi
 if has traces; then
   for arm in base rl sft; do
+    [[ -e "${model[$arm]}" ]] || continue
     todo "$REPORTS/learn_edge_${TASK}_traces_${arm}_s$SEED.json" && \
       $PONDER traces --model "${model[$arm]}" "${lv[@]}" -n "$N" -k "$K" \
       --name "learn_edge_${TASK}_traces_${arm}_s$SEED"
