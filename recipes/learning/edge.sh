@@ -40,6 +40,7 @@ R=$RUNS/edge_${TASK}_s$SEED
 mkdir -p "$R"
 base=$($PYTHON -c 'from ponder.lm.registry import default_model_path as p; print(p())')
 has() { [[ " $STAGES " == *" $1 "* ]]; }
+trained() { [[ -e "$1/config.json" || -e "$1/checkpoint/config.json" ]]; }
 todo() { [[ ! -e "$1" ]]; }
 lv=(--task "$TASK" --difficulty "$LEVELS" --seed "$SEED")
 fit=(--steps "$FIT_STEPS" --batch-size 16 --lr 3e-4 --eval-n 0)
@@ -78,14 +79,14 @@ done
 if has eval; then
   for arm in "${arms[@]}"; do
     out=$REPORTS/learn_edge_${TASK}_${arm}_s$SEED.json
-    if [[ ! -e "${model[$arm]}" ]]; then echo "skip $arm: no model at ${model[$arm]}"; continue; fi
+    if ! trained "${model[$arm]}"; then echo "skip $arm: no model at ${model[$arm]}"; continue; fi
     todo "$out" && $PONDER eval --model "${model[$arm]}" --task "$TASK" -d "$LEVELS" \
       --n "$N" --seed "$SEED" --records --json "$out"
   done
 fi
 if has traces; then
   for arm in base rl sft; do
-    [[ -e "${model[$arm]}" ]] || continue
+    trained "${model[$arm]}" || continue
     todo "$REPORTS/learn_edge_${TASK}_traces_${arm}_s$SEED.json" && \
       $PONDER traces --model "${model[$arm]}" "${lv[@]}" -n "$N" -k "$K" \
       --name "learn_edge_${TASK}_traces_${arm}_s$SEED"
