@@ -92,9 +92,6 @@ def seed_cmd(
     hint_fraction: float = typer.Option(0.25, help="Share of problems also shown with "
                                         "the answer as a STaR hint."),
     steps: int = typer.Option(1500, help="Optimizer steps."),
-    minutes: float = typer.Option(None, "--minutes", min=0.01, help="Wall-clock budget "
-                                  "(final evaluation included); stops before --steps if "
-                                  "reached, e.g. to match another run's compute."),
     batch_size: int = typer.Option(32),
     lr: float = typer.Option(3e-3),
     eval_n: int = typer.Option(64, help="TEST problems per task for the final accuracy."),
@@ -114,7 +111,7 @@ def seed_cmd(
     cfg = SeedConfig(per_family=per_family, difficulty=parse_levels(difficulty),
                      hint_fraction=hint_fraction, preset=preset, eval_n=eval_n,
                      init=init)
-    train = TrainConfig(steps=steps, minutes=minutes, batch_size=batch_size, lr=lr, seed=seed)
+    train = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, seed=seed)
     tasks = parse_tasks(task)
     _, result = train_seed(tasks, cfg, train, out, resume=resume)
     name = name or f"seed_{'_'.join(t.name for t in tasks)}"

@@ -14,9 +14,10 @@ the model, backward twice that).
 
 Optimizer groups (AdamW): the base model at ``lr``, the meta-token embeddings at
 ``lr * meta_lr_mult`` (the paper's larger embedding learning rate; 100 as in its code),
-the mixing head at ``lr * mixer_lr_mult`` (1, as the reference). At 10x, the head shut
-the thoughts off within 20 steps on the bundled reasoner (weight 0.05 -> 0.0005, where
-its sigmoid no longer passes a gradient and every thought earns the same reward).
+the mixing head at ``lr * mixer_lr_mult`` (1, as the reference). Even so, on the
+bundled reasoner the head turns thoughts off (weight 0.05 -> 0.005 in 300 steps,
+``reports/quiet_star_train_quiet.json``), where its sigmoid passes little gradient and
+every thought earns the same reward; a larger multiplier only gets there sooner.
 
 The loop is its own rather than ``ponder.train.loop``'s core: that core trains on
 (prompt, completion) batches with a loss mask, while a Quiet-STaR step needs the whole
@@ -48,7 +49,7 @@ from ponder.quietstar.objective import (
     step_tokens,
 )
 from ponder.tasks.base import Task
-from ponder.train.core import Saver, open_run
+from ponder.train.core import Saver, apply_step, lr_factor, open_run, step_progress
 from ponder.train.data import DIRECT, Example, MixtureConfig, TaskMixture, encode_example
 from ponder.train.state import append_metrics
 
@@ -132,14 +133,6 @@ def optimizer(qs: QuietStar, cfg: TrainConfig) -> torch.optim.Optimizer:
          "mult": cfg.mixer_lr_mult}], lr=cfg.lr, weight_decay=0.0)
 
 
-def lr_at(step: int, cfg: TrainConfig, horizon: int) -> float:
-    """Linear warmup, then cosine decay to 10% of ``lr`` at step ``horizon``."""
-    if step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    frac = (step - cfg.warmup_steps) / max(1, horizon - cfg.warmup_steps)
-    return cfg.lr * (0.1 + 0.45 * (1 + math.cos(math.pi * min(1.0, frac))))
-
-
 def schedule_horizon(cfg: TrainConfig, stream: TaskMixture, qs: QuietStar,
                      tcfg: ThoughtConfig | None, probe: int = 8) -> int:
     """Steps the learning-rate schedule spans: ``cfg.steps``, or fewer when a FLOP budget
@@ -205,14 +198,13 @@ def train(qs: QuietStar, tasks: Sequence[Task], cfg: TrainConfig, out: str | Pat
                                          for k in range(cfg.batch_size)], qs)
         is_target = answer if cfg.targets == "answer" else None
         for g in opt.param_groups:
-            g["lr"] = lr_at(step, cfg, horizon) * g["mult"]
+            g["lr"] = cfg.lr * g["mult"] * lr_factor(
+                step, step_progress(step, horizon, cfg.warmup_steps), cfg.warmup_steps, 0.1)
         gen = torch.Generator(device=qs.device).manual_seed(cfg.seed * 1_000_003 + step)
         res = (plain_loss(qs, ids, valid, is_target) if tcfg is None
                else quiet_star_loss(qs, ids, valid, tcfg, lcfg, gen, is_target))
-        opt.zero_grad(set_to_none=True)
         res.loss.backward()
-        torch.nn.utils.clip_grad_norm_(qs.parameters(), cfg.grad_clip)
-        opt.step()
+        apply_step(qs.parameters(), opt, cfg.grad_clip)
         flops += 3.0 * flops_tok * step_tokens(tuple(ids.shape), tcfg)
         state.step, state.tokens = step + 1, state.tokens + int(valid.sum())
         state.meta["flops"] = flops
