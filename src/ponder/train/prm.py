@@ -184,7 +184,6 @@ def train_reward_model(policy: TrainablePolicy, samples: list[Sample], cfg: Rewa
         model, encode = hf_reward_from_policy(policy, cfg.kind)
     model.train()
     opt = make_optimizer(decay_groups(model, cfg.weight_decay), cfg.lr)
-    opt.zero_grad(set_to_none=True)
     t0 = time.perf_counter()
     for step in range(cfg.steps):
         lr = cfg.lr * lr_factor(step, step_progress(step, cfg.steps, cfg.warmup), cfg.warmup,
