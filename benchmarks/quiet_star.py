@@ -3,10 +3,13 @@
 The same model and prompts (direct-style TEST problems) run through:
 
 - ``native``: ponder's production sampler (``NativeLM``, fused weights) — plain;
-- ``quiet-star t=0``: Quiet-STaR's decoding loop with thinking off (same code path as
-  with thoughts, so the ratio to it is the cost of thinking alone);
+- ``quiet-star t=0``: the Quiet-STaR model with thinking off, through the same engine
+  (so the ratio to it is the cost of thinking alone);
 - ``quiet-star t=T`` for each thought length T: one thought of T tokens (plus the start
-  and end tokens) before every emitted token, mixed through the mixing head.
+  and end tokens) before every emitted token, mixed through the mixing head, through
+  ponder's generation engine (``ponder.quietstar.thinking``);
+- with ``--loop``, ``loop t=T``: the same through the per-batch reference loop of
+  ``ponder.quietstar.generate`` (what transformers backbones use), for the engine's gain.
 
 Greedy; a row stops at EOS or after ``--new-tokens``, and tokens/s counts the tokens
 emitted (EOS included); thought tokens per second are reported separately. Repeats
@@ -50,6 +53,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--loop", action="store_true",
+                    help="Also time the per-batch reference loop at each length.")
     ap.add_argument("--json", type=Path, default=None, help="Write the results here.")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -62,6 +67,9 @@ def main(argv: list[str] | None = None) -> dict:
     lengths = [int(x) for x in args.lengths.split(",") if x.strip()]
     for t in [0, *lengths]:
         runs[f"quiet-star t={t}"] = QuietStarLM(qs, thought_tokens=t, max_batch=len(prompts))
+        if args.loop and t:
+            runs[f"loop t={t}"] = QuietStarLM(qs, thought_tokens=t, max_batch=len(prompts),
+                                              engine=False)
     times: dict[str, list[float]] = {k: [] for k in runs}
     emitted: dict[str, int] = {}
     for rep in range(args.repeats):
@@ -84,6 +92,10 @@ def main(argv: list[str] | None = None) -> dict:
         result["results"][name] = {
             "seconds": sec, "emitted_tokens": emitted[name], "tokens_per_s": tps,
             "thought_tokens_per_s": tps * t, "slowdown_vs_t0": plain / tps}
+    for name, r in result["results"].items():  # the engine against the reference loop
+        if name.startswith("loop"):
+            engine = result["results"][f"quiet-star {name.split()[1]}"]
+            r["engine_speedup"] = engine["tokens_per_s"] / r["tokens_per_s"]
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2) + "\n")

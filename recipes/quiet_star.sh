@@ -86,4 +86,4 @@ IFS=, read -r -a lens <<< "$LENGTHS"
 bench_lengths=$(printf '%s\n' "${lens[@]}" | awk '$1 > 0' | paste -sd, -)
 $PYTHON benchmarks/quiet_star.py --model "$RUNS/quiet" --task "$TASKS" \
   --prompts "$BENCH_PROMPTS" --new-tokens "$BENCH_TOKENS" --lengths "${bench_lengths:-$T}" \
-  --seed "$SEED" --device "$DEVICE" --json "$REPORTS/quiet_star_speed.json"
+  --seed "$SEED" --device "$DEVICE" --loop --json "$REPORTS/quiet_star_speed.json"

@@ -36,6 +36,7 @@ RL_STEPS=${RL_STEPS:-150}
 FIT_STEPS=${FIT_STEPS:-100}    # fine-tuning steps per STaR / flywheel round
 SFT_PROBLEMS=${SFT_PROBLEMS:-4000}  # teacher traces for the SFT arm
 STAGES=${STAGES:-star rl sft flywheel eval traces summary}
+STAR_ARMS=${STAR_ARMS:-star_rat star_norat}  # which STaR arms the star stage trains
 R=$RUNS/edge_${TASK}_s$SEED
 mkdir -p "$R"
 base=$($PYTHON -c 'from ponder.lm.registry import default_model_path as p; print(p())')
@@ -48,6 +49,7 @@ fit=(--steps "$FIT_STEPS" --batch-size 16 --lr 3e-4 --eval-n 0)
 if has star; then
   for pair in "rationalize star_rat" "no-rationalize star_norat"; do
     read -r mode arm <<< "$pair"
+    [[ " $STAR_ARMS " == *" $arm "* ]] || continue
     todo "$R/$arm/round$ROUNDS/checkpoint" && $PONDER star "${lv[@]}" --"$mode" \
       --rounds "$ROUNDS" --problems "$PROBLEMS" --samples 4 "${fit[@]}" --out "$R/$arm" \
       --name "learn_edge_${TASK}_${arm}_train_s$SEED"

@@ -55,7 +55,7 @@ def test_requests_join_a_running_batch_between_steps():
 
 
 def test_greedy_rows_equal_the_naive_loop_across_column_shifts_and_growth(monkeypatch):
-    monkeypatch.setattr("ponder.lm.engine.MIN_COLUMNS", 8)  # force shifts and regrowth
+    monkeypatch.setattr("ponder.lm.layout.MIN_COLUMNS", 8)  # force shifts and regrowth
     model = tiny()
     s = Sampler(model, TOK)
     prompts = [enc("w" * (1 + i % 5) + str(i)) for i in range(10)]

@@ -95,7 +95,15 @@ CLAIMS: tuple[Claim, ...] = (
           "test_time/edge.sh", "edge_chain_search_s0"),
     Claim("5", "a small model with search beats a ~10x larger model's greedy answers at "
           "equal FLOPs", "Snell et al. 2024: beats a 14x larger model on easy and medium "
-          "questions", (), "test_time/versus.sh"),
+          "questions", (
+              Check("small greedy vs large greedy", ("versus_arith_base_s{seed}", "greedy@1"),
+                    ("versus_arith_tiny_s{seed}", "greedy@1"), "worse"),
+              Check("small vote@8 (fewer FLOPs) vs large greedy",
+                    ("versus_arith_base_s{seed}", "greedy@1"),
+                    ("versus_arith_tiny_s{seed}", "vote@8")),
+              Check("the same, easy levels 1-2", ("versus_arith_base_s{seed}", "greedy@1"),
+                    ("versus_arith_tiny_s{seed}", "vote@8"), levels=(1, 2))),
+          "test_time/versus.sh", "versus_arith_tiny_s0"),
     Claim("6", "longer thinking gives better answers (budget forcing)",
           "Muennighoff et al. 2025 (s1): AIME24 50.0% -> 56.7% with 'Wait'", (
               Check("thinking cap 16 -> 128 tokens", (_e("budget"), "cap@16"),

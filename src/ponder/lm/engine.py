@@ -23,7 +23,12 @@ column ``c`` occupies columns ``[c - len, c)``. A boolean mask per row marks the
 holding its tokens; rotary positions are per row, so a row's tokens need not be
 contiguous. When the columns run out, or when every active row has left the first half
 of them unused, the filled span is shifted to column 0, so attention reads little more
-than the longest live row; the column count grows only when the live span needs it.
+than the longest live row; the column count grows only when the live span needs it
+(``ponder.lm.layout`` keeps these buffers).
+
+A decoder with ``scratch`` columns (a Quiet-STaR model's, ``ponder.quietstar.thinking``)
+is asked to ``think`` before every sampling step: it may write that many columns past the
+live span and returns the logits to sample from; those columns never count as a row's.
 
 Randomness belongs to the request: a row draws Gumbel noise in blocks from its own
 generator seeded by the request, exactly as ``Sampler`` always has, so a sample does not
@@ -44,6 +49,7 @@ import torch
 import torch.nn.functional as F
 
 from ponder.lm.base import Cancelled, Completion
+from ponder.lm.layout import NOISE_BLOCK, RowLayout
 from ponder.lm.prefix import PrefixStore, prefill_from
 from ponder.lm.sampling import gumbel_choice
 
@@ -51,10 +57,7 @@ if TYPE_CHECKING:
     from ponder.lm.model import FusedDecoder
     from ponder.lm.sampler import Sampler
 
-NOISE_BLOCK = 32  # decoding steps of Gumbel noise drawn at once per row
-MIN_COLUMNS = 256  # cache columns allocated at first
 MIN_PREFIX = 16  # shorter finished sequences are not kept for reuse
-HOLE_FRACTION = 0.25  # compact the rows once this share of them is free and none waits
 
 
 _ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
@@ -93,7 +96,7 @@ class _Row:
     stop_ends: frozenset[int] = frozenset()
 
 
-class Engine:
+class Engine(RowLayout):
     """Continuous batching over ``sampler``'s model (see the module docstring).
 
     ``sampler.max_batch`` bounds the rows decoded together, and so does
@@ -176,9 +179,6 @@ class Engine:
                         if not req.future.done():
                             req.future.set_exception(e)
 
-    def _active(self) -> list[int]:
-        return [r for r in range(self.hi) if self.rows[r] is not None]
-
     def _cycle(self) -> None:
         if not self.n_active:
             self._fresh_weights()
@@ -254,7 +254,7 @@ class Engine:
         free = [r for r in range(self.hi) if self.rows[r] is None]
         free += range(self.hi, self.hi + len(taken) - len(free))
         dst = free[: len(taken)]
-        self._ensure(rows=max(dst) + 1, cols=self.col + 1)
+        self._ensure(rows=max(dst) + 1, cols=self.col + 1 + dec.scratch)
         self.hi = max(self.hi, max(dst) + 1)
         self.n_active += len(taken)
         self.peak_rows = max(self.peak_rows, self.n_active)
@@ -306,46 +306,13 @@ class Engine:
             return
         self.prefixes.put(key, [kv[:, r].index_select(2, cols) for kv in self.cache])
 
-    def _ensure(self, rows: int, cols: int) -> None:
-        """Grow the buffers (doubling) to hold at least ``rows`` rows and ``cols``
-        columns, keeping what the live rows have written."""
-        have_r = len(self.rows)
-        have_c = self.cache[0].shape[3] if self.cache else 0
-        if rows <= have_r and cols <= have_c:
-            return
-        R = max(rows, min(2 * have_r, self.sampler.max_batch), 1)
-        C = max(cols, 2 * have_c, MIN_COLUMNS)
-        dec = self.dec
-        assert dec is not None
-        cache = dec.new_cache(R, C)
-        V = dec.head.shape[1]
-        real = torch.zeros(R, C, dtype=torch.bool)
-        keep_r, keep_c = min(have_r, self.hi), min(have_c, self.col)
-        if self.cache:
-            for new, old in zip(cache, self.cache, strict=True):
-                new[:, :keep_r, :, :keep_c] = old[:, :keep_r, :, :keep_c]
-            real[:keep_r, :keep_c] = self.real[:keep_r, :keep_c]
-
-        def grow(t: torch.Tensor | None, shape: tuple[int, ...], dtype: torch.dtype
-                 ) -> torch.Tensor:
-            out = torch.zeros(shape, dtype=dtype)
-            if t is not None:
-                out[:keep_r] = t[:keep_r]
-            return out
-
-        old = bool(self.cache)
-        for name, shape, dtype in (("logits", (R, V), torch.float32),
-                                   ("noise", (R, NOISE_BLOCK, V), torch.float32),
-                                   ("noise_t", (R,), torch.long), ("pos", (R,), torch.long),
-                                   ("temp", (R,), torch.float32),
-                                   ("top_p", (R,), torch.float32), ("tok", (R,), torch.long)):
-            setattr(self, name, grow(getattr(self, name) if old else None, shape, dtype))
-        self.cache, self.real = cache, real
-        self.rows += [None] * (R - have_r)
-
     def _sample(self) -> None:
-        hi = self.hi
+        hi, dec = self.hi, self.dec
+        assert dec is not None
         logits = self.logits[:hi]
+        if dec.scratch:  # a thinking decoder: a thought before the token (Quiet-STaR)
+            logits = dec.think(logits, self.cache, self.col, self.real[:hi], self.pos[:hi],
+                               [r.gen if r else None for r in self.rows[:hi]])
         logp = F.log_softmax(logits, dim=-1)
         tok = logp.argmax(dim=-1)
         act = self._active()
@@ -411,47 +378,3 @@ class Engine:
         self.col += 1
         self.steps += 1
         self.row_steps += self.n_active
-
-    def _compact_rows(self) -> None:
-        """Move the top rows into holes when holes are many and nobody waits to fill
-        them: fewer rows to decode."""
-        if self._pending or self.hi - self.n_active < HOLE_FRACTION * self.hi:
-            return
-        act = self._active()
-        holes = [r for r in range(act[-1]) if self.rows[r] is None]
-        if self._pending or len(holes) < HOLE_FRACTION * (act[-1] + 1):
-            return
-        movers = [r for r in reversed(act) if r > holes[0]][: len(holes)]
-        pairs = [(h, m) for h, m in zip(holes, movers, strict=False) if h < m]
-        if not pairs:
-            return
-        d = torch.tensor([h for h, _ in pairs])
-        s = torch.tensor([m for _, m in pairs])
-        c = self.col
-        for kv in self.cache:
-            kv[:, d, :, :c] = kv[:, s, :, :c]
-        for t in (self.real, self.logits, self.noise, self.noise_t, self.pos, self.temp,
-                  self.top_p, self.tok):
-            t[d] = t[s]
-        for h, m in pairs:
-            self.rows[h], self.rows[m] = self.rows[m], None
-            self.real[m] = False
-            self.temp[m] = 0.0
-
-    def _room(self) -> None:
-        """Make column ``col`` writable: shift the live span to column 0 when the
-        columns run out or most of them are dead, and grow only if that is not enough."""
-        hi, col = self.hi, self.col
-        C = self.cache[0].shape[3]
-        if col + 1 <= C and self.steps % 16:  # a dead span is looked for now and then
-            return
-        used = self.real[:hi, :col].any(dim=0).nonzero()
-        first = int(used[0]) if len(used) else col
-        if first and (col + 1 > C or (first >= 32 and first >= col // 2)):
-            for kv in self.cache:
-                kv[:, :hi, :, : col - first] = kv[:, :hi, :, first:col].clone()
-            self.real[:hi, : col - first] = self.real[:hi, first:col].clone()
-            self.real[:hi, col - first:] = False
-            self.col = col = col - first
-        if col + 1 > C:
-            self._ensure(rows=len(self.rows), cols=col + 1)

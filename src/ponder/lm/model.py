@@ -241,6 +241,10 @@ class FusedDecoder:
         self.embed = w(model.model.embed_tokens.weight)
         head = w(model.lm_head.weight) * w(model.model.norm.weight)  # (V, d)
         self.head = head.t().contiguous()  # (d, V)
+        # what ``Engine`` reads: logits columns per row, token ids that may be sampled,
+        # and cache columns a step uses past its own (a thinking decoder's thought)
+        self.width = self.vocab = self.head.shape[1]
+        self.scratch = 0
         device = self.embed.device
         cos, sin = rope_tables(cfg, torch.arange(cfg.max_seq_len, device=device)[None])
         rot = torch.complex(cos[0, 0, :, : hs // 2], sin[0, 0, :, : hs // 2])  # (L, hs/2)
@@ -270,6 +274,12 @@ class FusedDecoder:
         cache slots [start, start+T) — rows line up, so prompts are left-padded.
         ``positions`` (B, T) are the tokens' rotary positions; ``mask`` (B, 1, T,
         start+T) says which slots each token may attend to (None: causal, no padding)."""
+        return self.hidden(idx, positions, cache, start, mask) @ self.head
+
+    def hidden(self, idx: torch.Tensor, positions: torch.Tensor, cache: list[torch.Tensor],
+               start: int, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """``__call__`` 's last hidden state (B, d), RMS-normalised without the final
+        norm's weight (folded into ``head``)."""
         cfg = self.cfg
         B, T = idx.shape
         N, d, nh, hs = B * T, cfg.d_model, cfg.n_head, cfg.head_dim
@@ -294,8 +304,7 @@ class FusedDecoder:
             x = torch.addmm(x, att.reshape(N, d), o_w)
             gate, up = (F.rms_norm(x, (d,), eps=cfg.norm_eps) @ gu_w).chunk(2, dim=-1)
             x = torch.addmm(x, F.silu(gate).mul_(up), down_w)
-        last = x.view(B, T, d)[:, -1]
-        return F.rms_norm(last, (d,), eps=cfg.norm_eps) @ self.head  # (B, V)
+        return F.rms_norm(x.view(B, T, d)[:, -1], (d,), eps=cfg.norm_eps)
 
 
 def _decode_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,

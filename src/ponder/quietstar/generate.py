@@ -8,9 +8,13 @@ later thoughts see the text, never earlier thoughts, as in training. A step ther
 costs t + 3 single-token forwards instead of one.
 
 ``QuietStarLM`` puts this behind ponder's LM protocol (``ponder.lm.base.LM``), so every
-caller of that protocol — accuracy evaluation, test-time strategies, the serving engine —
-can use a Quiet-STaR model unchanged; ``thought_tokens=0`` turns thinking off (the plain
-model, same code path), which is the fair speed baseline.
+caller of that protocol — accuracy evaluation, test-time strategies, the server — can use
+a Quiet-STaR model unchanged; ``thought_tokens=0`` turns thinking off (the plain model),
+which is the fair speed baseline. With the built-in model as backbone its ``generate``
+runs through ponder's generation engine (``ponder.quietstar.thinking``: continuous
+batching across callers); this module's loop serves transformers backbones,
+``generate_decoded`` (which returns the thoughts too) and, in tests, as the reference the
+engine is held to.
 
 Departures: one thought per position (the paper also averages several at test time in
 some experiments); thought tokens are drawn at ``ThoughtConfig.temperature`` from each
@@ -20,7 +24,7 @@ is left-padded; finished rows are dropped from it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 import torch.nn.functional as F
@@ -29,6 +33,7 @@ from ponder.errors import InvalidInput
 from ponder.lm.base import Completion
 from ponder.lm.sampling import check_generate_args, choose_tokens, row_seed, stop_cut
 from ponder.quietstar import mask
+from ponder.quietstar.backbone import NativeBackbone
 from ponder.quietstar.mixing import mix
 from ponder.quietstar.model import QuietStar
 from ponder.quietstar.thoughts import draw
@@ -136,9 +141,15 @@ class QuietStarLM:
     """A Quiet-STaR model as an LM (``ponder.lm.base.LM``)."""
 
     def __init__(self, qs: QuietStar, thought_tokens: int | None = None, name: str = "quiet-star",
-                 max_batch: int = 64):
+                 max_batch: int = 64, engine: bool = True):
         self.qs, self.name, self.max_batch = qs, name, max_batch
         self.thought_tokens = qs.cfg.thought_tokens if thought_tokens is None else thought_tokens
+        self.sampler = None  # the engine's, for the built-in backbone (unless engine=False)
+        if engine and isinstance(qs.backbone, NativeBackbone):
+            from ponder.quietstar.thinking import ThinkingSampler
+
+            self.sampler = ThinkingSampler(qs, self.thought_tokens, max_batch=max_batch)
+        self.thread_safe = self.sampler is not None
         self.max_context = qs.backbone.max_context
         self.steps_per_token = 1 + (self.thought_tokens + 2 if self.thinks else 0)
         self.flops_per_token = qs.backbone.flops_per_token * self.steps_per_token
@@ -155,6 +166,22 @@ class QuietStarLM:
                          top_p: float = 1.0, stop: list[str] | None = None,
                          seed: int | None = None) -> list[list[Decoded]]:
         """``generate`` with the thoughts kept (``Decoded`` rows)."""
+        ids, limits, seed = self._prepare(prompts, n, max_tokens, temperature, top_p, stop,
+                                          seed)
+        rows = [(i, j) for i in range(len(prompts)) for j in range(n)]
+        done: list[Decoded] = []
+        for s in range(0, len(rows), self.max_batch):
+            chunk = rows[s : s + self.max_batch]
+            done += decode(self.qs, [ids[i] for i, _ in chunk], [limits[i] for i, _ in chunk],
+                           temperature, top_p, [row_seed(seed, prompts[i], j) for i, j in chunk],
+                           list(stop or []), self.thought_tokens, self.qs.cfg.temperature,
+                           self.qs.cfg.pause)
+        return [done[i * n : (i + 1) * n] for i in range(len(prompts))]
+
+    def _prepare(self, prompts: list[str], n: int, max_tokens: int | list[int],
+                 temperature: float, top_p: float, stop: list[str] | None, seed: int | None
+                 ) -> tuple[list[list[int]], list[int], int]:
+        """Checked (prompt ids, token limits within the context, seed)."""
         limits = check_generate_args(prompts, n, max_tokens, temperature, top_p)
         if isinstance(stop, str):
             raise InvalidInput("stop must be a list of strings, not a single string")
@@ -166,20 +193,23 @@ class QuietStarLM:
                                    f"the model's context of {self.max_context}")
         limits = [min(m, room - len(p)) for m, p in zip(limits, ids, strict=True)]
         seed = int(torch.randint(0, 2**62, ()).item()) if seed is None else seed
-        rows = [(i, j) for i in range(len(prompts)) for j in range(n)]
-        done: list[Decoded] = []
-        for s in range(0, len(rows), self.max_batch):
-            chunk = rows[s : s + self.max_batch]
-            done += decode(self.qs, [ids[i] for i, _ in chunk], [limits[i] for i, _ in chunk],
-                           temperature, top_p, [row_seed(seed, prompts[i], j) for i, j in chunk],
-                           list(stop or []), self.thought_tokens, self.qs.cfg.temperature,
-                           self.qs.cfg.pause)
-        return [done[i * n : (i + 1) * n] for i in range(len(prompts))]
+        return ids, limits, seed
+
+    def _flops(self, n_prompt: int, tokens: int) -> float:
+        return self.qs.backbone.flops_per_token * (n_prompt + self.steps_per_token * tokens)
 
     def generate(self, prompts: list[str], n: int = 1, max_tokens: int | list[int] = 256,
                  temperature: float = 1.0, top_p: float = 1.0, stop: list[str] | None = None,
                  seed: int | None = None) -> list[list[Completion]]:
         """For each prompt, ``n`` completions (EOS ends one and is counted, not shown)."""
+        if self.sampler is not None:
+            ids, limits, seed = self._prepare(prompts, n, max_tokens, temperature, top_p,
+                                              stop, seed)
+            seeds = [row_seed(seed, p, j) for p in prompts for j in range(n)]
+            done = self.sampler.generate(ids, n=n, max_tokens=limits, temperature=temperature,
+                                         top_p=top_p, stop=list(stop or []), seeds=seeds)
+            return [[replace(c, flops=self._flops(len(p), c.tokens)) for c in row]
+                    for p, row in zip(ids, done, strict=True)]
         out = []
         for p, rows in zip(prompts, self.generate_decoded(prompts, n, max_tokens, temperature,
                                                            top_p, stop, seed), strict=True):
@@ -188,7 +218,6 @@ class QuietStarLM:
                 text=d.text, prompt_tokens=n_prompt,
                 tokens=len(d.tokens) + (d.reason == "eos"), logprob=sum(d.logps),
                 token_logprobs=d.logps, finish_reason=d.reason,
-                flops=self.qs.backbone.flops_per_token
-                * (n_prompt + self.steps_per_token * (len(d.tokens) + (d.reason == "eos"))))
+                flops=self._flops(n_prompt, len(d.tokens) + (d.reason == "eos")))
                 for d in rows])
         return out
