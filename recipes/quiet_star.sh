@@ -20,20 +20,23 @@
 # question tokens (~6.4 nats) would swamp the answer's (~0.3).
 #
 # A stage whose output exists is skipped (rerun after an interruption to go on);
-# FRESH=1 reruns every stage.
+# FRESH=1 reruns every stage. SEED=1 reruns the whole experiment with another training
+# seed and other held-out problems, into runs/quiet_star_s1 and reports named *_s1.
 #
 # Small-budget smoke run (under a minute), results kept out of reports/:
 #   RUNS=/tmp/qs PONDER_REPORTS=/tmp/qs/reports STEPS=2 BATCH=2 T=2 NTRUE=2 N=3 \
 #     LENGTHS=0,2 BENCH_PROMPTS=2 BENCH_TOKENS=3 recipes/quiet_star.sh
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-RUNS=${RUNS:-runs/quiet_star}
+SEED=${SEED:-0}
+SFX=$([ "$SEED" = 0 ] || echo "_s$SEED")  # seed 0's names carry no suffix
+RUNS=${RUNS:-runs/quiet_star$SFX}
 export PONDER_REPORTS=${PONDER_REPORTS:-reports}
 REPORTS=$PONDER_REPORTS
 PONDER=${PONDER:-.venv/bin/ponder}
 PYTHON=${PYTHON:-.venv/bin/python}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
-SEED=${SEED:-0}
+SPEED=${SPEED:-1}            # 0: skip the generation-speed benchmark
 DEVICE=${DEVICE:-cpu}        # cuda: same commands on a GPU (not yet tried there)
 BASE=${BASE:-}               # base model: "" = the bundled reasoner; or a run dir, hf:DIR
 TASKS=${TASKS:-arith}        # task families with a direct style (arith, chain, perm)
@@ -59,29 +62,30 @@ again() { [[ -f "$1/state.pt" ]] && echo --resume; }  # a run interrupted: go on
 # 1. Quiet-STaR, then the controls stopped at its training FLOPs
 todo "$RUNS/quiet/train.json" && $PONDER quiet-star train --model "$BASE" \
   --out "$RUNS/quiet" $(again "$RUNS/quiet") --mode quiet --n-thoughts 2 --steps "$STEPS" "${common[@]}" \
-  --name quiet_star_train_quiet
+  --name quiet_star_train_quiet$SFX
 todo "$RUNS/pause/train.json" && $PONDER quiet-star train --model "$BASE" \
   --out "$RUNS/pause" $(again "$RUNS/pause") --mode pause --n-thoughts 1 --steps "$((STEPS * 2))" \
-  --match-flops "$RUNS/quiet" "${common[@]}" --name quiet_star_train_pause
+  --match-flops "$RUNS/quiet" "${common[@]}" --name quiet_star_train_pause$SFX
 todo "$RUNS/plain/train.json" && $PONDER quiet-star train --model "$BASE" \
   --out "$RUNS/plain" $(again "$RUNS/plain") --mode plain --steps "$((STEPS * 30))" \
-  --match-flops "$RUNS/quiet" "${common[@]}" --name quiet_star_train_plain
+  --match-flops "$RUNS/quiet" "${common[@]}" --name quiet_star_train_plain$SFX
 
 # 2. Held-out evaluation (same problems for every model: same tasks, N and seed)
 ev=(--task "$TASKS" --n "$N" --seed "$SEED" --device "$DEVICE" --max-level "$MAX_LEVEL")
 $PONDER quiet-star eval --model "$BASE" "${ev[@]}" --lengths 0 --acc-lengths 0 \
-  --name quiet_star_eval_base
+  --name quiet_star_eval_base$SFX
 $PONDER quiet-star eval --model "$RUNS/plain" "${ev[@]}" --lengths 0 --acc-lengths 0 \
-  --name quiet_star_eval_plain
+  --name quiet_star_eval_plain$SFX
 $PONDER quiet-star eval --model "$RUNS/pause" "${ev[@]}" --lengths "$LENGTHS" \
-  --acc-lengths "0,$T" --name quiet_star_eval_pause
+  --acc-lengths "0,$T" --name quiet_star_eval_pause$SFX
 $PONDER quiet-star eval --model "$RUNS/quiet" "${ev[@]}" --lengths "$LENGTHS" \
-  --acc-lengths "0,$T" --plot "$REPORTS/quiet_star_gain.png" --name quiet_star_eval_quiet
-$PONDER quiet-star compare "$REPORTS/quiet_star_eval_base.json" \
-  "$REPORTS/quiet_star_eval_plain.json" "$REPORTS/quiet_star_eval_pause.json" \
-  "$REPORTS/quiet_star_eval_quiet.json" --name quiet_star_compare
+  --acc-lengths "0,$T" --plot "$REPORTS/quiet_star_gain$SFX.png" --name quiet_star_eval_quiet$SFX
+$PONDER quiet-star compare "$REPORTS/quiet_star_eval_base$SFX.json" \
+  "$REPORTS/quiet_star_eval_plain$SFX.json" "$REPORTS/quiet_star_eval_pause$SFX.json" \
+  "$REPORTS/quiet_star_eval_quiet$SFX.json" --name quiet_star_compare$SFX
 
 # 3. Generation speed with and without thoughts (same model, same prompts)
+[ "$SPEED" = 1 ] || exit 0
 IFS=, read -r -a lens <<< "$LENGTHS"
 bench_lengths=$(printf '%s\n' "${lens[@]}" | awk '$1 > 0' | paste -sd, -)
 $PYTHON benchmarks/quiet_star.py --model "$RUNS/quiet" --task "$TASKS" \

@@ -1,41 +1,43 @@
 #!/usr/bin/env bash
-# A small model with test-time compute against a ~12x larger model's greedy answers, at
+# A small model with test-time compute against a ~10x larger model's greedy answers, at
 # equal FLOPs per problem (Snell et al. 2024: parameters vs inference compute).
 #
-#   bash recipes/test_time/versus.sh          # ~80 core-minutes: two cores, ~40 min
+#   bash recipes/test_time/versus.sh          # ~50 min training on one core, then ~15 min
 #   RESUME=1 bash recipes/test_time/versus.sh # goes on after an interruption
 #
-# Both models are trained from scratch on the same arith teacher traces (levels 1-4),
-# side by side, one core each, for fixed step budgets (so the result does not depend on
-# the machine's load): `tiny` (0.34M parameters, 3000 steps) and `base` (3.98M, 3500
-# steps; about 14x the tiny model's training FLOPs). With 1500 steps the base model
-# was no better than the tiny one at greedy decoding, which made the comparison moot.
-# Then, for each seed (different held-out problems), the tiny model runs greedy and
-# self-consistency at budgets 1..16 and the base model greedy on the same N problems;
-# `ponder compare` reports, per level, the tiny model's accuracy at FLOPs no larger than
-# the base model's greedy, and the FLOPs it needs to match it
-# (reports/versus_arith_s<seed>.json); the evidence table pairs them problem by problem.
+# The larger model is the bundled reasoner (`small` preset, 1.02M parameters). The
+# smaller one (`micro`, 0.11M: 9.5x fewer) is trained here with the bundled reasoner's
+# own recipe (recipes/default_reasoner.sh: same task mix, levels, packing, batch, learning
+# rate and seed) for as many optimizer steps as it took, so both saw the same training
+# tokens and differ only in size — as the models Snell et al. compare do. Then, for each
+# seed (different held-out problems), the micro model runs greedy and self-consistency at
+# budgets 1..16 and the bundled one greedy on the same N problems; `ponder compare`
+# reports, per level, the small model's accuracy at FLOPs no larger than the large
+# model's greedy and the FLOPs it needs to match it (reports/versus_<task>_s<seed>.json);
+# the evidence table pairs them problem by problem.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export OMP_NUM_THREADS=1
 
 PONDER=${PONDER:-.venv/bin/ponder}
+PY=${PY:-.venv/bin/python}
 RUN=${RUN:-runs/versus}
-TINY_STEPS=${TINY_STEPS:-3000}
-BASE_STEPS=${BASE_STEPS:-3500}
-TASK=arith
-DIFF=${DIFF:-1,2,3,4}
+TASK=${TASK:-chain}
+DIFF=${DIFF:-1,2,3}
 N=${N:-500}
 TOK=${TOK:-400}
 SEEDS=${SEEDS:-0 1}
+LARGE=src/ponder/assets/default
+STEPS=${STEPS:-$("$PY" -c "import json; print(json.load(open('$LARGE/recipe.json'))['step'])")}
 
-train() {  # preset lr steps
-  [ -f "$RUN/$1/checkpoint/config.json" ] && [ -n "${RESUME:-}" ] && return
-  "$PONDER" train --task "$TASK" --max-difficulty "$TASK=4" --preset "$1" --lr "$2" \
-    --steps "$3" --batch-size 16 --precision fp32 --threads 1 --seed 0 \
-    --eval-every 0 --eval-n 8 --quiet --out "$RUN/$1" \
-    $([ -f "$RUN/$1/state.pt" ] && echo --resume)
-}
+if [ ! -f "$RUN/micro/checkpoint/config.json" ] || [ -f "$RUN/micro/state.pt" ] && \
+   [ "$("$PY" -c "import json; print(json.load(open('$RUN/micro/checkpoint/recipe.json')).get('step'))" 2>/dev/null)" != "$STEPS" ]; then
+  "$PONDER" train --task arith,chain,countdown,perm --preset micro --steps "$STEPS" \
+    --batch-size 4 --pack-len 640 --lr 3e-3 --seed 0 --precision fp32 --curriculum uniform \
+    --max-difficulty arith=4,chain=3,countdown=2,perm=2 --eval-every 0 --eval-n 0 \
+    --threads 1 --quiet --out "$RUN/micro" $([ -f "$RUN/micro/state.pt" ] && echo --resume)
+fi
+
 scale() {  # name args...
   local name=$1
   shift
@@ -43,19 +45,12 @@ scale() {  # name args...
   "$PONDER" scale --task "$TASK" --difficulty "$DIFF" --n "$N" --max-tokens "$TOK" \
     --name "$name" "$@"
 }
-mkdir -p "$RUN"
-train tiny 3e-3 "$TINY_STEPS" > "$RUN/tiny.log" 2>&1 &
-tiny=$!
-train base 1e-3 "$BASE_STEPS" > "$RUN/base.log" 2>&1
-wait "$tiny"
-
 for SEED in $SEEDS; do
-  scale "versus_${TASK}_tiny_s$SEED" --model "$RUN/tiny/checkpoint" --seed "$SEED" \
-    --strategies greedy,vote --budgets 1,2,4,8,16 &
-  scale "versus_${TASK}_base_s$SEED" --model "$RUN/base/checkpoint" --seed "$SEED" \
+  scale "versus_${TASK}_small_s$SEED" --model "$RUN/micro/checkpoint" --seed "$SEED" \
+    --strategies greedy,vote --budgets 1,2,4,8,16
+  scale "versus_${TASK}_large_s$SEED" --model "$LARGE" --seed "$SEED" \
     --strategies greedy --budgets 1
-  wait
-  "$PONDER" compare "reports/versus_${TASK}_tiny_s$SEED.json" \
-    "reports/versus_${TASK}_base_s$SEED.json" --name "versus_${TASK}_s$SEED"
+  "$PONDER" compare "reports/versus_${TASK}_small_s$SEED.json" \
+    "reports/versus_${TASK}_large_s$SEED.json" --name "versus_${TASK}_s$SEED"
 done
 "$PONDER" report

@@ -55,6 +55,15 @@ def _e(stage: str) -> str:
     return f"edge_chain_{stage}_s{{seed}}" if stage else "edge_chain_s{seed}"
 
 
+def _vs(model: str, label: str) -> tuple[str, str]:
+    return (f"versus_chain_{model}_s{{seed}}", label)
+
+
+def _qs(model: str, label: str) -> tuple[str, str]:
+    # recipes/quiet_star.sh names seed 0's reports without a suffix, later seeds' _s<seed>
+    return (f"quiet_star_eval_{model}{{sfx}}", label)
+
+
 def _learn(arm: str) -> tuple[str, str]:
     return (f"learn_edge_chain_{arm}_s{{seed}}", "greedy")
 
@@ -96,14 +105,13 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("5", "a small model with search beats a ~10x larger model's greedy answers at "
           "equal FLOPs", "Snell et al. 2024: beats a 14x larger model on easy and medium "
           "questions", (
-              Check("small greedy vs large greedy", ("versus_arith_base_s{seed}", "greedy@1"),
-                    ("versus_arith_tiny_s{seed}", "greedy@1"), "worse"),
-              Check("small vote@8 (fewer FLOPs) vs large greedy",
-                    ("versus_arith_base_s{seed}", "greedy@1"),
-                    ("versus_arith_tiny_s{seed}", "vote@8")),
-              Check("the same, easy levels 1-2", ("versus_arith_base_s{seed}", "greedy@1"),
-                    ("versus_arith_tiny_s{seed}", "vote@8"), levels=(1, 2))),
-          "test_time/versus.sh", "versus_arith_tiny_s0"),
+              Check("small greedy vs large greedy", _vs("large", "greedy@1"),
+                    _vs("small", "greedy@1"), "worse"),
+              Check("small vote@8 (fewer FLOPs) vs large greedy, chain 1-3",
+                    _vs("large", "greedy@1"), _vs("small", "vote@8")),
+              Check("the same, level 1 (easy)", _vs("large", "greedy@1"),
+                    _vs("small", "vote@8"), levels=(1,))),
+          "test_time/versus.sh", "versus_chain_small_s0"),
     Claim("6", "longer thinking gives better answers (budget forcing)",
           "Muennighoff et al. 2025 (s1): AIME24 50.0% -> 56.7% with 'Wait'", (
               Check("thinking cap 16 -> 128 tokens", (_e("budget"), "cap@16"),
@@ -145,9 +153,9 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("Q", "Quiet-STaR: thoughts before each token raise the answer's likelihood",
           "Zelikman et al. 2024: gains grow with thought length", (
               Check("8 thought tokens vs none (answer log-lik.)",
-                   ("quiet_star_eval_quiet", "nll@0"), ("quiet_star_eval_quiet", "nll@8")),
-              Check("Quiet-STaR vs pause tokens, 8 tokens", ("quiet_star_eval_pause", "nll@8"),
-                   ("quiet_star_eval_quiet", "nll@8"))),
+                   _qs("quiet", "nll@0"), _qs("quiet", "nll@8")),
+              Check("Quiet-STaR vs pause tokens, 8 tokens", _qs("pause", "nll@8"),
+                   _qs("quiet", "nll@8"))),
           "quiet_star.sh", "quiet_star_gain"),
 )
 
@@ -183,8 +191,9 @@ def arm_outcomes(directory: Path, report: str, label: str,
 
 
 def run_test(directory: Path, test: Check, seed: int) -> dict[str, Any] | None:
-    a = arm_outcomes(directory, test.a[0].format(seed=seed), test.a[1], test.levels)
-    b = arm_outcomes(directory, test.b[0].format(seed=seed), test.b[1], test.levels)
+    names = {"seed": seed, "sfx": f"_s{seed}" if seed else ""}
+    a = arm_outcomes(directory, test.a[0].format(**names), test.a[1], test.levels)
+    b = arm_outcomes(directory, test.b[0].format(**names), test.b[1], test.levels)
     if not a or not b:
         return None
     common = sorted(set(a) & set(b), key=str)
@@ -235,7 +244,8 @@ def evaluate_claims(directory: Path, claims: tuple[Claim, ...] = CLAIMS
     for c in claims:
         tests = []
         for t in c.tests:
-            seeds = [r for s in (SEEDS if "{seed}" in t.a[0] + t.b[0] else (0,))
+            per_seed = "{seed}" in t.a[0] + t.b[0] or "{sfx}" in t.a[0] + t.b[0]
+            seeds = [r for s in (SEEDS if per_seed else (0,))
                      if (r := run_test(directory, t, s)) is not None]
             tests.append({"what": t.what, "a": t.a, "b": t.b, "expect": t.expect,
                           "levels": t.levels, "seeds": seeds,

@@ -51,6 +51,7 @@ class ModelConfig:
 
 # Size presets (parameter counts with a ~100-symbol vocabulary).
 PRESETS: dict[str, dict[str, int]] = {
+    "micro": dict(n_layer=2, n_head=2, d_model=64, d_ff=176),  # ~0.11M
     "tiny": dict(n_layer=3, n_head=4, d_model=96, d_ff=256),  # ~0.35M
     "small": dict(n_layer=5, n_head=4, d_model=128, d_ff=352),  # ~1.0M
     "base": dict(n_layer=5, n_head=8, d_model=256, d_ff=688),  # ~4.0M
