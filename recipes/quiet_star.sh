@@ -19,6 +19,8 @@
 # predict, and the bundled reasoner was fine-tuned on completions only, so its loss on
 # question tokens (~6.4 nats) would swamp the answer's (~0.3).
 #
+# STAGES=rw RW=1e6 trains and evaluates only a variant with a stronger REINFORCE term.
+#
 # A stage whose output exists is skipped (rerun after an interruption to go on);
 # FRESH=1 reruns every stage. SEED=1 reruns the whole experiment with another training
 # seed and other held-out problems, into runs/quiet_star_s1 and reports named *_s1.
@@ -58,6 +60,20 @@ common=(--task "$TASKS" --batch-size "$BATCH" --lr "$LR" --thought-tokens "$T"
         --targets "$TARGETS")
 todo() { [[ -n "${FRESH:-}" || ! -f "$1" ]]; }  # run a stage unless its output exists
 again() { [[ -f "$1/state.pt" ]] && echo --resume; }  # a run interrupted: go on
+
+# the stronger-policy-gradient variant alone (STAGES=rw, RW=weight): Quiet-STaR with the
+# REINFORCE term weighted RW (the reference code's policy_loss_beta is 1e6), evaluated
+# on the same problems -> reports/quiet_star_{train,eval}_quiet_rw<sfx>.json
+if [[ " ${STAGES:-} " == *" rw "* ]]; then
+  todo "$RUNS/quiet_rw/train.json" && $PONDER quiet-star train --model "$BASE" \
+    --out "$RUNS/quiet_rw" $(again "$RUNS/quiet_rw") --mode quiet --n-thoughts 2 \
+    --steps "$STEPS" --reinforce-weight "${RW:-1e6}" "${common[@]}" \
+    --name quiet_star_train_quiet_rw$SFX
+  $PONDER quiet-star eval --model "$RUNS/quiet_rw" --task "$TASKS" --n "$N" --seed "$SEED" \
+    --device "$DEVICE" --max-level "$MAX_LEVEL" --lengths "$LENGTHS" --acc-lengths "0,$T" \
+    --name quiet_star_eval_quiet_rw$SFX
+  exit 0
+fi
 
 # 1. Quiet-STaR, then the controls stopped at its training FLOPs
 todo "$RUNS/quiet/train.json" && $PONDER quiet-star train --model "$BASE" \

@@ -49,6 +49,8 @@ def train_cmd(
                                        "embeddings."),
     mixer_lr_mult: float = typer.Option(1.0, help="LR multiplier of the mixing head."),
     base_weight: float = typer.Option(0.5, help="Share of the no-thought next-token loss."),
+    reinforce_weight: float = typer.Option(1.0, help="Weight of the REINFORCE term (the "
+                                           "reference code's policy_loss_beta is 1e6)."),
     max_flops: float = typer.Option(None, help="Stop at this training FLOP count (to match "
                                     "a control to another run's compute)."),
     match_flops: Path = typer.Option(None, help="Stop at the FLOPs of this run's train.json."),
@@ -82,7 +84,8 @@ def train_cmd(
                       meta_lr_mult=meta_lr_mult, mixer_lr_mult=mixer_lr_mult,
                       max_flops=max_flops, max_seconds=max_seconds,
                       seed=seed, max_level=max_level, targets=targets)
-    summary = train(qs, parse_tasks(task), cfg, out, LossConfig(base_weight=base_weight),
+    summary = train(qs, parse_tasks(task), cfg, out, LossConfig(base_weight=base_weight,
+                                                             reinforce_weight=reinforce_weight),
                     resume=resume,
                     log=lambda s: typer.echo(s, err=True))
     report = write_report(name or f"quiet_star_train_{mode}", {**summary, "out": str(out)},
