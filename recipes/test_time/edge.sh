@@ -25,7 +25,8 @@
 #            attempts at the edge levels (Snell et al. §6), against that model's majority
 #            vote; and parallel agents (greedy + two voters of N samples at temperatures
 #            0.6 and 1.0, majority over the three answers: 2N+1 samples; its vote arm is the
-#            vote stage's, same problems and seeds)   -> reports/edge_<task>_{revise,agents}_s<seed>.json
+#            vote stage's, same problems and seeds), and the same N=16 split into 4
+#            parallel chains of 4 revisions     -> reports/edge_<task>_{revise,revise_split,agents}_s<seed>.json
 #   optimal  compute-optimal allocation by predicted difficulty, fitted on TRAIN problems,
 #            vs PRM best-of-N              -> reports/edge_<task>_optimal_s<seed>.json
 #
@@ -133,6 +134,9 @@ if want revise; then
   for SEED in $SEEDS; do
     scale "edge_${TASK}_revise_s${SEED}" "$SEED" --model "$REVISER" --budgets 1,4,16 \
       --strategies vote,revise
+    # Snell et al.'s split of the budget: parallel chains of a few revisions each
+    scale "edge_${TASK}_revise_split_s${SEED}" "$SEED" --model "$REVISER" --budgets 16 \
+      --strategies revise --options '{"revise": {"sequential": 4}}'
     scale "edge_${TASK}_agents_s${SEED}" "$SEED" --budgets 1,4,16 --strategies agents
   done
 fi

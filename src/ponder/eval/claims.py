@@ -79,7 +79,11 @@ CLAIMS: tuple[Claim, ...] = (
               Check("agents 1 -> 16", (_e("agents"), "agents@1"), (_e("agents"), "agents@16")),
               Check("agents vs vote at 16", (_e(""), "vote@16"), (_e("agents"), "agents@16")),
               Check("revisions vs the reviser's vote at 16", (_e("revise"), "vote@16"),
-                    (_e("revise"), "revise@16"))),
+                    (_e("revise"), "revise@16")),
+              Check("revisions as 4 chains of 4 vs one chain of 16",
+                    (_e("revise"), "revise@16"), (_e("revise_split"), "revise@16")),
+              Check("4 chains of 4 revisions vs the reviser's vote at 16",
+                    (_e("revise"), "vote@16"), (_e("revise_split"), "revise@16"))),
           "test_time/edge.sh", "edge_chain_s0"),
     Claim("2", "PRM > ORM > majority vote at equal samples",
           "Lightman et al. 2023: 78.2% vs 72.4% vs 69.6% (MATH, best-of-1860)", (
