@@ -211,8 +211,8 @@ class FusedDecoder:
       multiply and one copy into the cache serve q, k and v;
     - cos/sin come from a table built once.
 
-    Its cache (``new_cache``) stores keys in the permuted layout, so it is not a
-    ``KVCache``. The snapshot does not follow later weight updates: build a new one.
+    Its cache (``new_cache``) stores keys in the permuted layout. The snapshot does not
+    follow later weight updates: build a new one.
     Computes in float32.
     """
 
