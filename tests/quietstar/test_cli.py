@@ -26,8 +26,10 @@ def test_train_eval_generate_compare(tmp_path, capsys, monkeypatch):
     save_checkpoint(base, tiny_native().backbone.model, CharTokenizer())
     code, _, err = run(capsys, "quiet-star", "train", "--model", str(base), "--task", "arith",
                        "--out", str(tmp_path / "run"), "--steps", "2", "--batch-size", "2",
-                       "--thought-tokens", "1", "--n-true", "2")
+                       "--thought-tokens", "1", "--n-true", "2", "--reinforce-weight", "1e6")
     assert code == 0 and "step 2/2" in err
+    trained = json.loads((tmp_path / "reports" / "quiet_star_train_quiet.json").read_text())
+    assert trained["results"]["loss"]["reinforce_weight"] == 1e6
     assert (tmp_path / "run" / "checkpoint" / "quiet_star.safetensors").exists()
     code, _, err = run(capsys, "quiet-star", "train", "--model", str(base), "--task", "arith",
                        "--out", str(tmp_path / "plain"), "--mode", "plain", "--steps", "100",
