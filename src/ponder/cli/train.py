@@ -80,7 +80,7 @@ def register(app: typer.Typer) -> None:
             None, "--task", help=f"Task mixture, comma-separated [default: "
             f"{','.join(DEFAULT_TASKS)}]."),
         preset: str | None = typer.Option(
-            None, "--preset", help="Model size: tiny, small, base, large [default: small]."),
+            None, "--preset", help="Model size: micro, tiny, small, base, large [default: small]."),
         steps: int | None = typer.Option(None, "--steps", min=1, help="Optimizer steps."),
         minutes: float | None = typer.Option(
             None, "--minutes", min=0.01, help="Wall-clock budget (evaluations included)."),

@@ -109,12 +109,14 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("5", "a small model with search beats a ~10x larger model's greedy answers at "
           "equal FLOPs", "Snell et al. 2024: beats a 14x larger model on easy and medium "
           "questions", (
-              Check("small greedy vs large greedy", _vs("large", "greedy@1"),
-                    _vs("small", "greedy@1"), "worse"),
-              Check("small vote@8 (fewer FLOPs) vs large greedy, chain 1-3",
-                    _vs("large", "greedy@1"), _vs("small", "vote@8")),
+              Check("small greedy vs large greedy (the larger is stronger)",
+                    _vs("large", "greedy@1"), _vs("small", "greedy@1"), "worse"),
+              Check("small vote@16 (1.01x the FLOPs) vs large greedy, chain 1-3",
+                    _vs("large", "greedy@1"), _vs("small", "vote@16")),
               Check("the same, level 1 (easy)", _vs("large", "greedy@1"),
-                    _vs("small", "vote@8"), levels=(1,))),
+                    _vs("small", "vote@16"), levels=(1,)),
+              Check("the same, level 2 (medium)", _vs("large", "greedy@1"),
+                    _vs("small", "vote@16"), levels=(2,))),
           "test_time/versus.sh", "versus_chain_small_s0"),
     Claim("6", "longer thinking gives better answers (budget forcing)",
           "Muennighoff et al. 2025 (s1): AIME24 50.0% -> 56.7% with 'Wait'", (
