@@ -71,3 +71,21 @@ def test_outcomes_read_the_expected_direction():
     assert outcome("worse", "worse") == "reproduced"
     assert outcome("better", "worse") == "opposite"
     assert outcome("worse", "no difference") == "opposite"
+
+
+def test_each_measured_claim_gets_a_plot_of_its_differences(tmp_path):
+    from ponder.eval.claims import figure_name, plot_differences
+
+    _scale_records(tmp_path / "run_s0.records.jsonl",
+                   {"vote@1": [i < 80 for i in range(200)],
+                    "vote@16": [i < 140 for i in range(200)]})
+    (row,) = evaluate_claims(tmp_path, (CLAIM,))
+    path = plot_differences(row, tmp_path / figure_name(row["key"]))
+    assert path is not None and path.read_bytes()[:4] == b"\x89PNG"
+    (row,) = evaluate_claims(tmp_path, (CLAIM,))  # the table links the plot now
+    assert row["differences"] == "evidence_x.png"
+    assert "[differences](evidence_x.png)" in "\n".join(render_table([row]))
+    empty = Claim("z", "c", "p", (Check("none", ("nothing_s{seed}", "a@1"),
+                                        ("nothing_s{seed}", "b@1")),), "r.sh")
+    (row,) = evaluate_claims(tmp_path, (empty,))
+    assert plot_differences(row, tmp_path / "z.png") is None and not (tmp_path / "z.png").exists()

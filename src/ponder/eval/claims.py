@@ -269,8 +269,48 @@ def evaluate_claims(directory: Path, claims: tuple[Claim, ...] = CLAIMS
                 if tests else "not measured"
         if c.figure and (directory / f"{c.figure}.png").is_file():
             row["figure"] = f"{c.figure}.png"
+        if (directory / figure_name(c.key)).is_file():
+            row["differences"] = figure_name(c.key)
         rows.append(row)
     return rows
+
+
+def figure_name(key: str) -> str:
+    return f"evidence_{key}.png"
+
+
+def plot_differences(row: dict[str, Any], path: Path) -> Path | None:
+    """A forest plot of one claim: each test's paired difference (b - a) with its 95%
+    interval, one marker per seed, against zero; green where the paper's direction is
+    reproduced, red where the opposite, grey otherwise. None when nothing is measured."""
+    tests = [t for t in row["tests"] if t["seeds"]]
+    if not tests:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    colour = {"reproduced": "tab:green", "opposite": "tab:red"}
+    fig, ax = plt.subplots(figsize=(7.5, 0.55 * sum(len(t["seeds"]) for t in tests) + 1.2))
+    y, ticks, labels = 0, [], []
+    for t in reversed(tests):
+        for r in reversed(t["seeds"]):
+            lo, hi = r["ci95"]
+            ax.errorbar(r["diff"], y, xerr=[[r["diff"] - lo], [hi - r["diff"]]], fmt="o",
+                        color=colour.get(r["outcome"], "tab:grey"), capsize=3)
+            ticks.append(y)
+            labels.append(f"{t['what']} (s{r['seed']}, n={r['n']})")
+            y += 1
+        y += 0.5
+    ax.axvline(0.0, color="black", linewidth=0.8)
+    ax.set_yticks(ticks, labels, fontsize=7)
+    ax.set_xlabel("paired difference b - a, 95% interval")
+    ax.set_title(f"claim {row['key']}: {row['claim']}", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
 
 
 def _cell(test: dict[str, Any]) -> str:
@@ -295,6 +335,8 @@ def render_table(rows: list[dict[str, Any]]) -> list[str]:
         else:
             cells = "<br>".join(_cell(t) for t in r["tests"]) or "not measured"
         fig = f" ([figure]({r['figure']}))" if r.get("figure") else ""
+        if r.get("differences"):
+            fig += f" ([differences]({r['differences']}))"
         recipe = f"`recipes/{r['recipe']}`" if r["recipe"] else "—"
         out.append(f"| {r['key']} | {r['claim']}{fig} | {r['paper']} | {cells} | "
                    f"{r['verdict']} | {recipe} |")

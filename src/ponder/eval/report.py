@@ -157,10 +157,13 @@ def render_readme(directory: str | Path | None = None) -> str:
 
 
 def regenerate_readme(directory: str | Path | None = None) -> Path:
-    """Write ``README.md`` (and the evidence table as ``evidence.json``) in ``directory``."""
-    from ponder.eval.claims import EVIDENCE, evaluate_claims
+    """Write ``README.md`` (and the evidence table as ``evidence.json``, with a plot of
+    each claim's paired differences, ``evidence_<claim>.png``) in ``directory``."""
+    from ponder.eval.claims import EVIDENCE, evaluate_claims, figure_name, plot_differences
 
     d = Path(directory or REPORTS_DIR)
+    for row in evaluate_claims(d):  # a forest plot per claim, linked from the table
+        plot_differences(row, d / figure_name(row["key"]))
     atomic_write_text(d / EVIDENCE, json.dumps({"claims": evaluate_claims(d)}, indent=1,
                                                default=str) + "\n")
     return atomic_write_text(d / "README.md", render_readme(d))
