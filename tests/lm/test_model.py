@@ -61,7 +61,7 @@ def test_preset_parameter_counts(name, millions):
 def test_preset_errors():
     with pytest.raises(UnknownName, match="huge"):
         preset("huge")
-    assert set(PRESETS) == {"tiny", "small", "base", "large"}
+    assert set(PRESETS) == {"micro", "tiny", "small", "base", "large"}
     with pytest.raises(ValueError, match="heads"):
         ModelConfig(d_model=30, n_head=4)
 
