@@ -162,8 +162,8 @@ CLAIMS: tuple[Claim, ...] = (
                    _qs("quiet", "nll@0"), _qs("quiet", "nll@8")),
               Check("Quiet-STaR vs pause tokens, 8 tokens", _qs("pause", "nll@8"),
                    _qs("quiet", "nll@8")),
-              Check("REINFORCE weighted 1e6 (the reference code's): 8 thought tokens vs none",
-                   _qs("quiet_rw", "nll@0"), _qs("quiet_rw", "nll@8"))),
+              Check("REINFORCE weighted 1e6 (the reference code's) vs 1, 8 thought tokens",
+                   _qs("quiet", "nll@8"), _qs("quiet_rw", "nll@8"))),
           "quiet_star.sh", "quiet_star_gain"),
 )
 
