@@ -162,9 +162,11 @@ def regenerate_readme(directory: str | Path | None = None) -> Path:
     from ponder.eval.claims import EVIDENCE, evaluate_claims, figure_name, plot_differences
 
     d = Path(directory or REPORTS_DIR)
-    for row in evaluate_claims(d):  # a forest plot per claim, linked from the table
-        plot_differences(row, d / figure_name(row["key"]))
-    atomic_write_text(d / EVIDENCE, json.dumps({"claims": evaluate_claims(d)}, indent=1,
+    rows = evaluate_claims(d)
+    for row in rows:  # a forest plot per claim, linked from the table
+        if plot_differences(row, d / figure_name(row["key"])):
+            row["differences"] = figure_name(row["key"])
+    atomic_write_text(d / EVIDENCE, json.dumps({"claims": rows}, indent=1,
                                                default=str) + "\n")
     return atomic_write_text(d / "README.md", render_readme(d))
 
