@@ -35,6 +35,19 @@ def test_concurrent_callers_share_batches_and_get_their_own_samples():
     assert s.engine.peak_rows > 1  # callers on different threads were decoded together
 
 
+def test_cache_slots_start_at_zero_so_masked_out_reads_stay_finite():
+    # decoding multiplies masked-out slots by a probability of 0: a NaN or infinity left
+    # in freed memory would turn a row's logits into NaN (and its text into <pad>)
+    model = tiny()
+    dec = Sampler(model, TOK).decoder()
+    shape = (2, 6, model.cfg.n_head, 48, model.cfg.head_dim)
+    for _ in range(4):
+        junk = [torch.full(shape, float("nan")) for _ in range(model.cfg.n_layer)]
+        del junk  # the allocator hands this memory out again
+        cache = dec.new_cache(6, 48)
+        assert all(kv.shape == shape and not kv.any() for kv in cache)
+
+
 def test_requests_join_a_running_batch_between_steps():
     model = tiny()
     s = Sampler(model, TOK)

@@ -253,13 +253,14 @@ class FusedDecoder:
         self.rope = torch.stack([rot, rot, unit], dim=1)[:, :, None]  # (L, 3, 1, hs/2)
 
     def new_cache(self, batch: int, max_len: int) -> list[torch.Tensor]:
-        """Per-layer (2, batch, nh, max_len, hs) key/value buffers; slots are written
-        before they are read, so they need no initialisation. Keys and values each keep
-        (batch, nh) mergeable into one dimension, which the decoding step's batched
+        """Per-layer (2, batch, nh, max_len, hs) key/value buffers, zeroed. The decoding
+        step reads masked-out slots too (a probability of 0 times their value), so a slot
+        must never hold NaN or infinity, as uninitialised memory may. Keys and values each
+        keep (batch, nh) mergeable into one dimension, which the decoding step's batched
         matmuls read without a copy."""
         cfg = self.cfg
         shape = (2, batch, cfg.n_head, max_len, cfg.head_dim)
-        return [self.embed.new_empty(shape) for _ in range(cfg.n_layer)]
+        return [self.embed.new_zeros(shape) for _ in range(cfg.n_layer)]
 
     @staticmethod
     def cache_rows(cache: list[torch.Tensor], rows: torch.Tensor | slice
