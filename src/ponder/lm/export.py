@@ -68,11 +68,15 @@ def export_checkpoint(ckpt_dir: str | Path, out_dir: str | Path) -> Path:
 def max_logit_difference(ckpt_dir: str | Path, hf_dir: str | Path, n_sequences: int = 4,
                          seq_len: int = 64, seed: int = 0) -> float:
     """Largest |logit difference| between ponder's forward pass on ``ckpt_dir`` and
-    ``transformers.AutoModelForCausalLM`` on ``hf_dir``, over random token sequences."""
+    ``transformers.AutoModelForCausalLM`` on ``hf_dir`` (an exported directory, or a
+    ``.gguf`` file), over random token sequences."""
     from transformers import AutoModelForCausalLM
 
     model, _, _ = load_checkpoint(ckpt_dir)
-    hf = AutoModelForCausalLM.from_pretrained(str(hf_dir), dtype=torch.float32).eval()
+    path = Path(hf_dir)
+    where, extra = (path.parent, {"gguf_file": path.name}) if path.suffix == ".gguf" else (
+        path, {})
+    hf = AutoModelForCausalLM.from_pretrained(str(where), dtype=torch.float32, **extra).eval()
     g = torch.Generator().manual_seed(seed)
     length = min(seq_len, model.cfg.max_seq_len)
     ids = torch.randint(0, model.cfg.vocab_size, (n_sequences, length), generator=g)
