@@ -107,12 +107,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--new-tokens", type=int, default=128)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--kv-dtype", default="float32", choices=["float32", "bfloat16"],
+                    help="the sampler's key/value cache type")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
     args.difficulty = [int(d) for d in args.difficulty.split(",")]
     torch.set_num_threads(args.threads)
-    lm = load_lm(args.model)
+    lm = load_lm(args.model, kv_dtype=args.kv_dtype)
     if not hasattr(lm, "sampler"):
         sys.exit("this benchmark measures the built-in model's engine; give a ponder checkpoint")
     task = get_task(args.task)

@@ -60,6 +60,8 @@ class LlamaCpp:
         cp.n_batch = cp.n_ubatch = max(512, seqs * length)
         cp.n_seq_max = seqs
         cp.n_threads = cp.n_threads_batch = threads
+        # llama.cpp's default cache type (GGML type ids: 0 float32, 1 float16)
+        self.kv_type = {0: "float32", 1: "float16"}.get(int(cp.type_k), str(cp.type_k))
         self.ctx = L.llama_init_from_model(self.model, cp)
         if not self.ctx:
             raise RuntimeError("llama.cpp could not create a context")
@@ -164,6 +166,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--check-problems", type=int, default=25, help="per family")
     ap.add_argument("--check-tokens", type=int, default=300)
+    ap.add_argument("--kv-dtype", default="float32", choices=["float32", "bfloat16"],
+                    help="ponder's key/value cache type")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
@@ -173,7 +177,7 @@ def main(argv: list[str] | None = None) -> dict:
     ckpt = args.model or default_model_path()
     model, tok, _ = load_checkpoint(ckpt)
     batches = [int(b) for b in args.batches.split(",")]
-    sampler = Sampler(model, tok, max_batch=max(batches))
+    sampler = Sampler(model, tok, max_batch=max(batches), kv_dtype=args.kv_dtype)
     tmp = Path(tempfile.mkdtemp())
     gguf_path = export_gguf(ckpt, tmp / "model.gguf")
     length = min(model.cfg.max_seq_len,
@@ -185,10 +189,12 @@ def main(argv: list[str] | None = None) -> dict:
         "torch": torch.__version__, "llama_cpp_python": llama_cpp.__version__,
         "prompt_tokens": args.prompt_tokens, "new_tokens": args.new_tokens,
         "repeats": args.repeats, "decoding": "greedy, EOS ignored", "weights": "float32",
+        "ponder_kv_dtype": args.kv_dtype,
     }
     llama = LlamaCpp(gguf_path, 16, length, args.threads)
     result["agreement"] = agreement(llama, sampler, tok, args.check_problems,
                                     args.check_tokens, args.seed)
+    result["llama_cpp_kv_type"] = llama.kv_type
     llama.close()
     print("agreement:", result["agreement"], flush=True)
     print(f"{'batch':>5}  {'ponder tok/s':>12}  {'llama.cpp tok/s':>15}  {'ponder/llama':>12}")

@@ -115,6 +115,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--repeats", type=int, default=5, help="timed runs per side; median")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (0: torch's default)")
     ap.add_argument("--sample", action="store_true", help="temperature 1, top-p 0.95")
+    ap.add_argument("--kv-dtype", default="float32", choices=["float32", "bfloat16"],
+                    help="ponder's key/value cache type")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", type=Path, help="write results here")
     args = ap.parse_args(argv)
@@ -126,10 +128,12 @@ def main(argv: list[str] | None = None) -> dict:
     transformers.logging.set_verbosity_error()
     model, tok, what = build(args)
     hf = to_transformers(model, tok)
-    sampler = Sampler(model, tok, max_batch=max(int(b) for b in args.batches.split(",")))
+    sampler = Sampler(model, tok, max_batch=max(int(b) for b in args.batches.split(",")),
+                      kv_dtype=args.kv_dtype)
     result: dict = {
         "command": shlex.join([Path(sys.argv[0]).name, *(argv or sys.argv[1:])]),
         "model": what, "params": model.num_params(), "threads": torch.get_num_threads(),
+        "kv_dtype": args.kv_dtype,
         "torch": torch.__version__, "transformers": transformers.__version__,
         "prompt_tokens": args.prompt_tokens, "new_tokens": args.new_tokens,
         "repeats": args.repeats, "decoding": "sample" if args.sample else "greedy",

@@ -16,12 +16,13 @@ the cost of HTTP, validation, queueing, batching and summaries.
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing as mp
 import platform
 import queue
 import random
+import shlex
 import statistics
+import sys
 import threading
 import time
 from pathlib import Path
@@ -29,6 +30,7 @@ from typing import Any
 
 import httpx
 
+from ponder.eval.report import atomic_write_json
 from ponder.tasks import get_task
 
 
@@ -73,6 +75,7 @@ def run_load(url: str, model: str, questions: list[tuple[str, Any]], concurrency
     latencies: list[float] = []
     errors: list[str] = []
     correct, tokens, reasoning = 0, 0, 0
+    answers: list[str | None] = [None] * len(questions)
     lock, next_i = threading.Lock(), iter(range(len(questions)))
     start = threading.Barrier(concurrency + 1)
     t_start = 0.0
@@ -104,6 +107,7 @@ def run_load(url: str, model: str, questions: list[tuple[str, Any]], concurrency
                         errors.append(str(data.get("error", data))[:200])
                         continue
                     u = data["usage"]
+                    answers[i] = data["choices"][0]["message"]["content"]
                     tokens += u["completion_tokens"]
                     reasoning += u["completion_tokens_details"]["reasoning_tokens"]
                     correct += bool(check and check(data["choices"][0]["message"]["content"]))
@@ -131,6 +135,7 @@ def run_load(url: str, model: str, questions: list[tuple[str, Any]], concurrency
         "reasoning_tokens": reasoning,
         "accuracy": round(correct / (len(questions) - len(errors)), 4)
         if len(errors) < len(questions) and all(c for _, c in questions) else None,
+        "answers": answers,
     }
 
 
@@ -156,6 +161,9 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=16, help="server worker threads")
     ap.add_argument("--tasks", default="arith,chain,countdown,perm")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--serial", action="store_true",
+                    help="also send the same requests one at a time (one client), and "
+                         "report the speed-up and whether the answers are the same")
     ap.add_argument("--json", type=Path, default=None, help="write the results here")
     args = ap.parse_args()
 
@@ -186,6 +194,14 @@ def main() -> None:
         print(f"{len(questions)} requests, {args.concurrency} clients, effort {args.effort}, "
               f"model {name}{' (fake)' if args.fake else ''}", flush=True)
         result = run_load(url, name, questions, args.concurrency, args.effort)
+        if args.serial:
+            print("the same requests, one client:", flush=True)
+            serial = run_load(url, name, questions, 1, args.effort)
+            pairs = list(zip(result["answers"], serial.pop("answers"), strict=True))
+            result["serial"] = serial
+            result["speedup_vs_serial"] = round(result["throughput_rps"]
+                                                / serial["throughput_rps"], 2)
+            result["same_answers_as_serial"] = sum(a == b is not None for a, b in pairs)
     finally:
         child.terminate()
         child.join(10)
@@ -194,14 +210,19 @@ def main() -> None:
           f"{result['completion_tokens_per_s']:.0f} completion tokens/s   "
           f"errors {result['errors']}"
           + (f"   accuracy {result['accuracy']:.3f}" if result["accuracy"] is not None else ""))
+    if "serial" in result:
+        print(f"one client: {result['serial']['throughput_rps']:.1f} req/s; "
+              f"{args.concurrency} clients are {result['speedup_vs_serial']:.2f}x faster, "
+              f"same answers {result['same_answers_as_serial']}/{len(questions)}")
+    result.pop("answers")
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        report = {"config": {k: str(v) if isinstance(v, Path) else v
+        report = {"command": shlex.join(["benchmarks/serve.py", *sys.argv[1:]]),
+                  "config": {k: str(v) if isinstance(v, Path) else v
                              for k, v in vars(args).items()},
                   "model": name, "machine": {"python": platform.python_version(),
                                              "cpu": platform.processor() or platform.machine()},
                   "result": result}
-        args.json.write_text(json.dumps(report, indent=2))
+        atomic_write_json(args.json, report)
         print(f"wrote {args.json}")
 
 

@@ -201,7 +201,8 @@ class Engine(RowLayout):
 
     def _capacity(self, longest: int) -> int:
         cfg = self.sampler.model.cfg
-        row_bytes = cfg.n_layer * 2 * cfg.d_model * 4 * longest
+        itemsize = torch.empty((), dtype=self.sampler.kv_dtype).element_size()
+        row_bytes = cfg.n_layer * 2 * cfg.d_model * itemsize * longest
         return max(1, min(self.sampler.max_batch, self.sampler.cache_bytes // row_bytes))
 
     def _take(self) -> list[Request]:

@@ -211,12 +211,18 @@ class FusedDecoder:
       multiply and one copy into the cache serve q, k and v;
     - cos/sin come from a table built once.
 
-    Its cache (``new_cache``) stores keys in the permuted layout. The snapshot does not
-    follow later weight updates: build a new one.
-    Computes in float32.
+    Its cache (``new_cache``) stores keys in the permuted layout, as ``kv_dtype``:
+    float32 by default; bfloat16 halves the bytes a decoding step reads, which bound it
+    at large batches, and runs attention through the bfloat16 kernel of
+    ``scaled_dot_product_attention`` (the cached keys and values are rounded to 8
+    significant bits; everything else stays float32). The snapshot does not follow later
+    weight updates: build a new one.
     """
 
-    def __init__(self, model: Transformer):
+    def __init__(self, model: Transformer, kv_dtype: torch.dtype = torch.float32):
+        if kv_dtype not in (torch.float32, torch.bfloat16):
+            raise ValueError(f"kv_dtype must be torch.float32 or torch.bfloat16, not {kv_dtype}")
+        self.kv_dtype = kv_dtype
         cfg = self.cfg = model.cfg
         nh, hs, d = cfg.n_head, cfg.head_dim, cfg.d_model
         half = torch.arange(hs // 2)
@@ -260,7 +266,7 @@ class FusedDecoder:
         matmuls read without a copy."""
         cfg = self.cfg
         shape = (2, batch, cfg.n_head, max_len, cfg.head_dim)
-        return [self.embed.new_zeros(shape) for _ in range(cfg.n_layer)]
+        return [self.embed.new_zeros(shape, dtype=self.kv_dtype) for _ in range(cfg.n_layer)]
 
     @staticmethod
     def cache_rows(cache: list[torch.Tensor], rows: torch.Tensor | slice
@@ -297,12 +303,13 @@ class FusedDecoder:
             y = torch.view_as_real(y).view(B, T, 3, nh, hs)
             kv.narrow(3, start, T).copy_(y[:, :, 1:].permute(2, 0, 3, 1, 4))  # (2,B,nh,T,hs)
             k, v = kv.narrow(3, 0, end).unbind(0)  # (B, nh, end, hs) each
-            if T == 1:
+            if T == 1 and k.dtype == torch.float32:
                 att = _decode_attention(y[:, 0, 0], k, v, mask)  # (B, nh, hs)
             else:
-                q = y[:, :, 0].transpose(1, 2)  # (B, nh, T, hs)
+                q = y[:, :, 0].transpose(1, 2).to(k.dtype)  # (B, nh, T, hs)
                 att = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
                                                      is_causal=causal).transpose(1, 2)
+                att = att.to(torch.float32)
             x = torch.addmm(x, att.reshape(N, d), o_w)
             gate, up = (F.rms_norm(x, (d,), eps=cfg.norm_eps) @ gu_w).chunk(2, dim=-1)
             x = torch.addmm(x, F.silu(gate).mul_(up), down_w)

@@ -36,6 +36,7 @@ from ponder.lm.model import FusedDecoder, Transformer
 from ponder.lm.sampling import check_generate_args, stop_cut
 from ponder.lm.tokenizer import CharTokenizer
 
+KV_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 PREFILL_TOKENS = 8192  # prompt slots per prefill forward (bounds activations and the mask)
 
 
@@ -48,12 +49,19 @@ class Sampler:
     keys/values are kept, so a prompt that continues one (the next step of a search) runs
     only its new tokens through the model; FLOPs are still accounted as if the whole
     prompt were prefilled, so records do not depend on what the cache held.
+    ``kv_dtype`` is the cache's type: ``"float32"``, or ``"bfloat16"`` for half the bytes
+    per decoding step (see ``FusedDecoder``).
     """
 
     def __init__(self, model: Transformer, tokenizer: CharTokenizer, max_batch: int = 256,
-                 cache_bytes: int = 512 * 2**20, prefix_bytes: int = 256 * 2**20):
+                 cache_bytes: int = 512 * 2**20, prefix_bytes: int = 256 * 2**20,
+                 kv_dtype: str = "float32"):
         if max_batch < 1:
             raise InvalidInput(f"max_batch must be at least 1, got {max_batch}")
+        if kv_dtype not in KV_DTYPES:
+            raise InvalidInput(f"kv_dtype must be one of {', '.join(KV_DTYPES)}, "
+                               f"got {kv_dtype!r}")
+        self.kv_dtype = KV_DTYPES[kv_dtype]
         self.model, self.tokenizer = model, tokenizer
         self.max_batch, self.cache_bytes, self.prefix_bytes = max_batch, cache_bytes, prefix_bytes
         self.pieces = list(tokenizer.itos)  # token id -> its text
@@ -69,7 +77,7 @@ class Sampler:
         key = tuple((p.data_ptr(), p._version) for p in self.model.parameters())
         if self._decoder is None or key != self._weights_key:
             with torch.no_grad():
-                self._decoder = FusedDecoder(self.model)
+                self._decoder = FusedDecoder(self.model, self.kv_dtype)
             self._weights_key = key
         return self._decoder
 
