@@ -6,7 +6,10 @@ built from ``hf_config``), the same prompts and exactly ``--new-tokens`` new tok
 between the two so that load on a shared machine hits both alike; medians are reported.
 The script also measures the machine's fp32 matmul peak (large square ``torch.mm``) and
 the fraction of it ponder's sampler reaches at the largest batch, counting FLOPs as
-``model.flops_per_token`` does (matmuls + attention at each token's context).
+``model.flops_per_token`` does (matmuls + attention at each token's context), and the
+machine's memory read bandwidth (a sum over 512 MB) with the share of it the sampler's
+reads use at the largest batch (the weights once per step, plus every row's cached keys
+and values at its context).
 
 One torch thread by default: on a small shared machine, a parallel op waits for its
 slowest worker, and a worker descheduled by other load stalls it, which makes multi-thread
@@ -19,7 +22,6 @@ timings of a model this small mostly a measure of the load (``--threads 2`` to c
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import statistics
 import sys
@@ -29,6 +31,7 @@ from pathlib import Path
 
 import torch
 
+from ponder.eval.report import atomic_write_json
 from ponder.lm.checkpoint import hf_config, load_checkpoint
 from ponder.lm.model import Transformer, preset
 from ponder.lm.sampler import Sampler
@@ -105,6 +108,28 @@ def matmul_peak_gflops(size: int = 1024, repeats: int = 15) -> float:
     return 2 * size**3 / statistics.median(times) / 1e9
 
 
+def read_bandwidth_gbs(megabytes: int = 512, repeats: int = 7) -> float:
+    """Memory read bandwidth (GB/s): a sum over a tensor far larger than the caches."""
+    x = torch.ones(megabytes * 2**20 // 4)
+    x.sum()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        x.sum()
+        times.append(time.perf_counter() - t)
+    return x.numel() * 4 / statistics.median(times) / 1e9
+
+
+def bytes_read(model: Transformer, batch: int, prompt: int, new: int, itemsize: int) -> float:
+    """Bytes a generation reads: every decoding step reads the weights once and each row's
+    cached keys and values at its context."""
+    cfg = model.cfg
+    weights = 4 * model.num_params()
+    kv_per_slot = cfg.n_layer * 2 * cfg.d_model * itemsize
+    contexts = sum(prompt + t for t in range(new))
+    return new * weights + batch * kv_per_slot * contexts
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", help="a ponder checkpoint directory (default: random weights)")
@@ -144,6 +169,8 @@ def main(argv: list[str] | None = None) -> dict:
           f"{args.prompt_tokens} prompt + {args.new_tokens} new tokens, "
           f"median of {args.repeats}", flush=True)
     gflops: dict[int, float] = {}
+    gbytes: dict[int, float] = {}
+    itemsize = torch.empty((), dtype=sampler.kv_dtype).element_size()
     print(f"{'batch':>5}  {'ponder tok/s':>12}  {'transformers tok/s':>18}  {'ratio':>6}  "
           f"{'ponder/cpu-s':>12}  {'transf./cpu-s':>12}  {'ratio':>6}")
     for b in (int(x) for x in args.batches.split(",")):
@@ -166,19 +193,27 @@ def main(argv: list[str] | None = None) -> dict:
                "cpu_ratio": med[1][1] / med[0][1]}
         result[f"batch_{b}"] = {k: round(v, 2) for k, v in row.items()}
         gflops[b] = statistics.median(flops) / 1e9
+        gbytes[b] = bytes_read(model, b, args.prompt_tokens, args.new_tokens, itemsize) \
+            / med[0][0] / 1e9
         print(f"{b:>5}  {row['ponder_tok_s']:>12.0f}  {row['transformers_tok_s']:>18.0f}  "
               f"{row['ratio']:>5.1f}x  {row['ponder_tok_cpu_s']:>12.0f}  "
               f"{row['transformers_tok_cpu_s']:>12.0f}  {row['cpu_ratio']:>5.1f}x", flush=True)
     largest = max(gflops)
     peak = matmul_peak_gflops()
+    bandwidth = read_bandwidth_gbs()
     result.update({"matmul_peak_gflops": round(peak, 1),
                    f"ponder_gflops_batch_{largest}": round(gflops[largest], 2),
-                   "ponder_fraction_of_peak": round(gflops[largest] / peak, 4)})
+                   "ponder_fraction_of_peak": round(gflops[largest] / peak, 4),
+                   "read_bandwidth_gb_s": round(bandwidth, 2),
+                   f"ponder_gb_s_batch_{largest}": round(gbytes[largest], 2),
+                   "ponder_fraction_of_bandwidth": round(gbytes[largest] / bandwidth, 4)})
     print(f"fp32 matmul peak {peak:.1f} GFLOP/s (1024x1024 mm); ponder at batch {largest}: "
           f"{gflops[largest]:.2f} GFLOP/s = {100 * gflops[largest] / peak:.1f}% of peak")
+    print(f"read bandwidth {bandwidth:.1f} GB/s (sum over 512 MB); ponder at batch {largest} "
+          f"reads {gbytes[largest]:.2f} GB/s (weights + cached keys/values) = "
+          f"{100 * gbytes[largest] / bandwidth:.1f}% of it")
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+        atomic_write_json(args.json, result)
         print(f"wrote {args.json}")
     return result
 

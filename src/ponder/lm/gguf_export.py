@@ -17,7 +17,7 @@ tokenizer, so the file is written here directly with the ``gguf`` package:
   and always prints, so a chain of thought reads as ponder's own.
 
 llama.cpp then encodes and decodes text as ponder does and its greedy continuation equals
-ponder's (``benchmarks/llama_cpp.py`` checks both); transformers also loads the file
+ponder's (``benchmarks/vs_llama_cpp.py`` checks both); transformers also loads the file
 (``gguf_file=``), which the tests use to compare logits.
 """
 

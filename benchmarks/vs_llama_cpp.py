@@ -15,7 +15,7 @@ built-in families, llama.cpp's tokenisation of each prompt equals ponder's and i
 continuation (to EOS or ``--check-tokens``) is token for token ponder's.
 
     pip install llama-cpp-python      # builds llama.cpp from source (~15 min on 2 cores)
-    python benchmarks/llama_cpp.py --json reports/llama_cpp_benchmark.json
+    python benchmarks/vs_llama_cpp.py --json reports/llama_cpp_benchmark.json
 """
 
 from __future__ import annotations
@@ -48,6 +48,8 @@ class LlamaCpp:
         import llama_cpp as L
 
         self.L = L
+        self._quiet = L.llama_log_callback(lambda level, text, data: None)  # kept alive
+        L.llama_log_set(self._quiet, ctypes.c_void_p())
         L.llama_backend_init()
         mp = L.llama_model_default_params()
         self.model = L.llama_model_load_from_file(str(path).encode(), mp)
@@ -128,7 +130,7 @@ def agreement(llama: LlamaCpp, sampler: Sampler, tok: CharTokenizer, n: int, lim
     texts = []
     for name in ("arith", "chain", "countdown", "perm"):
         for p in get_task(name).problems("test", n, seed=seed):
-            texts.append(format_prompt(p.question))
+            texts.append(format_prompt(p.prompt))
     same_tok = same_text = 0
     for i in range(0, len(texts), 16):
         chunk = texts[i:i + 16]
@@ -171,7 +173,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
-    import llama_cpp
+    from importlib.metadata import version
 
     torch.set_num_threads(args.threads)
     ckpt = args.model or default_model_path()
@@ -186,7 +188,7 @@ def main(argv: list[str] | None = None) -> dict:
         "command": shlex.join([f"benchmarks/{Path(sys.argv[0]).name}",
                                *(argv if argv is not None else sys.argv[1:])]),
         "model": str(ckpt), "params": model.num_params(), "threads": args.threads,
-        "torch": torch.__version__, "llama_cpp_python": llama_cpp.__version__,
+        "torch": torch.__version__, "llama_cpp_python": version("llama-cpp-python"),
         "prompt_tokens": args.prompt_tokens, "new_tokens": args.new_tokens,
         "repeats": args.repeats, "decoding": "greedy, EOS ignored", "weights": "float32",
         "ponder_kv_dtype": args.kv_dtype,
