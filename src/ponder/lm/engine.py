@@ -21,10 +21,11 @@ Cache layout. Every row writes the same cache column at each step (one slice cop
 ``FusedDecoder`` expects), so rows are aligned on the right: a prompt admitted at
 column ``c`` occupies columns ``[c - len, c)``. A boolean mask per row marks the columns
 holding its tokens; rotary positions are per row, so a row's tokens need not be
-contiguous. When the columns run out, or when every active row has left the first half
-of them unused, the filled span is shifted to column 0, so attention reads little more
-than the longest live row; the column count grows only when the live span needs it
-(``ponder.lm.layout`` keeps these buffers).
+contiguous. A decoding step attends from the first column any live row holds, so it
+reads little more than the longest live row; when the columns run out, or when every
+active row has left the first half of them unused, the filled span is shifted to column
+0, and the column count grows only when the live span needs it (``ponder.lm.layout``
+keeps these buffers).
 
 A decoder with ``scratch`` columns (a Quiet-STaR model's, ``ponder.quietstar.thinking``)
 is asked to ``think`` before every sampling step: it may write that many columns past the
@@ -156,6 +157,7 @@ class Engine(RowLayout):
         self.hi = 0  # rows [0, hi) are decoded; free rows below hi are holes
         self.n_active = 0  # rows holding a request
         self._admitting: list[Request] = []  # taken from the queue, not yet in a row
+        self._first = None
 
     def _loop(self) -> None:
         with torch.inference_mode():
@@ -259,6 +261,7 @@ class Engine(RowLayout):
         self.hi = max(self.hi, max(dst) + 1)
         self.n_active += len(taken)
         self.peak_rows = max(self.peak_rows, self.n_active)
+        self._first = None
         for prompts, logits, tmp, real_u in groups:
             where = {p: u for u, p in enumerate(prompts)}
             mine = [(r, where[q.prompt]) for r, q in zip(dst, taken, strict=True)
@@ -355,6 +358,7 @@ class Engine(RowLayout):
                     len(q.prompt), row.toks, row.lps, reason, list(q.stop), share=row.share))
 
     def _free(self, r: int) -> None:
+        self._first = None
         self.n_active -= 1
         self.rows[r] = None
         self.real[r] = False
@@ -369,12 +373,13 @@ class Engine(RowLayout):
         self.hi = hi
         col = self.col
         self.real[:hi, col] = True  # holes too: a row that sees nothing would give NaN
-        mask = self.real[:hi, None, None, : col + 1]
+        first = self._first_live()  # columns before it hold no live row's tokens
+        mask = self.real[:hi, None, None, first: col + 1]
         ctx = self.sampler.model.cfg.max_seq_len
-        view = [kv[:, :hi] for kv in self.cache]
+        view = [kv[:, :hi, :, first:] for kv in self.cache]
         assert self.dec is not None
         self.logits[:hi] = self.dec(self.tok[:hi, None], self.pos[:hi, None].clamp(max=ctx - 1),
-                                    view, col, mask)
+                                    view, col - first, mask)
         self.pos[:hi] += 1
         self.col += 1
         self.steps += 1

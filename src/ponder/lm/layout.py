@@ -36,6 +36,16 @@ class RowLayout:
     steps: int
     _pending: Any
 
+    _first: int | None = None  # cached ``_first_live``; None when rows changed
+
+    def _first_live(self) -> int:
+        """The first cache column a decoded row (or hole) holds: decoding attends from
+        there, not from column 0. Recomputed only after rows came, went or moved."""
+        if self._first is None:
+            used = self.real[: self.hi, : self.col].any(dim=0).nonzero()
+            self._first = int(used[0]) if len(used) else self.col
+        return self._first
+
     def _active(self) -> list[int]:
         return [r for r in range(self.hi) if self.rows[r] is not None]
 
@@ -118,5 +128,6 @@ class RowLayout:
             self.real[:hi, : col - first] = self.real[:hi, first:col].clone()
             self.real[:hi, col - first:] = False
             self.col = col = col - first
+            self._first = None
         if col + s > C:
             self._ensure(rows=len(self.rows), cols=col + s)
