@@ -6,7 +6,7 @@ import time
 import pytest
 
 from ponder.lm.base import Cancelled
-from ponder.lm.batching import Batcher, Call
+from ponder.lm.batching import Batcher, Call, Direct
 from ponder.lm.template import format_prompt
 from ponder.serve.effort import EffortPolicy
 from ponder.serve.errors import BadRequest, Overloaded
@@ -120,6 +120,52 @@ def test_concurrent_requests_are_merged_into_shared_lm_calls(make_engine):
     outs = [j.future.result(timeout=30) for j in jobs]
     assert [o.choices[0].content for o in outs] == [f"Answer: {i + 100}" for i in range(8)]
     assert lm.calls < 8 and engine.batcher.merged >= 2
+
+
+class ThreadSafeReasoner(FakeReasoner):
+    """Batches concurrent calls itself, as the built-in model's engine does; counts how
+    many of its calls run at once."""
+
+    thread_safe = True
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.running = self.peak = 0
+
+    def generate(self, *args, **kw):
+        with self._lock:
+            self.running += 1
+            self.peak = max(self.peak, self.running)
+        try:
+            return super().generate(*args, **kw)
+        finally:
+            with self._lock:
+                self.running -= 1
+
+
+def test_a_model_that_batches_itself_gets_each_call_directly_and_concurrently(make_engine):
+    lm = ThreadSafeReasoner(delay_s=0.05)
+    engine = make_engine(lm, workers=6)
+    assert isinstance(engine.batcher, Direct)
+    jobs = [engine.submit(engine.prepare(f"What is {i} + 7?", effort="low")) for i in range(6)]
+    outs = [j.future.result(timeout=30) for j in jobs]
+    assert [o.choices[0].content for o in outs] == [f"Answer: {i + 7}" for i in range(6)]
+    assert lm.peak >= 2 and engine.batcher.calls == 6 and engine.batcher.merged == 0
+
+
+def test_native_model_answers_the_same_alone_and_under_load(make_engine):
+    from ponder.lm.native import NativeLM
+    from tests.lm.test_sampler import TOK, tiny
+
+    questions = [f"What is {i} * {i + 3}?" for i in range(8)]
+    alone = make_engine(NativeLM(tiny(), TOK), workers=1)
+    want = [run(alone, q, effort="medium", max_completion_tokens=60).choices[0].content
+            for q in questions]
+    busy = make_engine(NativeLM(tiny(), TOK), workers=8)
+    jobs = [busy.submit(busy.prepare(q, effort="medium", max_completion_tokens=60))
+            for q in questions]
+    assert [j.future.result(timeout=60).choices[0].content for j in jobs] == want
+    assert busy.lm.sampler.engine.peak_rows > 4  # requests' rows were decoded together
 
 
 def test_a_failing_call_does_not_fail_the_calls_merged_with_it():

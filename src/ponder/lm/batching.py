@@ -138,6 +138,39 @@ class Batcher:
             i += len(call.prompts)
 
 
+class Direct:
+    """``Batcher`` 's interface for an LM that batches concurrent calls itself, row by
+    row (a true ``thread_safe``, as the built-in model's engine): each call runs in its
+    caller's thread, so a finished row frees its place at once instead of waiting for
+    the longest row of a merged call."""
+
+    def __init__(self, lm: LM):
+        self.lm = lm
+        self.calls = 0  # generate() calls made on the LM (none are merged here)
+        self.merged = 0
+        self._count = threading.Lock()
+
+    def run(self, call: Call) -> list[list[Completion]]:
+        if call.cancelled.is_set():
+            raise Cancelled()
+        with self._count:
+            self.calls += 1
+        return self.lm.generate(call.prompts, n=call.n, max_tokens=call.max_tokens,
+                                temperature=call.temperature, top_p=call.top_p,
+                                stop=call.stop, seed=call.seed)
+
+    def close(self) -> None:
+        pass
+
+
+def call_runner(lm: LM, window_s: float = 0.002, max_sequences: int = 64) -> Batcher | Direct:
+    """What runs concurrent calls on ``lm``: ``Direct`` when it batches them itself,
+    else a ``Batcher`` that merges them."""
+    if getattr(lm, "thread_safe", False):
+        return Direct(lm)
+    return Batcher(lm, window_s, max_sequences)
+
+
 class BatchedLM:
     """``lm`` for many threads at once: each ``generate`` waits in the batcher's queue
     and is merged with the calls of other threads; everything else is ``lm``'s."""

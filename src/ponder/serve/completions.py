@@ -5,7 +5,7 @@ with ``ponder eval --model http://HOST:PORT/v1#NAME`` (``ponder.lm.http``).
 Nothing is hidden here: the client writes the prompt, thinking markers included, and
 gets back what the model wrote after it, as from any text-completion API. ``ponder serve
 --no-completions`` turns the endpoint off where every chain of thought must stay on the
-server. Calls go through the engine's batcher, merged with the chat requests' own.
+server. Calls go through the engine's runner, batched with the chat requests' own.
 
 Fields as vLLM answers them: ``finish_reason`` is "stop" for a stop string and for the
 end of sequence, "length" at ``max_tokens``; ``stop_reason`` is the stop string matched

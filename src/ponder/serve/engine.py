@@ -3,13 +3,16 @@ turns the chosen chain of thought into what a client may see.
 
     request -> Engine.prepare (400 on bad input) -> Engine.submit (429 when full) -> Job
     worker thread: EffortPolicy.think(problem, RequestLM) -> Outcome
-    RequestLM.generate -> Batcher (merges concurrent calls into one LM.generate)
+    RequestLM.generate -> the LM itself, when it batches concurrent calls row by row
+                          (the built-in model's engine), else a Batcher (merges
+                          concurrent calls into one LM.generate)
 
 Each request sees the model through a ``RequestLM`` that splits a call for many samples
 into chunks of ``samples_per_call``. That is what makes long searches observable and
 stoppable: after each chunk the job's progress (tokens so far) is updated, and a
 cancelled job (the client went away) raises ``Cancelled`` before the next chunk is asked
-for. Chunks of concurrent requests are merged again by the batcher.
+for. Chunks of concurrent requests are batched again: row by row in the built-in model's
+engine, call by call in the batcher of any other backend.
 
 The strategies of ``ponder.think`` ask the model they are given for its prompt
 (``prompt_of`` -> ``prompt_for``), but they know only the question joined from the
@@ -32,7 +35,7 @@ from typing import Any
 
 from ponder.errors import ConfigError, InvalidInput, PonderError
 from ponder.lm.base import LM, Cancelled, Completion
-from ponder.lm.batching import Batcher, Call
+from ponder.lm.batching import Batcher, Call, Direct, call_runner
 from ponder.lm.template import (
     THINK_CLOSE,
     THINK_OPEN,
@@ -123,7 +126,7 @@ class RequestLM:
     with the raw layout of the request's question starts with the model's own prompt for
     the request instead (the two are the same for ponder's own models)."""
 
-    def __init__(self, lm: LM, batcher: Batcher, job: Job, samples_per_call: int):
+    def __init__(self, lm: LM, batcher: Batcher | Direct, job: Job, samples_per_call: int):
         self.name, self.flops_per_token = lm.name, lm.flops_per_token
         self.max_context = lm.max_context
         self._lm, self._batcher, self._job, self._chunk = lm, batcher, job, samples_per_call
@@ -183,7 +186,7 @@ class Engine:
         self.scorers, self.summarizer = scorers, summarizer or ExtractiveSummarizer()
         self.default_effort, self.max_tokens = default_effort, max_tokens
         self.max_pending, self.samples_per_call = max_pending, samples_per_call
-        self.batcher = Batcher(lm, batch_window_s, max_batch_sequences)
+        self.batcher = call_runner(lm, batch_window_s, max_batch_sequences)
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="ponder-think")
         self._lock = threading.Lock()
         self._jobs: set[Job] = set()
