@@ -117,7 +117,7 @@ def test_memory_bounds_split_the_work_without_changing_results(monkeypatch):
     kw = dict(n=3, max_tokens=[6, 12, 9], temperature=1.0, seeds=range(9))
     big = Sampler(model, TOK)
     want = big.generate(prompts, **kw)
-    monkeypatch.setattr("ponder.lm.sampler.PREFILL_TOKENS", 16)  # one prompt per prefill
+    monkeypatch.setattr("ponder.lm.layout.PREFILL_TOKENS", 16)  # one prompt per prefill
     small = Sampler(model, TOK, cache_bytes=2 * 2 * 32 * 4 * 40 * 2)  # room for two rows
     got = small.generate(prompts, **kw)
     assert [[c.text for c in r] for r in got] == [[c.text for c in r] for r in want]

@@ -49,9 +49,10 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 
+from ponder.lm import layout
 from ponder.lm.base import Cancelled, Completion
 from ponder.lm.layout import NOISE_BLOCK, RowLayout
-from ponder.lm.prefix import PrefixStore, prefill_from
+from ponder.lm.prefix import PrefixStore, prefill_many
 from ponder.lm.sampling import gumbel_choice
 
 if TYPE_CHECKING:
@@ -241,15 +242,26 @@ class Engine(RowLayout):
         # (prompts, logits (U, V), cache of width P, (U, P) mask of real slots or None)
         groups: list[tuple[list[tuple[int, ...]], torch.Tensor, list[torch.Tensor],
                            torch.Tensor | None]] = []
-        cold = []
+        cold, hot = [], []
         for prompt in uniq:
             hit = self.prefixes.longest(prompt)
             # a short shared head (the same instructions) is not worth a prefill alone
             if hit is None or hit[0] < max(MIN_PREFIX, len(prompt) // 2):
                 cold.append(prompt)
             else:
-                logits, tmp = self._extend(prompt, *hit)
-                groups.append(([prompt], logits, tmp, None))
+                hot.append((prompt, hit))
+        hot.sort(key=lambda h: -len(h[0]))
+        while hot:  # continuations of stored sequences, in batches of bounded width
+            width, n = len(hot[0][0]), 1
+            while n < len(hot) and (n + 1) * width <= layout.PREFILL_TOKENS:
+                n += 1
+            part, hot = hot[:n], hot[n:]
+            logits, tmp, real = prefill_many(dec, [p for p, _ in part], [h for _, h in part])
+            groups.append(([p for p, _ in part], logits, tmp, real))
+            known = sum(h[0] for _, h in part)
+            s.prefill_tokens += sum(len(p) for p, _ in part) - known
+            self.prefix_hits += len(part)
+            self.prefix_tokens_saved += known
         if cold:
             logits, tmp, _, real_u = s._prefill(dec, cold)
             groups.append((cold, logits, tmp, real_u))
@@ -287,16 +299,6 @@ class Engine(RowLayout):
             self.rows[r] = _Row(q, torch.Generator().manual_seed(q.seed), shares[q.prompt],
                                 stop_ends=ends)
         self._admitting = []
-
-    def _extend(self, prompt: tuple[int, ...], known: int, kv: list[torch.Tensor]
-                ) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """``prefill_from`` a stored prefix, counted."""
-        assert self.dec is not None
-        logits, cache = prefill_from(self.dec, prompt, known, kv)
-        self.sampler.prefill_tokens += len(prompt) - known
-        self.prefix_hits += 1
-        self.prefix_tokens_saved += known
-        return logits, cache
 
     def _keep(self, r: int, row: _Row) -> None:
         """Store the keys/values row ``r`` computed (its prompt and every sampled token

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 NOISE_BLOCK = 32  # decoding steps of Gumbel noise drawn at once per row
 MIN_COLUMNS = 256  # cache columns allocated at first
+PREFILL_TOKENS = 8192  # cache slots per prefill forward (bounds activations and the mask)
 HOLE_FRACTION = 0.25  # compact the rows once this share of them is free and none waits
 
 

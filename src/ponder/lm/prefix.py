@@ -75,17 +75,36 @@ def _nbytes(kv: list[torch.Tensor]) -> int:
     return sum(t.numel() * t.element_size() for t in kv)
 
 
-def prefill_from(dec: Any, prompt: tuple[int, ...], known: int, kv: list[torch.Tensor]
-                 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """Prefill ``prompt`` whose first ``known`` tokens' keys/values are ``kv`` (a stored
-    prefix): only the rest goes through the decoder ``dec``. Returns the next-token
-    logits (1, V) and the prompt's cache."""
-    P = len(prompt)
-    cache = dec.new_cache(1, P)
-    for c, k in zip(cache, kv, strict=True):
-        c[:, 0, :, :known] = k
-    slots = torch.arange(P)
-    later = torch.arange(known, P)
-    mask = (slots[None, :] <= later[:, None])[None, None]  # (1, 1, P - known, P)
-    logits = dec(torch.tensor([prompt[known:]]), later[None], cache, known, mask)
-    return logits, cache
+def prefill_many(dec: Any, prompts: list[tuple[int, ...]],
+                 hits: list[tuple[int, list[torch.Tensor]]]
+                 ) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor]:
+    """Prefill ``prompts`` in one decoder call when each one's first ``known`` tokens
+    have stored keys/values (``hits[u] = (known, kv)``, from ``PrefixStore.longest``):
+    only the rest of each prompt goes through the decoder ``dec``.
+
+    Row u's stored prefix is placed right-aligned before column K (the longest prefix),
+    its new tokens right-aligned in the T columns after it (T: the most new tokens), so
+    every row writes the same columns; rotary positions are per token, so the gap of
+    padding between the two parts changes nothing. Returns the next-token logits (U, V),
+    the cache of width K + T and the (U, K + T) mask of the slots holding each prompt."""
+    knowns = [k for k, _ in hits]
+    news = [len(p) - k for p, k in zip(prompts, knowns, strict=True)]
+    U, K, T = len(prompts), max(knowns), max(news)
+    W = K + T
+    cache = dec.new_cache(U, W)
+    real = torch.zeros(U, W, dtype=torch.bool)
+    ids = torch.zeros(U, T, dtype=torch.long)  # padding: any id, never attended to
+    pos = torch.zeros(U, T, dtype=torch.long)
+    for u, (prompt, (k, kv), n) in enumerate(zip(prompts, hits, news, strict=True)):
+        for c, t in zip(cache, kv, strict=True):
+            c[:, u, :, K - k:K] = t
+        real[u, K - k:K] = True
+        real[u, W - n:] = True
+        ids[u, T - n:] = torch.tensor(prompt[k:])
+        pos[u, T - n:] = torch.arange(k, len(prompt))
+    slots = torch.arange(W)
+    queries = slots[K:, None]  # (T, 1): the slot each new token is written to
+    # causal over the prompt's own slots; a padding query sees itself (never nothing)
+    mask = (real[:, None, :] & (slots <= queries)) | (slots == queries)  # (U, T, W)
+    logits = dec(ids, pos, cache, K, mask[:, None])
+    return logits, cache, real

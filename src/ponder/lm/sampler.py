@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from ponder.errors import InvalidInput
+from ponder.lm import layout
 from ponder.lm.base import Completion
 from ponder.lm.engine import Engine, Request
 from ponder.lm.model import FusedDecoder, Transformer
@@ -37,7 +38,6 @@ from ponder.lm.sampling import check_generate_args, stop_cut
 from ponder.lm.tokenizer import CharTokenizer
 
 KV_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
-PREFILL_TOKENS = 8192  # prompt slots per prefill forward (bounds activations and the mask)
 
 
 class Sampler:
@@ -150,7 +150,7 @@ class Sampler:
         positions = (slots[None, :P] - pad[:, None]).clamp(min=0)  # (U, P)
         cache = dec.new_cache(len(prompts), P)
         logits = []
-        group = max(1, PREFILL_TOKENS // P)
+        group = max(1, layout.PREFILL_TOKENS // P)
         for g in range(0, len(prompts), group):  # groups write into views of the cache
             rows = slice(g, g + group)
             mask = (causal & (real[rows, None, :P] | diag))[:, None] if padded else None
