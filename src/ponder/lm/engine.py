@@ -376,7 +376,7 @@ class Engine(RowLayout):
         col = self.col
         self.real[:hi, col] = True  # holes too: a row that sees nothing would give NaN
         first = self._first_live()  # columns before it hold no live row's tokens
-        mask = self.real[:hi, None, None, first: col + 1]
+        mask = None if self._dense else self.real[:hi, None, None, first: col + 1]
         ctx = self.sampler.model.cfg.max_seq_len
         view = [kv[:, :hi, :, first:] for kv in self.cache]
         assert self.dec is not None

@@ -38,13 +38,18 @@ class RowLayout:
     _pending: Any
 
     _first: int | None = None  # cached ``_first_live``; None when rows changed
+    _dense = False  # every decoded row holds every column from ``_first`` on
 
     def _first_live(self) -> int:
         """The first cache column a decoded row (or hole) holds: decoding attends from
-        there, not from column 0. Recomputed only after rows came, went or moved."""
+        there, not from column 0. Recomputed only after rows came, went or moved, with
+        whether every row holds every column since (then no mask is needed: decoding
+        keeps it so, as each step adds one column to every row)."""
         if self._first is None:
-            used = self.real[: self.hi, : self.col].any(dim=0).nonzero()
+            span = self.real[: self.hi, : self.col]
+            used = span.any(dim=0).nonzero()
             self._first = int(used[0]) if len(used) else self.col
+            self._dense = bool(span[:, self._first:].all())
         return self._first
 
     def _active(self) -> list[int]:
