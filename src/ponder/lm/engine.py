@@ -307,7 +307,14 @@ class Engine(RowLayout):
         key = row.req.prompt + tuple(row.toks[:-1])
         if len(key) < MIN_PREFIX or not self.prefixes.max_bytes:
             return
-        cols = self.real[r].nonzero().squeeze(1)
+        if key in self.prefixes.entries:  # the same text again: no copy needed
+            self.prefixes.put(key, [])
+            return
+        start = self.col - len(key)  # the row ends at the last column decoded
+        if start >= 0 and bool(self.real[r, start:self.col].all()):  # one run: a slice
+            self.prefixes.put(key, [kv[:, r, :, start:self.col].clone() for kv in self.cache])
+            return
+        cols = self.real[r].nonzero().squeeze(1)  # a prefix continued after a gap
         if len(cols) != len(key):  # pragma: no cover - a bookkeeping error, not input
             return
         self.prefixes.put(key, [kv[:, r].index_select(2, cols) for kv in self.cache])

@@ -263,15 +263,17 @@ class FusedDecoder:
         unit = torch.ones_like(rot)  # v's "rotation"
         self.rope = torch.stack([rot, rot, unit], dim=1)[:, :, None]  # (L, 3, 1, hs/2)
 
-    def new_cache(self, batch: int, max_len: int) -> list[torch.Tensor]:
+    def new_cache(self, batch: int, max_len: int, zero: bool = True) -> list[torch.Tensor]:
         """Per-layer (2, batch, nh, max_len, hs) key/value buffers, zeroed. The decoding
         step reads masked-out slots too (a probability of 0 times their value), so a slot
-        must never hold NaN or infinity, as uninitialised memory may. Keys and values each
-        keep (batch, nh) mergeable into one dimension, which the decoding step's batched
-        matmuls read without a copy."""
+        must never hold NaN or infinity, as uninitialised memory may; ``zero=False`` only
+        for a cache whose every slot is written before it is read (a prefill of all its
+        columns). Keys and values each keep (batch, nh) mergeable into one dimension,
+        which the decoding step's batched matmuls read without a copy."""
         cfg = self.cfg
         shape = (2, batch, cfg.n_head, max_len, cfg.head_dim)
-        return [self.embed.new_zeros(shape, dtype=self.kv_dtype) for _ in range(cfg.n_layer)]
+        make = self.embed.new_zeros if zero else self.embed.new_empty
+        return [make(shape, dtype=self.kv_dtype) for _ in range(cfg.n_layer)]
 
     @staticmethod
     def cache_rows(cache: list[torch.Tensor], rows: torch.Tensor | slice

@@ -31,6 +31,8 @@ class PrefixStore:
         self.root = _Node()
 
     def put(self, key: tuple[int, ...], kv: list[torch.Tensor]) -> None:
+        """Store ``kv`` under ``key``; a key already stored is only marked as recently
+        used (``kv`` is then ignored)."""
         if key in self.entries:
             self.entries.move_to_end(key)
             return

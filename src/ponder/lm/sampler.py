@@ -148,7 +148,7 @@ class Sampler:
         causal = slots[None, :P] <= slots[:P, None]  # (P, P)
         diag = torch.eye(P, dtype=torch.bool, device=device)
         positions = (slots[None, :P] - pad[:, None]).clamp(min=0)  # (U, P)
-        cache = dec.new_cache(len(prompts), P)
+        cache = dec.new_cache(len(prompts), P, zero=False)  # every slot is written below
         logits = []
         group = max(1, layout.PREFILL_TOKENS // P)
         for g in range(0, len(prompts), group):  # groups write into views of the cache
