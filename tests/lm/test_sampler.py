@@ -253,6 +253,14 @@ def test_continuing_a_partial_completion_equals_one_go():
     for w, lp, k, (c,) in zip(whole, lps, splits, parts, strict=True):
         assert ids_of(c) == w[k:]
         assert c.token_logprobs == pytest.approx(lp[k:], abs=1e-5)
+    # again, from sequences that were themselves continued (kept with a gap between the
+    # stored prefix and the new tokens): the stored keys/values are still the right ones
+    hits = s.engine.prefix_hits
+    again = s.generate([p + w[:k + 3] for p, w, k in zip(prompts, whole, splits, strict=True)],
+                       max_tokens=[13 - k for k in splits], temperature=0)
+    assert s.engine.prefix_hits >= hits + 2
+    for w, k, (c,) in zip(whole, splits, again, strict=True):
+        assert ids_of(c) == w[k + 3:]
 
 
 def test_weight_updates_are_seen_by_the_next_generate():
