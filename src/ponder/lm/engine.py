@@ -282,8 +282,9 @@ class Engine(RowLayout):
             src = torch.tensor([u for _, u in mine])
             P = tmp[0].shape[3]
             c0 = self.col - P
-            for kv, t in zip(self.cache, tmp, strict=True):
-                kv[:, d, :, c0:self.col] = t[:, src]
+            same = len(mine) == len(prompts) and bool((src == torch.arange(len(src))).all())
+            for kv, t in zip(self.cache, tmp, strict=True):  # index_copy_: no gather/scatter
+                kv.narrow(3, c0, P).index_copy_(1, d, t if same else t.index_select(1, src))
             self.real[d] = False
             self.real[d, c0:self.col] = real_u[src] if real_u is not None else True
             self.logits[d] = logits[src]
@@ -293,11 +294,13 @@ class Engine(RowLayout):
         self.temp[d] = torch.tensor([q.temperature for q in taken], dtype=self.temp.dtype)
         self.top_p[d] = torch.tensor([q.top_p for q in taken], dtype=self.top_p.dtype)
         shares = Counter(q.prompt for q in taken)
+        ends: dict[tuple[str, ...], frozenset[int]] = {}  # token ids a stop string may end in
         for r, q in zip(dst, taken, strict=True):
-            ends = frozenset(i for i, piece in enumerate(s.pieces)
-                             if any(x[-1] in piece for x in q.stop))
+            if q.stop not in ends:
+                ends[q.stop] = frozenset(i for i, piece in enumerate(s.pieces)
+                                         if any(x[-1] in piece for x in q.stop))
             self.rows[r] = _Row(q, torch.Generator().manual_seed(q.seed), shares[q.prompt],
-                                stop_ends=ends)
+                                stop_ends=ends[q.stop])
         self._admitting = []
 
     def _keep(self, r: int, row: _Row) -> None:
