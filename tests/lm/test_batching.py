@@ -50,22 +50,3 @@ def test_map_ordered_keeps_order_and_raises_the_first_error():
 
     with pytest.raises(ValueError, match="three"):
         list(map_ordered(boom, range(8), workers=4))
-
-
-def test_quick_switch_lowers_the_switch_interval_while_in_use_and_restores_it():
-    import sys
-
-    from ponder.lm.batching import SWITCH_INTERVAL, quick_switch
-
-    before = sys.getswitchinterval()
-    seen = []
-    with quick_switch():
-        with quick_switch():  # nested (or concurrent) users share it
-            seen.append(sys.getswitchinterval())
-        seen.append(sys.getswitchinterval())  # still one user
-    assert seen == [pytest.approx(SWITCH_INTERVAL)] * 2
-    assert sys.getswitchinterval() == before
-    inside = []
-    list(map_ordered(lambda x: inside.append(sys.getswitchinterval()), range(4), workers=2))
-    assert inside == [pytest.approx(min(before, SWITCH_INTERVAL))] * 4
-    assert sys.getswitchinterval() == before

@@ -16,12 +16,10 @@ busy, the way continuous batching does at the granularity of whole calls.
 from __future__ import annotations
 
 import queue
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -202,34 +200,6 @@ def shared(lm: LM) -> LM:
     return lm if getattr(lm, "thread_safe", False) else BatchedLM(lm)
 
 
-SWITCH_INTERVAL = 0.0005  # seconds; Python's default is 0.005
-_switch_lock = threading.Lock()
-_switch_users = 0
-_switch_saved = 0.0
-
-
-@contextmanager
-def quick_switch() -> Iterator[None]:
-    """Lower the interpreter's thread switch interval while many threads run Python
-    beside the model's own thread (restored when the last user leaves). A decoding
-    step is many tensor operations, each releasing the interpreter lock and taking it
-    back; with callers' threads busy in Python (verifying, scoring, building prompts)
-    the model's thread would wait up to the default 5 ms for it every time."""
-    global _switch_users, _switch_saved
-    with _switch_lock:
-        if not _switch_users:
-            _switch_saved = sys.getswitchinterval()
-            sys.setswitchinterval(min(_switch_saved, SWITCH_INTERVAL))
-        _switch_users += 1
-    try:
-        yield
-    finally:
-        with _switch_lock:
-            _switch_users -= 1
-            if not _switch_users:
-                sys.setswitchinterval(_switch_saved)
-
-
 def map_ordered(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[R]:
     """``fn`` over ``items`` on ``workers`` threads, results in input order (each as
     soon as it and those before it are done). Their model calls meet in the engine or
@@ -237,5 +207,5 @@ def map_ordered(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Itera
     if workers <= 1:
         yield from map(fn, items)
         return
-    with quick_switch(), ThreadPoolExecutor(workers, thread_name_prefix="ponder-map") as pool:
+    with ThreadPoolExecutor(workers, thread_name_prefix="ponder-map") as pool:
         yield from pool.map(fn, items)

@@ -35,7 +35,7 @@ from typing import Any
 
 from ponder.errors import ConfigError, InvalidInput, PonderError
 from ponder.lm.base import LM, Cancelled, Completion
-from ponder.lm.batching import Batcher, Call, Direct, call_runner, quick_switch
+from ponder.lm.batching import Batcher, Call, Direct, call_runner
 from ponder.lm.template import (
     THINK_CLOSE,
     THINK_OPEN,
@@ -188,8 +188,6 @@ class Engine:
         self.max_pending, self.samples_per_call = max_pending, samples_per_call
         self.batcher = call_runner(lm, batch_window_s, max_batch_sequences)
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="ponder-think")
-        self._switch: Any = quick_switch()  # workers think in Python beside the model
-        self._switch.__enter__()
         self._lock = threading.Lock()
         self._jobs: set[Job] = set()
 
@@ -280,9 +278,6 @@ class Engine:
             job.cancel()
         self._pool.shutdown(wait=True, cancel_futures=True)
         self.batcher.close()
-        if self._switch is not None:
-            self._switch.__exit__(None, None, None)
-            self._switch = None
 
     # -- thinking -------------------------------------------------------------------
     def _work(self, job: Job) -> None:
