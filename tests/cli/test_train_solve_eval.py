@@ -194,6 +194,12 @@ def test_eval_runs_the_real_backend_on_a_run_directory(tiny_run, tmp_path, capsy
                      "-d", "1", "--max-tokens", "4", "--json", str(out_json))
     result = json.loads(out_json.read_text())
     assert code == 0 and result["n"] == 2 and result["mean_tokens"] <= 4
+    code, _, _ = run(capsys, "eval", "--model", str(tiny_run), "--task", "arith", "--n", "2",
+                     "-d", "1", "--max-tokens", "4", "--kv-dtype", "bfloat16")
+    assert code == 0
+    code, _, err = run(capsys, "eval", "--model", str(tiny_run), "--task", "arith", "--n", "2",
+                       "--kv-dtype", "int8")
+    assert code != 0 and "kv_dtype must be one of float32, bfloat16" in err
 
 
 # -- demo --------------------------------------------------------------------------------

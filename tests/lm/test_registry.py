@@ -65,6 +65,19 @@ def test_real_native_backend_when_available(checkpoint):
     assert c.tokens <= 3
 
 
+def test_kv_dtype_goes_to_ponder_models_and_is_refused_elsewhere(checkpoint, tmp_path):
+    lm = load_lm(str(checkpoint), kv_dtype="bfloat16")
+    [[c]] = lm.generate(["Sum 1 2\n"], max_tokens=3, temperature=0)
+    assert lm.sampler.kv_dtype == torch.bfloat16 and c.tokens <= 3
+    export_checkpoint(checkpoint, tmp_path / "hf")
+    assert isinstance(load_lm(f"hf:{tmp_path / 'hf'}", kv_dtype="float32"), HFLM)
+    for spec in (f"hf:{tmp_path / 'hf'}", "http://127.0.0.1:9/v1#m"):
+        with pytest.raises(InvalidInput, match="applies to ponder's own models"):
+            load_lm(spec, kv_dtype="bfloat16")
+    with pytest.raises(InvalidInput, match="kv_dtype must be one of"):
+        load_lm(str(checkpoint), kv_dtype="float16")
+
+
 def test_missing_paths_name_the_path(fake_native, tmp_path):
     for spec in [str(tmp_path / "nope"), f"native:{tmp_path / 'nope'}",
                  f"hf:{tmp_path / 'nope'}", f"vllm:{tmp_path / 'nope'}"]:

@@ -13,6 +13,8 @@ from ponder.errors import InvalidInput
 from ponder.eval.accuracy import AccuracyReport
 from ponder.eval.stats import format_ci, wilson
 
+KV_DTYPE_HELP = ("Key/value cache type of ponder's own models: float32, or bfloat16 (half "
+                 "the bytes, faster decoding at large batches; greedy text may change)")
 MODEL_HELP = ("Model: a checkpoint directory or training run (runs/x), hf:PATH, vllm:PATH or "
               "an http(s) URL#MODEL; default: the bundled reasoner.")
 

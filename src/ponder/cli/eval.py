@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from ponder.cli._common import (
+    KV_DTYPE_HELP,
     MODEL_HELP,
     accuracy_table,
     command_line,
@@ -36,6 +37,7 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         task: str = typer.Option(..., "--task", help="Task(s), comma-separated: chain,arith."),
         model: str | None = typer.Option(None, "--model", "-m", help=MODEL_HELP),
+        kv_dtype: str = typer.Option("float32", "--kv-dtype", help=KV_DTYPE_HELP),
         n: int = typer.Option(200, "--n", "-n", min=1, help="Held-out problems per task."),
         difficulty: str | None = typer.Option(
             None, "--difficulty", "-d", help="Levels, e.g. 3 or 1,2,5-8; default: all."),
@@ -58,7 +60,7 @@ def register(app: typer.Typer) -> None:
             check_direct(t, direct)
             for level in levels or []:
                 t.check_difficulty(level)
-        lm = load_lm(model)
+        lm = load_lm(model, kv_dtype=kv_dtype)
         reports = {t.name: evaluate_task(lm, t, n, seed=seed, difficulty=levels,
                                          direct=direct, max_tokens=max_tokens,
                                          batch_size=batch_size, progress=True,

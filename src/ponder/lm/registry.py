@@ -79,6 +79,16 @@ BACKENDS: dict[str, Callable[..., LM]] = {"native": _native, "hf": _hf, "vllm": 
 _PREFIX = re.compile(r"([A-Za-z][A-Za-z0-9_+.-]+):(.*)", re.DOTALL)
 
 
+def _foreign(spec: str, kw: dict[str, Any]) -> dict[str, Any]:
+    """``kw`` for a backend that is not ponder's own model: its cache type is that
+    backend's business, so only the default ``kv_dtype`` is accepted (and dropped)."""
+    kw = dict(kw)
+    kv = kw.pop("kv_dtype", "float32")
+    if kv != "float32":
+        raise InvalidInput(f"kv_dtype {kv!r} applies to ponder's own models, not {spec}")
+    return kw
+
+
 def load_lm(spec: str | None = None, **kw: Any) -> LM:
     """The LM a model string names (see the module docstring)."""
     if spec is None:
@@ -90,10 +100,10 @@ def load_lm(spec: str | None = None, **kw: Any) -> LM:
         return _native(str(path), **kw)
     spec = spec.strip()
     if spec.startswith(("http://", "https://")):
-        return _http(spec, **kw)
+        return _http(spec, **_foreign(spec, kw))
     m = _PREFIX.fullmatch(spec)
     if m and m[1] in BACKENDS:
-        return BACKENDS[m[1]](m[2], **kw)
+        return BACKENDS[m[1]](m[2], **(kw if m[1] == "native" else _foreign(spec, kw)))
     # "foo:bar" is a typo'd backend unless such a path exists (one-letter prefixes are
     # Windows drives, paths with a slash before the colon are plain paths)
     if m and not Path(spec).expanduser().exists():
