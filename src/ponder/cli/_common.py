@@ -15,6 +15,13 @@ from ponder.eval.stats import format_ci, wilson
 
 KV_DTYPE_HELP = ("Key/value cache type of ponder's own models: float32, or bfloat16 (half "
                  "the bytes, faster decoding at large batches; greedy text may change)")
+
+
+def kv_options(kv_dtype: str) -> dict[str, str]:
+    """``load_lm`` keywords for ``--kv-dtype`` (none for the default)."""
+    return {} if kv_dtype == "float32" else {"kv_dtype": kv_dtype}
+
+
 MODEL_HELP = ("Model: a checkpoint directory or training run (runs/x), hf:PATH, vllm:PATH or "
               "an http(s) URL#MODEL; default: the bundled reasoner.")
 

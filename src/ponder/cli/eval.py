@@ -13,6 +13,7 @@ from ponder.cli._common import (
     MODEL_HELP,
     accuracy_table,
     command_line,
+    kv_options,
     parse_levels,
 )
 from ponder.eval.accuracy import AccuracyReport, check_direct, evaluate_task, mean_accuracy
@@ -60,7 +61,7 @@ def register(app: typer.Typer) -> None:
             check_direct(t, direct)
             for level in levels or []:
                 t.check_difficulty(level)
-        lm = load_lm(model, kv_dtype=kv_dtype)
+        lm = load_lm(model, **kv_options(kv_dtype))
         reports = {t.name: evaluate_task(lm, t, n, seed=seed, difficulty=levels,
                                          direct=direct, max_tokens=max_tokens,
                                          batch_size=batch_size, progress=True,

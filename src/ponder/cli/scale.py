@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from ponder.cli._common import KV_DTYPE_HELP, parse_ints, parse_levels
+from ponder.cli._common import KV_DTYPE_HELP, kv_options, parse_ints, parse_levels
 from ponder.errors import InvalidInput
 
 
@@ -55,7 +55,7 @@ def scale(
                       seed=seed, max_tokens=max_tokens, temperature=temperature,
                       options=opts, concurrency=concurrency)
     t = get_task(task)
-    lm = load_lm(model, kv_dtype=kv_dtype)
+    lm = load_lm(model, **kv_options(kv_dtype))
     scorers = Scorers(
         verifier=t.verify if oracle else None,
         prm=open_scorer(prm) if prm else None,

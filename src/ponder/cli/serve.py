@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ponder.cli._common import KV_DTYPE_HELP
+from ponder.cli._common import KV_DTYPE_HELP, kv_options
 
 
 def serve(
@@ -50,7 +50,7 @@ def serve(
     if summary_model and summarizer != "lm":
         raise ConfigError("--summary-model names the model that writes summaries; it needs "
                           "--summarizer lm")
-    lm = load_lm(model, kv_dtype=kv_dtype)
+    lm = load_lm(model, **kv_options(kv_dtype))
     scorers = None
     if prm:
         from ponder.lm.reward import open_scorer
