@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> dict:
           f"median of {args.repeats}", flush=True)
     gflops: dict[int, float] = {}
     gbytes: dict[int, float] = {}
-    itemsize = torch.empty((), dtype=sampler.kv_dtype).element_size()
+    itemsize = sampler.kv_itemsize
     print(f"{'batch':>5}  {'ponder tok/s':>12}  {'transformers tok/s':>18}  {'ratio':>6}  "
           f"{'ponder/cpu-s':>12}  {'transf./cpu-s':>12}  {'ratio':>6}")
     for b in (int(x) for x in args.batches.split(",")):

@@ -103,6 +103,23 @@ def staged_dir(final: Path) -> Iterator[Path]:
         raise
 
 
+@contextmanager
+def staged_file(final: Path) -> Iterator[Path]:
+    """A temporary path next to ``final`` for a writer that opens files by name (the
+    ``gguf`` package's): renamed into place, readable as any written file, when the
+    block ends; deleted when it raises (an existing ``final`` is then left as it was)."""
+    fd, name = tempfile.mkstemp(prefix=f".{final.name}.tmp-", dir=final.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        tmp.chmod(0o666 & ~_umask())  # mkstemp makes it 0600
+        os.replace(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def save_weights(directory: Path, state: dict[str, torch.Tensor], tied: str) -> None:
     """``model.safetensors``: float32 copies on the CPU, without the ``tied`` output head
     (it shares the embedding's tensor, which safetensors stores once)."""

@@ -204,8 +204,7 @@ class Engine(RowLayout):
 
     def _capacity(self, longest: int) -> int:
         cfg = self.sampler.model.cfg
-        itemsize = torch.empty((), dtype=self.sampler.kv_dtype).element_size()
-        row_bytes = cfg.n_layer * 2 * cfg.d_model * itemsize * longest
+        row_bytes = cfg.n_layer * 2 * cfg.d_model * self.sampler.kv_itemsize * longest
         return max(1, min(self.sampler.max_batch, self.sampler.cache_bytes // row_bytes))
 
     def _take(self) -> list[Request]:

@@ -23,14 +23,12 @@ ponder's (``benchmarks/vs_llama_cpp.py`` checks both); transformers also loads t
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 
 from ponder.errors import InvalidInput, ModelError
-from ponder.lm.checkpoint import load_checkpoint
+from ponder.lm.checkpoint import load_checkpoint, staged_file
 from ponder.lm.model import ModelConfig
 from ponder.lm.tokenizer import BOS, EOS, PAD, SPECIALS, CharTokenizer
 
@@ -111,10 +109,8 @@ def export_gguf(ckpt_dir: str | Path, out_file: str | Path) -> Path:
     model, tok, _ = load_checkpoint(ckpt)
     cfg = model.cfg
     arch = "llama"
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
-    os.close(fd)
-    try:
-        w = gguf.GGUFWriter(tmp, arch)
+    with staged_file(out) as tmp:
+        w = gguf.GGUFWriter(str(tmp), arch)
         w.add_name(ckpt.resolve().name)
         w.add_file_type(gguf.LlamaFileType.ALL_F32)
         w.add_context_length(cfg.max_seq_len)
@@ -146,9 +142,4 @@ def export_gguf(ckpt_dir: str | Path, out_file: str | Path) -> Path:
         w.write_kv_data_to_file()
         w.write_tensors_to_file()
         w.close()
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return out

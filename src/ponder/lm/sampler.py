@@ -62,6 +62,7 @@ class Sampler:
             raise InvalidInput(f"kv_dtype must be one of {', '.join(KV_DTYPES)}, "
                                f"got {kv_dtype!r}")
         self.kv_dtype = KV_DTYPES[kv_dtype]
+        self.kv_itemsize = self.kv_dtype.itemsize  # bytes per cached key/value number
         self.model, self.tokenizer = model, tokenizer
         self.max_batch, self.cache_bytes, self.prefix_bytes = max_batch, cache_bytes, prefix_bytes
         self.pieces = list(tokenizer.itos)  # token id -> its text
