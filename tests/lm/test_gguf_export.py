@@ -141,3 +141,13 @@ def test_llama_cpp_tokenises_and_decodes_greedily_like_ponder(exported, text):
         got.append(t)
     assert TOK.decode(got) == want.text
     assert llm.detokenize(got, special=True).decode() == want.text
+
+
+def test_a_missing_gguf_package_is_a_clear_error(exported, tmp_path, monkeypatch):
+    import sys
+
+    _, ck, _ = exported
+    monkeypatch.setitem(sys.modules, "gguf", None)
+    with pytest.raises(ModelError, match=r"pip install 'ponder\[gguf\]'"):
+        export_gguf(ck, tmp_path / "m.gguf")
+    assert not list(tmp_path.iterdir())

@@ -95,7 +95,11 @@ def _tensors(state: dict[str, torch.Tensor], cfg: ModelConfig) -> dict[str, torc
 def export_gguf(ckpt_dir: str | Path, out_file: str | Path) -> Path:
     """Write the checkpoint at ``ckpt_dir`` as the GGUF file ``out_file`` (float32,
     replaced atomically if it exists) and return its path."""
-    import gguf
+    try:
+        import gguf
+    except ImportError:
+        raise ModelError("writing GGUF needs the gguf package: pip install 'ponder[gguf]'"
+                         ) from None
 
     ckpt, out = Path(ckpt_dir).expanduser(), Path(out_file).expanduser()
     if out.suffix != ".gguf":
