@@ -2,13 +2,18 @@
 # Held-out accuracy of the bundled reasoner (or $MODEL) per task and difficulty, with a
 # chain of thought and, where the task has the format, without one (--direct), each with
 # its 95% Wilson interval. N problems per task are spread evenly over every level, the
-# trained ones and the ladder above them.
-# Writes reports/default_eval_<task>[_direct].json; `ponder report` summarises them.
+# trained ones and the ladder above them; then N_TRAINED more per task over its trained
+# levels alone (read from the checkpoint's recipe.json), with and without a chain of
+# thought, so that the trained-level targets are measured on n >= 500 per family.
+# Writes reports/default_eval_<task>[_direct].json and
+# reports/default_eval_<task>_trained[_direct].json; `ponder report` summarises them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 PONDER=${PONDER:-.venv/bin/ponder}
+PYTHON=${PYTHON:-.venv/bin/python}
 N=${N:-1000}
+N_TRAINED=${N_TRAINED:-500}
 MODEL_ARG=${MODEL:+--model $MODEL}
 for task in arith chain countdown perm; do
   "$PONDER" eval $MODEL_ARG --task "$task" --n "$N" --json "reports/default_eval_$task.json"
@@ -17,4 +22,17 @@ for task in arith chain perm; do
   "$PONDER" eval $MODEL_ARG --task "$task" --n "$N" --direct \
     --json "reports/default_eval_${task}_direct.json"
 done
+# "task top" for every task the model was trained on, e.g. "arith 5"
+trained=$("$PYTHON" -c 'import sys
+from ponder.cli.demo import trained_levels
+for t, top in trained_levels(sys.argv[1] or None).items(): print(t, top)' "${MODEL:-}")
+while read -r task top; do
+  [ -n "$task" ] || continue
+  "$PONDER" eval $MODEL_ARG --task "$task" --n "$N_TRAINED" --difficulty "1-$top" \
+    --seed 1 --json "reports/default_eval_${task}_trained.json"
+  if [ "$task" != countdown ]; then
+    "$PONDER" eval $MODEL_ARG --task "$task" --n "$N_TRAINED" --difficulty "1-$top" \
+      --seed 1 --direct --json "reports/default_eval_${task}_trained_direct.json"
+  fi
+done <<< "$trained"
 "$PONDER" report --readme README.md  # refills the table in README.md

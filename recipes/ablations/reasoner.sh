@@ -6,6 +6,10 @@
 #   format      fine traces (the default) vs the earlier coarse ones   (fine vs coarse)
 #   curriculum  competence-ordered levels vs uniform mixing            (competence vs fine)
 #   preset      small vs base at equal time                            (base vs fine)
+#   chain       chain lines that end with the named result (the default) vs without
+#               it                                                     (fine vs unnamed)
+#   perm        permutation headers linked to the prompt (the default) vs the
+#               permutation alone                                      (fine vs unlinked)
 #
 #   bash recipes/ablations/reasoner.sh              # every arm, then the summary
 #   ARMS="fine coarse" bash recipes/ablations/reasoner.sh
@@ -14,6 +18,14 @@
 #     EVAL_LEVELS="arith:1-4 chain:1-3 countdown:1-2 perm:1-2" PACK_LEN=640 \
 #     DIR=reports/ablation_curriculum OUT=reports/ablation_curriculum.json \
 #     RUNS=runs/ablation_curriculum bash recipes/ablations/reasoner.sh
+#   # the chain format, chain alone, trained on levels 1-4 and evaluated past them:
+#   ARMS="fine unnamed" TASKS=chain LEVELS=chain=4 EVAL_LEVELS="chain:1-7" N=700 \
+#     DIR=reports/ablation_chain OUT=reports/ablation_chain.json \
+#     RUNS=runs/ablation_chain bash recipes/ablations/reasoner.sh
+#   # the perm format, perm alone, trained on levels 1-3 and evaluated past them:
+#   ARMS="fine unlinked" TASKS=perm LEVELS=perm=3 EVAL_LEVELS="perm:1-6" N=600 \
+#     DIR=reports/ablation_perm OUT=reports/ablation_perm.json \
+#     RUNS=runs/ablation_perm bash recipes/ablations/reasoner.sh
 #
 # Arms run two at a time with one thread each. Each arm's eval goes to
 # reports/ablation/<arm>_<task>.json; recipes/ablations/summarize.py pairs the arms on
@@ -24,6 +36,7 @@ PONDER=${PONDER:-.venv/bin/ponder}
 MINUTES=${MINUTES:-12}
 N=${N:-200}
 ARMS=${ARMS:-fine coarse competence base}
+TASKS=${TASKS:-arith,chain,countdown,perm}
 RUNS=${RUNS:-runs/ablation}
 LEVELS=${LEVELS:-arith=4,chain=6,countdown=3,perm=4}
 EVAL_LEVELS=${EVAL_LEVELS:-"arith:1-4 chain:1-6 countdown:1-3 perm:1-4"}
@@ -36,6 +49,8 @@ arm_flags() {
   case "$1" in
     fine) echo "" ;;
     coarse) echo "--style arith=coarse,chain=coarse,countdown=coarse,perm=coarse" ;;
+    unnamed) echo "--style chain=unnamed" ;;
+    unlinked) echo "--style perm=unlinked" ;;
     competence) echo "--curriculum competence" ;;
     base) echo "--preset base" ;;
     *) echo "unknown arm $1" >&2; exit 2 ;;
@@ -45,7 +60,7 @@ arm_flags() {
 run_arm() {
   local arm=$1
   # shellcheck disable=SC2046
-  "$PONDER" train --task arith,chain,countdown,perm --max-difficulty "$LEVELS" \
+  "$PONDER" train --task "$TASKS" --max-difficulty "$LEVELS" \
     --minutes "$MINUTES" --batch-size 8 --lr 3e-3 --threads 1 --seed 0 --eval-n 0 \
     ${PACK_LEN:+--pack-len "$PACK_LEN"} \
     --quiet --out "$RUNS/$arm" $(arm_flags "$arm") ${RESUME:+--resume}

@@ -13,21 +13,35 @@ import json
 import sys
 from pathlib import Path
 
+from ponder.eval.report import atomic_write_json
 from ponder.eval.stats import compare_paired, format_ci, wilson
 
 #: (name, baseline arm, changed arm): "better" means the changed arm wins
 COMPARISONS = [("format: fine vs coarse traces", "coarse", "fine"),
                ("curriculum: competence vs uniform", "fine", "competence"),
-               ("preset: base vs small at equal time", "fine", "base")]
+               ("preset: base vs small at equal time", "fine", "base"),
+               ("chain format: named vs unnamed results", "unnamed", "fine"),
+               ("perm format: linked vs unlinked headers", "unlinked", "fine")]
 TASKS = ("arith", "chain", "countdown", "perm")
 
 
 def load(folder: Path, arm: str, task: str) -> dict[str, bool] | None:
+    records = load_records(folder, arm, task)
+    return None if records is None else {r["id"]: bool(r["correct"]) for r in records}
+
+
+def load_records(folder: Path, arm: str, task: str) -> list[dict] | None:
     path = folder / f"{arm}_{task}.json"
-    if not path.exists():
-        return None
-    records = json.loads(path.read_text())["records"]
-    return {r["id"]: bool(r["correct"]) for r in records}
+    return json.loads(path.read_text())["records"] if path.exists() else None
+
+
+def by_level(records: list[dict]) -> dict[str, dict]:
+    """Accuracy, Wilson interval and n per difficulty level."""
+    levels: dict[int, list[bool]] = {}
+    for r in records:
+        levels.setdefault(int(r["difficulty"]), []).append(bool(r["correct"]))
+    return {str(d): {"accuracy": sum(v) / len(v), "n": len(v), "ci95": wilson(sum(v), len(v))}
+            for d, v in sorted(levels.items())}
 
 
 def main() -> None:
@@ -41,12 +55,15 @@ def main() -> None:
     for arm in arms:
         result["arms"][arm] = {}
         for task in TASKS:
-            rec = load(args.dir, arm, task)
-            if rec is None:
+            records = load_records(args.dir, arm, task)
+            if records is None:
                 continue
-            k, n = sum(rec.values()), len(rec)
-            result["arms"][arm][task] = {"accuracy": k / n, "n": n, "ci95": wilson(k, n)}
-            print(f"{arm:>11} {task:>9}: {format_ci(k / n, wilson(k, n), n)}")
+            k, n = sum(bool(r["correct"]) for r in records), len(records)
+            levels = by_level(records)
+            result["arms"][arm][task] = {"accuracy": k / n, "n": n, "ci95": wilson(k, n),
+                                         "by_level": levels}
+            print(f"{arm:>11} {task:>9}: {format_ci(k / n, wilson(k, n), n)}  by level: "
+                  + " ".join(f"L{d} {v['accuracy']:.2f}" for d, v in levels.items()))
     for name, base, changed in COMPARISONS:
         for task in TASKS:
             a, b = load(args.dir, base, task), load(args.dir, changed, task)
@@ -58,7 +75,7 @@ def main() -> None:
                                           "changed": changed, **cmp})
             print(f"{name} [{task}]: {cmp['diff']:+.3f} "
                   f"[{cmp['ci95'][0]:+.3f}, {cmp['ci95'][1]:+.3f}] -> {cmp['verdict']}")
-    args.out.write_text(json.dumps(result, indent=2))
+    atomic_write_json(args.out, result)
     print(f"wrote {args.out}")
 
 

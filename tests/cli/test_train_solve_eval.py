@@ -88,12 +88,13 @@ def test_train_packs_by_default_and_no_pack_and_curriculum_are_recorded(tiny_run
     record = next(r for r in read_metrics(tiny_run) if r["kind"] == "train")
     assert record["pad_share"] < 0.2 and record["mfu"] > 0 and record["flops_per_s"] > 0
     out = tmp_path / "padded"
-    code, _, _ = run(capsys, "train", "--task", "arith", "--preset", "tiny", "--steps", "1",
-                     "--batch-size", "2", "--eval-n", "0", "--no-pack", "--curriculum",
-                     "competence", "--out", str(out), "-q")
+    code, _, _ = run(capsys, "train", "--task", "arith,chain", "--preset", "tiny", "--steps",
+                     "1", "--batch-size", "2", "--eval-n", "0", "--no-pack", "--curriculum",
+                     "competence", "--weights", "chain=0.5", "--out", str(out), "-q")
     assert code == 0
     assert read_state(out)["run"]["meta"]["train"]["pack"] is False
     assert read_state(out)["run"]["meta"]["sft"]["curriculum"] == "competence"
+    assert read_state(out)["run"]["meta"]["sft"]["weights"] == {"chain": 0.5}
     assert "frontier" in next(r for r in read_metrics(out) if r["kind"] == "train")
     assert read_state(out)["run"]["pack_len"] == 0
 
@@ -104,6 +105,9 @@ def test_train_needs_a_budget_and_a_known_task(tmp_path, capsys):
     code, _, err = run(capsys, "train", "--task", "nope", "--steps", "1",
                        "--out", str(tmp_path / "y"))
     assert code == 2 and "unknown task 'nope'" in err
+    code, _, err = run(capsys, "train", "--task", "chain", "--steps", "1", "--weights",
+                       "chain=lots", "--out", str(tmp_path / "z"))
+    assert code == 2 and "--weights wants TASK=WEIGHT" in err and "chain='lots'" in err
 
 
 # -- solve -------------------------------------------------------------------------------
@@ -230,9 +234,9 @@ def test_demo_shows_the_trained_levels_and_the_two_beyond(tmp_path):
 
     (tmp_path / "checkpoint").mkdir()
     (tmp_path / "checkpoint" / "recipe.json").write_text(json.dumps(
-        {"sft": {"max_difficulty": {"arith": 4, "perm": 14}}}))
+        {"sft": {"max_difficulty": {"arith": 4, "perm": 13}}}))
     caps = trained_levels(str(tmp_path))
-    assert caps == {"arith": 4, "perm": 14}
+    assert caps == {"arith": 4, "perm": 13}
     assert demo_levels(get_task("arith"), caps["arith"]) == [1, 2, 4, 5, 6]
     # trained on every level, or unknown: spread over the whole range
     assert demo_levels(get_task("perm"), caps["perm"]) == spread_levels(get_task("perm"))

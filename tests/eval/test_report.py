@@ -76,6 +76,14 @@ def test_readme_accuracy_table_is_refilled_from_eval_files(tmp_path):
         "| arith | chain of thought | 0.500 [0.215, 0.785] (n=8) | 2, 10 | 2: 0.50 10: 0.50 |",
         "| arith | direct | 0.125 [0.022, 0.471] (n=8) | none | 2: 0.12 10: 0.12 |",
         "| perm | chain of thought | 0.000 [0.000, 0.324] (n=8) | none | 2: 0.00 10: 0.00 |"]
+    # an eval of some levels only (the trained ones) follows its task's full rows
+    (tmp_path / "default_eval_arith_trained.json").write_text(json.dumps({
+        "task": "arith", "accuracy": 1.0, "n": 8, "direct": False, "difficulty": [1, 2],
+        "by_difficulty": {"1": 1.0, "2": 1.0}, "command": "ponder eval"}))
+    rows = [ln for ln in update_readme_table(readme, tmp_path).read_text().splitlines()
+            if ln.startswith("| arith")]
+    assert rows[2] == ("| arith | chain of thought, levels 1-2 | 1.000 [0.676, 1.000] (n=8) "
+                       "| none | 1: 1.00 2: 1.00 |")
     readme.write_text("no markers")
     with pytest.raises(InvalidInput, match="accuracy-table"):
         update_readme_table(readme, tmp_path)

@@ -24,8 +24,13 @@ def test_trace_computes_only_needed_variables_in_prompt_order():
     p = example()
     assert evaluate(FACTS, 17) == {"q": 5, "w": 12, "k": 3, "z": 9, "y": 11}
     assert needed(FACTS, "z") == {"z", "w", "q"}
-    assert task.teacher_trace(p) == "w=q+7:q=5;5+7=12\nz=w*q:w=12,q=5;12*5=60=9\nAnswer: 9"
+    assert task.teacher_trace(p) == (
+        "w=q+7:q=5;5+7=12;w=12\nz=w*q:w=12,q=5;12*5=60;z=9\nAnswer: 9")
+    assert task.trace_steps(p, "unnamed") == ["w=q+7:q=5;5+7=12", "z=w*q:w=12,q=5;12*5=60=9"]
     assert task.trace_steps(p, "coarse") == ["w=q+7=5+7=12", "z=w*q=12*5=60=9"]
+    for style in ("cot", "unnamed", "coarse"):
+        assert task.verify(p, task.teacher_trace(p, style)) == 1.0
+        assert task.check_steps(p, task.trace_steps(p, style)) == [True, True]
 
 
 def test_generated_problems_need_exactly_difficulty_operations():
@@ -88,6 +93,10 @@ def test_step_checker_accepts_any_dependency_order_and_distractors():
     "v=q+7=5+7=12",            # no such variable
     "w=q+7:q=6;5+7=12",        # wrong value restated
     "z=w*q:q=5,w=12;12*5=60=9",  # restated out of order
+    "w=q+7:q=5;5+7=12;w=13",   # named result with a wrong value
+    "w=q+7:q=5;5+7=12;q=12",   # named result naming another variable
+    "z=w*q:w=12,q=5;12*5=60;z=60",  # named result not reduced
+    "z=w*q:w=12,q=5;12*5=60=9;z=8",  # named result disagrees with the reduction
 ])
 def test_step_checker_rejects_wrong_lines(line):
     p = example()

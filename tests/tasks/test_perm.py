@@ -27,16 +27,24 @@ def test_apply_gathers_old_positions():
 def test_cot_moves_one_item_a_line_and_restates_the_state():
     p = example()
     assert task.trace_steps(p)[:8] == [
-        "=0b1d2a3e4c", "30421", "0<-3=e", "1<-0=b", "2<-4=c", "3<-2=a", "4<-1=d",
+        "=0b1d2a3e4c", "Apply 30421", "0<-3=e", "1<-0=b", "2<-4=c", "3<-2=a", "4<-1=d",
         "=0e1b2c3a4d"]
     assert task.trace_steps(p)[8:] == [
-        "10342", "0<-1=b", "1<-0=e", "2<-3=a", "3<-4=d", "4<-2=c", "=0b1e2a3d4c"]
+        "30421 10342", "0<-1=b", "1<-0=e", "2<-3=a", "3<-4=d", "4<-2=c", "=0b1e2a3d4c",
+        "10342 in turn"]
+    # every header is a pair of adjacent words of the prompt
+    assert all(h in p.prompt for h in task.trace_steps(p)[1::7])
+    unlinked = task.trace_steps(p, "unlinked")
+    assert unlinked[1] == "30421" and unlinked[8] == "10342" and len(unlinked) == 15
+    for style in ("cot", "unlinked", "coarse"):
+        assert task.check_steps(p, task.trace_steps(p, style)) == [True] * len(
+            task.trace_steps(p, style))
     assert task.teacher_trace(p, "coarse") == "30421: ebcad\n10342: beadc\nAnswer: beadc"
     assert task.teacher_trace(p, "direct") == "Answer: beadc"
 
 
 def test_generated_problems_compose_k_permutations():
-    for k in (1, 7, 14):
+    for k in (1, 7, 13):
         for p in task.problems("train", 20, seed=k, difficulty=k):
             perms = p.meta["perms"]
             assert len(perms) == k
@@ -57,7 +65,7 @@ def test_verifier_scores_right_wrong_and_missing_answers():
 
 def test_step_checker_finds_the_first_corrupted_line():
     rng = random.Random(0)
-    for p in task.problems("train", 20, seed=0, difficulty=14):
+    for p in task.problems("train", 20, seed=0, difficulty=13):
         steps = task.trace_steps(p)
         assert task.check_steps(p, steps) == [True] * len(steps)
         i = rng.randrange(len(steps))
@@ -69,13 +77,14 @@ def test_step_checker_finds_the_first_corrupted_line():
 def test_step_checker_rejects_skipped_or_reordered_steps():
     p = example()
     steps = task.trace_steps(p)
-    assert task.check_steps(p, [" =0b1d2a3e4c", "3042 1"]) == [True, True]
+    assert task.check_steps(p, [" =0b1d2a3e4c", "Apply 3042 1"]) == [True, True]
+    assert task.check_steps(p, [" =0b1d2a3e4c", "3042 1"]) == [True, True]  # unlinked
     assert task.check_steps(p, steps[1:3]) == [False, False]  # start skipped
     assert task.check_steps(p, [*steps[:3], steps[4]]) == [True, True, True, False]
 
 
 def test_difficulty_bounds():
-    with pytest.raises(InvalidInput, match=r"1\.\.14"):
-        task.generate(random.Random(0), 15)
+    with pytest.raises(InvalidInput, match=r"1\.\.13"):
+        task.generate(random.Random(0), 14)
     with pytest.raises(InvalidInput):
         task.problems("test", 5, difficulty=0)

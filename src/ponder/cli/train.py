@@ -72,6 +72,21 @@ def _levels(text: str | None) -> dict[str, int] | None:
     return {k: int(v) for k, v in pairs.items()}
 
 
+def _weights(text: str | None) -> dict[str, float] | None:
+    """``"chain=2,countdown=0.5"`` -> {"chain": 2.0, "countdown": 0.5}."""
+    pairs = _pairs(text, "--weights", "chain=2,countdown=0.5")
+    if pairs is None:
+        return None
+    out = {}
+    for k, v in pairs.items():
+        try:
+            out[k] = float(v)
+        except ValueError:
+            raise ConfigError(f"--weights wants TASK=WEIGHT pairs like chain=2,countdown=0.5; "
+                              f"got {k}={v!r}") from None
+    return out
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def train(
@@ -93,6 +108,9 @@ def register(app: typer.Typer) -> None:
         seed: int | None = typer.Option(None, "--seed", help="Initialisation and data [0]."),
         direct_fraction: float | None = typer.Option(
             None, "--direct-fraction", help="Share of no-chain-of-thought examples [0.1]."),
+        weights: str | None = typer.Option(
+            None, "--weights", help="Relative share of examples per task, e.g. "
+            "chain=2,countdown=0.5 (tasks not named weigh 1)."),
         max_difficulty: str | None = typer.Option(
             None, "--max-difficulty", help="Highest level drawn per task, e.g. "
             "arith=4,chain=8 (held-out evaluation still covers every level)."),
@@ -132,7 +150,8 @@ def register(app: typer.Typer) -> None:
         tasks = tuple(s.strip() for s in task.split(",") if s.strip()) if task else None
         sft, cfg = _configs(
             out, resume,
-            dict(tasks=tasks, preset=preset, direct_fraction=direct_fraction, eval_n=eval_n,
+            dict(tasks=tasks, preset=preset, weights=_weights(weights),
+                 direct_fraction=direct_fraction, eval_n=eval_n,
                  max_difficulty=_levels(max_difficulty), curriculum=curriculum,
                  styles=_pairs(style, "--style", "arith=coarse")),
             dict(steps=steps, minutes=minutes, batch_size=batch_size, grad_accum=grad_accum,

@@ -217,6 +217,16 @@ def edge_levels(by_difficulty: dict[str, float], band: tuple[float, float] = EDG
             if lo <= v <= hi]
 
 
+def _span(levels: Any) -> str:
+    """A file's level list as text: ``[1, 2, 3]`` -> ``1-3``, ``[2, 5]`` -> ``2,5``."""
+    if isinstance(levels, str):
+        return levels
+    nums = sorted(int(v) for v in levels)
+    if len(nums) > 1 and nums == list(range(nums[0], nums[-1] + 1)):
+        return f"{nums[0]}-{nums[-1]}"
+    return ",".join(map(str, nums))
+
+
 def accuracy_table(directory: str | Path | None = None, prefix: str = EVAL_PREFIX) -> str:
     """Markdown table of every ``<prefix><task>[_direct].json`` written by ``ponder eval
     --json``: accuracy per task, chain of thought and direct, and per difficulty level,
@@ -229,17 +239,19 @@ def accuracy_table(directory: str | Path | None = None, prefix: str = EVAL_PREFI
             continue
         overall, levels = _accuracy_cells(rec)
         fmt = "direct" if rec.get("direct") else "chain of thought"
+        if rec.get("difficulty"):  # an eval restricted to some levels says which
+            fmt += f", levels {_span(rec['difficulty'])}"
         edge = ", ".join(edge_levels(rec["by_difficulty"])) or "none"
-        rows.append((rec["task"], fmt != "direct",
+        rows.append(((rec["task"], bool(rec.get("difficulty")), bool(rec.get("direct"))),
                      f"| {rec['task']} | {fmt} | {overall} | {edge} | {levels} |"))
     if not rows:
         raise InvalidInput(f"no {prefix}*.json accuracy files in {d}; run "
                            "`bash recipes/default_eval.sh` first")
-    rows.sort(key=lambda r: (r[0], not r[1]))
+    rows.sort(key=lambda r: r[0])  # per task: every level, then the restricted evals
     head = ["| task | format | held-out accuracy [95% CI] | edge of competence "
             f"(levels at {EDGE[0]:.0%}-{EDGE[1]:.0%}) | by difficulty "
             "(level: accuracy [95% CI]) |", "|---|---|---|---|---|"]
-    return "\n".join(head + [r[2] for r in rows])
+    return "\n".join(head + [r[1] for r in rows])
 
 
 def replace_block(text: str, name: str, body: str) -> str:

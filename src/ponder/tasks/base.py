@@ -84,19 +84,18 @@ def match_lines(want: list[str], steps: list[str]) -> list[bool]:
 
 def match_trace(traces: list[list[str]], steps: list[str]) -> list[bool]:
     """``match_lines`` against the teacher trace, among several formats of it (e.g. the
-    fine default and the coarse one), that the steps follow: the first whose first line
-    equals the steps' first line, else the first.
+    fine default and the coarse one), that the steps follow: the one whose lines they
+    match longest from the start (the first on a tie).
 
     >>> match_trace([["a=1", "b=2"], ["a,b=1,2"]], ["a,b=1,2"])
     [True]
+    >>> match_trace([["s", "x", "y"], ["s", "y", "x"]], ["s", "y", "z"])
+    [True, True, False]
     """
-    chosen = traces[0]
-    if steps:
-        for trace in traces:
-            if trace and squash(trace[0]) == squash(steps[0]):
-                chosen = trace
-                break
-    return match_lines(chosen, steps)
+    def agreed(marks: list[bool]) -> int:
+        return next((i for i, ok in enumerate(marks) if not ok), len(marks))
+
+    return max((match_lines(trace, steps) for trace in traces), key=agreed)
 
 
 class Task(ABC):

@@ -6,18 +6,23 @@ distractor facts (variables the question does not need) are mixed in. Facts appe
 a random dependency order, so each is stated after what it uses:
 
     Work mod 17. q is 5. w is q plus 7. z is w times q. What is z?
-    w=q+7:q=5;5+7=12
-    z=w*q:w=12,q=5;12*5=60=9
+    w=q+7:q=5;5+7=12;w=12
+    z=w*q:w=12,q=5;12*5=60;z=9
     Answer: 9
 
 The teacher computes one needed variable a line, in the order the prompt states them:
 the definition copied from the prompt, then the value of each variable it uses restated
 (looked up from the prompt or the line that computed it, so the arithmetic that follows
-reads only its own line), the values substituted, the plain result and, when it is out
-of range, the result reduced mod p. Lines carry no spaces so that the largest problems
-fit the built-in model's context (difficulty 1..20). Style "coarse" is the earlier
-trace without the restated values (``z=w*q=12*5=60=9``), kept for the format ablation;
-"direct" is the answer line alone.
+reads only its own line), the values substituted, the plain result, and last the
+variable named with its value, reduced mod p. That last part makes every later look-up
+a copy of the digits after ``name=`` (as the prompt's ``name is value`` does for
+constants) instead of a hop from a line's head to its end, the step on which a small
+model fails most (``recipes/ablations/reasoner.sh``, arms ``fine`` and ``unnamed``).
+Lines carry no spaces so that the largest problems fit the built-in model's context
+(difficulty 1..20). Style "unnamed" is the trace without the named result
+(``z=w*q:w=12,q=5;12*5=60=9``) and "coarse" the one without restated values either
+(``z=w*q=12*5=60=9``); both write the reduction as ``=9`` and are kept for the format
+ablation. "direct" is the answer line alone.
 
 Two problems that differ only in variable names, fact order, distractors or the order
 of a sum's or product's operands are one problem: the split is decided on a canonical
@@ -41,7 +46,7 @@ _SYMBOL = {"plus": "+", "minus": "-", "times": "*"}
 _WORD = {v: k for k, v in _SYMBOL.items()}
 _LINE = re.compile(
     r"([a-z])=([a-z]|\d+)([-+*])([a-z]|\d+)(?::((?:[a-z]=\d+,)*[a-z]=\d+);|=)"
-    r"(\d+)([-+*])(\d+)=(-?\d+)(?:=(\d+))?"
+    r"(\d+)([-+*])(\d+)=(-?\d+)(?:=(\d+))?(?:;([a-z])=(\d+))?"
 )
 
 # A fact is [name, "const", value] or [name, word, left, right] with word in _SYMBOL and
@@ -125,7 +130,7 @@ class ChainTask(Task):
     name: ClassVar[str] = "chain"
     min_difficulty: ClassVar[int] = 1
     max_difficulty: ClassVar[int] = 20
-    styles: ClassVar[tuple[str, ...]] = ("cot", "direct", "coarse")
+    styles: ClassVar[tuple[str, ...]] = ("cot", "direct", "unnamed", "coarse")
 
     def __init__(self, modulus: int = 17) -> None:
         # Values stay below the modulus, so up to 31 every number in a trace has at most
@@ -213,10 +218,12 @@ class ChainTask(Task):
             tail = f"={raw % p}" if raw != raw % p else ""
             given = ",".join(dict.fromkeys(f"{a}={values[a]}" for a in args if _is_var(a)))
             head = f"{name}={args[0]}{sym}{args[1]}"
-            if style == "cot" and given:
+            if style != "coarse" and given:
                 head += f":{given};"
             else:
                 head += "="
+            if style == "cot":  # the named result is also the reduction
+                tail = f";{name}={values[name]}"
             steps.append(f"{head}{x}{sym}{y}={raw}{tail}")
         return steps
 
@@ -244,7 +251,7 @@ class ChainTask(Task):
         m = _LINE.fullmatch(line)
         if not m:
             return False
-        name, a, sym, b, given, xs, sym2, ys, raw, reduced = m.groups()
+        name, a, sym, b, given, xs, sym2, ys, raw, reduced, named, value = m.groups()
         fact = by_name.get(name)
         if fact is None or list(fact[1:]) != [_WORD[sym], a, b]:
             return False
@@ -258,6 +265,8 @@ class ChainTask(Task):
         result = _calc(sym, *want)
         if [xs, ys, raw] != [str(want[0]), str(want[1]), str(result)]:
             return False
-        if reduced is None:  # allowed only when there was nothing to reduce
-            return 0 <= result < p
-        return reduced == str(result % p)
+        if reduced is not None and reduced != str(result % p):
+            return False
+        if named is not None:  # it must name this line's variable and its value
+            return named == name and value == str(result % p)
+        return reduced is not None or 0 <= result < p  # unreduced only when in range

@@ -11,28 +11,35 @@ Items are the letters ``abcde``; a permutation is a 5-digit string ``p`` of posi
 The teacher trace (style "cot") moves one item a line, with everything the line needs
 written close by. It restates the start with index hints (each item after its
 position, so that "the item at old position 2" is found by content, not by counting;
-Zhou et al. 2024), then for each permutation copies it from the prompt (the one after
-the permutation copied last), fills the new positions one at a time as
-``i<-p[i]=item``, and restates the complete state with its index hints:
+Zhou et al. 2024), then for each permutation copies it from the prompt, fills the new
+positions one at a time as ``i<-p[i]=item``, and restates the complete state with its
+index hints:
 
     Start with bdaec. Apply 30421 10342 in turn; each p puts old[p[i]] at position i.
     What is the final order?
     =0b1d2a3e4c
-    30421
+    Apply 30421
     0<-3=e
     1<-0=b
     2<-4=c
     3<-2=a
     4<-1=d
     =0e1b2c3a4d
-    10342
+    30421 10342
     ...
     =0b1e2a3d4c
+    10342 in turn
     Answer: beadc
 
-Style "coarse" is the earlier trace, one permutation and its whole result a line
-(``30421: ebcad``), kept for the format ablation; "direct" is the answer line alone.
-Difficulty is ``k`` (1..14: at 14 prompt and trace fill the built-in model's context).
+A permutation's header is the pair of words of the prompt that ends with it: the
+permutation copied last (``Apply`` at first), then the one after it. Finding the next
+permutation is then a copy of what follows a string in the prompt, however many came
+before, and the pair that ends in ``in turn`` says the trace is complete. Style
+"unlinked" writes the permutation alone as its header; style "coarse" is the earlier
+trace, one permutation and its whole result a line (``30421: ebcad``); both are kept for
+the format ablation (``recipes/ablations/reasoner.sh``). "direct" is the answer line
+alone.
+Difficulty is ``k`` (1..13: at 13 prompt and trace fill the built-in model's context).
 """
 
 from __future__ import annotations
@@ -64,24 +71,30 @@ def hinted(state: str) -> str:
     return "=" + "".join(f"{i}{c}" for i, c in enumerate(state))
 
 
-def fine_steps(start: str, perms: list[str]) -> list[str]:
-    """The "cot" trace: one item a line, the state restated after each permutation."""
+def fine_steps(start: str, perms: list[str], linked: bool = True) -> list[str]:
+    """The "cot" trace: one item a line, the state restated after each permutation.
+    ``linked``: each permutation's header is the prompt's pair "previous next" (``Apply``
+    before the first, ``in turn`` after the last, which closes the trace); otherwise the
+    permutation alone (style "unlinked")."""
     steps, state = [hinted(start)], start
-    for p in perms:
-        steps.append(p)
+    before = ["Apply", *perms]
+    for k, p in enumerate(perms):
+        steps.append(f"{before[k]} {p}" if linked else p)
         steps.extend(f"{i}<-{j}={state[int(j)]}" for i, j in enumerate(p))
         state = apply(state, p)
         steps.append(hinted(state))
+    if linked:
+        steps.append(f"{perms[-1]} in turn")
     return steps
 
 
 class PermTask(Task):
-    """Track five items through k distinct permutations, k = 1..14."""
+    """Track five items through k distinct permutations, k = 1..13."""
 
     name: ClassVar[str] = "perm"
     min_difficulty: ClassVar[int] = 1
-    max_difficulty: ClassVar[int] = 14
-    styles: ClassVar[tuple[str, ...]] = ("cot", "direct", "coarse")
+    max_difficulty: ClassVar[int] = 13
+    styles: ClassVar[tuple[str, ...]] = ("cot", "direct", "unlinked", "coarse")
 
     def generate(self, rng: random.Random, difficulty: int) -> Problem:
         k = self.check_difficulty(difficulty)
@@ -112,11 +125,11 @@ class PermTask(Task):
             return []
         if style == "coarse":
             return [f"{p}: {s}" for p, s in zip(perms, states(start, perms), strict=True)]
-        return fine_steps(start, perms)
+        return fine_steps(start, perms, linked=style == "cot")
 
     def check_steps(self, problem: Problem, steps: list[str]) -> list[bool]:
         # The method is deterministic, so the correct i-th line is unique: a line is
         # right exactly when it equals the teacher's i-th line (ignoring spaces), in the
         # fine format or, for traces that follow it, the coarse one.
-        return match_trace([self.trace_steps(problem), self.trace_steps(problem, "coarse")],
-                           steps)
+        return match_trace([self.trace_steps(problem, style)
+                            for style in ("cot", "unlinked", "coarse")], steps)
