@@ -8,10 +8,16 @@
 #
 # Choices (measured by recipes/ablations/reasoner.sh -> reports/ablation_reasoner.json,
 # and benchmarks/train_throughput.py -> reports/train_throughput.json):
-#   - fine-grained traces (the tasks' default style);
-#   - trained levels arith<=4, chain<=3, countdown<=2, perm<=2 (LEVELS): few enough that
-#     the budget masters them; the ladder above them is held out entirely and measures
-#     how far the model carries its method (the edge of competence);
+#   - fine-grained traces (the tasks' default style): chain lines end with the named
+#     result, perm headers are linked to the prompt (reports/ablation_chain.json,
+#     reports/ablation_perm.json);
+#   - trained levels arith<=5, chain<=5, countdown<=2, perm<=4 (LEVELS): enough
+#     repetitions of each family's loop (rows, operations, permutations) that the model
+#     learns when it ends rather than counting to a fixed length, few enough that the
+#     budget masters them; the ladder above them is held out entirely and measures how
+#     far the model carries its method (the edge of competence);
+#   - countdown drawn at half the rate of the others (WEIGHTS): its levels 1-2 were at
+#     0.94/0.92 with the full rate, and its search traces are long;
 #   - packed rows of 640 tokens (PACK_LEN; the longest example, a countdown search, is
 #     ~550), 4 rows a step; two threads (1.7x one), fp32, no compile;
 #   - uniform level mixing (CURRICULUM=competence draws levels as they are mastered).
@@ -25,13 +31,15 @@ RUN=${RUN:-runs/default_reasoner}
 MINUTES=${MINUTES:-90}
 PRESET=${PRESET:-small}
 CURRICULUM=${CURRICULUM:-uniform}
-LEVELS=${LEVELS:-arith=4,chain=3,countdown=2,perm=2}
+LEVELS=${LEVELS:-arith=5,chain=5,countdown=2,perm=4}
+WEIGHTS=${WEIGHTS:-countdown=0.5}
 PACK_LEN=${PACK_LEN:-640}
 ASSET=src/ponder/assets/default
 
 "$PONDER" train \
   --task arith,chain,countdown,perm \
   --max-difficulty "$LEVELS" \
+  ${WEIGHTS:+--weights "$WEIGHTS"} \
   --preset "$PRESET" \
   --curriculum "$CURRICULUM" \
   --minutes "$MINUTES" \
