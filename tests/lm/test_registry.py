@@ -1,3 +1,4 @@
+import json
 import sys
 import types
 from pathlib import Path
@@ -138,3 +139,26 @@ def test_default_model_path_is_inside_the_package():
     path = registry.default_model_path()
     assert path.parts[-2:] == ("assets", "default")
     assert path.parent.parent.resolve() == Path(ponder.__file__).parent.resolve()
+
+
+def test_weights_digest_names_the_exact_weights_a_report_used(checkpoint, tmp_path,
+                                                              monkeypatch):
+    import hashlib
+
+    from ponder.eval.report import write_report
+
+    want = hashlib.sha256((checkpoint / "model.safetensors").read_bytes()).hexdigest()[:16]
+    assert registry.weights_digest(str(checkpoint)) == want
+    assert registry.weights_digest(f"native:{checkpoint}") == want
+    run = tmp_path / "run"
+    (run / "checkpoint").mkdir(parents=True)
+    (run / "checkpoint" / "model.safetensors").write_bytes(b"other weights")
+    other = registry.weights_digest(str(run))
+    assert other is not None and other != want
+    assert registry.weights_digest(f"hf:{checkpoint}") is None
+    assert registry.weights_digest("http://localhost:1/v1#m") is None
+    assert registry.weights_digest(str(tmp_path / "missing")) is None
+    monkeypatch.setattr(registry, "default_model_path", lambda: checkpoint)
+    assert registry.weights_digest("default") == registry.weights_digest(None) == want
+    report = write_report("r", {}, model=str(run), directory=tmp_path)
+    assert json.loads(report.read_text())["model_sha256"] == other

@@ -18,7 +18,7 @@ from ponder.cli._common import (
 )
 from ponder.eval.accuracy import AccuracyReport, check_direct, evaluate_task, mean_accuracy
 from ponder.eval.report import atomic_write_json
-from ponder.lm.registry import load_lm
+from ponder.lm.registry import load_lm, weights_digest
 from ponder.tasks import parse_tasks
 
 
@@ -77,7 +77,8 @@ def register(app: typer.Typer) -> None:
                       "only full marks, with a 95% Wilson interval")
         if json_out is not None:
             meta = {"command": command_line(ctx),
-                    "model": model or "default", "lm": lm.name, "split": "test",
+                    "model": model or "default", "model_sha256": weights_digest(model),
+                    "lm": lm.name, "split": "test",
                     "seed": seed, "direct": direct, "difficulty": levels}
             json_out.parent.mkdir(parents=True, exist_ok=True)
             payload = eval_json(reports, meta)

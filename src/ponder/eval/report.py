@@ -18,6 +18,7 @@ from typing import Any
 
 from ponder.errors import InvalidInput
 from ponder.eval.stats import format_ci, wilson
+from ponder.lm.registry import weights_digest
 
 REPORTS_DIR = Path(os.environ.get("PONDER_REPORTS", "reports"))
 
@@ -76,6 +77,7 @@ def write_report(name: str, results: dict[str, Any], *, model: str | None = None
         "title": title or name,
         "command": command_line(),
         "model": model,
+        "model_sha256": weights_digest(model),
         "split": split,
         "seed": seed,
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
@@ -86,8 +88,8 @@ def write_report(name: str, results: dict[str, Any], *, model: str | None = None
     return atomic_write_json(Path(directory or REPORTS_DIR) / f"{name}.json", record)
 
 
-PROVENANCE = ("name", "title", "command", "model", "split", "seed", "created", "machine",
-              "records")
+PROVENANCE = ("name", "title", "command", "model", "model_sha256", "split", "seed", "created",
+              "machine", "records")
 
 
 def _fmt(v: Any) -> str:

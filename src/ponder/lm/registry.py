@@ -15,6 +15,7 @@ transformers' model code. Keyword arguments go to the backend's constructor.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable
 from importlib import resources
@@ -28,6 +29,30 @@ from ponder.lm.base import LM
 def default_model_path() -> Path:
     """Where the bundled default reasoner lives (it may not have been trained yet)."""
     return Path(str(resources.files("ponder") / "assets" / "default"))
+
+
+def weights_digest(model: str | None) -> str | None:
+    """The first 16 hex digits of the SHA-256 of a ponder checkpoint's weights, for the
+    provenance of a report: ``None`` or ``"default"`` is the bundled reasoner, a path or
+    ``native:PATH`` a checkpoint or training run. None for other backends or when there
+    are no weights to read (so a report can always ask)."""
+    if model is None or model == "default":
+        path = default_model_path()
+    elif model.startswith("native:"):
+        path = Path(model[len("native:"):])
+    elif _PREFIX.fullmatch(model) or model.startswith(("http://", "https://")):
+        return None
+    else:
+        path = Path(model)
+    path = path.expanduser()
+    for weights in (path / "model.safetensors", path / "checkpoint" / "model.safetensors"):
+        if weights.is_file():
+            digest = hashlib.sha256()
+            with weights.open("rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(block)
+            return digest.hexdigest()[:16]
+    return None
 
 
 def _existing(path: str, what: str) -> Path:
