@@ -22,17 +22,23 @@ for task in arith chain perm; do
   "$PONDER" eval $MODEL_ARG --task "$task" --n "$N" --direct \
     --json "reports/default_eval_${task}_direct.json"
 done
-# "task top" for every task the model was trained on, e.g. "arith 5"
+# "task lowest highest direct" for every task the model was trained on, e.g.
+# "arith 1 5 1" (levels clamped to the task's ladder; direct: 1 if it has that format)
 trained=$("$PYTHON" -c 'import sys
 from ponder.cli.demo import trained_levels
-for t, top in trained_levels(sys.argv[1] or None).items(): print(t, top)' "${MODEL:-}")
-while read -r task top; do
+from ponder.tasks import get_task
+model = sys.argv[1].removeprefix("native:") or None
+for name, top in trained_levels(model).items():
+    t = get_task(name)
+    print(name, t.min_difficulty, min(top, t.max_difficulty), int("direct" in t.styles))
+' "${MODEL:-}")
+while read -r task lo hi direct; do
   [ -n "$task" ] || continue
-  "$PONDER" eval $MODEL_ARG --task "$task" --n "$N_TRAINED" --difficulty "1-$top" \
-    --seed 1 --json "reports/default_eval_${task}_trained.json"
-  if [ "$task" != countdown ]; then
-    "$PONDER" eval $MODEL_ARG --task "$task" --n "$N_TRAINED" --difficulty "1-$top" \
-      --seed 1 --direct --json "reports/default_eval_${task}_trained_direct.json"
+  "$PONDER" eval $MODEL_ARG --task "$task" --n "$N_TRAINED" --difficulty "$lo-$hi" \
+    --seed 1 --json "reports/default_eval_${task}_trained.json" < /dev/null
+  if [ "$direct" = 1 ]; then
+    "$PONDER" eval $MODEL_ARG --task "$task" --n "$N_TRAINED" --difficulty "$lo-$hi" \
+      --seed 1 --direct --json "reports/default_eval_${task}_trained_direct.json" < /dev/null
   fi
 done <<< "$trained"
 "$PONDER" report --readme README.md  # refills the table in README.md

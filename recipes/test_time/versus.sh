@@ -29,12 +29,21 @@ TOK=${TOK:-400}
 SEEDS=${SEEDS:-0 1}
 LARGE=src/ponder/assets/default
 STEPS=${STEPS:-$("$PY" -c "import json; print(json.load(open('$LARGE/recipe.json'))['step'])")}
+# the large model's own task mix, levels, weights and trace formats, from its recipe
+MIX=$("$PY" -c "import json
+s = json.load(open('$LARGE/recipe.json'))['sft']
+pairs = lambda d: ','.join(f'{k}={v}' for k, v in d.items())
+flags = ['--task', ','.join(s['tasks']), '--max-difficulty', pairs(s['max_difficulty'])]
+flags += ['--weights', pairs(s['weights'])] if s.get('weights') else []
+flags += ['--style', pairs(s['styles'])] if s.get('styles') else []
+print(' '.join(flags))")
 
 if [ ! -f "$RUN/micro/checkpoint/config.json" ] || [ -f "$RUN/micro/state.pt" ] && \
    [ "$("$PY" -c "import json; print(json.load(open('$RUN/micro/checkpoint/recipe.json')).get('step'))" 2>/dev/null)" != "$STEPS" ]; then
-  "$PONDER" train --task arith,chain,countdown,perm --preset micro --steps "$STEPS" \
+  # shellcheck disable=SC2086
+  "$PONDER" train $MIX --preset micro --steps "$STEPS" \
     --batch-size 4 --pack-len 640 --lr 3e-3 --seed 0 --precision fp32 --curriculum uniform \
-    --max-difficulty arith=4,chain=3,countdown=2,perm=2 --eval-every 0 --eval-n 0 \
+    --eval-every 0 --eval-n 0 \
     --threads 1 --quiet --out "$RUN/micro" $([ -f "$RUN/micro/state.pt" ] && echo --resume)
 fi
 

@@ -95,6 +95,8 @@ def test_train_packs_by_default_and_no_pack_and_curriculum_are_recorded(tiny_run
     assert read_state(out)["run"]["meta"]["train"]["pack"] is False
     assert read_state(out)["run"]["meta"]["sft"]["curriculum"] == "competence"
     assert read_state(out)["run"]["meta"]["sft"]["weights"] == {"chain": 0.5}
+    # the formats trained on are recorded, so a later change of defaults cannot hide them
+    assert read_state(out)["run"]["meta"]["sft"]["styles"] == {"arith": "cot", "chain": "cot"}
     assert "frontier" in next(r for r in read_metrics(out) if r["kind"] == "train")
     assert read_state(out)["run"]["pack_len"] == 0
 
@@ -108,6 +110,10 @@ def test_train_needs_a_budget_and_a_known_task(tmp_path, capsys):
     code, _, err = run(capsys, "train", "--task", "chain", "--steps", "1", "--weights",
                        "chain=lots", "--out", str(tmp_path / "z"))
     assert code == 2 and "--weights wants TASK=WEIGHT" in err and "chain='lots'" in err
+    for bad in ("nan", "inf", "-1"):
+        code, _, err = run(capsys, "train", "--task", "chain", "--steps", "1", "--weights",
+                           f"chain={bad}", "--out", str(tmp_path / "z"))
+        assert code == 2 and f"chain={bad!r}" in err
 
 
 # -- solve -------------------------------------------------------------------------------

@@ -162,3 +162,6 @@ def test_weights_digest_names_the_exact_weights_a_report_used(checkpoint, tmp_pa
     assert registry.weights_digest("default") == registry.weights_digest(None) == want
     report = write_report("r", {}, model=str(run), directory=tmp_path)
     assert json.loads(report.read_text())["model_sha256"] == other
+    # a report that names no model claims no weights
+    report = write_report("r", {}, directory=tmp_path)
+    assert json.loads(report.read_text())["model_sha256"] is None

@@ -72,6 +72,11 @@ def test_step_checker_finds_the_first_corrupted_line():
         bad = list(steps)
         bad[i] = bad[i][:-1] + str((int(bad[i][-1]) + 1) % 10)
         assert task.first_error(p, bad) == i
+        # the arithmetic before the named result, too: 12*5=60;z=9 -> 12*5=61;z=9
+        head, _, named = steps[i].rpartition(";")
+        raw = head.rsplit("=", 1)
+        bad[i] = f"{raw[0]}={int(raw[1]) + 1};{named}"
+        assert task.first_error(p, bad) == i
 
 
 def test_step_checker_accepts_any_dependency_order_and_distractors():

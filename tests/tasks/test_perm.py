@@ -79,6 +79,10 @@ def test_step_checker_rejects_skipped_or_reordered_steps():
     steps = task.trace_steps(p)
     assert task.check_steps(p, [" =0b1d2a3e4c", "Apply 3042 1"]) == [True, True]
     assert task.check_steps(p, [" =0b1d2a3e4c", "3042 1"]) == [True, True]  # unlinked
+    # a header must link to the right word of the prompt
+    assert task.check_steps(p, [" =0b1d2a3e4c", "Apply 10342"]) == [True, False]
+    assert task.check_steps(p, [*steps[:8], "Apply 10342"])[-1] is False
+    assert task.check_steps(p, [*steps[:15], "30421 in turn"])[-1] is False
     assert task.check_steps(p, steps[1:3]) == [False, False]  # start skipped
     assert task.check_steps(p, [*steps[:3], steps[4]]) == [True, True, True, False]
 

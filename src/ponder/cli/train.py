@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -82,8 +83,10 @@ def _weights(text: str | None) -> dict[str, float] | None:
         try:
             out[k] = float(v)
         except ValueError:
-            raise ConfigError(f"--weights wants TASK=WEIGHT pairs like chain=2,countdown=0.5; "
-                              f"got {k}={v!r}") from None
+            out[k] = math.nan
+        if not math.isfinite(out[k]) or out[k] < 0:
+            raise ConfigError(f"--weights wants TASK=WEIGHT pairs of finite weights >= 0 "
+                              f"like chain=2,countdown=0.5; got {k}={v!r}")
     return out
 
 

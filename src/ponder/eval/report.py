@@ -77,7 +77,7 @@ def write_report(name: str, results: dict[str, Any], *, model: str | None = None
         "title": title or name,
         "command": command_line(),
         "model": model,
-        "model_sha256": weights_digest(model),
+        "model_sha256": weights_digest(model) if model is not None else None,
         "split": split,
         "seed": seed,
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),

@@ -166,6 +166,6 @@ class ArithTask(Task):
     def check_steps(self, problem: Problem, steps: list[str]) -> list[bool]:
         # The method is deterministic, so the correct i-th line is unique: a line is
         # right exactly when it equals the teacher's i-th line (ignoring spaces), in the
-        # fine format or, for traces that follow it, the coarse one.
+        # fine format or the coarse one, whichever the steps follow longest.
         return match_trace([self.trace_steps(problem), self.trace_steps(problem, "coarse")],
                            steps)

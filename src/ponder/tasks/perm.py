@@ -130,6 +130,6 @@ class PermTask(Task):
     def check_steps(self, problem: Problem, steps: list[str]) -> list[bool]:
         # The method is deterministic, so the correct i-th line is unique: a line is
         # right exactly when it equals the teacher's i-th line (ignoring spaces), in the
-        # fine format or, for traces that follow it, the coarse one.
+        # format (linked, unlinked or coarse) the steps follow longest.
         return match_trace([self.trace_steps(problem, style)
                             for style in ("cot", "unlinked", "coarse")], steps)

@@ -10,7 +10,7 @@ which is the same loop over an ``ExampleList``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -169,6 +169,8 @@ def train_sft(sft: SFTConfig, cfg: TrainConfig, run_dir: str | Path | None = Non
     tasks = [get_task(name) for name in sft.tasks]
     model = build_model(sft.preset, tok, cfg.seed, sft.max_seq_len)
     data = TaskMixture(tasks, seed=cfg.seed, config=sft.mixture())
+    if sft.styles is None:  # record the formats trained on, not "the defaults of the day"
+        sft = replace(sft, styles=dict(data.styles))
     evaluate = make_evaluator(tasks, tok, sft.eval_n, sft.eval_loss_n, seed=cfg.seed)
     meta = {**run_meta(sft, model, extra), "train": asdict(cfg)}
     result = train(model, tok, data, cfg, run_dir, evaluate=evaluate, resume=resume,
