@@ -9,15 +9,16 @@
 # Choices (measured by recipes/ablations/reasoner.sh -> reports/ablation_reasoner.json,
 # and benchmarks/train_throughput.py -> reports/train_throughput.json):
 #   - fine-grained traces (the tasks' default style): chain lines end with the named
-#     result, perm headers are linked to the prompt (reports/ablation_chain.json,
-#     reports/ablation_perm.json);
+#     result, perm headers are linked to the prompt (recipes/README.md says why; a
+#     14-minute chain ablation, reports/ablation_chain.json, was too short to tell);
 #   - trained levels arith<=5, chain<=5, countdown<=2, perm<=4 (LEVELS): enough
 #     repetitions of each family's loop (rows, operations, permutations) that the model
 #     learns when it ends rather than counting to a fixed length, few enough that the
 #     budget masters them; the ladder above them is held out entirely and measures how
 #     far the model carries its method (the edge of competence);
-#   - countdown drawn at half the rate of the others (WEIGHTS): its levels 1-2 were at
-#     0.94/0.92 with the full rate, and its search traces are long;
+#   - countdown drawn at half the rate of the others (WEIGHTS): at the full rate its
+#     levels 1-2 were well above their 0.80 target (0.94/0.92), so half of its share
+#     goes to the extra levels of the other families;
 #   - packed rows of 640 tokens (PACK_LEN; the longest example, a countdown search, is
 #     ~550), 4 rows a step; two threads (1.7x one), fp32, no compile;
 #   - uniform level mixing (CURRICULUM=competence draws levels as they are mastered).
