@@ -55,6 +55,9 @@ ASSET=src/ponder/assets/default
   --out "$RUN" \
   ${RESUME:+--resume}
 
+# the run's training curve (loss, tokens, tokens/s, MFU per record) beside the reports
+cp "$RUN/metrics.jsonl" reports/default_reasoner_metrics.jsonl
+
 # install atomically: copy next to the asset, then swap
 mkdir -p "$(dirname "$ASSET")"
 rm -rf "$ASSET.new" "$ASSET.old"

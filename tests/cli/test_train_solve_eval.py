@@ -110,10 +110,10 @@ def test_train_needs_a_budget_and_a_known_task(tmp_path, capsys):
     code, _, err = run(capsys, "train", "--task", "chain", "--steps", "1", "--weights",
                        "chain=lots", "--out", str(tmp_path / "z"))
     assert code == 2 and "--weights wants TASK=WEIGHT" in err and "chain='lots'" in err
-    for bad in ("nan", "inf", "-1"):
+    for bad in ("nan", "inf", "-1"):  # parsed, then refused by the mixture's own check
         code, _, err = run(capsys, "train", "--task", "chain", "--steps", "1", "--weights",
                            f"chain={bad}", "--out", str(tmp_path / "z"))
-        assert code == 2 and f"chain={bad!r}" in err
+        assert code == 2 and "task weights must be finite and >= 0" in err
 
 
 # -- solve -------------------------------------------------------------------------------

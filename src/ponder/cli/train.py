@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -78,16 +77,20 @@ def _weights(text: str | None) -> dict[str, float] | None:
     pairs = _pairs(text, "--weights", "chain=2,countdown=0.5")
     if pairs is None:
         return None
-    out = {}
-    for k, v in pairs.items():
-        try:
-            out[k] = float(v)
-        except ValueError:
-            out[k] = math.nan
-        if not math.isfinite(out[k]) or out[k] < 0:
-            raise ConfigError(f"--weights wants TASK=WEIGHT pairs of finite weights >= 0 "
-                              f"like chain=2,countdown=0.5; got {k}={v!r}")
-    return out
+    try:
+        return {k: float(v) for k, v in pairs.items()}
+    except ValueError:
+        bad = next(f"{k}={v!r}" for k, v in pairs.items() if not _number(v))
+        raise ConfigError(f"--weights wants TASK=WEIGHT pairs like chain=2,countdown=0.5; "
+                          f"got {bad}") from None
+
+
+def _number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def register(app: typer.Typer) -> None:

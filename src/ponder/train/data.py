@@ -15,6 +15,7 @@ same data in the same order.
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -149,8 +150,8 @@ class MixtureConfig:
     def __post_init__(self) -> None:
         if not 0.0 <= self.direct_fraction <= 1.0:
             raise ConfigError(f"direct_fraction must be in [0, 1], got {self.direct_fraction}")
-        if self.weights and any(w < 0 for w in self.weights.values()):
-            raise ConfigError(f"task weights must be >= 0, got {self.weights}")
+        if self.weights and any(not math.isfinite(w) or w < 0 for w in self.weights.values()):
+            raise ConfigError(f"task weights must be finite and >= 0, got {self.weights}")
         if self.max_difficulty and any(not isinstance(v, int) or v < 1
                                        for v in self.max_difficulty.values()):
             raise ConfigError(f"max_difficulty levels must be integers >= 1, got "
