@@ -2,6 +2,8 @@
 built here) give the trainers the same things: ids with EOS on finished completions,
 differentiable log-probs equal to the sampler's, decayed groups, frozen copies, saving."""
 
+import functools
+
 import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
@@ -104,6 +106,26 @@ def test_hf_logprobs_are_the_samplers_and_differentiable(hf_dirs, arch):
     assert lp[0, : len(a.token_logprobs)].tolist() == pytest.approx(a.token_logprobs, abs=1e-4)
     lp.sum().backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in pol.module.parameters())
+
+
+def test_hf_logprobs_run_the_output_layer_at_completion_tokens_only(hf_dirs):
+    pol = HFPolicy.load(hf_dirs["llama"], device="cpu")
+    widths = []
+    forward = pol.model.forward
+
+    @functools.wraps(forward)  # the same signature: logits_to_keep is seen
+    def spy(*args, **kwargs):
+        out = forward(*args, **kwargs)
+        widths.append(out.logits.shape[1])
+        return out
+
+    pol.model.forward = spy
+    batch = pol.encode(["a much longer prompt than the other", "ab"], ["cd", "efg"],
+                       [True, False])
+    lp, _ = pol.token_logprobs(batch)
+    assert widths == [max(batch.lengths) + 1]  # not the prompt's columns
+    full = pol.lm().logprobs(["a much longer prompt than the other", "ab"], ["cd", "efg"])
+    assert lp[1, :3].tolist() == pytest.approx(full[1], abs=1e-4)
 
 
 def test_hf_frozen_copy_save_and_reopen(hf_dirs, tmp_path):

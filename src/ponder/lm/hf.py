@@ -58,6 +58,49 @@ def _positions(mask: torch.Tensor) -> torch.Tensor:
     return (mask.cumsum(-1) - 1).clamp(min=0)
 
 
+def completion_logprobs(model: Any, prompts: list[list[int]], completions: list[list[int]],
+                        pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-token log-probs (B, C) of each completion given its prompt, by teacher forcing
+    through ``model`` (differentiable unless called under ``no_grad``), and the (B, C)
+    mask of real tokens (padding entries are 0).
+
+    Prompts are left-padded and completions right-padded, so every completion starts at
+    the same column and the output layer runs at those C columns alone
+    (``logits_to_keep``) rather than at every prompt token: with a large vocabulary the
+    head over the prompts costs as much as the rest of the model."""
+    B = len(prompts)
+    C = max((len(c) for c in completions), default=0)
+    device = next(model.parameters()).device
+    lengths = torch.tensor([len(c) for c in completions])
+    mask = (torch.arange(C)[None] < lengths[:, None]).float().to(device)
+    if C == 0:
+        return torch.zeros((B, 0), device=device), mask
+    P = max(len(p) for p in prompts)
+    ids = torch.full((B, P + C), pad_id, dtype=torch.long)
+    attn = torch.zeros((B, P + C), dtype=torch.long)
+    for i, (p, c) in enumerate(zip(prompts, completions, strict=True)):
+        ids[i, P - len(p): P + len(c)] = torch.tensor([*p, *c])
+        attn[i, P - len(p): P + len(c)] = 1
+    ids, attn = ids.to(device), attn.to(device)
+    keep = {"logits_to_keep": C + 1} if _keeps_logits(model) else {}
+    logits = model(input_ids=ids, attention_mask=attn, position_ids=_positions(attn),
+                   **keep).logits
+    # the logit at column t predicts token t + 1: columns P-1 .. P+C-2 the completion's
+    logits = logits[:, -(C + 1):-1].float()  # (B, C, V)
+    target = ids[:, P:, None]
+    logp = logits.gather(-1, target).squeeze(-1) - logits.logsumexp(-1)
+    return logp * mask, mask
+
+
+def _keeps_logits(model: Any) -> bool:
+    """Whether ``model``'s forward takes ``logits_to_keep`` (peft wrappers pass their
+    keyword arguments on to the model they wrap)."""
+    import inspect
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return "logits_to_keep" in inspect.signature(base.forward).parameters
+
+
 @dataclass
 class _Row:
     """One sample being decoded."""
@@ -264,17 +307,12 @@ class HFLM:
                              completions[start:start + self.batch_size], strict=True))
             p_ids = [self.prompt_ids(p) for p, _ in pairs]
             c_ids = [self.tokenizer.encode(c, add_special_tokens=False) for _, c in pairs]
-            seqs = [p + c for p, c in zip(p_ids, c_ids, strict=True)]
-            if max(len(s) for s in seqs) > self.max_context:
+            if max(len(p) + len(c) for p, c in zip(p_ids, c_ids, strict=True)) \
+                    > self.max_context:
                 raise InvalidInput(f"a prompt + completion exceeds the model's context of "
                                    f"{self.max_context} tokens")
-            ids, mask = left_pad(seqs, self.pad_id)
-            ids, mask = ids.to(self.device), mask.to(self.device)
-            logits = self.model(input_ids=ids, attention_mask=mask,
-                                position_ids=_positions(mask)).logits.float()
-            lp = F.log_softmax(logits[:, :-1], -1).gather(-1, ids[:, 1:, None]).squeeze(-1)
-            for row, c in zip(lp.tolist(), c_ids, strict=True):
-                out.append(row[len(row) - len(c):] if c else [])
+            lp, _ = completion_logprobs(self.model, p_ids, c_ids, self.pad_id)
+            out += [row[: len(c)] for row, c in zip(lp.tolist(), c_ids, strict=True)]
         return out
 
 

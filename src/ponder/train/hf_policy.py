@@ -4,8 +4,9 @@ fine-tuning, or LoRA adapters through peft (``lora`` = rank).
 Prompts are token ids exactly as ``HFLM`` samples them (chat template, BOS rule), and a
 finished completion ends with the token the model stops on (the generation config's
 first end-of-sequence id), so what is trained is what is sampled. Log-probabilities are
-taken as ``logit[token] - logsumexp(logits)`` at the completion positions only, which
-never materialises a second vocabulary-sized tensor. A saved policy is a plain
+taken as ``logit[token] - logsumexp(logits)``, with the output layer run at the
+completion positions only (``ponder.lm.hf.completion_logprobs``, shared with
+``HFLM.logprobs``). A saved policy is a plain
 ``save_pretrained`` directory (LoRA merged into the weights, so every ``hf:`` command
 loads it; the adapters alone are kept in its ``adapter/`` folder), written to a
 temporary sibling and renamed into place (``ponder.lm.checkpoint.staged_dir``).
@@ -23,8 +24,7 @@ import torch
 from ponder.errors import ConfigError
 from ponder.lm.base import LM
 from ponder.lm.checkpoint import staged_dir, write_recipe
-from ponder.lm.hf import HFLM, load_model
-from ponder.lm.sampling import pad_right
+from ponder.lm.hf import HFLM, completion_logprobs, load_model
 from ponder.train.policy import decay_groups, fit
 from ponder.train.rollout import TokenBatch
 
@@ -91,23 +91,8 @@ class HFPolicy:
         return TokenBatch(ps, cs)
 
     def token_logprobs(self, batch: TokenBatch) -> tuple[torch.Tensor, torch.Tensor]:
-        seqs = [p + c for p, c in zip(batch.prompts, batch.completions, strict=True)]
-        ids, attn = pad_right(seqs, self._sampler.pad_id)
-        ids, attn = ids.to(self.device), attn.to(self.device)
-        B, T = ids.shape
-        C = max(batch.lengths, default=0)
-        if C == 0:
-            return torch.zeros((B, 0), device=self.device), torch.zeros((B, 0))
-        # the logit at position t predicts token t + 1: completion token j of row i is
-        # predicted at len(prompt_i) - 1 + j
-        start = torch.tensor([len(p) - 1 for p in batch.prompts], device=self.device)
-        pos = (start[:, None] + torch.arange(C, device=self.device)).clamp(max=T - 1)
-        mask = (torch.arange(C)[None, :] < torch.tensor(batch.lengths)[:, None]).float()
-        logits = self.model(input_ids=ids, attention_mask=attn).logits  # (B, T, V)
-        picked = logits.gather(1, pos[:, :, None].expand(-1, -1, logits.shape[-1])).float()
-        target = ids.gather(1, (pos + 1).clamp(max=T - 1))
-        logp = picked.gather(-1, target[:, :, None]).squeeze(-1) - picked.logsumexp(-1)
-        return logp * mask.to(logp.device), mask
+        return completion_logprobs(self.model, batch.prompts, batch.completions,
+                                   self._sampler.pad_id)
 
     def parameter_groups(self, weight_decay: float) -> list[dict[str, Any]]:
         return decay_groups(self.model, weight_decay)
