@@ -1,0 +1,38 @@
+import pytest
+import torch
+
+from ponder.lm.layout import MIN_COLUMNS
+from ponder.lm.sampler import Sampler
+from tests.lm.test_sampler import TOK, tiny
+
+
+def engine_with_span(first: int, col: int):
+    """An engine whose two rows hold columns [first, col) of a cache of at least ``col``
+    columns, each slot set to a value naming its row, column and layer."""
+    eng = Sampler(tiny(), TOK).engine
+    eng._fresh_weights()
+    eng._ensure(rows=2, cols=col)
+    eng.rows[0] = eng.rows[1] = object()  # occupied (the shift only reads their count)
+    eng.hi, eng.n_active, eng.col, eng.steps = 2, 2, col, 0
+    eng.real[:2, first:col] = True
+    for layer, kv in enumerate(eng.cache):
+        stamp = (torch.arange(2)[:, None] * 1000 + torch.arange(kv.shape[3])[None] + 0.5
+                 + layer * 10000.0)
+        kv.copy_(stamp[None, :, None, :, None].expand_as(kv))
+    return eng
+
+
+@pytest.mark.parametrize("first, col", [
+    (40, 60),  # most columns dead: the span moves past itself
+    (10, MIN_COLUMNS),  # the columns ran out: the span overlaps where it goes
+])
+def test_shifting_the_live_span_to_column_zero_keeps_every_value(first, col):
+    eng = engine_with_span(first, col)
+    assert eng.cache[0].shape[3] == MIN_COLUMNS
+    want = [kv[:, :2, :, first:col].clone() for kv in eng.cache]
+    eng._room()
+    assert eng.col == col - first
+    for kv, w in zip(eng.cache, want, strict=True):
+        assert torch.equal(kv[:, :2, :, : col - first], w)
+    assert eng.real[:2, : col - first].all() and not eng.real[:2, col - first:].any()
+    assert eng.cache[0].shape[3] >= eng.col + 1  # the next step has a column to write
