@@ -77,7 +77,7 @@ def register(app: typer.Typer) -> None:
         then its held-out accuracy per task."""
         if model is None and not (default_model_path() / "config.json").exists():
             raise ModelError(f"the bundled reasoner is missing ({default_model_path()}); "
-                             f"train it with `{RECIPE}` (about 30 minutes on 2 CPU cores), "
+                             f"train it with `{RECIPE}` (90 minutes on 2 CPU cores), "
                              "or point the demo at a model with --model")
         lm = load_lm(model)
         console = Console()
