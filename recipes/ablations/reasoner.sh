@@ -79,4 +79,4 @@ while [ $# -gt 0 ]; do
   wait
   shift; [ $# -gt 0 ] && shift
 done
-.venv/bin/python recipes/ablations/summarize.py --dir "$DIR" --out "$OUT"
+.venv/bin/python recipes/ablations/summarize.py --dir "$DIR" --out "$OUT" --runs "$RUNS"

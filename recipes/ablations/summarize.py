@@ -1,9 +1,12 @@
 """Pair the ablation arms of ``recipes/ablations/reasoner.sh`` on the same held-out
 problems and write ``reports/ablation_reasoner.json``: each arm's accuracy per task with
 its Wilson interval, and each comparison's paired difference (bootstrap interval over
-problems, exact McNemar test) with its verdict.
+problems, exact McNemar test) with its verdict. With ``--runs`` (the arms' training
+folders) each arm also gets the end of its training curve: tokens seen, and the last
+training and held-out losses (each arm's held-out loss is on its own trace format, so
+arms that change the format are compared on accuracy alone).
 
-    python recipes/ablations/summarize.py [--dir reports/ablation] [--out ...]
+    python recipes/ablations/summarize.py [--dir reports/ablation] [--out ...] [--runs ...]
 """
 
 from __future__ import annotations
@@ -35,6 +38,21 @@ def load_records(folder: Path, arm: str, task: str) -> list[dict] | None:
     return json.loads(path.read_text())["records"] if path.exists() else None
 
 
+def training_end(run: Path) -> dict | None:
+    """Tokens, steps and the last training / held-out loss of a run's metrics.jsonl."""
+    path = run / "metrics.jsonl"
+    if not path.exists():
+        return None
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    train = [r for r in rows if r.get("kind") == "train"]
+    held = [r for r in rows if r.get("kind") == "eval" and "heldout_loss" in r]
+    if not train:
+        return None
+    return {"steps": train[-1]["step"], "tokens": train[-1].get("tokens"),
+            "train_loss": train[-1]["loss"],
+            "heldout_loss": held[-1]["heldout_loss"] if held else None}
+
+
 def by_level(records: list[dict]) -> dict[str, dict]:
     """Accuracy, Wilson interval and n per difficulty level."""
     levels: dict[int, list[bool]] = {}
@@ -48,12 +66,19 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dir", type=Path, default=Path("reports/ablation"))
     ap.add_argument("--out", type=Path, default=Path("reports/ablation_reasoner.json"))
+    ap.add_argument("--runs", type=Path, default=None,
+                    help="the arms' training folders (RUNS/<arm>/metrics.jsonl)")
     args = ap.parse_args()
     arms = sorted({p.name.rsplit("_", 1)[0] for p in args.dir.glob("*_*.json")})
     result: dict = {"command": " ".join(["python", *sys.argv]), "arms": {},
                     "comparisons": []}
     for arm in arms:
         result["arms"][arm] = {}
+        end = training_end(args.runs / arm) if args.runs else None
+        if end is not None:
+            result["arms"][arm]["training"] = end
+            print(f"{arm:>11} training: {end['steps']} steps, {end['tokens']} tokens, loss "
+                  f"{end['train_loss']:.3f}, held-out loss {end['heldout_loss']}")
         for task in TASKS:
             records = load_records(args.dir, arm, task)
             if records is None:
