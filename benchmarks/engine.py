@@ -82,21 +82,37 @@ def scale_speed(lm: Any, task: Task, strategy: str, args: argparse.Namespace) ->
                       concurrency=args.concurrency)
     problems = task.problems("test", args.problems, seed=args.seed, difficulty=args.difficulty)
     scorers = Scorers(prm=CheckerPRM(task, problems, lm))
+    before = engine_counters(lm)
     t0 = time.perf_counter()
     records = run_scale(lm, task, cfg, scorers)
     wall = time.perf_counter() - t0
     tokens = sum(r["generated_tokens"] for r in records)
     return {"tokens_per_s": tokens / wall, "tokens": tokens, "seconds": wall,
-            "accuracy": sum(r["correct"] for r in records) / len(records)}
+            "accuracy": sum(r["correct"] for r in records) / len(records),
+            **engine_use(lm, before)}
+
+
+def engine_counters(lm: Any) -> dict[str, int]:
+    eng = lm.sampler.engine
+    return {k: getattr(eng, k) for k in ("steps", "row_steps", "kv_read", "kv_live")}
+
+
+def engine_use(lm: Any, before: dict[str, int]) -> dict[str, float]:
+    """Rows decoded per step on average, and the share of the cache columns read by
+    attention that held the rows' own tokens, since ``before``."""
+    d = {k: v - before[k] for k, v in engine_counters(lm).items()}
+    return {"mean_rows": d["row_steps"] / max(d["steps"], 1),
+            "kv_read_share": d["kv_live"] / max(d["kv_read"], 1)}
 
 
 def eval_speed(lm: Any, task: Task, args: argparse.Namespace) -> dict[str, Any]:
+    before = engine_counters(lm)
     t0 = time.perf_counter()
     report = evaluate_tasks(lm, [task], args.eval_n, seed=args.seed, keep_records=True)[task.name]
     wall = time.perf_counter() - t0
     tokens = sum(r["tokens"] for r in report.records or [])
     return {"tokens_per_s": tokens / wall, "tokens": tokens, "seconds": wall,
-            "accuracy": report.accuracy}
+            "accuracy": report.accuracy, **engine_use(lm, before)}
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -146,7 +162,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             runs.setdefault(f"scale:{s}", []).append(r)
             speed = r["tokens_per_s"]
             print(f"  scale {s:10s} {speed:8,.0f} tok/s ({speed / ref:.2f}x)"
-                  f" acc {r['accuracy']:.3f}", flush=True)
+                  f" acc {r['accuracy']:.3f}, {r['mean_rows']:.0f} rows a step, "
+                  f"{r['kv_read_share']:.2f} of attention reads needed", flush=True)
         r = eval_speed(lm, task, args)
         runs.setdefault("eval", []).append(r)
         print(f"  eval n={args.eval_n}   {r['tokens_per_s']:8,.0f} tok/s "
@@ -161,7 +178,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                          "ratio_to_batch64": statistics.median(ratios),
                          "ratios": [round(x, 3) for x in ratios],
                          "ratio_to_batch64_128": statistics.median(ratios_128),
-                         **({"accuracy": rs[0]["accuracy"]} if "accuracy" in rs[0] else {})}
+                         **{k: rs[0][k] for k in ("accuracy", "mean_rows", "kv_read_share")
+                            if k in rs[0]}}
     out = {"command": "python benchmarks/engine.py " + shlex.join(argv or sys.argv[1:]),
            "args": {k: v for k, v in vars(args).items() if k != "json"} | {
                "json": str(args.json) if args.json else None},

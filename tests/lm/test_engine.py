@@ -122,6 +122,22 @@ def test_engine_counts_steps_and_rows():
         assert q.future.result(timeout=30).tokens == 6
     # four rows of six tokens: the first token comes from the prefill, then 5 steps
     assert (eng.steps, eng.row_steps, eng.peak_rows) == (5, 20, 4)
+    # each step attends over BOS, "p" and the tokens so far: 3, 4, ... 7 columns a row
+    assert eng.kv_live == eng.kv_read == 4 * (3 + 4 + 5 + 6 + 7)
+
+
+def test_attention_reads_count_the_span_of_the_longest_row():
+    model = tiny()
+    eng = Engine(Sampler(model, TOK))
+    short, long = enc("p"), enc("a much longer prompt")
+    reqs = [Request(tuple(p), 3, seed=i) for i, p in enumerate((short, long))]
+    eng.submit(reqs)  # admitted together, right-aligned: the short row reads the long span
+    for q in reqs:
+        q.future.result(timeout=30)
+    a, b = len(short), len(long)
+    assert eng.steps == 2
+    assert eng.kv_read == sum(2 * (b + k) for k in (1, 2))
+    assert eng.kv_live == sum((a + k) + (b + k) for k in (1, 2))
 
 
 def test_a_prompt_that_continues_a_finished_sequence_reuses_its_keys_and_values():

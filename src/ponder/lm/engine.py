@@ -105,13 +105,17 @@ class Engine(RowLayout):
     ``sampler.cache_bytes`` for the cache they need; ``sampler.prefix_bytes`` for the
     keys/values of finished sequences kept for prompts that extend them. Counters for
     benchmarks and tests: ``steps`` (decode steps), ``row_steps`` (active rows summed
-    over them), ``peak_rows``, ``prefix_hits`` and ``prefix_tokens_saved``.
+    over them), ``peak_rows``, ``prefix_hits``, ``prefix_tokens_saved``, and the cache
+    columns decoding attended over (``kv_read``: decoded rows times the span from the
+    first live column) against those holding the active rows' own tokens
+    (``kv_live``): their ratio is the share of attention reads that were needed.
     """
 
     def __init__(self, sampler: Sampler):
         self.sampler = sampler
         self.steps = self.row_steps = self.peak_rows = 0
         self.prefix_hits = self.prefix_tokens_saved = 0
+        self.kv_read = self.kv_live = 0
         self.prefixes = PrefixStore(sampler.prefix_bytes)
         self._pending: deque[Request] = deque()
         self._cv = threading.Condition()
@@ -395,3 +399,5 @@ class Engine(RowLayout):
         self.col += 1
         self.steps += 1
         self.row_steps += self.n_active
+        self.kv_read += hi * (col + 1 - first)
+        self.kv_live += sum(len(r.req.prompt) + len(r.toks) for r in self.rows[:hi] if r)
