@@ -20,7 +20,11 @@
 #     levels 1-2 were well above their 0.80 target (0.94/0.92), so half of its share
 #     goes to the extra levels of the other families;
 #   - packed rows of 640 tokens (PACK_LEN; the longest example, a countdown search, is
-#     ~550), 4 rows a step; two threads (1.7x one), fp32, no compile;
+#     ~550), 4 rows a step; two threads (1.7x one), no compile;
+#   - PRECISION=auto: bf16 autocast where the CPU multiplies bfloat16 fast (AMX), fp32
+#     elsewhere (reports/train_throughput_presets.json: 1.46x on such a CPU, and
+#     reports/ablation_precision.json: lower held-out loss at equal time); the shipped
+#     model was trained in fp32 (its recipe.json records the precision a run used);
 #   - uniform level mixing (CURRICULUM=competence draws levels as they are mastered).
 # The run (checkpoint, state.pt, metrics.jsonl) goes to $RUN; the checkpoint's
 # recipe.json records the exact command. Accuracy: bash recipes/default_eval.sh.
@@ -35,6 +39,7 @@ CURRICULUM=${CURRICULUM:-uniform}
 LEVELS=${LEVELS:-arith=5,chain=5,countdown=2,perm=4}
 WEIGHTS=${WEIGHTS:-countdown=0.5}
 PACK_LEN=${PACK_LEN:-640}
+PRECISION=${PRECISION:-auto}
 ASSET=src/ponder/assets/default
 
 "$PONDER" train \
@@ -47,7 +52,7 @@ ASSET=src/ponder/assets/default
   --batch-size 4 \
   --pack-len "$PACK_LEN" \
   --lr 3e-3 \
-  --precision fp32 \
+  --precision "$PRECISION" \
   --threads 2 \
   --seed 0 \
   --eval-every 0 \

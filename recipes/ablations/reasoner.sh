@@ -10,6 +10,7 @@
 #               it                                                     (fine vs unnamed)
 #   perm        permutation headers linked to the prompt (the default) vs the
 #               permutation alone                                      (fine vs unlinked)
+#   precision   bf16 autocast vs float32 at equal time                 (fine vs bf16)
 #
 #   bash recipes/ablations/reasoner.sh              # every arm, then the summary
 #   ARMS="fine coarse" bash recipes/ablations/reasoner.sh
@@ -26,6 +27,10 @@
 #   ARMS="fine unlinked" TASKS=perm LEVELS=perm=3 EVAL_LEVELS="perm:1-6" N=600 \
 #     DIR=reports/ablation_perm OUT=reports/ablation_perm.json \
 #     RUNS=runs/ablation_perm bash recipes/ablations/reasoner.sh
+#   # bf16 autocast against float32 at equal time, compared on held-out loss too:
+#   ARMS="fine bf16" MINUTES=10 N=100 DIR=reports/ablation_precision \
+#     OUT=reports/ablation_precision.json RUNS=runs/ablation_precision \
+#     bash recipes/ablations/reasoner.sh
 #
 # Arms run two at a time with one thread each. Each arm's eval goes to
 # reports/ablation/<arm>_<task>.json; recipes/ablations/summarize.py pairs the arms on
@@ -53,6 +58,7 @@ arm_flags() {
     unlinked) echo "--style perm=unlinked" ;;
     competence) echo "--curriculum competence" ;;
     base) echo "--preset base" ;;
+    bf16) echo "--precision bf16" ;;
     *) echo "unknown arm $1" >&2; exit 2 ;;
   esac
 }

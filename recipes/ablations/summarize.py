@@ -24,7 +24,8 @@ COMPARISONS = [("format: fine vs coarse traces", "coarse", "fine"),
                ("curriculum: competence vs uniform", "fine", "competence"),
                ("preset: base vs small at equal time", "fine", "base"),
                ("chain format: named vs unnamed results", "unnamed", "fine"),
-               ("perm format: linked vs unlinked headers", "unlinked", "fine")]
+               ("perm format: linked vs unlinked headers", "unlinked", "fine"),
+               ("precision: bf16 autocast vs float32 at equal time", "fine", "bf16")]
 TASKS = ("arith", "chain", "countdown", "perm")
 
 

@@ -11,7 +11,8 @@ from ponder.errors import ConfigError, InvalidInput
 from ponder.lm.checkpoint import load_checkpoint
 from ponder.lm.template import THINK_CLOSE, format_prompt
 from ponder.lm.tokenizer import CharTokenizer
-from ponder.train.core import lr_factor
+from ponder.train import core
+from ponder.train.core import lr_factor, resolve_precision
 from ponder.train.data import (
     Batcher,
     Example,
@@ -235,6 +236,16 @@ def test_minutes_budget_stops_on_time_and_threads_are_restored():
     assert torch.get_num_threads() == threads
 
 
+def test_auto_precision_follows_the_measured_bf16_speedup(monkeypatch):
+    speedup = core.bf16_matmul_speedup()  # the real probe: a finite positive ratio
+    assert 0 < speedup < float("inf")
+    monkeypatch.setattr(core, "bf16_matmul_speedup", lambda: core.BF16_MIN_SPEEDUP * 2)
+    assert resolve_precision("auto") == "bf16"
+    monkeypatch.setattr(core, "bf16_matmul_speedup", lambda: core.BF16_MIN_SPEEDUP / 2)
+    assert resolve_precision("auto") == "fp32"
+    assert resolve_precision("bf16") == "bf16" and resolve_precision("fp32") == "fp32"
+
+
 def test_bf16_autocast_is_applied_and_tracks_fp32():
     mix = TaskMixture([ShortSumTask()], seed=0)
     runs = {}
@@ -299,7 +310,8 @@ def test_gradient_accumulation_equals_one_larger_batch(monkeypatch):
         model = build_model("tiny", tok, seed=0, max_seq_len=64)
         res = finetune(model, tok, exs, TrainConfig(steps=1, batch_size=batch, grad_accum=accum,
                                                     pack=False, length_group=1, lr=1e-2,
-                                                    warmup_steps=0, save_every=0, seed=0),
+                                                    warmup_steps=0, save_every=0, seed=0,
+                                                    precision="fp32"),  # exact sums
                        progress=False)
         assert res.step == 1
     assert len(grads) == 2

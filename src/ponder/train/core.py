@@ -11,7 +11,9 @@ rollout, a per-step classification loss) and what it logs.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
+import statistics
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -33,12 +35,40 @@ from ponder.train.state import (
 PRECISIONS = ("auto", "fp32", "bf16")
 
 
+BF16_MIN_SPEEDUP = 2.0  # bf16 matmul speed-up over fp32 that pays for autocast's casts
+
+
 def resolve_precision(precision: str) -> str:
-    """"auto" -> "fp32". bf16 autocast on CPU was measured 2.8-3.1x *slower* than fp32 for
-    the tiny, small and base presets on this project's 2-core machines, even where oneDNN
-    reports native bf16 (benchmarks/train_throughput.py); ask for "bf16" explicitly on CPUs
-    where that benchmark shows a gain."""
-    return "fp32" if precision == "auto" else precision
+    """"auto" -> "bf16" autocast where this CPU multiplies training-sized bfloat16
+    matrices at least ``BF16_MIN_SPEEDUP`` times faster than float32, else "fp32".
+
+    It depends on the CPU: where bfloat16 runs on AMX tile units, whole training steps
+    measured 1.46x and 1.67x faster in bf16 (small and base presets, 2 threads,
+    ``reports/train_throughput_presets.json``) with a lower held-out loss at equal
+    time (``reports/ablation_precision.json``); elsewhere bf16 autocast measured
+    2.8-3.1x slower than fp32, even where oneDNN reports native bf16. Runs record the
+    precision they resolved to."""
+    if precision != "auto":
+        return precision
+    return "bf16" if bf16_matmul_speedup() >= BF16_MIN_SPEEDUP else "fp32"
+
+
+@functools.cache
+def bf16_matmul_speedup() -> float:
+    """float32 time over bfloat16 time of a (4096 x 256) @ (256 x 1024) product on this
+    CPU: medians of three, the two kinds alternating (about 0.3 s, measured once)."""
+    times: dict[torch.dtype, list[float]] = {torch.float32: [], torch.bfloat16: []}
+    a32, b32 = torch.randn(4096, 256), torch.randn(256, 1024)
+    pairs = {torch.float32: (a32, b32),
+             torch.bfloat16: (a32.bfloat16(), b32.bfloat16())}
+    for a, b in pairs.values():  # warm-up: kernel choice, allocation
+        a @ b
+    for _ in range(3):
+        for dtype, (a, b) in pairs.items():
+            t0 = time.perf_counter()
+            a @ b
+            times[dtype].append(time.perf_counter() - t0)
+    return statistics.median(times[torch.float32]) / statistics.median(times[torch.bfloat16])
 
 
 def autocast(precision: str) -> contextlib.AbstractContextManager:
