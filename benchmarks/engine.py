@@ -39,7 +39,7 @@ import torch
 
 from ponder.eval.accuracy import evaluate_tasks
 from ponder.eval.scale import ScaleConfig, run_scale
-from ponder.lm.registry import load_lm
+from ponder.lm.registry import load_lm, weights_digest
 from ponder.lm.template import prompt_for, split_thinking
 from ponder.tasks import get_task
 from ponder.tasks.base import Problem, Task
@@ -183,7 +183,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     out = {"command": "python benchmarks/engine.py " + shlex.join(argv or sys.argv[1:]),
            "args": {k: v for k, v in vars(args).items() if k != "json"} | {
                "json": str(args.json) if args.json else None},
-           "model": lm.name, "torch": torch.__version__, "results": results}
+           "model": lm.name, "model_sha256": weights_digest(args.model),
+           "torch": torch.__version__, "results": results}
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         tmp = args.json.with_suffix(".tmp")

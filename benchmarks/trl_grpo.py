@@ -118,6 +118,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     from ponder.lm.checkpoint import load_checkpoint
+    from ponder.lm.registry import weights_digest
     from ponder.train.hf_policy import HFPolicy
     from ponder.train.policy import NativePolicy
 
@@ -155,6 +156,7 @@ def main() -> None:
               if name != "trl" and r["median_step_s"]}
     record = {"command": shlex.join(["python", *sys.argv]), "model": str(args.model),
               "native": str(args.native) if args.native else None,
+              "model_sha256": weights_digest(str(args.native)) if args.native else None,
               "settings": {k: getattr(args, k) for k in ("task", "levels", "steps", "batch",
                                                          "group", "max_tokens", "lr",
                                                          "repeats", "seed", "threads")},
