@@ -45,9 +45,10 @@ def resolve_precision(precision: str) -> str:
     It depends on the CPU: where bfloat16 runs on AMX tile units, whole training steps
     measured 1.46x and 1.67x faster in bf16 (small and base presets, 2 threads,
     ``reports/train_throughput_presets.json``) with a lower held-out loss at equal
-    time (``reports/ablation_precision.json``); elsewhere bf16 autocast measured
-    2.8-3.1x slower than fp32, even where oneDNN reports native bf16. Runs record the
-    precision they resolved to."""
+    time (``reports/ablation_precision.json``); an earlier measurement on another
+    machine found bf16 autocast 2.8-3.1x slower than fp32, even where oneDNN reported
+    native bf16. So "auto" measures rather than assumes. Runs record the precision they
+    resolved to."""
     if precision != "auto":
         return precision
     return "bf16" if bf16_matmul_speedup() >= BF16_MIN_SPEEDUP else "fp32"
