@@ -60,7 +60,8 @@ def run_trl(model_dir: Path, args: argparse.Namespace, out: Path) -> dict[str, A
         args.group, num_generations=args.group, max_completion_length=args.max_tokens,
         learning_rate=args.lr, beta=0.0, temperature=1.0, loss_type="dapo",
         gradient_accumulation_steps=1, logging_steps=1, report_to="none", save_strategy="no",
-        use_cpu=True, bf16=False, seed=args.seed, dataloader_num_workers=0,
+        use_cpu=True, bf16=args.precision == "bf16", seed=args.seed,
+        dataloader_num_workers=0,
         lr_scheduler_type="constant", warmup_steps=0)
     # no answer scores 0 on both sides (ponder's RewardConfig.no_answer)
     trainer = trl.GRPOTrainer(model=model, reward_funcs=[task_reward(args.task, no_answer=0.0)],
@@ -79,7 +80,7 @@ def run_ponder(policy: Any, args: argparse.Namespace, out: Path) -> dict[str, An
     cfg = RLConfig(steps=args.steps, batch=args.batch, group=args.group,
                    max_tokens=args.max_tokens, lr=args.lr, difficulty=args.levels,
                    temperature=1.0, track_kl=False, eval_n=0, save_every=0,
-                   gen_batch=args.batch, seed=args.seed)
+                   gen_batch=args.batch, seed=args.seed, precision=args.precision)
     run_rl(policy, [get_task(args.task)], cfg, out, progress=False)
     rows = [r for r in read_metrics(out) if r.get("kind") == "train"]
     return {"step_s": [r["step_s"] for r in rows], "reward": [r["reward"] for r in rows]}
@@ -112,6 +113,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                    help="both trainers' update: float32, or bf16 autocast")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     args.levels = [int(x) for x in args.levels.split(",")]
@@ -159,7 +162,8 @@ def main() -> None:
               "model_sha256": weights_digest(str(args.native)) if args.native else None,
               "settings": {k: getattr(args, k) for k in ("task", "levels", "steps", "batch",
                                                          "group", "max_tokens", "lr",
-                                                         "repeats", "seed", "threads")},
+                                                         "repeats", "seed", "threads",
+                                                         "precision")},
               "trl_version": __import__("trl").__version__,
               "speedup_vs_trl": ratios, "arms": result}
     print(json.dumps({"speedup_vs_trl": ratios,
