@@ -9,8 +9,9 @@
 # Choices (measured by recipes/ablations/reasoner.sh -> reports/ablation_reasoner.json,
 # and benchmarks/train_throughput.py -> reports/train_throughput.json):
 #   - fine-grained traces (the tasks' default style): chain lines end with the named
-#     result, perm headers are linked to the prompt (recipes/README.md says why; a
-#     14-minute chain ablation, reports/ablation_chain.json, was too short to tell);
+#     result, perm headers are linked to the prompt (recipes/README.md says why; the
+#     chain and perm ablations, reports/ablation_chain.json and ablation_perm.json,
+#     were too short to tell by accuracy);
 #   - trained levels arith<=5, chain<=5, countdown<=2, perm<=4 (LEVELS): enough
 #     repetitions of each family's loop (rows, operations, permutations) that the model
 #     learns when it ends rather than counting to a fixed length, few enough that the

@@ -21,11 +21,11 @@
 #     RUNS=runs/ablation_curriculum bash recipes/ablations/reasoner.sh
 #   # the chain format, chain alone, trained on levels 1-4 and evaluated past them:
 #   ARMS="fine unnamed" TASKS=chain LEVELS=chain=4 EVAL_LEVELS="chain:1-7" N=700 \
-#     DIR=reports/ablation_chain OUT=reports/ablation_chain.json \
+#     MINUTES=14 DIR=reports/ablation_chain OUT=reports/ablation_chain.json \
 #     RUNS=runs/ablation_chain bash recipes/ablations/reasoner.sh
-#   # the perm format, perm alone, trained on levels 1-3 and evaluated past them:
-#   ARMS="fine unlinked" TASKS=perm LEVELS=perm=3 EVAL_LEVELS="perm:1-6" N=600 \
-#     DIR=reports/ablation_perm OUT=reports/ablation_perm.json \
+#   # the perm format, perm alone, trained on levels 1-4 and evaluated past them:
+#   ARMS="fine unlinked" TASKS=perm LEVELS=perm=4 EVAL_LEVELS="perm:1-7" N=700 \
+#     MINUTES=30 DIR=reports/ablation_perm OUT=reports/ablation_perm.json \
 #     RUNS=runs/ablation_perm bash recipes/ablations/reasoner.sh
 #   # bf16 autocast against float32 at equal time, compared on held-out loss too:
 #   ARMS="fine bf16" MINUTES=10 N=100 DIR=reports/ablation_precision \
