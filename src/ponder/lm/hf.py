@@ -18,6 +18,7 @@ checkpoint) gets ponder's raw layout.
 
 from __future__ import annotations
 
+import inspect
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,8 +96,6 @@ def completion_logprobs(model: Any, prompts: list[list[int]], completions: list[
 def _keeps_logits(model: Any) -> bool:
     """Whether ``model``'s forward takes ``logits_to_keep`` (peft wrappers pass their
     keyword arguments on to the model they wrap)."""
-    import inspect
-
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     return "logits_to_keep" in inspect.signature(base.forward).parameters
 
