@@ -82,6 +82,39 @@ def test_greedy_rows_equal_the_naive_loop_across_column_shifts_and_growth(monkey
         assert ids_of(q.future.result(timeout=30)) == naive_greedy(model, p, m, TOK.eos_id)
 
 
+def run_alternating(monkeypatch, **settings):
+    """Sampled rows whose prompts alternate long and short (so their first columns
+    alternate too), admitted together; the engine and the completions."""
+    for name, value in settings.items():
+        monkeypatch.setattr(f"ponder.lm.layout.{name}", value)
+    model = tiny()
+    s = Sampler(model, TOK)
+    prompts = [enc(("a long prompt " * 3 if i % 2 else "s") + str(i)) for i in range(12)]
+    reqs = [Request(tuple(p), 6 + (5 * i) % 13, seed=i, temperature=1.0)
+            for i, p in enumerate(prompts)]
+    s.engine.submit(reqs)
+    return model, s.engine, prompts, reqs, [q.future.result(timeout=30) for q in reqs]
+
+
+def test_rows_split_into_runs_and_put_in_order_sample_what_they_sample_alone(monkeypatch):
+    model, eng, prompts, reqs, got = run_alternating(
+        monkeypatch, SEGMENT_MIN_READS=1, SORT_HORIZON=1000)
+    assert eng._sorted_at >= 0  # the rows were put in order of their first column
+    for p, q, c in zip(prompts, reqs, got, strict=True):
+        want = solo(model, p, q.limit, q.seed)
+        assert (c.text, c.finish_reason) == (want.text, want.finish_reason)
+        assert c.token_logprobs == pytest.approx(want.token_logprobs, abs=1e-4)
+
+
+def test_runs_of_rows_read_fewer_columns_than_one_span(monkeypatch):
+    _, eng_one, _, _, one = run_alternating(monkeypatch, MAX_SEGMENTS=1)
+    _, eng_split, _, _, split = run_alternating(monkeypatch, MAX_SEGMENTS=4,
+                                                SEGMENT_MIN_READS=1, SORT_HORIZON=1000)
+    assert [c.text for c in split] == [c.text for c in one]
+    assert eng_split.kv_live == eng_one.kv_live
+    assert eng_split.kv_read < 0.8 * eng_one.kv_read
+
+
 def test_cancelled_requests_stop_and_errors_reach_every_waiter():
     model = tiny()
     s = Sampler(model, TOK)

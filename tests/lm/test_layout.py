@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from ponder.lm.layout import MIN_COLUMNS
+from ponder.lm.layout import MIN_COLUMNS, split_rows
 from ponder.lm.sampler import Sampler
 from tests.lm.test_sampler import TOK, tiny
 
@@ -36,3 +36,20 @@ def test_shifting_the_live_span_to_column_zero_keeps_every_value(first, col):
         assert torch.equal(kv[:, :2, :, : col - first], w)
     assert eng.real[:2, : col - first].all() and not eng.real[:2, col - first:].any()
     assert eng.cache[0].shape[3] >= eng.col + 1  # the next step has a column to write
+
+
+def test_split_rows_cuts_where_the_first_columns_jump():
+    starts = [0, 2, 1, 50, 52, 51, 90, 95]
+    runs = split_rows(starts, 100, max_segments=4, min_reads=1)
+    assert runs[:3] == [(0, 3), (3, 6), (6, 7)] or runs[:2] == [(0, 3), (3, 6)]
+    assert sum(b - a for a, b in runs) == len(starts) and runs[0][0] == 0
+    assert all(x[1] == y[0] for x, y in zip(runs, runs[1:], strict=False))  # contiguous
+
+
+def test_split_rows_respects_its_limits():
+    starts = [0, 0, 60, 60]
+    assert split_rows(starts, 100, max_segments=1, min_reads=1) == [(0, 4)]
+    # the split saves 2 rows x 60 columns = 120 reads: not enough for 121
+    assert split_rows(starts, 100, max_segments=4, min_reads=121) == [(0, 4)]
+    assert split_rows(starts, 100, max_segments=4, min_reads=120) == [(0, 2), (2, 4)]
+    assert split_rows([7], 10, max_segments=4, min_reads=1) == [(0, 1)]

@@ -21,8 +21,11 @@ Cache layout. Every row writes the same cache column at each step (one slice cop
 ``FusedDecoder`` expects), so rows are aligned on the right: a prompt admitted at
 column ``c`` occupies columns ``[c - len, c)``. A boolean mask per row marks the columns
 holding its tokens; rotary positions are per row, so a row's tokens need not be
-contiguous. A decoding step attends from the first column any live row holds, so it
-reads little more than the longest live row; when the columns run out, or when every
+contiguous. A decoding step splits the rows into a few contiguous runs and each run
+attends from the first column one of its rows holds, so a row admitted late does not
+read the columns of the oldest one (``layout.split_rows``; the rows are put in order of
+their first column when that saves more reads than the move costs); when the columns
+run out, or when every
 active row has left the first half of them unused, the filled span is shifted to column
 0, and the column count grows only when the live span needs it (``ponder.lm.layout``
 keeps these buffers).
@@ -162,7 +165,7 @@ class Engine(RowLayout):
         self.hi = 0  # rows [0, hi) are decoded; free rows below hi are holes
         self.n_active = 0  # rows holding a request
         self._admitting: list[Request] = []  # taken from the queue, not yet in a row
-        self._first = None
+        self._segs = None
 
     def _loop(self) -> None:
         with torch.inference_mode():
@@ -276,7 +279,7 @@ class Engine(RowLayout):
         self.hi = max(self.hi, max(dst) + 1)
         self.n_active += len(taken)
         self.peak_rows = max(self.peak_rows, self.n_active)
-        self._first = None
+        self._segs = None
         for prompts, logits, tmp, real_u in groups:
             where = {p: u for u, p in enumerate(prompts)}
             mine = [(r, where[q.prompt]) for r, q in zip(dst, taken, strict=True)
@@ -373,7 +376,7 @@ class Engine(RowLayout):
                     len(q.prompt), row.toks, row.lps, reason, list(q.stop), share=row.share))
 
     def _free(self, r: int) -> None:
-        self._first = None
+        self._segs = None
         self.n_active -= 1
         self.rows[r] = None
         self.real[r] = False
@@ -388,16 +391,19 @@ class Engine(RowLayout):
         self.hi = hi
         col = self.col
         self.real[:hi, col] = True  # holes too: a row that sees nothing would give NaN
-        first = self._first_live()  # columns before it hold no live row's tokens
-        mask = None if self._dense else self.real[:hi, None, None, first: col + 1]
         ctx = self.sampler.model.cfg.max_seq_len
-        view = [kv[:, :hi, :, first:] for kv in self.cache]
         assert self.dec is not None
-        self.logits[:hi] = self.dec(self.tok[:hi, None], self.pos[:hi, None].clamp(max=ctx - 1),
-                                    view, col - first, mask)
+        for a, b, first, dense in self._segments():  # may put the rows in a new order
+            # each run of rows attends from the first column one of them holds
+            mask = None if dense else self.real[a:b, None, None, first: col + 1]
+            view = [kv[:, a:b, :, first:] for kv in self.cache]
+            self.logits[a:b] = self.dec(self.tok[a:b, None],
+                                        self.pos[a:b, None].clamp(max=ctx - 1),
+                                        view, col - first, mask)
+            self.kv_read += (b - a) * (col + 1 - first)
+        hi = self.hi
         self.pos[:hi] += 1
         self.col += 1
         self.steps += 1
         self.row_steps += self.n_active
-        self.kv_read += hi * (col + 1 - first)
         self.kv_live += sum(len(r.req.prompt) + len(r.toks) for r in self.rows[:hi] if r)

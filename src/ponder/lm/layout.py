@@ -9,7 +9,7 @@ change their shape or placement without changing what any row computes.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import torch
 
@@ -21,6 +21,9 @@ NOISE_BLOCK = 32  # decoding steps of Gumbel noise drawn at once per row
 MIN_COLUMNS = 256  # cache columns allocated at first
 PREFILL_TOKENS = 8192  # cache slots per prefill forward (bounds activations and the mask)
 HOLE_FRACTION = 0.25  # compact the rows once this share of them is free and none waits
+MAX_SEGMENTS = 4  # runs of rows a decoding step attends over separately
+SEGMENT_MIN_READS = 1024  # row-columns of reads a split must save (a forward's overhead)
+SORT_HORIZON = 16  # steps over which putting rows in order must pay for the move
 
 
 class RowLayout:
@@ -37,20 +40,66 @@ class RowLayout:
     steps: int
     _pending: Any
 
-    _first: int | None = None  # cached ``_first_live``; None when rows changed
-    _dense = False  # every decoded row holds every column from ``_first`` on
+    _segs: list[Segment] | None = None  # cached ``_segments``; None when rows changed
+    _sorted_at = -(1 << 30)  # the step rows were last put in order of their first column
 
-    def _first_live(self) -> int:
-        """The first cache column a decoded row (or hole) holds: decoding attends from
-        there, not from column 0. Recomputed only after rows came, went or moved, with
-        whether every row holds every column since (then no mask is needed: decoding
-        keeps it so, as each step adds one column to every row)."""
-        if self._first is None:
-            span = self.real[: self.hi, : self.col].view(torch.uint8)  # see _first_used
-            self._first = _first_used(span, self.col)
-            rest = span[:, self._first:]
-            self._dense = not rest.numel() or bool(rest.amin())
-        return self._first
+    def _segments(self) -> list[Segment]:
+        """How a decoding step splits rows [0, hi): contiguous runs of rows, each
+        attending from the first column one of its rows holds (see ``split_rows``), and
+        whether each run is dense (every row holds every column from there on: then no
+        mask is needed, and decoding keeps it so, as each step adds one column to every
+        row). Recomputed only after rows came, went or moved; before that, rows are put
+        in order of their first column when the reads saved pay for the move."""
+        if self._segs is None:
+            hi, col = self.hi, self.col
+            span = self.real[:hi, : col + 1].view(torch.uint8)  # see _first_used
+            starts = _row_starts(span, col)
+            one_run = bool(self.dec is not None and self.dec.scratch)  # a thinking decoder
+            if not one_run and self._reorder_pays(starts):
+                self._sort_rows(starts)
+                hi = self.hi
+                span = self.real[:hi, : col + 1].view(torch.uint8)
+                starts = _row_starts(span, col)
+            runs = [(0, hi)] if one_run else split_rows(starts, col + 1)
+            segs = []
+            for a, b in runs:
+                first = min(starts[a:b])
+                rest = span[a:b, first:]
+                segs.append(Segment(a, b, first, not rest.numel() or bool(rest.amin())))
+            self._segs = segs
+        return self._segs
+
+    def _reorder_pays(self, starts: list[int]) -> bool:
+        """Whether putting the active rows in order of their first column (holes
+        dropped) saves more attention reads over the next ``SORT_HORIZON`` steps than
+        moving their cache costs (about two reads of it), at most once every
+        ``SORT_HORIZON`` steps."""
+        if self.steps - self._sorted_at < SORT_HORIZON:
+            return False
+        end = self.col + 1
+        live = sorted(starts[r] for r in range(self.hi) if self.rows[r] is not None)
+        now = _cost(starts, split_rows(starts, end), end)
+        after = _cost(live, split_rows(live, end), end)
+        move = 2 * sum(end - s for s in live)
+        return (now - after) * SORT_HORIZON > move
+
+    def _sort_rows(self, starts: list[int]) -> None:
+        """Put the active rows first, in order of the first column each holds."""
+        act = sorted(self._active(), key=lambda r: starts[r])
+        n, hi, col = len(act), self.hi, self.col
+        order = torch.tensor(act)
+        first = min(starts[r] for r in act)
+        for kv in self.cache:
+            kv[:, :n, :, first:col] = kv[:, order, :, first:col]
+        for t in (self.real, self.logits, self.noise, self.noise_t, self.pos, self.temp,
+                  self.top_p, self.tok):
+            t[:n] = t[order]
+        self.rows[:n] = [self.rows[r] for r in act]
+        self.rows[n:hi] = [None] * (hi - n)
+        self.real[n:hi] = False
+        self.temp[n:hi] = 0.0
+        self.hi = n
+        self._sorted_at = self.steps
 
     def _active(self) -> list[int]:
         return [r for r in range(self.hi) if self.rows[r] is not None]
@@ -135,7 +184,7 @@ class RowLayout:
             self.real[:hi, : col - first] = self.real[:hi, first:col].clone()
             self.real[:hi, col - first:] = False
             self.col = col = col - first
-            self._first = None
+            self._segs = None
         if col + s > C:
             self._ensure(rows=len(self.rows), cols=col + s)
 
@@ -149,3 +198,73 @@ def _first_used(span: torch.Tensor, default: int) -> int:
         return default
     used = span.amax(dim=0).nonzero()
     return int(used[0]) if len(used) else default
+
+
+class Segment(NamedTuple):
+    """Rows [a, b) of a decoding step, attending from cache column ``first``."""
+
+    a: int
+    b: int
+    first: int
+    dense: bool
+
+
+def _row_starts(span: torch.Tensor, default: int) -> list[int]:
+    """The first column each row of the (rows, columns) 0/1 ``span`` holds (``default``
+    for a row that holds none)."""
+    if not span.numel():
+        return [default] * span.shape[0]
+    held = span.amax(dim=1).bool().tolist()
+    return [s if h else default for s, h in zip(span.argmax(dim=1).tolist(), held,
+                                                strict=True)]
+
+
+def _cost(starts: list[int], runs: list[tuple[int, int]], end: int) -> int:
+    """Row-columns a step reads when each run attends from its earliest start."""
+    return sum((b - a) * (end - min(starts[a:b])) for a, b in runs if b > a)
+
+
+def _best_split(starts: list[int], a: int, b: int, end: int) -> tuple[int, int]:
+    """The split point k of rows [a, b) into [a, k) and [k, b) that saves the most
+    reads, and how many it saves (0 and 0 when no split saves any)."""
+    n = b - a
+    if n < 2:
+        return 0, 0
+    fwd, m = [], end
+    for s in starts[a:b]:
+        m = min(m, s)
+        fwd.append(m)
+    bwd, m = [0] * n, end
+    for i in range(n - 1, -1, -1):
+        m = min(m, starts[a + i])
+        bwd[i] = m
+    whole = n * (end - fwd[-1])
+    best, at = 0, 0
+    for i in range(1, n):
+        saved = whole - i * (end - fwd[i - 1]) - (n - i) * (end - bwd[i])
+        if saved > best:
+            best, at = saved, a + i
+    return at, best
+
+
+def split_rows(starts: list[int], end: int, max_segments: int | None = None,
+               min_reads: int | None = None) -> list[tuple[int, int]]:
+    """Contiguous runs of rows covering ``range(len(starts))`` such that a decoding step
+    attending, for each run, from its earliest ``starts`` to ``end`` reads few columns:
+    the run with the most to gain is split at its best point, up to ``max_segments``
+    runs, while a split saves at least ``min_reads`` row-columns (a run costs one more
+    forward call). Rows in order of their start split best (``_sort_rows``)."""
+    max_segments = MAX_SEGMENTS if max_segments is None else max_segments
+    min_reads = SEGMENT_MIN_READS if min_reads is None else min_reads
+    runs = [(0, len(starts))]
+    best = {runs[0]: _best_split(starts, 0, len(starts), end)}
+    while len(runs) < max_segments:
+        run = max(runs, key=lambda r: best[r][1])
+        at, saved = best[run]
+        if saved < max(min_reads, 1):
+            break
+        runs.remove(run)
+        for new in ((run[0], at), (at, run[1])):
+            runs.append(new)
+            best[new] = _best_split(starts, new[0], new[1], end)
+    return sorted(runs)
