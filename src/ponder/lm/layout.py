@@ -105,14 +105,17 @@ class RowLayout:
         return [r for r in range(self.hi) if self.rows[r] is not None]
 
     def _ensure(self, rows: int, cols: int) -> None:
-        """Grow the buffers (doubling) to hold at least ``rows`` rows and ``cols``
-        columns, keeping what the live rows have written."""
+        """Reallocate the buffers when they hold fewer than ``rows`` rows or ``cols``
+        columns (see ``_resize``), keeping what the live rows have written."""
         have_r = len(self.rows)
         have_c = self.cache[0].shape[3] if self.cache else 0
         if rows <= have_r and cols <= have_c:
             return
-        R = max(rows, min(2 * have_r, self.sampler.max_batch), 1)
-        C = max(cols, 2 * have_c, MIN_COLUMNS)
+        # A new cache is zeroed, which costs its size: the short dimension doubles, the
+        # other keeps its size unless it is more than twice what is asked (one long row
+        # must not make a later batch of many rows allocate its width).
+        R = _resize(have_r, max(rows, self.hi), 1, self.sampler.max_batch)
+        C = _resize(have_c, cols, MIN_COLUMNS, None)
         dec = self.dec
         assert dec is not None
         cache = dec.new_cache(R, C)
@@ -139,7 +142,7 @@ class RowLayout:
                                    ("top_p", (R,), torch.float32), ("tok", (R,), torch.long)):
             setattr(self, name, grow(getattr(self, name) if old else None, shape, dtype))
         self.cache, self.real = cache, real
-        self.rows += [None] * (R - have_r)
+        self.rows = (self.rows + [None] * (R - have_r))[:R]  # rows past hi are free
 
     def _compact_rows(self) -> None:
         """Move the top rows into holes when holes are many and nobody waits to fill
@@ -186,7 +189,16 @@ class RowLayout:
             self.col = col = col - first
             self._segs = None
         if col + s > C:
-            self._ensure(rows=len(self.rows), cols=col + s)
+            self._ensure(rows=self.hi, cols=col + s)
+
+
+def _resize(have: int, need: int, least: int, most: int | None) -> int:
+    """A buffer dimension's new size: ``have`` doubled (capped at ``most``) when short of
+    ``need``, halved towards twice ``need`` when more than that, else unchanged."""
+    if need > have:
+        return max(need, min(2 * have, most) if most else 2 * have, least)
+    want = max(need, least)
+    return 2 * want if have > 2 * want else have
 
 
 def _first_used(span: torch.Tensor, default: int) -> int:
