@@ -15,6 +15,9 @@ tokens as their teacher traces hold on average: the callers' sequences and the
 reference's then have about the same length, and the ratio measures scheduling (rows
 in flight, ragged lengths, admissions) rather than sequence length. A reference of a
 fixed 128 tokens is measured too (``reference_128``), comparable with earlier reports.
+The evaluation covers every level, whose completions are longer on average than the
+scale problems', so it also gets a reference of its own mean completion length, run
+right after it (``ratio_to_own_reference``).
 
 Beam search and MCTS need a PRM; this benchmark gives them the task's own step checker
 (each line scored 1 if the task accepts it, else 0), which runs no model, so the
@@ -106,13 +109,23 @@ def engine_use(lm: Any, before: dict[str, int]) -> dict[str, float]:
 
 
 def eval_speed(lm: Any, task: Task, args: argparse.Namespace) -> dict[str, Any]:
+    """``ponder eval`` 's loop over every level of the task, and right after it the
+    sampler's batch-64 decoding of as many tokens a row as the evaluation's completions
+    held on average (its own length-matched reference: the levels above the scale
+    problems' write longer traces, and a longer row costs more a token)."""
     before = engine_counters(lm)
     t0 = time.perf_counter()
     report = evaluate_tasks(lm, [task], args.eval_n, seed=args.seed, keep_records=True)[task.name]
     wall = time.perf_counter() - t0
-    tokens = sum(r["tokens"] for r in report.records or [])
+    records = report.records or []
+    tokens = sum(r["tokens"] for r in records)
+    mean_tokens = round(tokens / max(len(records), 1))
+    problems = task.problems("test", 64, seed=args.seed)
+    ref = reference(lm, problems, max(mean_tokens, 1))
     return {"tokens_per_s": tokens / wall, "tokens": tokens, "seconds": wall,
-            "accuracy": report.accuracy, **engine_use(lm, before)}
+            "accuracy": report.accuracy, "mean_tokens": mean_tokens,
+            "reference_tokens_per_s": ref, "ratio_to_own_reference": tokens / wall / ref,
+            **engine_use(lm, before)}
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -167,7 +180,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         r = eval_speed(lm, task, args)
         runs.setdefault("eval", []).append(r)
         print(f"  eval n={args.eval_n}   {r['tokens_per_s']:8,.0f} tok/s "
-              f"({r['tokens_per_s'] / ref:.2f}x)", flush=True)
+              f"({r['tokens_per_s'] / ref:.2f}x; {r['ratio_to_own_reference']:.2f}x batch-64 "
+              f"decoding of its mean {r['mean_tokens']} tokens), {r['mean_rows']:.0f} rows "
+              f"a step, {r['kv_read_share']:.2f} of attention reads needed", flush=True)
     refs = [r["tokens_per_s"] for r in runs["reference"]]
     refs_128 = [r["tokens_per_s"] for r in runs["reference_128"]]
     results = {}
@@ -178,8 +193,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                          "ratio_to_batch64": statistics.median(ratios),
                          "ratios": [round(x, 3) for x in ratios],
                          "ratio_to_batch64_128": statistics.median(ratios_128),
-                         **{k: rs[0][k] for k in ("accuracy", "mean_rows", "kv_read_share")
-                            if k in rs[0]}}
+                         **{k: rs[0][k] for k in ("accuracy", "mean_rows", "kv_read_share",
+                                                  "mean_tokens") if k in rs[0]}}
+        if "ratio_to_own_reference" in rs[0]:
+            own = [r["ratio_to_own_reference"] for r in rs]
+            results[name] |= {"ratio_to_own_reference": statistics.median(own),
+                              "ratios_to_own_reference": [round(x, 3) for x in own]}
     out = {"command": "python benchmarks/engine.py " + shlex.join(argv or sys.argv[1:]),
            "args": {k: v for k, v in vars(args).items() if k != "json"} | {
                "json": str(args.json) if args.json else None},
