@@ -6,7 +6,9 @@
 # levels alone (read from the checkpoint's recipe.json), with and without a chain of
 # thought, so that the trained-level targets are measured on n >= 500 per family.
 # Writes reports/default_eval_<task>[_direct].json and
-# reports/default_eval_<task>_trained[_direct].json; `ponder report` summarises them.
+# reports/default_eval_<task>_trained[_direct].json (the chain-of-thought ones with every
+# completion, which recipes/compare_reasoners.sh pairs with another model's);
+# `ponder report` summarises them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
@@ -35,7 +37,7 @@ for name, top in trained_levels(model).items():
 while read -r task lo hi direct; do
   [ -n "$task" ] || continue
   "$PONDER" eval $MODEL_ARG --task "$task" --n "$N_TRAINED" --difficulty "$lo-$hi" \
-    --seed 1 --json "reports/default_eval_${task}_trained.json" < /dev/null
+    --seed 1 --records --json "reports/default_eval_${task}_trained.json" < /dev/null
   if [ "$direct" = 1 ]; then
     "$PONDER" eval $MODEL_ARG --task "$task" --n "$N_TRAINED" --difficulty "$lo-$hi" \
       --seed 1 --direct --json "reports/default_eval_${task}_trained_direct.json" < /dev/null

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from ponder.eval.report import atomic_write_json
-from ponder.eval.stats import compare_paired, format_ci, wilson
+from ponder.eval.stats import accuracy_by_level, compare_paired, format_ci, wilson
 
 #: (name, baseline arm, changed arm): "better" means the changed arm wins
 COMPARISONS = [("format: fine vs coarse traces", "coarse", "fine"),
@@ -54,15 +54,6 @@ def training_end(run: Path) -> dict | None:
             "heldout_loss": held[-1]["heldout_loss"] if held else None}
 
 
-def by_level(records: list[dict]) -> dict[str, dict]:
-    """Accuracy, Wilson interval and n per difficulty level."""
-    levels: dict[int, list[bool]] = {}
-    for r in records:
-        levels.setdefault(int(r["difficulty"]), []).append(bool(r["correct"]))
-    return {str(d): {"accuracy": sum(v) / len(v), "n": len(v), "ci95": wilson(sum(v), len(v))}
-            for d, v in sorted(levels.items())}
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dir", type=Path, default=Path("reports/ablation"))
@@ -85,7 +76,7 @@ def main() -> None:
             if records is None:
                 continue
             k, n = sum(bool(r["correct"]) for r in records), len(records)
-            levels = by_level(records)
+            levels = accuracy_by_level(records)
             result["arms"][arm][task] = {"accuracy": k / n, "n": n, "ci95": wilson(k, n),
                                          "by_level": levels}
             print(f"{arm:>11} {task:>9}: {format_ci(k / n, wilson(k, n), n)}  by level: "

@@ -7,6 +7,7 @@ import pytest
 import ponder.eval.stats as stats_mod
 from ponder.errors import InvalidInput
 from ponder.eval.stats import (
+    accuracy_by_level,
     binomial_two_sided,
     compare_paired,
     compare_unpaired,
@@ -131,3 +132,12 @@ def test_newcombe_matches_the_published_example():
 def test_format_ci():
     assert format_ci(0.912, wilson(456, 500), n=500) == "0.912 [0.884, 0.934] (n=500)"
     assert format_ci(0.98, [0.95, 0.99], digits=2, compact=True) == "0.98 [0.95,0.99]"
+
+
+def test_accuracy_by_level_groups_records_by_difficulty():
+    records = ([{"difficulty": 3, "correct": True}] * 3 + [{"difficulty": 3, "correct": False}]
+               + [{"difficulty": 1, "correct": False}] * 2)
+    levels = accuracy_by_level(records)
+    assert list(levels) == ["1", "3"]  # in level order
+    assert levels["3"]["accuracy"] == 0.75 and levels["3"]["n"] == 4
+    assert levels["1"]["accuracy"] == 0.0 and levels["1"]["ci95"] == wilson(0, 2)

@@ -184,6 +184,21 @@ def compare_unpaired(k_a: float, n_a: int, k_b: float, n_b: int) -> dict[str, An
             "verdict": _verdict(lo, hi)}
 
 
+def accuracy_by_level(records: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Accuracy, Wilson interval and n per difficulty level of evaluation records
+    (dicts with ``difficulty`` and ``correct``).
+
+    >>> accuracy_by_level([{"difficulty": 2, "correct": True},
+    ...                    {"difficulty": 2, "correct": False}])["2"]["accuracy"]
+    0.5
+    """
+    levels: dict[int, list[bool]] = {}
+    for r in records:
+        levels.setdefault(int(r["difficulty"]), []).append(bool(r["correct"]))
+    return {str(d): {"accuracy": sum(v) / len(v), "n": len(v), "ci95": wilson(sum(v), len(v))}
+            for d, v in sorted(levels.items())}
+
+
 def format_ci(value: float, ci: Sequence[float], n: int | None = None, digits: int = 3,
               compact: bool = False) -> str:
     """An estimate with its interval, for tables: ``0.912 [0.884, 0.934] (n=500)``, or

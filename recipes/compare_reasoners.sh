@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The bundled reasoner against an earlier model on the same held-out problems of the
+# bundled one's trained levels (n=500 per task, seed 1, as recipes/default_eval.sh draws
+# them), paired: per task and level, the difference with its bootstrap interval and the
+# exact McNemar test (recipes/compare_evals.py).
+#
+#   bash recipes/default_eval.sh        # first: the bundled model's records
+#   PREVIOUS=path/to/checkpoint bash recipes/compare_reasoners.sh
+#   # e.g. the model an earlier commit shipped:
+#   #   mkdir -p runs/previous && git archive REV src/ponder/assets/default | tar -x -C runs/previous
+#   #   PREVIOUS=runs/previous/src/ponder/assets/default bash recipes/compare_reasoners.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
+PONDER=${PONDER:-.venv/bin/ponder}
+PYTHON=${PYTHON:-.venv/bin/python}
+PREVIOUS=${PREVIOUS:?set PREVIOUS to the earlier model\'s checkpoint directory}
+N_TRAINED=${N_TRAINED:-500}
+DIR=${DIR:-reports/compare_previous}
+OUT=${OUT:-reports/default_vs_previous.json}
+mkdir -p "$DIR"
+trained=$("$PYTHON" -c 'from ponder.cli.demo import trained_levels
+from ponder.tasks import get_task
+for name, top in trained_levels(None).items():
+    t = get_task(name)
+    print(name, t.min_difficulty, min(top, t.max_difficulty))
+')
+tasks=()
+while read -r task lo hi; do
+  [ -n "$task" ] || continue
+  tasks+=("$task")
+  "$PONDER" eval --model "$PREVIOUS" --task "$task" --n "$N_TRAINED" --difficulty "$lo-$hi" \
+    --seed 1 --records --json "$DIR/previous_${task}.json" < /dev/null
+done <<< "$trained"
+"$PYTHON" recipes/compare_evals.py --a "$DIR/previous_{task}.json" \
+  --b "reports/default_eval_{task}_trained.json" --tasks "$(IFS=,; echo "${tasks[*]}")" \
+  --names previous,current --out "$OUT"
