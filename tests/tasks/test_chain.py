@@ -125,3 +125,19 @@ def test_difficulty_bounds():
         task.generate(random.Random(0), 21)
     with pytest.raises(InvalidInput):
         task.generate(random.Random(0), 0)
+
+
+@pytest.mark.parametrize("second, kind, previous", [
+    ("z=w*q:w=12,q=12;12*12=144;z=8", "look-up of a constant", True),
+    ("z=w*q:w=5,q=5;5*5=25;z=8", "look-up of a computed value", False),
+    ("z=w*q:w=12,q=5;12*6=72;z=4", "substitution", False),
+    ("z=w*q:w=12,q=5;12*5=70;z=2", "arithmetic", False),
+    ("z=w*q:w=12,q=5;12*5=60;z=8", "reduction", False),
+    ("z=w+q:w=12,q=5;12+5=17;z=0", "definition", False),
+    ("z is 9", "format", False),
+])
+def test_first_error_kind_names_the_first_check_a_line_fails(second, kind, previous):
+    p = example()
+    got = task.first_error_kind(p, ["w=q+7:q=5;5+7=12;w=12", second])
+    assert got == {"line": 1, "kind": kind, "previous_line": previous}
+    assert task.first_error_kind(p, task.trace_steps(p)) is None

@@ -247,6 +247,38 @@ class ChainTask(Task):
             out.append(ok)
         return out
 
+    def first_error_kind(self, problem: Problem, steps: list[str]) -> dict | None:
+        """The first wrong line of ``steps`` and what went wrong on it (None when every
+        line is right), for error analysis: ``kind`` is the first check the line fails,
+        in the order a line is written — ``format`` (not a step line), ``definition``
+        (not a fact of the prompt, or a variable used before it was computed),
+        ``look-up of a constant`` / ``look-up of a computed value`` (a restated value is
+        wrong), ``substitution`` (the operands differ from the restated values),
+        ``arithmetic`` (the plain result), ``reduction`` (the value mod p); for a
+        look-up, ``previous_line`` says whether the wrong value is the one the line
+        before named (a copy from the nearest result instead of the right one)."""
+        facts: list[Fact] = problem.meta["facts"]
+        p = problem.meta["modulus"]
+        values = evaluate(facts, p)
+        by_name = {f[0]: f for f in facts}
+        known = {f[0] for f in facts if f[1] == "const"}
+        last: str | None = None  # the value the previous line named
+        for i, raw_line in enumerate(steps):
+            line = squash(raw_line)
+            if self._check_line(line, by_name, values, known, p):
+                known.add(line[0])
+                last = line.rsplit("=", 1)[-1]
+                continue
+            out = {"line": i, "kind": _error_kind(line, by_name, values, known, p),
+                   "previous_line": False}
+            m = _LINE.fullmatch(line)
+            if out["kind"].startswith("look-up") and m and m.group(5):
+                given = dict(g.split("=") for g in m.group(5).split(","))
+                out["previous_line"] = any(
+                    v != str(values.get(k)) and v == last for k, v in given.items())
+            return out
+        return None
+
     @staticmethod
     def _check_line(line: str, by_name: dict[str, Fact], values: dict[str, int],
                     known: set[str], p: int) -> bool:
@@ -272,3 +304,32 @@ class ChainTask(Task):
         if named is not None:  # it must name this line's variable and its value
             return named == name and value == str(result % p)
         return reduced is not None or 0 <= result < p  # unreduced only when in range
+
+
+def _error_kind(line: str, by_name: dict[str, Fact], values: dict[str, int],
+                known: set[str], p: int) -> str:
+    """The first check a wrong step line fails (see ``ChainTask.first_error_kind``)."""
+    m = _LINE.fullmatch(line)
+    if not m:
+        return "format"
+    name, a, sym, b, given, xs, sym2, ys, raw, reduced, named, value = m.groups()
+    fact = by_name.get(name)
+    if (fact is None or list(fact[1:]) != [_WORD[sym], a, b] or sym2 != sym
+            or any(_is_var(v) and v not in known for v in (a, b))):
+        return "definition"
+    if given is not None:
+        for item in given.split(","):
+            k, v = item.split("=")
+            if k in values and v != str(values[k]):
+                return ("look-up of a constant" if by_name[k][1] == "const"
+                        else "look-up of a computed value")
+        stated = dict(item.split("=") for item in given.split(","))
+        written = [stated.get(v, "") if _is_var(v) else v for v in (a, b)]
+        if [xs, ys] != written:
+            return "substitution"
+    if raw != str(_calc(sym, int(xs), int(ys))):
+        return "arithmetic"
+    got = value if named is not None else reduced
+    if got is not None and got != str(int(raw) % p):
+        return "reduction"
+    return "other"
