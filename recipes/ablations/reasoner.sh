@@ -10,6 +10,8 @@
 #               it                                                     (fine vs unnamed)
 #   perm        permutation headers linked to the prompt (the default) vs the
 #               permutation alone                                      (fine vs unlinked)
+#   listed      chain traces that first list the constants they use vs the
+#               default                                                (listed vs fine)
 #   precision   bf16 autocast vs float32 at equal time                 (fine vs bf16)
 #
 #   bash recipes/ablations/reasoner.sh              # every arm, then the summary
@@ -56,6 +58,7 @@ arm_flags() {
     coarse) echo "--style arith=coarse,chain=coarse,countdown=coarse,perm=coarse" ;;
     unnamed) echo "--style chain=unnamed" ;;
     unlinked) echo "--style perm=unlinked" ;;
+    listed) echo "--style chain=listed" ;;
     competence) echo "--curriculum competence" ;;
     base) echo "--preset base" ;;
     bf16) echo "--precision bf16" ;;

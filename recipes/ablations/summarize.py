@@ -25,7 +25,8 @@ COMPARISONS = [("format: fine vs coarse traces", "coarse", "fine"),
                ("preset: base vs small at equal time", "fine", "base"),
                ("chain format: named vs unnamed results", "unnamed", "fine"),
                ("perm format: linked vs unlinked headers", "unlinked", "fine"),
-               ("precision: bf16 autocast vs float32 at equal time", "fine", "bf16")]
+               ("precision: bf16 autocast vs float32 at equal time", "fine", "bf16"),
+               ("chain format: constants listed first vs not", "fine", "listed")]
 TASKS = ("arith", "chain", "countdown", "perm")
 
 

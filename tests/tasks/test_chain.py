@@ -94,7 +94,8 @@ def test_step_checker_accepts_any_dependency_order_and_distractors():
     "z=w*q=12*5=60",           # out of range, not reduced
     "z=w*q=12*5=60=8",         # reduced wrongly
     "w=q+7=6+7=13",            # wrong value substituted
-    "q=5",                     # not a computation
+    "q=6",                     # a constant listed with a wrong value
+    "w=12",                    # listed as a constant, but computed
     "v=q+7=5+7=12",            # no such variable
     "w=q+7:q=6;5+7=12",        # wrong value restated
     "z=w*q:q=5,w=12;12*5=60=9",  # restated out of order
@@ -141,3 +142,17 @@ def test_first_error_kind_names_the_first_check_a_line_fails(second, kind, previ
     got = task.first_error_kind(p, ["w=q+7:q=5;5+7=12;w=12", second])
     assert got == {"line": 1, "kind": kind, "previous_line": previous}
     assert task.first_error_kind(p, task.trace_steps(p)) is None
+
+
+def test_listed_style_first_lists_the_constants_the_needed_facts_use():
+    p = example()
+    steps = task.trace_steps(p, "listed")
+    assert steps[0] == "q=5"  # k is a constant too, but only the distractor y uses it
+    assert steps[1:] == task.trace_steps(p)
+    assert task.check_steps(p, steps) == [True] * 3
+    assert task.check_steps(p, ["q=5,k=3", *steps[1:]]) == [True] * 3  # true, if wasteful
+    assert task.check_steps(p, ["q=6", *steps[1:]]) == [False, True, True]
+    assert task.check_steps(p, ["w=12"]) == [False]  # not a constant
+    assert task.first_error_kind(p, ["q=6", *steps[1:]]) == {
+        "line": 0, "kind": "look-up of a constant", "previous_line": False}
+    assert task.first_error_kind(p, steps) is None
