@@ -29,8 +29,10 @@ tasks=()
 while read -r task lo hi; do
   [ -n "$task" ] || continue
   tasks+=("$task")
+  out="$DIR/previous_${task}.json"
+  [ -f "$out" ] && [ -z "${FORCE:-}" ] && continue  # kept from an earlier run (FORCE=1 redoes)
   "$PONDER" eval --model "$PREVIOUS" --task "$task" --n "$N_TRAINED" --difficulty "$lo-$hi" \
-    --seed 1 --records --json "$DIR/previous_${task}.json" < /dev/null
+    --seed 1 --records --json "$out" < /dev/null
 done <<< "$trained"
 "$PYTHON" recipes/compare_evals.py --a "$DIR/previous_{task}.json" \
   --b "reports/default_eval_{task}_trained.json" --tasks "$(IFS=,; echo "${tasks[*]}")" \
