@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import shlex
 import statistics
 import sys
@@ -34,10 +33,11 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from ponder.eval.report import cpu_name
 from ponder.lm.model import PRESETS
 from ponder.lm.tokenizer import CharTokenizer
 from ponder.tasks import get_task
-from ponder.train.core import apply_step, make_optimizer
+from ponder.train.core import apply_step, bf16_matmul_speedup, make_optimizer
 from ponder.train.data import Batch, Batcher, TaskMixture
 from ponder.train.flops import matmul_peak_flops
 from ponder.train.loop import batch_loss
@@ -182,7 +182,7 @@ def main() -> None:
     tok = CharTokenizer()
     threads = torch.get_num_threads()
     out = {"command": shlex.join(["python", *sys.argv]), "args": vars(args),
-           "cpu": platform.processor() or platform.machine(), "cores": threads,
+           "cpu": cpu_name(), "cores": threads, "bf16_matmul_speedup": bf16_matmul_speedup(),
            "torch": torch.__version__,
            "matmul_peak_flops": {t: round(matmul_peak_flops(t)) for t in (1, 2)}}
     if args.mode == "variants":

@@ -266,8 +266,20 @@ def test_finetune_fits_an_explicit_example_list(tmp_path):
                       threads=1)
     result = finetune(model, TOK, exs, cfg, tmp_path, progress=False)
     assert heldout_loss(model, TOK, exs) < 0.2 * before
-    assert json.loads((tmp_path / "checkpoint" / "recipe.json").read_text())["examples"] == 4
+    recipe = json.loads((tmp_path / "checkpoint" / "recipe.json").read_text())
+    assert recipe["examples"] == 4 and recipe["precision"] == "fp32"
+    assert "bf16_matmul_speedup" not in recipe  # asked for fp32: nothing was measured
     assert result.step == 40
+
+
+def test_auto_precision_records_the_speedup_it_chose_by(tmp_path, monkeypatch):
+    for module in (core, loop_mod):  # the probe where it decides and where it is recorded
+        monkeypatch.setattr(module, "bf16_matmul_speedup", lambda: core.BF16_MIN_SPEEDUP / 4)
+    exs = [Example(format_prompt("Name 1?"), f"{THINK_CLOSE}\nAnswer: 7")] * 4
+    cfg = TrainConfig(steps=2, batch_size=4, warmup_steps=1, precision="auto", threads=1)
+    finetune(tiny_model(), TOK, exs, cfg, tmp_path, progress=False)
+    recipe = json.loads((tmp_path / "checkpoint" / "recipe.json").read_text())
+    assert recipe["precision"] == "fp32" and recipe["bf16_matmul_speedup"] == 0.5
 
 
 def test_batches_follow_the_stream_position():

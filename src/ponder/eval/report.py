@@ -81,11 +81,27 @@ def write_report(name: str, results: dict[str, Any], *, model: str | None = None
         "split": split,
         "seed": seed,
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        "machine": {"python": platform.python_version(), "platform": platform.platform(),
-                    "cpus": os.cpu_count()},
+        "machine": machine(),
         "results": results,
     }
     return atomic_write_json(Path(directory or REPORTS_DIR) / f"{name}.json", record)
+
+
+def cpu_name() -> str:
+    """The CPU's model name (Linux's /proc/cpuinfo), else what ``platform`` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine() -> dict[str, Any]:
+    """What a report records of the machine that measured it."""
+    return {"python": platform.python_version(), "platform": platform.platform(),
+            "cpu": cpu_name(), "cpus": os.cpu_count()}
 
 
 PROVENANCE = ("name", "title", "command", "model", "model_sha256", "split", "seed", "created",

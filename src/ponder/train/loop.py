@@ -36,6 +36,7 @@ from ponder.train.core import (
     Saver,
     apply_step,
     autocast,
+    bf16_matmul_speedup,
     lr_factor,
     make_optimizer,
     open_run,
@@ -281,6 +282,8 @@ def _train(policy: TrainablePolicy, data: ExampleStream, cfg: TrainConfig,
     state.meta["matmul_peak_flops"] = round(peak)
     budget = _Budget(cfg, state)
     recipe = {**state.meta, "train": asdict(cfg), "precision": precision}
+    if cfg.precision == "auto":  # what the choice rested on
+        recipe["bf16_matmul_speedup"] = round(bf16_matmul_speedup(), 3)
 
     def log(record: dict[str, Any]) -> None:
         if run is not None:
