@@ -25,6 +25,7 @@ numbers measure the policy's generation alone.
 
     python benchmarks/engine.py                          # the bundled reasoner
     python benchmarks/engine.py --json reports/engine_benchmark.json
+    python benchmarks/engine.py --max-segments 4,1     # runs of rows vs one span, same run
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ import torch
 
 from ponder.eval.accuracy import evaluate_tasks
 from ponder.eval.scale import ScaleConfig, run_scale
+from ponder.lm import layout
 from ponder.lm.registry import load_lm, weights_digest
 from ponder.lm.template import prompt_for, split_thinking
 from ponder.tasks import get_task
@@ -146,10 +148,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--kv-dtype", default="float32", choices=["float32", "bfloat16"],
                     help="the sampler's key/value cache type")
+    ap.add_argument("--max-segments", default="4",
+                    help="runs of rows a decoding step may split into (the engine's "
+                    "MAX_SEGMENTS), comma-separated to compare in the same run: the first "
+                    "is reported plainly, the others as '<caller>@<n> runs'; 1 is every "
+                    "row attending over the oldest row's span")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
     args.difficulty = [int(d) for d in args.difficulty.split(",")]
+    args.max_segments = [int(x) for x in str(args.max_segments).split(",")]
     torch.set_num_threads(args.threads)
     lm = load_lm(args.model, kv_dtype=args.kv_dtype)
     if not hasattr(lm, "sampler"):
@@ -170,19 +178,24 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         runs["reference_128"].append({"tokens_per_s": reference(lm, problems, 128)})
         print(f"repeat {rep + 1}: sampler batch 64 {ref:,.0f} tok/s "
               f"({args.new_tokens} tokens a row)", flush=True)
-        for s in strategies:
-            r = scale_speed(lm, task, s, args)
-            runs.setdefault(f"scale:{s}", []).append(r)
-            speed = r["tokens_per_s"]
-            print(f"  scale {s:10s} {speed:8,.0f} tok/s ({speed / ref:.2f}x)"
-                  f" acc {r['accuracy']:.3f}, {r['mean_rows']:.0f} rows a step, "
-                  f"{r['kv_read_share']:.2f} of attention reads needed", flush=True)
-        r = eval_speed(lm, task, args)
-        runs.setdefault("eval", []).append(r)
-        print(f"  eval n={args.eval_n}   {r['tokens_per_s']:8,.0f} tok/s "
-              f"({r['tokens_per_s'] / ref:.2f}x; {r['ratio_to_own_reference']:.2f}x batch-64 "
-              f"decoding of its mean {r['mean_tokens']} tokens), {r['mean_rows']:.0f} rows "
-              f"a step, {r['kv_read_share']:.2f} of attention reads needed", flush=True)
+        for k, segments in enumerate(args.max_segments):
+            layout.MAX_SEGMENTS = segments
+            tag = "" if k == 0 else f"@{segments} runs"
+            for s in strategies:
+                r = scale_speed(lm, task, s, args)
+                runs.setdefault(f"scale:{s}{tag}", []).append(r)
+                speed = r["tokens_per_s"]
+                print(f"  scale {s + tag:10s} {speed:8,.0f} tok/s ({speed / ref:.2f}x)"
+                      f" acc {r['accuracy']:.3f}, {r['mean_rows']:.0f} rows a step, "
+                      f"{r['kv_read_share']:.2f} of attention reads needed", flush=True)
+            r = eval_speed(lm, task, args)
+            runs.setdefault(f"eval{tag}", []).append(r)
+            print(f"  eval{tag} n={args.eval_n}   {r['tokens_per_s']:8,.0f} tok/s "
+                  f"({r['tokens_per_s'] / ref:.2f}x; {r['ratio_to_own_reference']:.2f}x "
+                  f"batch-64 decoding of its mean {r['mean_tokens']} tokens), "
+                  f"{r['mean_rows']:.0f} rows a step, {r['kv_read_share']:.2f} of attention "
+                  "reads needed", flush=True)
+        layout.MAX_SEGMENTS = args.max_segments[0]
     refs = [r["tokens_per_s"] for r in runs["reference"]]
     refs_128 = [r["tokens_per_s"] for r in runs["reference_128"]]
     results = {}
