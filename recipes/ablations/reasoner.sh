@@ -29,6 +29,10 @@
 #   ARMS="fine unlinked" TASKS=perm LEVELS=perm=4 EVAL_LEVELS="perm:1-7" N=700 \
 #     MINUTES=30 DIR=reports/ablation_perm OUT=reports/ablation_perm.json \
 #     RUNS=runs/ablation_perm bash recipes/ablations/reasoner.sh
+#   # chain traces that list their constants first, chain alone, levels 1-5:
+#   ARMS="fine listed" TASKS=chain LEVELS=chain=5 EVAL_LEVELS="chain:1-5" N=500 \
+#     MINUTES=25 DIR=reports/ablation_listed OUT=reports/ablation_listed.json \
+#     RUNS=runs/ablation_listed bash recipes/ablations/reasoner.sh
 #   # bf16 autocast against float32 at equal time, compared on held-out loss too:
 #   ARMS="fine bf16" MINUTES=10 N=100 DIR=reports/ablation_precision \
 #     OUT=reports/ablation_precision.json RUNS=runs/ablation_precision \
