@@ -45,6 +45,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 PONDER=${PONDER:-.venv/bin/ponder}
 MINUTES=${MINUTES:-12}
+SEED=${SEED:-0}  # the training seed (the evaluation problems stay the same)
 N=${N:-200}
 ARMS=${ARMS:-fine coarse competence base}
 TASKS=${TASKS:-arith,chain,countdown,perm}
@@ -74,7 +75,7 @@ run_arm() {
   local arm=$1
   # shellcheck disable=SC2046
   "$PONDER" train --task "$TASKS" --max-difficulty "$LEVELS" \
-    --minutes "$MINUTES" --batch-size 8 --lr 3e-3 --threads 1 --seed 0 --eval-n 0 \
+    --minutes "$MINUTES" --batch-size 8 --lr 3e-3 --threads 1 --seed "$SEED" --eval-n 0 \
     ${PACK_LEN:+--pack-len "$PACK_LEN"} \
     --quiet --out "$RUNS/$arm" $(arm_flags "$arm") ${RESUME:+--resume}
   for spec in $EVAL_LEVELS; do
