@@ -19,7 +19,13 @@ import sys
 from pathlib import Path
 
 from ponder.eval.report import atomic_write_json
-from ponder.eval.stats import accuracy_by_level, compare_paired, format_ci, wilson
+from ponder.eval.stats import (
+    accuracy_by_level,
+    compare_paired,
+    format_ci,
+    format_difference,
+    wilson,
+)
 
 
 def records_of(path: Path) -> list[dict]:
@@ -75,11 +81,10 @@ def main() -> None:
         sa, sb = result["tasks"][task][names[0]], result["tasks"][task][names[1]]
         print(f"{task:>9}: {names[0]} {format_ci(sa['accuracy'], sa['ci95'], sa['n'])}, "
               f"{names[1]} {format_ci(sb['accuracy'], sb['ci95'], sb['n'])}; difference "
-              f"{c['diff']:+.3f} [{c['ci95'][0]:+.3f}, {c['ci95'][1]:+.3f}] "
-              f"(McNemar p={c['p_value']:.3g}) -> {c['verdict']}")
+              f"{format_difference(c)} (McNemar p={c['p_value']:.3g})")
         for d, v in c["by_level"].items():
-            print(f"{'':>11}L{d}: {v['mean_a']:.3f} -> {v['mean_b']:.3f}, {v['diff']:+.3f} "
-                  f"[{v['ci95'][0]:+.3f}, {v['ci95'][1]:+.3f}] -> {v['verdict']}")
+            print(f"{'':>11}L{d}: {v['mean_a']:.3f} -> {v['mean_b']:.3f} (n={v['n']}), "
+                  f"{format_difference(v)}")
     atomic_write_json(args.out, result)
     print(f"wrote {args.out}")
 

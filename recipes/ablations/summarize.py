@@ -17,7 +17,13 @@ import sys
 from pathlib import Path
 
 from ponder.eval.report import atomic_write_json
-from ponder.eval.stats import accuracy_by_level, compare_paired, format_ci, wilson
+from ponder.eval.stats import (
+    accuracy_by_level,
+    compare_paired,
+    format_ci,
+    format_difference,
+    wilson,
+)
 
 #: (name, baseline arm, changed arm): "better" means the changed arm wins
 COMPARISONS = [("format: fine vs coarse traces", "coarse", "fine"),
@@ -91,8 +97,7 @@ def main() -> None:
             cmp = compare_paired([float(a[i]) for i in ids], [float(b[i]) for i in ids])
             result["comparisons"].append({"comparison": name, "task": task, "baseline": base,
                                           "changed": changed, **cmp})
-            print(f"{name} [{task}]: {cmp['diff']:+.3f} "
-                  f"[{cmp['ci95'][0]:+.3f}, {cmp['ci95'][1]:+.3f}] -> {cmp['verdict']}")
+            print(f"{name} [{task}]: {format_difference(cmp)}")
     atomic_write_json(args.out, result)
     print(f"wrote {args.out}")
 

@@ -12,6 +12,7 @@ from ponder.eval.stats import (
     compare_paired,
     compare_unpaired,
     format_ci,
+    format_difference,
     mcnemar,
     newcombe,
     paired_bootstrap,
@@ -141,3 +142,9 @@ def test_accuracy_by_level_groups_records_by_difficulty():
     assert list(levels) == ["1", "3"]  # in level order
     assert levels["3"]["accuracy"] == 0.75 and levels["3"]["n"] == 4
     assert levels["1"]["accuracy"] == 0.0 and levels["1"]["ci95"] == wilson(0, 2)
+
+
+def test_format_difference_signs_both_ends_and_gives_the_verdict():
+    cmp = compare_paired([0.0] * 50 + [1.0] * 50, [1.0] * 60 + [0.0] * 40)
+    text = format_difference(cmp)
+    assert text.startswith("+0.100 [") and text.endswith(f"] -> {cmp['verdict']}")

@@ -199,6 +199,16 @@ def accuracy_by_level(records: Sequence[dict[str, Any]]) -> dict[str, dict[str, 
             for d, v in sorted(levels.items())}
 
 
+def format_difference(cmp: dict[str, Any]) -> str:
+    """A paired or unpaired comparison as ``+0.152 [+0.108, +0.196] -> better``.
+
+    >>> format_difference({"diff": 0.1, "ci95": [-0.02, 0.2], "verdict": "no difference"})
+    '+0.100 [-0.020, +0.200] -> no difference'
+    """
+    lo, hi = cmp["ci95"]
+    return f"{cmp['diff']:+.3f} [{lo:+.3f}, {hi:+.3f}] -> {cmp['verdict']}"
+
+
 def format_ci(value: float, ci: Sequence[float], n: int | None = None, digits: int = 3,
               compact: bool = False) -> str:
     """An estimate with its interval, for tables: ``0.912 [0.884, 0.934] (n=500)``, or

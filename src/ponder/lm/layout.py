@@ -55,12 +55,13 @@ class RowLayout:
             span = self.real[:hi, : col + 1].view(torch.uint8)  # see _first_used
             starts = _row_starts(span, col)
             one_run = bool(self.dec is not None and self.dec.scratch)  # a thinking decoder
-            if not one_run and self._reorder_pays(starts):
+            runs = [(0, hi)] if one_run else split_rows(starts, col + 1)
+            if not one_run and self._reorder_pays(starts, runs):
                 self._sort_rows(starts)
                 hi = self.hi
                 span = self.real[:hi, : col + 1].view(torch.uint8)
                 starts = _row_starts(span, col)
-            runs = [(0, hi)] if one_run else split_rows(starts, col + 1)
+                runs = split_rows(starts, col + 1)
             segs = []
             for a, b in runs:
                 first = min(starts[a:b])
@@ -69,16 +70,16 @@ class RowLayout:
             self._segs = segs
         return self._segs
 
-    def _reorder_pays(self, starts: list[int]) -> bool:
+    def _reorder_pays(self, starts: list[int], runs: list[tuple[int, int]]) -> bool:
         """Whether putting the active rows in order of their first column (holes
         dropped) saves more attention reads over the next ``SORT_HORIZON`` steps than
         moving their cache costs (about two reads of it), at most once every
-        ``SORT_HORIZON`` steps."""
+        ``SORT_HORIZON`` steps; ``runs`` is how the rows split as they stand."""
         if self.steps - self._sorted_at < SORT_HORIZON:
             return False
         end = self.col + 1
         live = sorted(starts[r] for r in range(self.hi) if self.rows[r] is not None)
-        now = _cost(starts, split_rows(starts, end), end)
+        now = _cost(starts, runs, end)
         after = _cost(live, split_rows(live, end), end)
         move = 2 * sum(end - s for s in live)
         return (now - after) * SORT_HORIZON > move
