@@ -239,3 +239,35 @@ def test_errors(lms, tmp_path):
     assert c.prompt_tokens == 1
     with pytest.raises(InvalidInput, match="top_p"):
         lm.generate(["a"], top_p=0)
+
+
+@pytest.mark.parametrize("name", ["ponder", "qwen", "llama"])
+def test_shared_prompts_give_the_unshared_logprobs_and_gradients(lms, name):
+    """Rows repeating a prompt run it once (a GRPO group's samples): the log-probs and the
+    gradients they backpropagate equal those of one pass over every full row."""
+    from ponder.lm.hf import completion_logprobs
+
+    lm = lms[name]
+    short, long = lm.prompt_ids("a"), lm.prompt_ids("Sum 3 4 2")
+    prompts = [short, short, long, long, long, short]  # unequal lengths, out of order
+    vocab = lm.model.config.vocab_size
+    gen = torch.Generator().manual_seed(1)
+    completions = [torch.randint(5, vocab, (n,), generator=gen).tolist()
+                   for n in (4, 7, 1, 6, 3, 5)]
+    weights = torch.randn(len(prompts), 7, generator=gen)
+    results = []
+    for share in (False, True):
+        lm.model.zero_grad(set_to_none=True)
+        lp, mask = completion_logprobs(lm.model, prompts, completions, lm.pad_id,
+                                       share_prompts=share)
+        (lp * weights).sum().backward()
+        grads = [p.grad.clone() for p in lm.model.parameters() if p.grad is not None]
+        results.append((lp.detach(), mask, grads))
+    lm.model.zero_grad(set_to_none=True)
+    (lp0, mask0, g0), (lp1, mask1, g1) = results
+    assert torch.equal(mask0, mask1) and mask0.sum() == 26
+    assert torch.allclose(lp0, lp1, atol=1e-5)
+    assert (lp0[mask0.bool()] < 0).all()  # real log-probs, not padding
+    assert len(g0) == len(g1) > 0
+    for a, b in zip(g0, g1, strict=True):
+        assert torch.allclose(a, b, atol=1e-5, rtol=1e-4)

@@ -60,7 +60,8 @@ def _positions(mask: torch.Tensor) -> torch.Tensor:
 
 
 def completion_logprobs(model: Any, prompts: list[list[int]], completions: list[list[int]],
-                        pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+                        pad_id: int, share_prompts: bool = True
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-token log-probs (B, C) of each completion given its prompt, by teacher forcing
     through ``model`` (differentiable unless called under ``no_grad``), and the (B, C)
     mask of real tokens (padding entries are 0).
@@ -68,7 +69,13 @@ def completion_logprobs(model: Any, prompts: list[list[int]], completions: list[
     Prompts are left-padded and completions right-padded, so every completion starts at
     the same column and the output layer runs at those C columns alone
     (``logits_to_keep``) rather than at every prompt token: with a large vocabulary the
-    head over the prompts costs as much as the rest of the model."""
+    head over the prompts costs as much as the rest of the model.
+
+    With ``share_prompts``, rows that repeat a prompt (the G samples of one problem in
+    GRPO) run it once: the distinct prompts go through the model first, their key/value
+    cache is indexed out to every row, and the completions run against it. Gradients
+    flow back through the shared cache, so the values and gradients are those of the
+    unshared pass up to rounding, for a fraction of the prompt's compute."""
     B = len(prompts)
     C = max((len(c) for c in completions), default=0)
     device = next(model.parameters()).device
@@ -76,28 +83,87 @@ def completion_logprobs(model: Any, prompts: list[list[int]], completions: list[
     mask = (torch.arange(C)[None] < lengths[:, None]).float().to(device)
     if C == 0:
         return torch.zeros((B, 0), device=device), mask
-    P = max(len(p) for p in prompts)
-    ids = torch.full((B, P + C), pad_id, dtype=torch.long)
-    attn = torch.zeros((B, P + C), dtype=torch.long)
-    for i, (p, c) in enumerate(zip(prompts, completions, strict=True)):
-        ids[i, P - len(p): P + len(c)] = torch.tensor([*p, *c])
-        attn[i, P - len(p): P + len(c)] = 1
-    ids, attn = ids.to(device), attn.to(device)
-    keep = {"logits_to_keep": C + 1} if _keeps_logits(model) else {}
-    logits = model(input_ids=ids, attention_mask=attn, position_ids=_positions(attn),
-                   **keep).logits
-    # the logit at column t predicts token t + 1: columns P-1 .. P+C-2 the completion's
-    logits = logits[:, -(C + 1):-1].float()  # (B, C, V)
-    target = ids[:, P:, None]
+    firsts: dict[tuple[int, ...], int] = {}
+    row_of = [firsts.setdefault(tuple(p), len(firsts)) for p in prompts]
+    if share_prompts and len(firsts) < B:
+        logits, ids = _shared_prompt_logits(model, [list(p) for p in firsts], row_of,
+                                            completions, pad_id, device)
+    else:
+        logits, ids = _joint_logits(model, prompts, completions, pad_id, device)
+    target = ids[..., None]  # (B, C, 1)
     logp = logits.gather(-1, target).squeeze(-1) - logits.logsumexp(-1)
     return logp * mask, mask
 
 
+def _right_pad(seqs: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(ids, attention_mask), both (B, T), padded on the right."""
+    T = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), T), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), T), dtype=torch.long)
+    for i, s in enumerate(seqs):
+        if s:
+            ids[i, : len(s)] = torch.tensor(s)
+            mask[i, : len(s)] = 1
+    return ids, mask
+
+
+def _joint_logits(model: Any, prompts: list[list[int]], completions: list[list[int]],
+                  pad_id: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, C, V) logits predicting each completion token and the (B, C) completion ids,
+    from one pass over prompt + completion rows."""
+    pids, pmask = left_pad(prompts, pad_id)
+    cids, cmask = _right_pad(completions, pad_id)
+    C = cids.shape[1]
+    ids, attn = torch.cat([pids, cids], 1).to(device), torch.cat([pmask, cmask], 1).to(device)
+    keep = {"logits_to_keep": C + 1} if _keeps_logits(model) else {}
+    logits = model(input_ids=ids, attention_mask=attn, position_ids=_positions(attn),
+                   **keep).logits
+    # the logit at column t predicts token t + 1: columns P-1 .. P+C-2 the completion's
+    return logits[:, -(C + 1):-1].float(), cids.to(device)
+
+
+def _shared_prompt_logits(model: Any, distinct: list[list[int]], row_of: list[int],
+                          completions: list[list[int]], pad_id: int, device: torch.device
+                          ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``_joint_logits`` with each distinct prompt run once (row ``i`` has prompt
+    ``distinct[row_of[i]]``)."""
+    from transformers import DynamicCache
+
+    base = base_model(model)
+    pids, pmask = (t.to(device) for t in left_pad(distinct, pad_id))
+    keep = {"logits_to_keep": 1} if _keeps_logits(model) else {}
+    cache = DynamicCache(config=base.config)
+    cached = {cache_arg(base.forward): cache, "use_cache": True}
+    head = model(input_ids=pids, attention_mask=pmask, position_ids=_positions(pmask),
+                 **cached, **keep).logits[:, -1]  # (U, V)
+    index = torch.tensor(row_of, device=device)
+    cache.batch_select_indices(index)  # every row gets its prompt's keys and values
+    pmask = pmask[index]
+    cids, cmask = (t.to(device) for t in _right_pad(completions, pad_id))
+    C = cids.shape[1]
+    positions = pmask.sum(1, keepdim=True) + torch.arange(C, device=device)  # (B, C)
+    body = model(input_ids=cids, attention_mask=torch.cat([pmask, cmask], 1),
+                 position_ids=positions, **cached).logits
+    # the prompt's last logit predicts the first token; completion column t predicts t + 1
+    logits = torch.cat([head[index, None], body[:, : C - 1]], 1).float()  # (B, C, V)
+    return logits, cids
+
+
+def base_model(model: Any) -> Any:
+    """The transformers model inside a peft wrapper (which passes its keyword arguments
+    on to it), or ``model`` itself."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
+def cache_arg(forward: Any) -> str:
+    """The name ``forward`` takes the key/value cache by: transformers 5 renamed
+    ``past_key_values`` to ``cache``, 4.x knows only the old name."""
+    return "cache" if "cache" in inspect.signature(forward).parameters else "past_key_values"
+
+
 def _keeps_logits(model: Any) -> bool:
-    """Whether ``model``'s forward takes ``logits_to_keep`` (peft wrappers pass their
-    keyword arguments on to the model they wrap)."""
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    return "logits_to_keep" in inspect.signature(base.forward).parameters
+    """Whether ``model``'s forward takes ``logits_to_keep``."""
+    return "logits_to_keep" in inspect.signature(base_model(model).forward).parameters
 
 
 @dataclass
@@ -142,6 +208,7 @@ class HFLM:
         self.pad_id = pad if pad is not None else min(self.eos_ids, default=0)
         #: whether prompts go through the tokenizer's chat template
         self.chat = chat_template and bool(getattr(self.tokenizer, "chat_template", None))
+        self._cache = cache_arg(base_model(self.model).forward)
 
     # -- prompts -----------------------------------------------------------------------
     def format_prompt(self, question: str, think: bool = True) -> str:
@@ -243,8 +310,8 @@ class HFLM:
                 active = [active[k] for k in still]
             mask = torch.cat([mask, mask.new_ones(len(active), 1)], dim=1)
             logits = self.model(input_ids=tok[:, None], attention_mask=mask,
-                                position_ids=next_pos[:, None], past_key_values=cache,
-                                use_cache=True).logits[:, -1]
+                                position_ids=next_pos[:, None], use_cache=True,
+                                **{self._cache: cache}).logits[:, -1]
             next_pos = next_pos + 1
         return [[self._completion(rows[r], len(ids), n) for r in range(i * n, (i + 1) * n)]
                 for i, ids in enumerate(prompt_ids)]
@@ -260,7 +327,7 @@ class HFLM:
         pos = _positions(mask)
         cache = DynamicCache(config=self.model.config)
         logits = self.model(input_ids=ids, attention_mask=mask, position_ids=pos,
-                            past_key_values=cache, use_cache=True).logits[:, -1]
+                            use_cache=True, **{self._cache: cache}).logits[:, -1]
         if n > 1:  # the samples of a prompt share its prefill
             cache.batch_repeat_interleave(n)
             logits, mask = logits.repeat_interleave(n, 0), mask.repeat_interleave(n, 0)

@@ -14,12 +14,12 @@ keys a sliding layer must not see.
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 import torch
 
 from ponder.errors import ModelError
+from ponder.lm.hf import cache_arg
 from ponder.quietstar.mask import additive
 
 HFCache = list[tuple[torch.Tensor, torch.Tensor]]
@@ -46,9 +46,7 @@ class HFBackbone:
         n = sum(p.numel() for p in self.decoder.parameters())
         n -= self.decoder.get_input_embeddings().weight.numel()
         self.flops_per_token = 2.0 * (n + self.head.weight.numel())
-        # transformers 5 renamed the cache argument; 4.x knows only the old name
-        params = inspect.signature(self.decoder.forward).parameters
-        self._cache_arg = "cache" if "cache" in params else "past_key_values"
+        self._cache_arg = cache_arg(self.decoder.forward)
 
     def embed(self, ids: torch.Tensor) -> torch.Tensor:
         return self.decoder.get_input_embeddings()(ids)
