@@ -8,7 +8,10 @@ alternating, so machine load hits them alike; medians over steps 2.. and repeats
 - ``trl``: ``trl.GRPOTrainer`` with ponder's task data set and verifier as its reward
   (``ponder.integrations.trl``);
 - ``ponder_hf``: ``ponder.train.rl.run_rl`` on ``HFPolicy`` — the same transformers
-  model object type, sampled by ponder's HF backend;
+  model object type, sampled by ponder's HF backend; the update runs each prompt once
+  for its group's samples (``ponder.lm.hf.completion_logprobs``);
+- ``ponder_hf_unshared`` (in ``--arms``): the same with every row running its own
+  prompt in the update, as TRL does, which isolates what the shared prompt saves;
 - ``ponder_native`` (with ``--native CHECKPOINT``, a ponder checkpoint whose export is
   ``--model``): the same weights as ponder's own model and engine.
 
@@ -83,13 +86,18 @@ def run_ponder(policy: Any, args: argparse.Namespace, out: Path) -> dict[str, An
                    gen_batch=args.batch, seed=args.seed, precision=args.precision)
     run_rl(policy, [get_task(args.task)], cfg, out, progress=False)
     rows = [r for r in read_metrics(out) if r.get("kind") == "train"]
-    return {"step_s": [r["step_s"] for r in rows], "reward": [r["reward"] for r in rows]}
+    return {"step_s": [r["step_s"] for r in rows], "gen_s": [r["gen_s"] for r in rows],
+            "reward": [r["reward"] for r in rows]}
 
 
 def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     steady = [s for r in runs for s in r["step_s"][1:]]  # step 1 pays for warm-up
     return {"median_step_s": statistics.median(steady) if steady else None,
             "steps_per_s": 1.0 / statistics.median(steady) if steady else None,
+            # ponder's arms: the part of a step spent sampling (the rest is the update)
+            "median_gen_s": statistics.median(g) if (g := [s for r in runs
+                                                          for s in r.get("gen_s", [])[1:]])
+            else None,
             "reward_by_step": [statistics.mean(col) for col in zip(*(r["reward"] for r in runs),
                                                                      strict=False)],
             "runs": runs}
@@ -115,6 +123,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
                     help="both trainers' update: float32, or bf16 autocast")
+    ap.add_argument("--arms", default="trl,ponder_hf,ponder_native",
+                    help="comma-separated, of trl, ponder_hf, ponder_hf_unshared, "
+                    "ponder_native (the last needs --native or --export-bundled)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     args.levels = [int(x) for x in args.levels.split(",")]
@@ -133,9 +144,13 @@ def main() -> None:
         args.model = export_checkpoint(args.native, args.export_bundled)
     if args.model is None:
         ap.error("give --model DIR or --export-bundled DIR")
-    arms: dict[str, list[dict[str, Any]]] = {"trl": [], "ponder_hf": []}
-    if args.native:
-        arms["ponder_native"] = []
+    known = ("trl", "ponder_hf", "ponder_hf_unshared", "ponder_native")
+    names = [a for a in args.arms.split(",") if a and (a != "ponder_native" or args.native)]
+    if bad := [a for a in names if a not in known]:
+        ap.error(f"unknown arm(s) {bad}; choose from {list(known)}")
+    if "trl" not in names:
+        ap.error("--arms must include trl: every ratio is to TRL's step")
+    arms: dict[str, list[dict[str, Any]]] = {a: [] for a in names}
     with tempfile.TemporaryDirectory() as tmp:
         for rep in range(args.repeats):
             for arm in arms:
@@ -143,8 +158,10 @@ def main() -> None:
                 t0 = time.perf_counter()
                 if arm == "trl":
                     res = run_trl(args.model, args, out)
-                elif arm == "ponder_hf":
-                    res = run_ponder(HFPolicy.load(args.model, device="cpu"), args, out)
+                elif arm in ("ponder_hf", "ponder_hf_unshared"):
+                    policy = HFPolicy.load(args.model, device="cpu",
+                                           share_prompts=arm == "ponder_hf")
+                    res = run_ponder(policy, args, out)
                 else:
                     model, tok, _ = load_checkpoint(args.native)
                     res = run_ponder(NativePolicy(model, tok), args, out)
@@ -163,7 +180,7 @@ def main() -> None:
               "settings": {k: getattr(args, k) for k in ("task", "levels", "steps", "batch",
                                                          "group", "max_tokens", "lr",
                                                          "repeats", "seed", "threads",
-                                                         "precision")},
+                                                         "precision", "arms")},
               "trl_version": __import__("trl").__version__,
               "speedup_vs_trl": ratios, "arms": result}
     print(json.dumps({"speedup_vs_trl": ratios,

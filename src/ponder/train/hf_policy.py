@@ -53,7 +53,9 @@ def with_lora(model: Any, rank: int, alpha: float | None = None) -> Any:
 class HFPolicy:
     """A transformers causal LM and its tokenizer, trained in place."""
 
-    def __init__(self, model: Any, tokenizer: Any, *, lora: int = 0, source: str = ""):
+    def __init__(self, model: Any, tokenizer: Any, *, lora: int = 0, source: str = "",
+                 share_prompts: bool = True):
+        self.share_prompts = share_prompts  # False: every row runs its own prompt
         self.model = with_lora(model, lora) if lora else model
         self.module = self.model
         self.tokenizer, self.lora, self.source = tokenizer, lora, source
@@ -68,11 +70,11 @@ class HFPolicy:
                               "be able to learn when to stop")
 
     @classmethod
-    def load(cls, path: str | Path, *, lora: int = 0, device: str | None = None
-             ) -> HFPolicy:
+    def load(cls, path: str | Path, *, lora: int = 0, device: str | None = None,
+             share_prompts: bool = True) -> HFPolicy:
         dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         model, tok = load_model(Path(path).expanduser(), None, None, dev)
-        return cls(model, tok, lora=lora, source=str(path))
+        return cls(model, tok, lora=lora, source=str(path), share_prompts=share_prompts)
 
     @property
     def device(self) -> torch.device:
@@ -94,7 +96,7 @@ class HFPolicy:
 
     def token_logprobs(self, batch: TokenBatch) -> tuple[torch.Tensor, torch.Tensor]:
         return completion_logprobs(self.model, batch.prompts, batch.completions,
-                                   self._sampler.pad_id)
+                                   self._sampler.pad_id, self.share_prompts)
 
     def parameter_groups(self, weight_decay: float) -> list[dict[str, Any]]:
         return decay_groups(self.model, weight_decay)
@@ -103,7 +105,8 @@ class HFPolicy:
         out = copy.deepcopy(self.model)  # adapters and all, if any
         if frozen:
             out.eval().requires_grad_(False)
-        twin = HFPolicy(out, self.tokenizer, source=self.source)
+        twin = HFPolicy(out, self.tokenizer, source=self.source,
+                        share_prompts=self.share_prompts)
         twin.lora = self.lora
         return twin
 
