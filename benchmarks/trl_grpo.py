@@ -9,9 +9,11 @@ alternating, so machine load hits them alike; medians over steps 2.. and repeats
   (``ponder.integrations.trl``);
 - ``ponder_hf``: ``ponder.train.rl.run_rl`` on ``HFPolicy`` — the same transformers
   model object type, sampled by ponder's HF backend; the update runs each prompt once
-  for its group's samples (``ponder.lm.hf.completion_logprobs``);
-- ``ponder_hf_unshared`` (in ``--arms``): the same with every row running its own
-  prompt in the update, as TRL does, which isolates what the shared prompt saves;
+  for its group's samples (``ponder.lm.hf.completion_logprobs``) and skips the rows
+  whose advantage is 0 (``RLConfig.skip_zero_advantage``), both exact;
+- ``ponder_hf_noskip`` and ``ponder_hf_plain`` (in ``--arms``): the same without the
+  skip, and without either (every row runs, each with its own prompt, as in TRL), which
+  tells what each saves;
 - ``ponder_native`` (with ``--native CHECKPOINT``, a ponder checkpoint whose export is
   ``--model``): the same weights as ponder's own model and engine.
 
@@ -75,7 +77,8 @@ def run_trl(model_dir: Path, args: argparse.Namespace, out: Path) -> dict[str, A
     return {"step_s": times, "reward": rewards}
 
 
-def run_ponder(policy: Any, args: argparse.Namespace, out: Path) -> dict[str, Any]:
+def run_ponder(policy: Any, args: argparse.Namespace, out: Path, skip: bool = True
+               ) -> dict[str, Any]:
     from ponder.tasks import get_task
     from ponder.train.rl import RLConfig, run_rl
     from ponder.train.state import read_metrics
@@ -83,10 +86,12 @@ def run_ponder(policy: Any, args: argparse.Namespace, out: Path) -> dict[str, An
     cfg = RLConfig(steps=args.steps, batch=args.batch, group=args.group,
                    max_tokens=args.max_tokens, lr=args.lr, difficulty=args.levels,
                    temperature=1.0, track_kl=False, eval_n=0, save_every=0,
-                   gen_batch=args.batch, seed=args.seed, precision=args.precision)
+                   gen_batch=args.batch, seed=args.seed, precision=args.precision,
+                   skip_zero_advantage=skip)
     run_rl(policy, [get_task(args.task)], cfg, out, progress=False)
     rows = [r for r in read_metrics(out) if r.get("kind") == "train"]
     return {"step_s": [r["step_s"] for r in rows], "gen_s": [r["gen_s"] for r in rows],
+            "skipped": [r.get("skipped", 0.0) for r in rows],  # rows the update left out
             "reward": [r["reward"] for r in rows]}
 
 
@@ -124,8 +129,9 @@ def main() -> None:
     ap.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
                     help="both trainers' update: float32, or bf16 autocast")
     ap.add_argument("--arms", default="trl,ponder_hf,ponder_native",
-                    help="comma-separated, of trl, ponder_hf, ponder_hf_unshared, "
-                    "ponder_native (the last needs --native or --export-bundled)")
+                    help="comma-separated, of trl, ponder_hf, ponder_hf_noskip, "
+                    "ponder_hf_plain, ponder_native (the last needs --native or "
+                    "--export-bundled)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     args.levels = [int(x) for x in args.levels.split(",")]
@@ -144,7 +150,9 @@ def main() -> None:
         args.model = export_checkpoint(args.native, args.export_bundled)
     if args.model is None:
         ap.error("give --model DIR or --export-bundled DIR")
-    known = ("trl", "ponder_hf", "ponder_hf_unshared", "ponder_native")
+    hf_arms = {"ponder_hf": (True, True), "ponder_hf_noskip": (True, False),
+               "ponder_hf_plain": (False, False)}  # arm -> (shared prompts, skip)
+    known = ("trl", *hf_arms, "ponder_native")
     names = [a for a in args.arms.split(",") if a and (a != "ponder_native" or args.native)]
     if bad := [a for a in names if a not in known]:
         ap.error(f"unknown arm(s) {bad}; choose from {list(known)}")
@@ -158,10 +166,10 @@ def main() -> None:
                 t0 = time.perf_counter()
                 if arm == "trl":
                     res = run_trl(args.model, args, out)
-                elif arm in ("ponder_hf", "ponder_hf_unshared"):
-                    policy = HFPolicy.load(args.model, device="cpu",
-                                           share_prompts=arm == "ponder_hf")
-                    res = run_ponder(policy, args, out)
+                elif arm in hf_arms:
+                    share, skip = hf_arms[arm]
+                    policy = HFPolicy.load(args.model, device="cpu", share_prompts=share)
+                    res = run_ponder(policy, args, out, skip)
                 else:
                     model, tok, _ = load_checkpoint(args.native)
                     res = run_ponder(NativePolicy(model, tok), args, out)

@@ -245,3 +245,46 @@ def test_rl_saves_by_time_and_can_decay_its_learning_rate(tmp_path, format_model
     assert lrs[0] == pytest.approx(1e-3) and lrs[0] > lrs[1] > lrs[2] >= 1e-4
     with pytest.raises(ConfigError, match="min_lr_ratio"):
         RLConfig(min_lr_ratio=2.0)
+
+
+MIXED = [0.7, -0.7, 0.0, 0.0, 1.2, -1.2]  # rows 2-3: a group whose samples scored alike
+
+
+@pytest.mark.parametrize("aggregate,minibatches,advantages", [
+    ("token", 1, MIXED), ("sequence", 1, MIXED), ("token", 2, MIXED), ("token", 1, [0.0] * 6)])
+def test_skipping_zero_advantage_rows_gives_the_full_update(format_model, aggregate,
+                                                            minibatches, advantages):
+    """Rows whose advantage is 0 are not run, yet the step (gradient, clip, AdamW with
+    decay) equals the one over every row; with no live row the step still decays."""
+    from ponder.lm.checkpoint import copy_weights
+    from ponder.train.core import make_optimizer
+    from ponder.train.losses import LossConfig
+    from ponder.train.rl import update_policy
+    from ponder.train.rollout import TokenBatch
+
+    gen = torch.Generator().manual_seed(0)
+    prompts = [TOK.encode(format_prompt(f"Guess {i}"), bos=True) for i in range(6)]
+    completions = [torch.randint(5, TOK.vocab_size, (n,), generator=gen).tolist()
+                   for n in (5, 9, 3, 7, 4, 6)]
+    batch = TokenBatch(prompts, completions)
+    adv = torch.tensor(advantages)
+    results = []
+    for skip in (False, True):
+        model = copy_weights(format_model)
+        policy = NativePolicy(model, TOK)
+        opt = make_optimizer(policy.parameter_groups(0.1), 1e-2)
+        cfg = RLConfig(skip_zero_advantage=skip, minibatches=minibatches, grad_clip=0.5,
+                       weight_decay=0.1, loss=LossConfig(aggregate=aggregate))
+        stats = update_policy(policy, opt, batch, adv, None, None, None, cfg, step=0)
+        results.append((stats, {k: v.clone() for k, v in model.state_dict().items()}))
+    (full, w_full), (skipped, w_skip) = results
+    assert full["skipped"] == 0.0
+    if minibatches == 1:
+        assert skipped["skipped"] == pytest.approx(1 - float((adv != 0).float().mean()))
+        assert skipped["grad_norm"] == pytest.approx(full["grad_norm"], rel=1e-5)
+        assert skipped["pg_loss"] == pytest.approx(full["pg_loss"], abs=1e-6)
+    moved = False
+    for k, v in w_full.items():
+        assert torch.allclose(v, w_skip[k], atol=1e-6), k
+        moved |= not torch.equal(v, format_model.state_dict()[k])
+    assert moved  # the step did something to compare

@@ -57,6 +57,25 @@ def aggregate(per_token: torch.Tensor, mask: torch.Tensor, how: str = "token") -
     raise ConfigError(f"loss aggregate must be one of {AGGREGATES}, got {how!r}")
 
 
+def live_share(lengths: torch.Tensor, live: torch.Tensor, how: str = "token") -> float:
+    """The factor that turns ``aggregate`` over the ``live`` rows alone into ``aggregate``
+    over all rows when every other row's per-token loss is exactly zero: the live rows'
+    share of the denominator (their tokens for "token", their count for "sequence").
+    ``lengths`` (B,) are the rows' loss-bearing tokens, ``live`` (B,) a bool mask.
+
+    >>> live_share(torch.tensor([3, 1, 4]), torch.tensor([True, False, True]))
+    0.875
+    >>> live_share(torch.tensor([3, 1, 4]), torch.tensor([True, False, True]), "sequence")
+    0.6666666666666666
+    """
+    if how == "token":
+        total = float(lengths.sum())
+        return float(lengths[live].sum()) / total if total else 0.0
+    if how == "sequence":
+        return float(live.sum()) / max(len(live), 1)
+    raise ConfigError(f"loss aggregate must be one of {AGGREGATES}, got {how!r}")
+
+
 def clipped_surrogate(logp: torch.Tensor, old_logp: torch.Tensor, advantages: torch.Tensor,
                       eps_low: float = 0.2, eps_high: float | None = None,
                       ) -> tuple[torch.Tensor, torch.Tensor]:

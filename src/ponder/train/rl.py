@@ -20,6 +20,9 @@ Where we depart from the papers (GRPO, Shao et al. 2024; RLOO, Ahmadian et al. 2
   temperature-1 distribution, whatever the sampling temperature), recomputed by teacher
   forcing when a backend does not return them.
 - Token-level loss aggregation (DAPO) by default; GRPO's per-sequence mean is an option.
+- With no KL term, the update runs only the rows whose advantage is not 0 and rescales
+  the loss to the whole batch's denominator: the same gradient for less compute (a group
+  whose samples all scored alike carries none). ``skip_zero_advantage=False`` runs all.
 - The KL to the reference (the starting policy) is measured every step even when its
   coefficient is 0, so its drift is always reported; ``track_kl=False`` saves that pass.
 - The learning rate is constant after an optional linear warm-up (``min_lr_ratio`` < 1:
@@ -57,7 +60,7 @@ from ponder.train.core import (
     set_lr,
     step_progress,
 )
-from ponder.train.losses import LossConfig, policy_loss
+from ponder.train.losses import LossConfig, live_share, policy_loss
 from ponder.train.policy import TrainablePolicy
 from ponder.train.rewards import RewardConfig, compute_rewards, task_verifier
 from ponder.train.rollout import TokenBatch, evaluate, rollout, sampled_logprobs
@@ -87,6 +90,8 @@ class RLConfig:
     minibatches: int = 1  # optimizer steps per pass
     drop_uniform: bool = False  # drop groups whose rewards are all equal (DAPO dynamic
     #                             sampling, without re-sampling): no signal, only dilution
+    skip_zero_advantage: bool = True  # with no KL term, rows whose advantage is 0 add
+    #                             nothing to the gradient: the update does not run them
     loss: LossConfig = field(default_factory=LossConfig)
     reward: RewardConfig = field(default_factory=RewardConfig)
     track_kl: bool = True
@@ -142,8 +147,17 @@ def update_policy(policy: TrainablePolicy, optimizer: torch.optim.Optimizer, bat
     """``cfg.epochs`` passes of ``cfg.minibatches`` AdamW steps over one rollout.
 
     ``old_logp`` None means on-policy (one step): the ratio's denominator is the current
-    log-prob detached. ``keep`` (rows, 1) zeroes the loss of dropped groups. Returns the
-    last minibatch's loss statistics and gradient norm."""
+    log-prob detached. ``keep`` (rows, 1) zeroes the loss of dropped groups.
+
+    With ``cfg.skip_zero_advantage`` and no KL term, rows whose advantage is exactly 0
+    (a group whose samples all scored alike, or a dropped group) have a per-token loss
+    of exactly 0 whatever the log-probs, so the forward and backward pass run over the
+    other rows alone and the loss is rescaled to the full minibatch's denominator
+    (``live_share``): the gradient and the optimizer step are those of the full pass
+    (when no row is left, the step takes a zero gradient, so AdamW's moments and decay
+    advance as they would). The loss statistics (``pg_loss`` aside, which is rescaled)
+    and the tracked KL are then over the rows that ran; ``skipped`` is their share.
+    Returns the last minibatch's loss statistics and gradient norm."""
     precision = resolve_precision(cfg.precision)
     model = policy.module
     model.train()
@@ -153,19 +167,35 @@ def update_policy(policy: TrainablePolicy, optimizer: torch.optim.Optimizer, bat
     for _ in range(cfg.epochs):
         order = rows[torch.randperm(len(rows), generator=gen)] if cfg.minibatches > 1 else rows
         for mb in order.chunk(cfg.minibatches):
-            sub = batch.select(mb.tolist())
-            with autocast(precision):
-                logp, mask = policy.token_logprobs(sub)  # (b, C_mb)
-            C = logp.shape[1]  # the minibatch's longest completion
-            if keep is not None:
-                mask = mask * keep[mb]
-            old = logp.detach() if old_logp is None else old_logp[mb, :C]
-            out = policy_loss(cfg.loss, logp, old, adv[mb], mask,
-                              None if ref_logp is None else ref_logp[mb, :C])
+            scale, skipped = 1.0, 0.0
+            if cfg.skip_zero_advantage and cfg.loss.beta == 0:
+                lengths = torch.tensor(batch.select(mb.tolist()).lengths, dtype=torch.float)
+                weight = keep[mb, 0] if keep is not None else torch.ones(len(mb))
+                live = (adv[mb] != 0) & (weight > 0)
+                if not live.all():
+                    scale = live_share(lengths * weight, live, cfg.loss.aggregate)
+                    skipped = 1.0 - float(live.float().mean())
+                    mb = mb[live]
             optimizer.zero_grad(set_to_none=True)
-            out.loss.backward()
+            if len(mb):
+                sub = batch.select(mb.tolist())
+                with autocast(precision):
+                    logp, mask = policy.token_logprobs(sub)  # (b, C_mb)
+                C = logp.shape[1]  # the minibatch's longest completion
+                if keep is not None:
+                    mask = mask * keep[mb]
+                old = logp.detach() if old_logp is None else old_logp[mb, :C]
+                out = policy_loss(cfg.loss, logp, old, adv[mb], mask,
+                                  None if ref_logp is None else ref_logp[mb, :C])
+                (out.loss * scale).backward()
+                loss_stats = {**out.stats, "pg_loss": out.stats["pg_loss"] * scale}
+            else:  # nothing carries a gradient: a zero one, so the optimizer still steps
+                for p in model.parameters():
+                    if p.requires_grad:
+                        p.grad = torch.zeros_like(p)
+                loss_stats = {"pg_loss": 0.0}
             norm = apply_step(model.parameters(), optimizer, cfg.grad_clip)
-            stats = {**out.stats, "grad_norm": norm}
+            stats = {**loss_stats, "grad_norm": norm, "skipped": skipped}
     model.eval()
     return stats
 
