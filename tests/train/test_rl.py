@@ -132,11 +132,13 @@ def test_rl_and_traces_commands_write_reports(tmp_path, monkeypatch, format_mode
     runner = CliRunner()
     r = runner.invoke(app, ["rl", "--model", "base", "--task", "arith", "--difficulty", "1",
                             "--steps", "2", "--batch", "2", "--group", "2", "--max-tokens",
-                            "8", "--eval-n", "2", "--out", "run", "--name", "r"])
+                            "8", "--eval-n", "2", "--out", "run", "--name", "r",
+                            "--no-skip-zero-advantage"])
     assert r.exit_code == 0, r.output
     rep = json.loads((tmp_path / "reports" / "r.json").read_text())
     assert rep["results"]["steps"] == 2 and rep["results"]["accuracy_before"] is not None
     assert rep["results"]["config"]["loss"]["beta"] == 0.0
+    assert rep["results"]["config"]["skip_zero_advantage"] is False
     r = runner.invoke(app, ["traces", "--model", "run/checkpoint", "--task", "arith",
                             "--difficulty", "1", "-n", "2", "-k", "2", "--max-tokens", "8",
                             "--name", "t"])

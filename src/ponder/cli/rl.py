@@ -42,6 +42,9 @@ def rl(
     prm: Path = typer.Option(None, "--prm", help="PRM directory for a process reward."),
     prm_weight: float = typer.Option(0.0, help="Weight of the PRM's process reward."),
     drop_uniform: bool = typer.Option(False, help="Drop groups with all-equal rewards."),
+    skip_zero_advantage: bool = typer.Option(
+        True, help="Leave rows whose advantage is 0 out of the update's forward and "
+        "backward pass when there is no KL term (the same gradient for less compute)."),
     eval_every: int = typer.Option(25, help="Steps between held-out evaluations."),
     eval_n: int = typer.Option(64, help="TEST problems per task per evaluation."),
     save_every: int = typer.Option(25, help="Steps between checkpoints."),
@@ -65,7 +68,7 @@ def rl(
     cfg = RLConfig(steps=steps, batch=batch, group=group, advantage=advantage,
                    difficulty=parse_levels(difficulty), temperature=temperature,
                    max_tokens=max_tokens, lr=lr, epochs=epochs, minibatches=minibatches,
-                   drop_uniform=drop_uniform,
+                   drop_uniform=drop_uniform, skip_zero_advantage=skip_zero_advantage,
                    loss=LossConfig(eps_low=clip, eps_high=clip_high, beta=kl,
                                    aggregate=aggregate),
                    reward=RewardConfig(format_weight=format_weight,
