@@ -15,7 +15,8 @@ alternating, so machine load hits them alike; medians over steps 2.. and repeats
   skip, and without either (every row runs, each with its own prompt, as in TRL), which
   tells what each saves;
 - ``ponder_native`` (with ``--native CHECKPOINT``, a ponder checkpoint whose export is
-  ``--model``): the same weights as ponder's own model and engine.
+  ``--model``): the same weights as ponder's own model and engine, with the shared
+  prompt and the skip; ``ponder_native_plain`` without either.
 
     python benchmarks/trl_grpo.py --export-bundled runs/bundled_hf \\
         --json reports/trl_grpo_benchmark.json          # the bundled reasoner, exported
@@ -130,8 +131,8 @@ def main() -> None:
                     help="both trainers' update: float32, or bf16 autocast")
     ap.add_argument("--arms", default="trl,ponder_hf,ponder_native",
                     help="comma-separated, of trl, ponder_hf, ponder_hf_noskip, "
-                    "ponder_hf_plain, ponder_native (the last needs --native or "
-                    "--export-bundled)")
+                    "ponder_hf_plain, ponder_native, ponder_native_plain (the last two "
+                    "need --native or --export-bundled)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     args.levels = [int(x) for x in args.levels.split(",")]
@@ -152,8 +153,9 @@ def main() -> None:
         ap.error("give --model DIR or --export-bundled DIR")
     hf_arms = {"ponder_hf": (True, True), "ponder_hf_noskip": (True, False),
                "ponder_hf_plain": (False, False)}  # arm -> (shared prompts, skip)
-    known = ("trl", *hf_arms, "ponder_native")
-    names = [a for a in args.arms.split(",") if a and (a != "ponder_native" or args.native)]
+    known = ("trl", *hf_arms, "ponder_native", "ponder_native_plain")
+    names = [a for a in args.arms.split(",")
+             if a and (not a.startswith("ponder_native") or args.native)]
     if bad := [a for a in names if a not in known]:
         ap.error(f"unknown arm(s) {bad}; choose from {list(known)}")
     if "trl" not in names:
@@ -172,7 +174,9 @@ def main() -> None:
                     res = run_ponder(policy, args, out, skip)
                 else:
                     model, tok, _ = load_checkpoint(args.native)
-                    res = run_ponder(NativePolicy(model, tok), args, out)
+                    plain = arm == "ponder_native_plain"
+                    res = run_ponder(NativePolicy(model, tok, share_prompts=not plain), args,
+                                     out, skip=not plain)
                 res["wall_s"] = time.perf_counter() - t0
                 arms[arm].append(res)
                 print(f"repeat {rep} {arm}: median step "

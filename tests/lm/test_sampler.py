@@ -289,6 +289,33 @@ def test_completion_logprobs_are_differentiable_and_masked():
     assert model.model.embed_tokens.weight.grad.abs().sum() > 0
 
 
+def test_shared_prompts_give_the_unshared_logprobs_and_gradients():
+    """Rows repeating a prompt run it once; log-probs and gradients equal one pass over
+    every full row (prompts of unequal lengths, out of order, one-token completions)."""
+    model = tiny()
+    short, long = enc("a"), enc("a much longer prompt")
+    prompts = [short, long, short, long, long, short]
+    gen = torch.Generator().manual_seed(0)
+    comps = [torch.randint(5, TOK.vocab_size, (n,), generator=gen).tolist()
+             for n in (4, 1, 7, 3, 6, 2)]
+    weights = torch.randn(6, 7, generator=gen)
+    out = []
+    for share in (False, True):
+        model.zero_grad(set_to_none=True)
+        lp, mask = completion_logprobs(model, prompts, comps, share_prompts=share)
+        (lp * weights).sum().backward()
+        out.append((lp.detach(), mask, [p.grad.clone() for p in model.parameters()]))
+    (lp0, m0, g0), (lp1, m1, g1) = out
+    assert torch.equal(m0, m1) and int(m0.sum()) == 23
+    assert (lp0[m0] < 0).all()
+    torch.testing.assert_close(lp0, lp1, atol=1e-5, rtol=1e-5)
+    for a, b in zip(g0, g1, strict=True):  # float32 rounding, relative to the scale
+        assert (a - b).norm() <= 1e-5 * a.norm()
+    (lp2, _), = [completion_logprobs(model, prompts[:1] * 2, [[7], [9]])]  # C == 1
+    torch.testing.assert_close(lp2, completion_logprobs(model, prompts[:1] * 2, [[7], [9]],
+                                                        share_prompts=False)[0])
+
+
 def test_sampler_rejects_bad_arguments():
     s = Sampler(tiny(), TOK)
     for kw in (dict(n=0), dict(temperature=-1), dict(top_p=0), dict(max_tokens=[1, 2]),

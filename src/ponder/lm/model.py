@@ -6,9 +6,11 @@ biases, tied input/output embeddings. Parameter names follow ``LlamaForCausalLM`
 export is a renaming-free copy of the state dict.
 
 ``Transformer.forward`` is the one training and scoring path (full causal attention over
-a batch). Sampling runs on ``FusedDecoder``, at the end: the same math with its weights
-rearranged for fast decoding and its own key/value cache (``ponder.lm.sampler`` uses
-it); tests hold its logits and greedy outputs to ``forward``'s.
+a batch; with a ``Context``, rows continue prompts whose keys and values were computed
+once for all of them, as GRPO's samples of one problem do). Sampling runs on
+``FusedDecoder``, at the end: the same math with its weights rearranged for fast
+decoding and its own key/value cache (``ponder.lm.sampler`` uses it); tests hold its
+logits and greedy outputs to ``forward``'s.
 """
 
 from __future__ import annotations
@@ -92,6 +94,35 @@ def _rotate_half(x: torch.Tensor) -> torch.Tensor:
     return torch.cat([-x2, x1], dim=-1)
 
 
+class Context:
+    """What attention sees besides a batch's own tokens, for teacher forcing rows that
+    continue shared prompts (``ponder.lm.sampler.completion_logprobs``): run the prompts
+    with ``Context(record=True)`` to keep each layer's keys and values, then the
+    continuations with ``Context(past, mask)``, where ``past`` holds, per layer, the
+    prompt keys/values each row continues (B, nh, P, hs) and ``mask`` (B, 1, T, P + T)
+    says which of those and of the row's own tokens each token may attend to. Gradients
+    flow through ``past`` to the prompt pass."""
+
+    def __init__(self, past: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
+                 mask: torch.Tensor | None = None, record: bool = False):
+        if past is not None and mask is None:
+            raise ValueError("Context: keys/values of earlier tokens need a mask saying "
+                             "which of them each token sees")
+        self.past, self.mask = past, mask
+        self.kept: list[tuple[torch.Tensor, torch.Tensor]] | None = [] if record else None
+        self._layer = 0
+
+    def attend(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """This layer's keys and values to attend over; layers call it in order."""
+        if self.kept is not None:
+            self.kept.append((k, v))
+        if self.past is not None:
+            pk, pv = self.past[self._layer]
+            k, v = torch.cat([pk, k], dim=2), torch.cat([pv, v], dim=2)
+        self._layer += 1
+        return k, v
+
+
 class Attention(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
@@ -102,14 +133,19 @@ class Attention(nn.Module):
         self.v_proj = nn.Linear(d, d, bias=False)
         self.o_proj = nn.Linear(d, d, bias=False)
 
-    def forward(self, x, cos, sin):
+    def forward(self, x, cos, sin, ctx: Context | None = None):
         B, T, C = x.shape
         q = self.q_proj(x).view(B, T, self.nh, self.hs).transpose(1, 2)  # (B, nh, T, hs)
         k = self.k_proj(x).view(B, T, self.nh, self.hs).transpose(1, 2)  # (B, nh, T, hs)
         v = self.v_proj(x).view(B, T, self.nh, self.hs).transpose(1, 2)  # (B, nh, T, hs)
         q = q * cos + _rotate_half(q) * sin
         k = k * cos + _rotate_half(k) * sin
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        if ctx is not None:
+            k, v = ctx.attend(k, v)
+        if ctx is None or ctx.mask is None:
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        else:
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=ctx.mask)
         y = y.transpose(1, 2).reshape(B, T, C)  # (B, T, C)
         return self.o_proj(y)
 
@@ -133,8 +169,8 @@ class Block(nn.Module):
         self.post_attention_layernorm = RMSNorm(cfg.d_model, cfg.norm_eps)
         self.mlp = MLP(cfg)
 
-    def forward(self, x, cos, sin):
-        x = x + self.self_attn(self.input_layernorm(x), cos, sin)
+    def forward(self, x, cos, sin, ctx: Context | None = None):
+        x = x + self.self_attn(self.input_layernorm(x), cos, sin, ctx)
         return x + self.mlp(self.post_attention_layernorm(x))
 
 
@@ -165,16 +201,18 @@ class Transformer(nn.Module):
         if isinstance(m, nn.Linear | nn.Embedding):
             nn.init.normal_(m.weight, std=0.02)
 
-    def hidden(self, idx: torch.Tensor, positions: torch.Tensor | None = None) -> torch.Tensor:
+    def hidden(self, idx: torch.Tensor, positions: torch.Tensor | None = None,
+               ctx: Context | None = None) -> torch.Tensor:
         """Final-norm hidden states (B, T, C); ``positions`` (B, T) are the rotary
-        positions (default 0..T-1)."""
+        positions (default 0..T-1). With ``ctx``, attention also sees (or records) the
+        keys and values of earlier tokens (``Context``)."""
         B, T = idx.shape
         if positions is None:
             positions = torch.arange(T, device=idx.device).expand(B, T)
         cos, sin = rope_tables(self.cfg, positions)
         x = self.model.embed_tokens(idx)  # (B, T, C)
         for block in self.model.layers:
-            x = block(x, cos, sin)
+            x = block(x, cos, sin, ctx)
         return self.model.norm(x)
 
     def forward(self, idx: torch.Tensor, positions: torch.Tensor | None = None) -> torch.Tensor:

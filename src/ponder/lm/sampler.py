@@ -33,7 +33,7 @@ from ponder.errors import InvalidInput
 from ponder.lm import layout
 from ponder.lm.base import Completion
 from ponder.lm.engine import Engine, Request
-from ponder.lm.model import FusedDecoder, Transformer
+from ponder.lm.model import Context, FusedDecoder, Transformer
 from ponder.lm.sampling import check_generate_args, stop_cut
 from ponder.lm.tokenizer import CharTokenizer
 
@@ -188,12 +188,18 @@ class Sampler:
 
 
 def completion_logprobs(model: Transformer, prompts: Sequence[Sequence[int]],
-                        completions: Sequence[Sequence[int]]
+                        completions: Sequence[Sequence[int]], share_prompts: bool = True
                         ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-token log-probs (B, C) of each completion given its prompt, by teacher forcing
     through ``model.forward``'s path (differentiable: RL losses backpropagate through it),
     and the (B, C) mask of real tokens; padding entries are 0. Prompts must be non-empty
-    (include BOS); to score a sample that ended with EOS, append the EOS id."""
+    (include BOS); to score a sample that ended with EOS, append the EOS id.
+
+    With ``share_prompts``, rows that repeat a prompt (the G samples of one problem in
+    GRPO) run it once: the distinct prompts go through the model first, keeping each
+    layer's keys and values, and the completions then attend to their prompt's
+    (``ponder.lm.model.Context``); values and gradients equal the unshared pass's up to
+    rounding."""
     if len(prompts) != len(completions):
         raise InvalidInput(f"{len(prompts)} prompts but {len(completions)} completions")
     if any(not p for p in prompts):
@@ -205,24 +211,71 @@ def completion_logprobs(model: Transformer, prompts: Sequence[Sequence[int]],
     if T > model.cfg.max_seq_len:
         raise InvalidInput(f"a prompt + completion of {T} tokens exceeds the model's context "
                            f"of {model.cfg.max_seq_len}")
-    ids = torch.zeros((B, T), dtype=torch.long)  # right padding: causal attention ignores it
-    for b, (p, c) in enumerate(zip(prompts, completions, strict=True)):
-        ids[b, : len(p) + len(c)] = torch.tensor([*p, *c])
-    ids = ids.to(device)
-    # hidden state at position i predicts token i+1: the completion's j-th token is
-    # predicted at len(prompt) - 1 + j; only those positions go through the head
     mask = torch.arange(C, device=device)[None] < torch.tensor(
         [len(c) for c in completions], device=device)[:, None]  # (B, C)
     if C == 0:
         return torch.zeros((B, 0), device=device), mask
-    start = torch.tensor([len(p) - 1 for p in prompts], device=device)
-    at = (start[:, None] + torch.arange(C, device=device)).clamp(max=T - 2)  # (B, C)
-    h = model.hidden(ids)  # (B, T, d)
-    h = h.gather(1, at[..., None].expand(B, C, h.shape[-1]))  # (B, C, d)
+    firsts: dict[tuple[int, ...], int] = {}
+    row_of = [firsts.setdefault(tuple(p), len(firsts)) for p in prompts]
+    if share_prompts and len(firsts) < B:
+        h = _shared_prompt_hidden(model, list(firsts), row_of, completions, C)
+    else:
+        h = _joint_hidden(model, prompts, completions, C, T)
+    targets = torch.zeros((B, C), dtype=torch.long)
+    for b, c in enumerate(completions):
+        targets[b, : len(c)] = torch.tensor(c, dtype=torch.long)
     logp = F.log_softmax(model.lm_head(h).float(), dim=-1)  # (B, C, V)
-    target = ids.gather(1, (at + 1).clamp(max=T - 1))
-    lp = logp.gather(-1, target[..., None]).squeeze(-1)
+    lp = logp.gather(-1, targets.to(device)[..., None]).squeeze(-1)
     return lp.masked_fill(~mask, 0.0), mask
+
+
+def _joint_hidden(model: Transformer, prompts: Sequence[Sequence[int]],
+                  completions: Sequence[Sequence[int]], C: int, T: int) -> torch.Tensor:
+    """Hidden states (B, C, d) that predict each completion token, from one pass over
+    right-padded prompt + completion rows (causal attention ignores the padding)."""
+    device = model.lm_head.weight.device
+    B = len(prompts)
+    ids = torch.zeros((B, T), dtype=torch.long)
+    for b, (p, c) in enumerate(zip(prompts, completions, strict=True)):
+        ids[b, : len(p) + len(c)] = torch.tensor([*p, *c])
+    # hidden state at position i predicts token i+1: the completion's j-th token is
+    # predicted at len(prompt) - 1 + j; only those positions go through the head
+    start = torch.tensor([len(p) - 1 for p in prompts], device=device)
+    at = (start[:, None] + torch.arange(C, device=device)).clamp(max=T - 1)  # (B, C)
+    h = model.hidden(ids.to(device))  # (B, T, d)
+    return h.gather(1, at[..., None].expand(B, C, h.shape[-1]))
+
+
+def _shared_prompt_hidden(model: Transformer, distinct: list[tuple[int, ...]],
+                          row_of: list[int], completions: Sequence[Sequence[int]], C: int
+                          ) -> torch.Tensor:
+    """``_joint_hidden`` with each distinct prompt run once (row ``i`` continues
+    ``distinct[row_of[i]]``)."""
+    device = model.lm_head.weight.device
+    U, B, P = len(distinct), len(row_of), max(len(p) for p in distinct)
+    ids = torch.zeros((U, P), dtype=torch.long)
+    for u, p in enumerate(distinct):
+        ids[u, : len(p)] = torch.tensor(p)
+    ctx = Context(record=True)
+    hp = model.hidden(ids.to(device), ctx=ctx)  # (U, P, d)
+    index = torch.tensor(row_of, device=device)
+    last = torch.tensor([len(p) - 1 for p in distinct], device=device)
+    first = hp[torch.arange(U, device=device), last][index, None]  # (B, 1, d): token 0
+    if C == 1:
+        return first
+    lengths = (last + 1)[index]  # (B,) each row's prompt length
+    cids = torch.zeros((B, C - 1), dtype=torch.long)  # the last token predicts nothing
+    for b, c in enumerate(completions):
+        cids[b, : min(len(c), C - 1)] = torch.tensor(c[: C - 1], dtype=torch.long)
+    steps = torch.arange(C - 1, device=device)
+    sees_prompt = torch.arange(P, device=device)[None] < lengths[:, None]  # (B, P)
+    causal = steps[None, :] <= steps[:, None]  # (C-1, C-1)
+    mask = torch.cat([sees_prompt[:, None, :].expand(B, C - 1, P),
+                      causal[None].expand(B, C - 1, C - 1)], dim=2)[:, None]  # (B,1,C-1,P+C-1)
+    past = [(k.index_select(0, index), v.index_select(0, index)) for k, v in ctx.kept or []]
+    hc = model.hidden(cids.to(device), lengths[:, None] + steps,
+                      Context(past, mask))  # (B, C-1, d)
+    return torch.cat([first, hc], dim=1)
 
 
 def sequence_logprobs(model: Transformer, prompts: Sequence[Sequence[int]],

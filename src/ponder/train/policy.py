@@ -94,9 +94,10 @@ def decay_groups(module: torch.nn.Module, weight_decay: float) -> list[dict[str,
 class NativePolicy:
     """ponder's built-in ``Transformer`` with its character tokenizer."""
 
-    def __init__(self, model: Transformer, tok: CharTokenizer):
+    def __init__(self, model: Transformer, tok: CharTokenizer, share_prompts: bool = True):
         self.module, self.model, self.tok = model, model, tok
         self.max_len = model.cfg.max_seq_len
+        self.share_prompts = share_prompts  # False: every row runs its own prompt
 
     def lm(self) -> LM:
         from ponder.lm.native import NativeLM
@@ -113,7 +114,8 @@ class NativePolicy:
         return TokenBatch(ps, cs)
 
     def token_logprobs(self, batch: TokenBatch) -> tuple[torch.Tensor, torch.Tensor]:
-        logp, mask = completion_logprobs(self.model, batch.prompts, batch.completions)
+        logp, mask = completion_logprobs(self.model, batch.prompts, batch.completions,
+                                         self.share_prompts)
         return logp, mask.float()
 
     def parameter_groups(self, weight_decay: float) -> list[dict[str, Any]]:
@@ -125,7 +127,7 @@ class NativePolicy:
         out = copy_weights(self.model).train(self.model.training)
         if frozen:
             out.eval().requires_grad_(False)
-        return NativePolicy(out, self.tok)
+        return NativePolicy(out, self.tok, self.share_prompts)
 
     def save(self, path: str | Path, recipe: dict[str, Any] | None = None) -> Path:
         from ponder.lm.checkpoint import save_checkpoint
