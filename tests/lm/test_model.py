@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from ponder.errors import UnknownName
-from ponder.lm.model import PRESETS, ModelConfig, Transformer, preset
+from ponder.lm.model import PRESETS, Context, ModelConfig, Transformer, preset
 from ponder.lm.tokenizer import CharTokenizer
 
 V = CharTokenizer().vocab_size
@@ -36,6 +36,23 @@ def test_causal_future_tokens_do_not_change_earlier_logits():
     a, b = model(ids), model(changed)
     torch.testing.assert_close(a[:, :12], b[:, :12])
     assert (a[:, 12:] - b[:, 12:]).abs().max() > 1e-3  # the change itself is seen
+
+
+@torch.no_grad()
+def test_a_context_continues_a_recorded_prefix_as_one_pass_would():
+    """Recording a prefix's keys/values, then running the rest with them and a causal
+    mask over prefix + rest, gives the hidden states of the whole sequence at once."""
+    model = tiny()
+    ids = torch.randint(0, V, (2, 15))
+    whole = model.hidden(ids)
+    rec = Context(record=True)
+    head = model.hidden(ids[:, :9], ctx=rec)
+    assert len(rec.kept) == 2 and rec.kept[0][0].shape == (2, 4, 9, 8)
+    mask = torch.ones(6, 15, dtype=torch.bool).tril(9)[None, None].expand(2, 1, 6, 15)
+    tail = model.hidden(ids[:, 9:], torch.arange(9, 15).expand(2, 6), Context(rec.kept, mask))
+    torch.testing.assert_close(torch.cat([head, tail], 1), whole, atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="mask"):
+        Context(rec.kept)
 
 
 @torch.no_grad()
