@@ -138,6 +138,7 @@ def main() -> None:
     args.levels = [int(x) for x in args.levels.split(",")]
     torch.set_num_threads(args.threads)
 
+    from ponder.eval.stats import compare_unpaired, format_difference
     from ponder.lm.checkpoint import load_checkpoint
     from ponder.lm.registry import weights_digest
     from ponder.train.hf_policy import HFPolicy
@@ -186,6 +187,14 @@ def main() -> None:
     base = result["trl"]["median_step_s"]
     ratios = {name: base / r["median_step_s"] for name, r in result.items()
               if name != "trl" and r["median_step_s"]}
+    # the reward curves, pooled over steps and repeats (each sample scores 0 or 1): an
+    # arm's share of rewarded samples against TRL's, as independent samples
+    per_step = args.batch * args.group
+    pooled = {name: (sum(sum(r["reward"]) for r in runs) * per_step,
+                     sum(len(r["reward"]) for r in runs) * per_step)
+              for name, runs in arms.items()}
+    reward_vs_trl = {name: compare_unpaired(*pooled["trl"], *pooled[name])
+                     for name in arms if name != "trl" and pooled[name][1] and pooled["trl"][1]}
     record = {"command": shlex.join(["python", *sys.argv]), "model": str(args.model),
               "native": str(args.native) if args.native else None,
               "model_sha256": weights_digest(str(args.native)) if args.native else None,
@@ -194,8 +203,9 @@ def main() -> None:
                                                          "repeats", "seed", "threads",
                                                          "precision", "arms")},
               "trl_version": __import__("trl").__version__,
-              "speedup_vs_trl": ratios, "arms": result}
+              "speedup_vs_trl": ratios, "reward_vs_trl": reward_vs_trl, "arms": result}
     print(json.dumps({"speedup_vs_trl": ratios,
+                      "reward_vs_trl": {k: format_difference(v) for k, v in reward_vs_trl.items()},
                       **{k: {"median_step_s": v["median_step_s"],
                              "reward_by_step": v["reward_by_step"]}
                          for k, v in result.items()}}, indent=1))
