@@ -17,7 +17,10 @@ in flight, ragged lengths, admissions) rather than sequence length. A reference 
 fixed 128 tokens is measured too (``reference_128``), comparable with earlier reports.
 The evaluation covers every level, whose completions are longer on average than the
 scale problems', so it also gets a reference of its own mean completion length, run
-right after it (``ratio_to_own_reference``).
+right after it (``ratio_to_own_reference``), and one that decodes its own prompts for
+its own completion lengths, 64 rows at a time in order of length
+(``ratio_to_matched_reference``): the cost of a token grows with the row's length, so
+a mix of short and long rows costs more a token than rows of the mean length.
 
 Beam search and MCTS need a PRM; this benchmark gives them the task's own step checker
 (each line scored 1 if the task accepts it, else 0), which runs no model, so the
@@ -110,11 +113,29 @@ def engine_use(lm: Any, before: dict[str, int]) -> dict[str, float]:
             "kv_read_share": d["kv_live"] / max(d["kv_read"], 1)}
 
 
+def matched_reference(lm: Any, prompts: list[str], lengths: list[int]) -> float:
+    """Tokens/s of the sampler alone decoding exactly the given rows (each prompt for its
+    own number of tokens, EOS ignored), 64 rows at a time in order of length, so that
+    every batch is full and its rows about equally long: the best a batch-64 decoder
+    does on the same sequences."""
+    order = sorted(range(len(prompts)), key=lambda i: lengths[i])
+    t0 = time.perf_counter()
+    for k in range(0, len(order), 64):
+        rows = order[k: k + 64]
+        ids = [lm.tokenizer.encode(prompts[i], bos=True) for i in rows]
+        lm.sampler.generate(ids, max_tokens=[lengths[i] for i in rows], temperature=0.8,
+                            seeds=range(len(rows)), ignore_eos=True)
+    return sum(lengths) / (time.perf_counter() - t0)
+
+
 def eval_speed(lm: Any, task: Task, args: argparse.Namespace) -> dict[str, Any]:
-    """``ponder eval`` 's loop over every level of the task, and right after it the
-    sampler's batch-64 decoding of as many tokens a row as the evaluation's completions
-    held on average (its own length-matched reference: the levels above the scale
-    problems' write longer traces, and a longer row costs more a token)."""
+    """``ponder eval`` 's loop over every level of the task, then two references of
+    the sampler's batch-64 decoding run right after it: rows of the evaluation's mean
+    completion length (the levels above the scale problems' write longer traces, and a
+    longer row costs more a token), and the evaluation's own prompts, each decoded for
+    as many tokens as its completion held, 64 at a time in order of length
+    (``matched_reference``): a step's cost grows with its rows' length, so a mix of
+    short and long rows costs more a token than rows of the mean length."""
     before = engine_counters(lm)
     t0 = time.perf_counter()
     report = evaluate_tasks(lm, [task], args.eval_n, seed=args.seed, keep_records=True)[task.name]
@@ -124,9 +145,15 @@ def eval_speed(lm: Any, task: Task, args: argparse.Namespace) -> dict[str, Any]:
     mean_tokens = round(tokens / max(len(records), 1))
     problems = task.problems("test", 64, seed=args.seed)
     ref = reference(lm, problems, max(mean_tokens, 1))
+    by_id = {p.id: p for p in task.problems("test", args.eval_n, seed=args.seed)}
+    rows = [(prompt_for(lm, by_id[r["id"]].prompt), r["tokens"]) for r in records
+            if r["id"] in by_id and r["tokens"] > 0]
+    matched = matched_reference(lm, [p for p, _ in rows], [n for _, n in rows])
     return {"tokens_per_s": tokens / wall, "tokens": tokens, "seconds": wall,
             "accuracy": report.accuracy, "mean_tokens": mean_tokens,
             "reference_tokens_per_s": ref, "ratio_to_own_reference": tokens / wall / ref,
+            "matched_reference_tokens_per_s": matched,
+            "ratio_to_matched_reference": tokens / wall / matched,
             **engine_use(lm, before)}
 
 
@@ -192,7 +219,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             runs.setdefault(f"eval{tag}", []).append(r)
             print(f"  eval{tag} n={args.eval_n}   {r['tokens_per_s']:8,.0f} tok/s "
                   f"({r['tokens_per_s'] / ref:.2f}x; {r['ratio_to_own_reference']:.2f}x "
-                  f"batch-64 decoding of its mean {r['mean_tokens']} tokens), "
+                  f"batch-64 decoding of its mean {r['mean_tokens']} tokens, "
+                  f"{r['ratio_to_matched_reference']:.2f}x of its own rows), "
                   f"{r['mean_rows']:.0f} rows a step, {r['kv_read_share']:.2f} of attention "
                   "reads needed", flush=True)
         layout.MAX_SEGMENTS = args.max_segments[0]
@@ -208,10 +236,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                          "ratio_to_batch64_128": statistics.median(ratios_128),
                          **{k: rs[0][k] for k in ("accuracy", "mean_rows", "kv_read_share",
                                                   "mean_tokens") if k in rs[0]}}
-        if "ratio_to_own_reference" in rs[0]:
-            own = [r["ratio_to_own_reference"] for r in rs]
-            results[name] |= {"ratio_to_own_reference": statistics.median(own),
-                              "ratios_to_own_reference": [round(x, 3) for x in own]}
+        for key in ("own", "matched"):
+            if f"ratio_to_{key}_reference" in rs[0]:
+                got = [r[f"ratio_to_{key}_reference"] for r in rs]
+                results[name] |= {f"ratio_to_{key}_reference": statistics.median(got),
+                                  f"ratios_to_{key}_reference": [round(x, 3) for x in got]}
     out = {"command": "python benchmarks/engine.py " + shlex.join(argv or sys.argv[1:]),
            "args": {k: v for k, v in vars(args).items() if k != "json"} | {
                "json": str(args.json) if args.json else None},
