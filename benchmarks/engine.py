@@ -95,9 +95,19 @@ def scale_speed(lm: Any, task: Task, strategy: str, args: argparse.Namespace) ->
     records = run_scale(lm, task, cfg, scorers)
     wall = time.perf_counter() - t0
     tokens = sum(r["generated_tokens"] for r in records)
-    return {"tokens_per_s": tokens / wall, "tokens": tokens, "seconds": wall,
-            "accuracy": sum(r["correct"] for r in records) / len(records),
-            **engine_use(lm, before)}
+    out = {"tokens_per_s": tokens / wall, "tokens": tokens, "seconds": wall,
+           "accuracy": sum(r["correct"] for r in records) / len(records),
+           **engine_use(lm, before)}
+    if strategy == "greedy":  # one completion a problem: its rows can be replayed
+        by_id = {p.id: p for p in problems}
+        rows = [(prompt_for(lm, by_id[r["problem"]].prompt), r["generated_tokens"])
+                for r in records if r.get("problem") in by_id and r["generated_tokens"] > 0]
+        if len(rows) != len(records):
+            raise SystemExit("scale records do not name their problems; cannot replay them")
+        matched = matched_reference(lm, [p for p, _ in rows], [n for _, n in rows])
+        out |= {"matched_reference_tokens_per_s": matched,
+                "ratio_to_matched_reference": tokens / wall / matched}
+    return out
 
 
 def engine_counters(lm: Any) -> dict[str, int]:
@@ -115,16 +125,16 @@ def engine_use(lm: Any, before: dict[str, int]) -> dict[str, float]:
 
 def matched_reference(lm: Any, prompts: list[str], lengths: list[int]) -> float:
     """Tokens/s of the sampler alone decoding exactly the given rows (each prompt for its
-    own number of tokens, EOS ignored), 64 rows at a time in order of length, so that
-    every batch is full and its rows about equally long: the best a batch-64 decoder
-    does on the same sequences."""
+    own number of tokens, EOS ignored, greedy as the callers replayed are), 64 rows at a
+    time in order of length, so that every batch is full and its rows about equally
+    long: the best a batch-64 decoder does on the same sequences."""
     order = sorted(range(len(prompts)), key=lambda i: lengths[i])
     t0 = time.perf_counter()
     for k in range(0, len(order), 64):
         rows = order[k: k + 64]
         ids = [lm.tokenizer.encode(prompts[i], bos=True) for i in rows]
-        lm.sampler.generate(ids, max_tokens=[lengths[i] for i in rows], temperature=0.8,
-                            seeds=range(len(rows)), ignore_eos=True)
+        lm.sampler.generate(ids, max_tokens=[lengths[i] for i in rows], temperature=0.0,
+                            ignore_eos=True)
     return sum(lengths) / (time.perf_counter() - t0)
 
 
@@ -212,7 +222,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 r = scale_speed(lm, task, s, args)
                 runs.setdefault(f"scale:{s}{tag}", []).append(r)
                 speed = r["tokens_per_s"]
-                print(f"  scale {s + tag:10s} {speed:8,.0f} tok/s ({speed / ref:.2f}x)"
+                own = (f"; {r['ratio_to_matched_reference']:.2f}x of its own rows"
+                       if "ratio_to_matched_reference" in r else "")
+                print(f"  scale {s + tag:10s} {speed:8,.0f} tok/s ({speed / ref:.2f}x{own})"
                       f" acc {r['accuracy']:.3f}, {r['mean_rows']:.0f} rows a step, "
                       f"{r['kv_read_share']:.2f} of attention reads needed", flush=True)
             r = eval_speed(lm, task, args)
