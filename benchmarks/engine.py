@@ -17,10 +17,15 @@ in flight, ragged lengths, admissions) rather than sequence length. A reference 
 fixed 128 tokens is measured too (``reference_128``), comparable with earlier reports.
 The evaluation covers every level, whose completions are longer on average than the
 scale problems', so it also gets a reference of its own mean completion length, run
-right after it (``ratio_to_own_reference``), and one that decodes its own prompts for
-its own completion lengths, 64 rows at a time in order of length
-(``ratio_to_matched_reference``): the cost of a token grows with the row's length, so
-a mix of short and long rows costs more a token than rows of the mean length.
+right after it (``ratio_to_own_reference``).
+
+Every caller is also measured against the replay of its own requests
+(``ratio_to_replay``): the engine logs each request it completes (prompt, tokens
+generated, temperature), and the sampler then decodes exactly those, 64 rows at a time
+in order of length, EOS ignored. A token costs more the longer its row, so a mix of
+short and long rows (the ladder's levels, a beam's growing prefixes) costs more a token
+than rows of the mean length; the replay does the same work with ideal batching, so
+this ratio isolates what continuous batching and scheduling cost.
 
 Beam search and MCTS need a PRM; this benchmark gives them the task's own step checker
 (each line scored 1 if the task accepts it, else 0), which runs no model, so the
@@ -91,23 +96,12 @@ def scale_speed(lm: Any, task: Task, strategy: str, args: argparse.Namespace) ->
     problems = task.problems("test", args.problems, seed=args.seed, difficulty=args.difficulty)
     scorers = Scorers(prm=CheckerPRM(task, problems, lm))
     before = engine_counters(lm)
-    t0 = time.perf_counter()
-    records = run_scale(lm, task, cfg, scorers)
-    wall = time.perf_counter() - t0
+    records, wall, replay = logged(lm, lambda: run_scale(lm, task, cfg, scorers))
     tokens = sum(r["generated_tokens"] for r in records)
-    out = {"tokens_per_s": tokens / wall, "tokens": tokens, "seconds": wall,
-           "accuracy": sum(r["correct"] for r in records) / len(records),
-           **engine_use(lm, before)}
-    if strategy == "greedy":  # one completion a problem: its rows can be replayed
-        by_id = {p.id: p for p in problems}
-        rows = [(prompt_for(lm, by_id[r["problem"]].prompt), r["generated_tokens"])
-                for r in records if r.get("problem") in by_id and r["generated_tokens"] > 0]
-        if len(rows) != len(records):
-            raise SystemExit("scale records do not name their problems; cannot replay them")
-        matched = matched_reference(lm, [p for p, _ in rows], [n for _, n in rows])
-        out |= {"matched_reference_tokens_per_s": matched,
-                "ratio_to_matched_reference": tokens / wall / matched}
-    return out
+    return {"tokens_per_s": tokens / wall, "tokens": tokens, "seconds": wall,
+            "accuracy": sum(r["correct"] for r in records) / len(records),
+            "replay_tokens_per_s": replay, "ratio_to_replay": tokens / wall / replay,
+            **engine_use(lm, before)}
 
 
 def engine_counters(lm: Any) -> dict[str, int]:
@@ -123,47 +117,53 @@ def engine_use(lm: Any, before: dict[str, int]) -> dict[str, float]:
             "kv_read_share": d["kv_live"] / max(d["kv_read"], 1)}
 
 
-def matched_reference(lm: Any, prompts: list[str], lengths: list[int]) -> float:
-    """Tokens/s of the sampler alone decoding exactly the given rows (each prompt for its
-    own number of tokens, EOS ignored, greedy as the callers replayed are), 64 rows at a
-    time in order of length, so that every batch is full and its rows about equally
-    long: the best a batch-64 decoder does on the same sequences."""
-    order = sorted(range(len(prompts)), key=lambda i: lengths[i])
+def replay_reference(lm: Any, log: list[tuple[tuple[int, ...], int, float]]) -> float:
+    """Tokens/s of the sampler decoding exactly the requests a caller made (each prompt
+    for as many tokens as it generated, at its temperature, EOS ignored), 64 rows at a
+    time in order of temperature and length, so that every batch is full and its rows
+    about equally long: the best a batch-64 decoder does on the same sequences."""
+    rows = sorted(log, key=lambda x: (x[2], x[1]))
     t0 = time.perf_counter()
-    for k in range(0, len(order), 64):
-        rows = order[k: k + 64]
-        ids = [lm.tokenizer.encode(prompts[i], bos=True) for i in rows]
-        lm.sampler.generate(ids, max_tokens=[lengths[i] for i in rows], temperature=0.0,
-                            ignore_eos=True)
-    return sum(lengths) / (time.perf_counter() - t0)
+    for k in range(0, len(rows), 64):
+        chunk = rows[k: k + 64]
+        lm.sampler.generate([list(p) for p, _, _ in chunk],
+                            max_tokens=[n for _, n, _ in chunk], temperature=chunk[0][2],
+                            seeds=range(len(chunk)), ignore_eos=True)
+    return sum(n for _, n, _ in rows) / (time.perf_counter() - t0)
+
+
+def logged(lm: Any, run: Any) -> tuple[Any, float, float]:
+    """``run()``'s result, its wall time, and the tokens/s of replaying its requests."""
+    eng = lm.sampler.engine
+    eng.log = []
+    t0 = time.perf_counter()
+    try:
+        out = run()
+        wall = time.perf_counter() - t0
+        log = eng.log
+    finally:
+        eng.log = None
+    return out, wall, replay_reference(lm, log)
 
 
 def eval_speed(lm: Any, task: Task, args: argparse.Namespace) -> dict[str, Any]:
     """``ponder eval`` 's loop over every level of the task, then two references of
     the sampler's batch-64 decoding run right after it: rows of the evaluation's mean
     completion length (the levels above the scale problems' write longer traces, and a
-    longer row costs more a token), and the evaluation's own prompts, each decoded for
-    as many tokens as its completion held, 64 at a time in order of length
-    (``matched_reference``): a step's cost grows with its rows' length, so a mix of
-    short and long rows costs more a token than rows of the mean length."""
+    longer row costs more a token), and the replay of its own requests
+    (``replay_reference``)."""
     before = engine_counters(lm)
-    t0 = time.perf_counter()
-    report = evaluate_tasks(lm, [task], args.eval_n, seed=args.seed, keep_records=True)[task.name]
-    wall = time.perf_counter() - t0
+    report, wall, replay = logged(lm, lambda: evaluate_tasks(
+        lm, [task], args.eval_n, seed=args.seed, keep_records=True)[task.name])
     records = report.records or []
     tokens = sum(r["tokens"] for r in records)
     mean_tokens = round(tokens / max(len(records), 1))
     problems = task.problems("test", 64, seed=args.seed)
     ref = reference(lm, problems, max(mean_tokens, 1))
-    by_id = {p.id: p for p in task.problems("test", args.eval_n, seed=args.seed)}
-    rows = [(prompt_for(lm, by_id[r["id"]].prompt), r["tokens"]) for r in records
-            if r["id"] in by_id and r["tokens"] > 0]
-    matched = matched_reference(lm, [p for p, _ in rows], [n for _, n in rows])
     return {"tokens_per_s": tokens / wall, "tokens": tokens, "seconds": wall,
             "accuracy": report.accuracy, "mean_tokens": mean_tokens,
             "reference_tokens_per_s": ref, "ratio_to_own_reference": tokens / wall / ref,
-            "matched_reference_tokens_per_s": matched,
-            "ratio_to_matched_reference": tokens / wall / matched,
+            "replay_tokens_per_s": replay, "ratio_to_replay": tokens / wall / replay,
             **engine_use(lm, before)}
 
 
@@ -222,9 +222,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 r = scale_speed(lm, task, s, args)
                 runs.setdefault(f"scale:{s}{tag}", []).append(r)
                 speed = r["tokens_per_s"]
-                own = (f"; {r['ratio_to_matched_reference']:.2f}x of its own rows"
-                       if "ratio_to_matched_reference" in r else "")
-                print(f"  scale {s + tag:10s} {speed:8,.0f} tok/s ({speed / ref:.2f}x{own})"
+                print(f"  scale {s + tag:10s} {speed:8,.0f} tok/s ({speed / ref:.2f}x; "
+                      f"{r['ratio_to_replay']:.2f}x of its requests replayed)"
                       f" acc {r['accuracy']:.3f}, {r['mean_rows']:.0f} rows a step, "
                       f"{r['kv_read_share']:.2f} of attention reads needed", flush=True)
             r = eval_speed(lm, task, args)
@@ -232,7 +231,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             print(f"  eval{tag} n={args.eval_n}   {r['tokens_per_s']:8,.0f} tok/s "
                   f"({r['tokens_per_s'] / ref:.2f}x; {r['ratio_to_own_reference']:.2f}x "
                   f"batch-64 decoding of its mean {r['mean_tokens']} tokens, "
-                  f"{r['ratio_to_matched_reference']:.2f}x of its own rows), "
+                  f"{r['ratio_to_replay']:.2f}x of its requests replayed), "
                   f"{r['mean_rows']:.0f} rows a step, {r['kv_read_share']:.2f} of attention "
                   "reads needed", flush=True)
         layout.MAX_SEGMENTS = args.max_segments[0]
@@ -248,11 +247,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                          "ratio_to_batch64_128": statistics.median(ratios_128),
                          **{k: rs[0][k] for k in ("accuracy", "mean_rows", "kv_read_share",
                                                   "mean_tokens") if k in rs[0]}}
-        for key in ("own", "matched"):
-            if f"ratio_to_{key}_reference" in rs[0]:
-                got = [r[f"ratio_to_{key}_reference"] for r in rs]
-                results[name] |= {f"ratio_to_{key}_reference": statistics.median(got),
-                                  f"ratios_to_{key}_reference": [round(x, 3) for x in got]}
+        for key in ("ratio_to_own_reference", "ratio_to_replay"):
+            if key in rs[0]:
+                got = [r[key] for r in rs]
+                results[name] |= {key: statistics.median(got),
+                                  key.replace("ratio_", "ratios_", 1): [round(x, 3) for x in got]}
     out = {"command": "python benchmarks/engine.py " + shlex.join(argv or sys.argv[1:]),
            "args": {k: v for k, v in vars(args).items() if k != "json"} | {
                "json": str(args.json) if args.json else None},

@@ -149,10 +149,12 @@ def test_weights_change_between_batches_is_seen():
 def test_engine_counts_steps_and_rows():
     model = tiny()
     eng = Engine(Sampler(model, TOK))
-    reqs = [Request(tuple(enc("p")), 6, seed=i) for i in range(4)]
+    eng.log = []
+    reqs = [Request(tuple(enc("p")), 6, seed=i, temperature=0.5) for i in range(4)]
     eng.submit(reqs)
     for q in reqs:
         assert q.future.result(timeout=30).tokens == 6
+    assert eng.log == [(tuple(enc("p")), 6, 0.5)] * 4  # what a benchmark replays
     # four rows of six tokens: the first token comes from the prefill, then 5 steps
     assert (eng.steps, eng.row_steps, eng.peak_rows) == (5, 20, 4)
     # each step attends over BOS, "p" and the tokens so far: 3, 4, ... 7 columns a row

@@ -112,10 +112,13 @@ class Engine(RowLayout):
     columns decoding attended over (``kv_read``: decoded rows times the span from the
     first live column) against those holding the active rows' own tokens
     (``kv_live``): their ratio is the share of attention reads that were needed.
+    ``log``, when set to a list, receives ``(prompt ids, tokens generated, temperature)``
+    for every request that completes, so that a benchmark can replay the same work.
     """
 
     def __init__(self, sampler: Sampler):
         self.sampler = sampler
+        self.log: list[tuple[tuple[int, ...], int, float]] | None = None
         self.steps = self.row_steps = self.peak_rows = 0
         self.prefix_hits = self.prefix_tokens_saved = 0
         self.kv_read = self.kv_live = 0
@@ -370,6 +373,8 @@ class Engine(RowLayout):
             elif len(row.toks) == q.limit:
                 reason = "length"
             if reason is not None:
+                if self.log is not None:
+                    self.log.append((q.prompt, len(row.toks), q.temperature))
                 self._keep(r, row)
                 self._free(r)
                 q.future.set_result(self.sampler._completion(
