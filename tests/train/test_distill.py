@@ -38,6 +38,42 @@ def test_distill_trains_a_student_on_verified_teacher_traces(tmp_path):
     assert res["teacher"]["flops_per_answer"] > 0
 
 
+def test_distill_trains_a_transformers_student_in_its_own_layout(tmp_path, monkeypatch):
+    """``ponder distill --init hf:PATH``: the teacher's traces, put in the student's chat
+    layout, fine-tune a transformers model, saved as a transformers directory."""
+    import json
+
+    import torch
+    from typer.testing import CliRunner
+
+    from ponder.cli import app
+    from ponder.train.hf_policy import HFPolicy
+    from tests.train.test_policy import hf_dir
+
+    path = hf_dir(tmp_path, "llama")
+    policy = HFPolicy.load(path, device="cpu")
+    before = {k: v.clone() for k, v in policy.module.state_dict().items()}
+    cfg = DistillConfig(problems=12, difficulty=[2], samples=2, eval_n=2)
+    res = run_distill(noisy_policy(p_step=0.7), [SumTask()], cfg,
+                      TrainConfig(steps=3, batch_size=4, lr=1e-3, save_every=0),
+                      tmp_path / "run", student=policy, progress=False)
+    assert res["data"]["kept"] > 0 and res["data"]["unencodable"] == 0
+    assert res["student"]["params"] == sum(p.numel() for p in policy.module.parameters())
+    assert any(not torch.equal(v, before[k]) for k, v in policy.module.state_dict().items())
+    assert HFPolicy.load(tmp_path / "run" / "checkpoint", device="cpu").describe()["kind"] == "hf"
+
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(app, ["distill", "--model", f"hf:{path}", "--task", "arith",
+                                 "--difficulty", "1", "--problems", "8", "--samples", "1",
+                                 "--steps", "1", "--batch-size", "2", "--eval-n", "1",
+                                 "--out", "cli", "--name", "d"])
+    assert r.exit_code == 0, r.output  # the bundled teacher solves arith level 1
+    rep = json.loads((tmp_path / "reports" / "d.json").read_text())
+    assert rep["results"]["student"]["params"] == res["student"]["params"]
+    r = CliRunner().invoke(app, ["distill", "--lora", "4", "--out", "x"])
+    assert r.exit_code != 0 and "--lora" in r.output
+
+
 def test_distill_config_validation():
     with pytest.raises(ConfigError):
         DistillConfig(preset="huge")

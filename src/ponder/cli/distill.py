@@ -16,8 +16,11 @@ def distill(
     teacher: str = typer.Option(None, "--teacher", help="Teacher model (checkpoint, "
                                 "hf:..., URL#name; default: bundled)."),
     preset: str = typer.Option("tiny", "--preset", help="Student size preset."),
-    init: Path = typer.Option(None, "--init", help="Start the student from this "
-                              "checkpoint instead of a fresh preset model."),
+    init: str = typer.Option(None, "--init", "--model", help="Start the student from this "
+                             "model instead of a fresh preset one: a ponder checkpoint, or "
+                             "hf:PATH (any transformers causal LM)."),
+    lora: int = typer.Option(0, "--lora", help="With an hf: student, train LoRA adapters of "
+                             "this rank instead of every weight (needs peft)."),
     task: str = typer.Option("arith", "--task", help=TASKS_HELP),
     out: Path = typer.Option(..., "--out", help="Run directory; the student goes to "
                              "OUT/checkpoint."),
@@ -38,15 +41,17 @@ def distill(
     The teacher's verified TRAIN traces fine-tune a small student; student and teacher
     accuracy and FLOPs per answer go to reports/<name>.json."""
     from ponder.eval.report import write_report
-    from ponder.lm.checkpoint import load_checkpoint
     from ponder.tasks import parse_tasks
     from ponder.train.distill import DistillConfig, run_distill
     from ponder.train.loop import TrainConfig
+    from ponder.train.policy import open_policy
 
     cfg = DistillConfig(preset=preset, problems=problems, difficulty=parse_levels(difficulty),
                         samples=samples, temperature=temperature, eval_n=eval_n, seed=seed)
     train = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, eval_every=0, seed=seed)
-    student = load_checkpoint(init)[0] if init else None
+    if lora and not init:
+        raise typer.BadParameter("--lora needs an hf: student (--init hf:PATH)")
+    student = open_policy(init, lora=lora)[0] if init else None
     tasks = parse_tasks(task)
     res = run_distill(load_lm(teacher), tasks, cfg, train, out, student=student, resume=resume)
     name = name or f"distill_{'_'.join(t.name for t in tasks)}_{preset}"

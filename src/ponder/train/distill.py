@@ -5,7 +5,9 @@ the large model's reasoning traces rather than logit matching).
 1. the teacher (any backend, through the LM protocol) samples chains of thought for
    TRAIN problems; only traces whose answer verifies and that stopped by themselves
    are kept (``star.collect_rationales`` without rationalization);
-2. a fresh student of a smaller preset (or a given checkpoint) is fine-tuned on them;
+2. a fresh student of a smaller preset, or a given model (a ponder checkpoint or any
+   transformers causal LM, ``--init hf:PATH``), is fine-tuned on them, each trace put
+   in the student's own prompt layout (its chat template for an instruct model);
 3. both are evaluated greedily on the same TEST problems, and each answer is priced in
    forward FLOPs: ``flops_per_token x (prompt + generated tokens)``.
 """
@@ -20,14 +22,15 @@ from typing import Any
 from ponder.errors import ConfigError, check_at_least
 from ponder.eval.accuracy import evaluate_tasks, mean_accuracy
 from ponder.lm.base import LM
-from ponder.lm.model import PRESETS, Transformer
+from ponder.lm.model import PRESETS
 from ponder.lm.template import prompt_for
 from ponder.lm.tokenizer import CharTokenizer
 from ponder.tasks.base import Task
 from ponder.train.loop import TrainConfig
+from ponder.train.policy import NativePolicy, TrainablePolicy
 from ponder.train.rewards import task_verifier
-from ponder.train.rollout import LMFactory, caps_for, native_lm
-from ponder.train.sft import build_model, finetune
+from ponder.train.rollout import LMFactory, caps_for
+from ponder.train.sft import build_model, finetune_policy
 from ponder.train.star import collect_rationales
 
 
@@ -72,9 +75,10 @@ def answer_cost(lm: LM, tasks: Sequence[Task], n: int, seed: int,
             "flops_per_answer": lm.flops_per_token * (prompt + gen)}
 
 
-def teacher_examples(teacher: LM, tok: CharTokenizer, tasks: Sequence[Task],
+def teacher_examples(teacher: LM, student: TrainablePolicy, tasks: Sequence[Task],
                      cfg: DistillConfig) -> tuple[list, dict[str, Any]]:
-    """The teacher's verified TRAIN traces that the student's tokenizer can encode."""
+    """The teacher's verified TRAIN traces in the student's prompt layout, those its
+    tokenizer can encode (a character tokenizer knows a fixed alphabet)."""
     problems = [p for t in tasks for p in t.problems("train", cfg.problems, seed=cfg.seed,
                                                      difficulty=cfg.difficulty)]
     caps = caps_for(teacher, tasks, problems, cfg.token_slack, cfg.seed)
@@ -82,31 +86,36 @@ def teacher_examples(teacher: LM, tok: CharTokenizer, tasks: Sequence[Task],
                              samples=cfg.samples, temperature=cfg.temperature,
                              rationalize=False, keep_per_problem=cfg.keep_per_problem,
                              seed=cfg.seed, batch_size=cfg.batch_size)
-    examples = [k.example() for k in got.kept]
-    usable = [e for e in examples if not tok.unknown_chars(e.prompt + e.completion)]
+    examples = [k.example(student.lm()) for k in got.kept]
+    tok = student.tok if isinstance(student, NativePolicy) else None
+    usable = [e for e in examples
+              if tok is None or not tok.unknown_chars(e.prompt + e.completion)]
     return usable, {**got.stats(), "unencodable": len(examples) - len(usable)}
 
 
 def run_distill(teacher: LM, tasks: Sequence[Task], cfg: DistillConfig, train: TrainConfig,
-                out: str | Path, *, student: Transformer | None = None,
-                lm_factory: LMFactory = native_lm, resume: bool = False,
+                out: str | Path, *, student: TrainablePolicy | None = None,
+                lm_factory: LMFactory | None = None, resume: bool = False,
                 progress: bool = True) -> dict[str, Any]:
     """Distil ``teacher`` into ``student`` (default: a fresh ``cfg.preset`` model) and
-    compare them; the student is saved under ``out/checkpoint``."""
-    tok = CharTokenizer()
-    examples, data_stats = teacher_examples(teacher, tok, tasks, cfg)
+    compare them; the student is saved under ``out/checkpoint``. ``lm_factory`` stands
+    in for a built-in student's sampler in the final evaluation."""
+    if student is None:
+        tok = CharTokenizer()
+        student = NativePolicy(build_model(cfg.preset, tok, seed=train.seed,
+                                           max_seq_len=cfg.max_seq_len), tok)
+    examples, data_stats = teacher_examples(teacher, student, tasks, cfg)
     if not examples:
         raise ConfigError("the teacher solved none of the train problems; nothing to distil "
                           "(try easier --difficulty or more --samples)")
-    if student is None:
-        student = build_model(cfg.preset, tok, seed=train.seed, max_seq_len=cfg.max_seq_len)
-    finetune(student, tok, examples, train, out, resume=resume, progress=progress,
-             meta={"trainer": "distill", "distill": asdict(cfg), "teacher": teacher.name,
-                   "model": student.cfg.to_dict()})
-    student.eval()
+    finetune_policy(student, examples, train, out, resume=resume, progress=progress,
+                    meta={"trainer": "distill", "distill": asdict(cfg), "teacher": teacher.name,
+                          "model": student.describe()})
+    student.module.eval()
+    lm = (lm_factory(student.model, student.tok)
+          if lm_factory is not None and isinstance(student, NativePolicy) else student.lm())
     return {"data": data_stats,
             "teacher": {"name": teacher.name,
                         **answer_cost(teacher, tasks, cfg.eval_n, cfg.seed, cfg.difficulty)},
-            "student": {"params": student.num_params(),
-                        **answer_cost(lm_factory(student, tok), tasks, cfg.eval_n, cfg.seed,
-                                      cfg.difficulty)}}
+            "student": {"params": sum(p.numel() for p in student.module.parameters()),
+                        **answer_cost(lm, tasks, cfg.eval_n, cfg.seed, cfg.difficulty)}}
