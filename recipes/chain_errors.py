@@ -39,6 +39,7 @@ def main() -> None:
     kinds: dict[str, Counter] = {}
     copied: Counter = Counter()
     wrong: Counter = Counter()
+    first_line: Counter = Counter()  # which line of the trace is the first wrong one
     for r in data["records"]:
         if r["correct"]:
             continue
@@ -54,6 +55,8 @@ def main() -> None:
         kinds.setdefault(level, Counter())[kind] += 1
         if err and err["previous_line"]:
             copied[level] += 1
+        if err:
+            first_line[err["line"] + 1] += 1
     total = Counter()
     for c in kinds.values():
         total.update(c)
@@ -63,6 +66,7 @@ def main() -> None:
               "n": len(data["records"]), "kinds": dict(total.most_common()),
               "look_ups_copying_the_previous_line": sum(copied.values()),
               "look_ups": lookups,
+              "first_wrong_line": {str(k): v for k, v in sorted(first_line.items())},
               "by_level": {d: {"wrong": wrong[d], "kinds": dict(kinds[d].most_common()),
                                "look_ups_copying_the_previous_line": copied[d]}
                            for d in sorted(wrong, key=int)}}
@@ -71,6 +75,8 @@ def main() -> None:
         print(f"  {k:38s} {v:4d} ({v / max(result['wrong'], 1):.0%})")
     print(f"  look-ups that copied the previous line's value: {sum(copied.values())} of "
           f"{lookups}")
+    print("  first wrong line (1 = the trace's first):",
+          ", ".join(f"{k}: {v}" for k, v in sorted(first_line.items())))
     atomic_write_json(args.out, result)
     print(f"wrote {args.out}")
 
