@@ -38,6 +38,8 @@ from typing import Any
 
 import torch
 
+from ponder.eval.stats import compare_unpaired, format_difference
+
 
 def run_trl(model_dir: Path, args: argparse.Namespace, out: Path) -> dict[str, Any]:
     import trl
@@ -109,6 +111,37 @@ def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
             "runs": runs}
 
 
+def compare_rewards(arms: dict[str, list[dict[str, Any]]], per_step: int
+                    ) -> dict[str, dict[str, Any]]:
+    """Each arm's share of rewarded samples (each scores 0 or 1), pooled over its steps,
+    against TRL's, as independent samples (Newcombe's interval). The repeats replay the
+    same seeds, so a reward curve seen again counts once: only distinct runs are pooled.
+    TRL and ponder draw their problems in different orders, so the two pools hold
+    different problems of the same levels."""
+    pooled = {}
+    for name, runs in arms.items():
+        distinct = {tuple(r["reward"]) for r in runs}
+        pooled[name] = (sum(sum(c) for c in distinct) * per_step,
+                        sum(len(c) for c in distinct) * per_step)
+    return {name: compare_unpaired(*pooled["trl"], *pooled[name])
+            for name in arms if name != "trl" and pooled[name][1] and pooled["trl"][1]}
+
+
+def resummarize(path: Path) -> None:
+    """Recompute the comparisons of a result this script wrote (after a change to how
+    they are computed), keeping its measurements."""
+    record = json.loads(path.read_text())
+    arms = {name: arm["runs"] for name, arm in record["arms"].items()}
+    settings = record["settings"]
+    record["reward_vs_trl"] = compare_rewards(arms, settings["batch"] * settings["group"])
+    record.setdefault("resummarized", []).append(shlex.join(["python", *sys.argv]))
+    from ponder.eval.report import atomic_write_json
+
+    atomic_write_json(path, record)
+    print(json.dumps({k: format_difference(v) for k, v in record["reward_vs_trl"].items()},
+                     indent=1))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -134,11 +167,15 @@ def main() -> None:
                     "ponder_hf_plain, ponder_native, ponder_native_plain (the last two "
                     "need --native or --export-bundled)")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--resummarize", type=Path, metavar="JSON",
+                    help="recompute the comparisons of an earlier result, keeping its "
+                    "measurements")
     args = ap.parse_args()
+    if args.resummarize:
+        return resummarize(args.resummarize)
     args.levels = [int(x) for x in args.levels.split(",")]
     torch.set_num_threads(args.threads)
 
-    from ponder.eval.stats import compare_unpaired, format_difference
     from ponder.lm.checkpoint import load_checkpoint
     from ponder.lm.registry import weights_digest
     from ponder.train.hf_policy import HFPolicy
@@ -187,14 +224,7 @@ def main() -> None:
     base = result["trl"]["median_step_s"]
     ratios = {name: base / r["median_step_s"] for name, r in result.items()
               if name != "trl" and r["median_step_s"]}
-    # the reward curves, pooled over steps and repeats (each sample scores 0 or 1): an
-    # arm's share of rewarded samples against TRL's, as independent samples
-    per_step = args.batch * args.group
-    pooled = {name: (sum(sum(r["reward"]) for r in runs) * per_step,
-                     sum(len(r["reward"]) for r in runs) * per_step)
-              for name, runs in arms.items()}
-    reward_vs_trl = {name: compare_unpaired(*pooled["trl"], *pooled[name])
-                     for name in arms if name != "trl" and pooled[name][1] and pooled["trl"][1]}
+    reward_vs_trl = compare_rewards(arms, args.batch * args.group)
     record = {"command": shlex.join(["python", *sys.argv]), "model": str(args.model),
               "native": str(args.native) if args.native else None,
               "model_sha256": weights_digest(str(args.native)) if args.native else None,
