@@ -46,7 +46,7 @@ def run_trl(model_dir: Path, args: argparse.Namespace, out: Path) -> dict[str, A
     from transformers import AutoModelForCausalLM, TrainerCallback
 
     from ponder.integrations.trl import task_dataset, task_reward
-    from ponder.lm.hf import _load_tokenizer
+    from ponder.lm.hf import HFLM, _load_tokenizer
 
     times: list[float] = []
 
@@ -61,8 +61,12 @@ def run_trl(model_dir: Path, args: argparse.Namespace, out: Path) -> dict[str, A
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32)
+    # prompts exactly as ponder's HF backend lays them out (the chat template and the
+    # think/answer instruction for an instruct model, the raw layout otherwise), as
+    # plain strings, so TRL does not template them again
+    layout = HFLM(model, tok, device="cpu")
     data = task_dataset(args.task, args.batch * args.steps * 2, difficulty=args.levels,
-                        seed=args.seed)
+                        seed=args.seed, lm=layout)
     cfg = trl.GRPOConfig(
         output_dir=str(out), max_steps=args.steps, per_device_train_batch_size=args.batch *
         args.group, num_generations=args.group, max_completion_length=args.max_tokens,
