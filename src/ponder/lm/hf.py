@@ -41,15 +41,18 @@ from ponder.lm.template import (
 )
 
 
-def left_pad(seqs: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(ids, attention_mask), both (B, T), padded on the left so every row ends at T."""
+def pad_rows(seqs: list[list[int]], pad_id: int, left: bool = True
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(ids, attention_mask), both (B, T): padded on the left, so every row ends at T,
+    or on the right (``left=False``), so every row starts at 0."""
     T = max(len(s) for s in seqs)
     ids = torch.full((len(seqs), T), pad_id, dtype=torch.long)
     mask = torch.zeros((len(seqs), T), dtype=torch.long)
     for i, s in enumerate(seqs):
         if s:
-            ids[i, T - len(s):] = torch.tensor(s)
-            mask[i, T - len(s):] = 1
+            at = slice(T - len(s), T) if left else slice(0, len(s))
+            ids[i, at] = torch.tensor(s)
+            mask[i, at] = 1
     return ids, mask
 
 
@@ -95,24 +98,12 @@ def completion_logprobs(model: Any, prompts: list[list[int]], completions: list[
     return logp * mask, mask
 
 
-def _right_pad(seqs: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(ids, attention_mask), both (B, T), padded on the right."""
-    T = max(len(s) for s in seqs)
-    ids = torch.full((len(seqs), T), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(seqs), T), dtype=torch.long)
-    for i, s in enumerate(seqs):
-        if s:
-            ids[i, : len(s)] = torch.tensor(s)
-            mask[i, : len(s)] = 1
-    return ids, mask
-
-
 def _joint_logits(model: Any, prompts: list[list[int]], completions: list[list[int]],
                   pad_id: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """(B, C, V) logits predicting each completion token and the (B, C) completion ids,
     from one pass over prompt + completion rows."""
-    pids, pmask = left_pad(prompts, pad_id)
-    cids, cmask = _right_pad(completions, pad_id)
+    pids, pmask = pad_rows(prompts, pad_id)
+    cids, cmask = pad_rows(completions, pad_id, left=False)
     C = cids.shape[1]
     ids, attn = torch.cat([pids, cids], 1).to(device), torch.cat([pmask, cmask], 1).to(device)
     keep = {"logits_to_keep": C + 1} if _keeps_logits(model) else {}
@@ -130,7 +121,7 @@ def _shared_prompt_logits(model: Any, distinct: list[list[int]], row_of: list[in
     from transformers import DynamicCache
 
     base = base_model(model)
-    pids, pmask = (t.to(device) for t in left_pad(distinct, pad_id))
+    pids, pmask = (t.to(device) for t in pad_rows(distinct, pad_id))
     keep = {"logits_to_keep": 1} if _keeps_logits(model) else {}
     cache = DynamicCache(config=base.config)
     cached = {cache_arg(base.forward): cache, "use_cache": True}
@@ -139,7 +130,7 @@ def _shared_prompt_logits(model: Any, distinct: list[list[int]], row_of: list[in
     index = torch.tensor(row_of, device=device)
     cache.batch_select_indices(index)  # every row gets its prompt's keys and values
     pmask = pmask[index]
-    cids, cmask = (t.to(device) for t in _right_pad(completions, pad_id))
+    cids, cmask = (t.to(device) for t in pad_rows(completions, pad_id, left=False))
     C = cids.shape[1]
     positions = pmask.sum(1, keepdim=True) + torch.arange(C, device=device)  # (B, C)
     body = model(input_ids=cids, attention_mask=torch.cat([pmask, cmask], 1),
@@ -322,7 +313,7 @@ class HFLM:
         next positions) with every prompt's row repeated for its ``n`` samples."""
         from transformers import DynamicCache
 
-        ids, mask = left_pad(prompt_ids, self.pad_id)
+        ids, mask = pad_rows(prompt_ids, self.pad_id)
         ids, mask = ids.to(self.device), mask.to(self.device)
         pos = _positions(mask)
         cache = DynamicCache(config=self.model.config)

@@ -6,12 +6,12 @@ finished completion ends with the token the model stops on (the generation confi
 first end-of-sequence id), so what is trained is what is sampled. Log-probabilities are
 taken as ``logit[token] - logsumexp(logits)``, with the output layer run at the
 completion positions only (``ponder.lm.hf.completion_logprobs``, shared with
-``HFLM.logprobs``), and a prompt that several rows repeat (a group's samples) run once,
-its key/value cache shared by those rows, in the forward and the backward pass. A saved
-policy is a plain
-``save_pretrained`` directory (LoRA merged into the weights, so every ``hf:`` command
-loads it; the adapters alone are kept in its ``adapter/`` folder), written to a
-temporary sibling and renamed into place (``ponder.lm.checkpoint.staged_dir``).
+``HFLM.logprobs``), and a prompt that several rows repeat (a group's samples) runs
+once, its key/value cache shared by those rows, in the forward and the backward pass. A
+saved policy is a plain ``save_pretrained`` directory (LoRA merged into the weights, so
+every ``hf:`` command loads it; the adapters alone are kept in its ``adapter/``
+folder), written to a temporary sibling and renamed into place
+(``ponder.lm.checkpoint.staged_dir``).
 """
 
 from __future__ import annotations
