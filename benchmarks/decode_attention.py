@@ -6,7 +6,7 @@ decoding step over every layer's cache, timed three ways on the same data.
 
 - ``sdpa``: ``F.scaled_dot_product_attention`` with one query per row (what the sampler
   used before);
-- ``bmm``: the sampler's decoding path (``ponder.lm.model._decode_attention``: two batched
+- ``bmm``: the sampler's decoding path (``ponder.lm.fused._bmm_attention``: two batched
   matmuls over fp32 cache views);
 - ``bmm_bf16_cache``: the same, with the cache stored in bf16 and converted per step
   (half the bytes in memory, a conversion per read).
@@ -27,7 +27,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ponder.lm.model import _decode_attention, preset
+from ponder.lm.fused import _bmm_attention
+from ponder.lm.model import preset
 
 
 def timed(fns: dict, repeats: int, inner: int = 5) -> dict[str, float]:
@@ -72,12 +73,12 @@ def main(argv: list[str] | None = None) -> dict:
     def bmm():
         for kv in caches:
             k, v = kv.narrow(3, 0, L).unbind(0)
-            _decode_attention(q, k, v, None)
+            _bmm_attention(q, k, v, None)
 
     def bmm_bf16():
         for kv in caches16:
             k, v = kv.narrow(3, 0, L).float().unbind(0)
-            _decode_attention(q, k, v, None)
+            _bmm_attention(q, k, v, None)
 
     ms = timed({"sdpa": sdpa, "bmm": bmm, "bmm_bf16_cache": bmm_bf16}, args.repeats)
     kv_bytes = cfg.n_layer * 2 * B * nh * L * hs * 4

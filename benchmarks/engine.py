@@ -34,6 +34,7 @@ numbers measure the policy's generation alone.
     python benchmarks/engine.py                          # the bundled reasoner
     python benchmarks/engine.py --json reports/engine_benchmark.json
     python benchmarks/engine.py --max-segments 4,1     # runs of rows vs one span, same run
+    python benchmarks/engine.py --compile              # decoding step compiled, everywhere
 """
 
 from __future__ import annotations
@@ -190,13 +191,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     "MAX_SEGMENTS), comma-separated to compare in the same run: the first "
                     "is reported plainly, the others as '<caller>@<n> runs'; 1 is every "
                     "row attending over the oldest row's span")
+    ap.add_argument("--compile", action="store_true",
+                    help="compile the decoding step (callers and references alike)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
     args.difficulty = [int(d) for d in args.difficulty.split(",")]
     args.max_segments = [int(x) for x in str(args.max_segments).split(",")]
     torch.set_num_threads(args.threads)
-    lm = load_lm(args.model, kv_dtype=args.kv_dtype)
+    lm = load_lm(args.model, kv_dtype=args.kv_dtype, compile=args.compile)
     if not hasattr(lm, "sampler"):
         sys.exit("this benchmark measures the built-in model's engine; give a ponder checkpoint")
     task = get_task(args.task)
@@ -209,6 +212,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args.new_tokens = int(args.new_tokens)
     runs: dict[str, list[dict[str, Any]]] = {"reference": [], "reference_128": []}
     reference(lm, problems, 8)  # warm-up
+    if args.compile:  # compile the step for ragged rows too, before any timing
+        evaluate_tasks(lm, [task], 16, seed=args.seed + 1)
     for rep in range(args.repeats):
         ref = reference(lm, problems, args.new_tokens)
         runs["reference"].append({"tokens_per_s": ref})

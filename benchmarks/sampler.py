@@ -15,6 +15,10 @@ One torch thread by default: on a small shared machine, a parallel op waits for 
 slowest worker, and a worker descheduled by other load stalls it, which makes multi-thread
 timings of a model this small mostly a measure of the load (``--threads 2`` to compare).
 
+``--compile`` times ponder with its decoding step compiled (``ponder.lm.fused``), and the
+uncompiled sampler as a third side in the same alternation (``eager_tok_s``,
+``compiled_vs_eager``); compilation happens in the untimed warm-up.
+
     python benchmarks/sampler.py                       # preset "small", random weights
     python benchmarks/sampler.py --model runs/small --json results/sampler.json
 """
@@ -142,6 +146,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--sample", action="store_true", help="temperature 1, top-p 0.95")
     ap.add_argument("--kv-dtype", default="float32", choices=["float32", "bfloat16"],
                     help="ponder's key/value cache type")
+    ap.add_argument("--compile", action="store_true",
+                    help="compile ponder's decoding step; the uncompiled one runs alongside")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", type=Path, help="write results here")
     args = ap.parse_args(argv)
@@ -153,12 +159,14 @@ def main(argv: list[str] | None = None) -> dict:
     transformers.logging.set_verbosity_error()
     model, tok, what = build(args)
     hf = to_transformers(model, tok)
-    sampler = Sampler(model, tok, max_batch=max(int(b) for b in args.batches.split(",")),
-                      kv_dtype=args.kv_dtype)
+    most = max(int(b) for b in args.batches.split(","))
+    sampler = Sampler(model, tok, max_batch=most, kv_dtype=args.kv_dtype, compile=args.compile)
+    eager = Sampler(model, tok, max_batch=most, kv_dtype=args.kv_dtype) if args.compile \
+        else None
     result: dict = {
         "command": shlex.join([Path(sys.argv[0]).name, *(argv or sys.argv[1:])]),
         "model": what, "params": model.num_params(), "threads": torch.get_num_threads(),
-        "kv_dtype": args.kv_dtype,
+        "kv_dtype": args.kv_dtype, "compile": args.compile,
         "torch": torch.__version__, "transformers": transformers.__version__,
         "prompt_tokens": args.prompt_tokens, "new_tokens": args.new_tokens,
         "repeats": args.repeats, "decoding": "sample" if args.sample else "greedy",
@@ -175,14 +183,16 @@ def main(argv: list[str] | None = None) -> dict:
           f"{'ponder/cpu-s':>12}  {'transf./cpu-s':>12}  {'ratio':>6}")
     for b in (int(x) for x in args.batches.split(",")):
         ids = prompts(tok, b, args.prompt_tokens, args.seed)
-        run_ponder(sampler, ids, 4, args.sample)  # warm-up (allocator, fused weights)
-        run_transformers(hf, ids, 4, args.sample, tok.pad_id)
-        ours, theirs, flops = [], [], []
+        run_ponder(sampler, ids, 4, args.sample)  # warm-up (allocator, fused weights,
+        run_transformers(hf, ids, 4, args.sample, tok.pad_id)  # compilation)
+        ours, theirs, flops, uncompiled = [], [], [], []
         for _ in range(args.repeats):  # alternate, so both see the same machine load
             wall, cpu, work = run_ponder(sampler, ids, args.new_tokens, args.sample)
             ours.append((wall, cpu))
             flops.append(work / wall)
             theirs.append(run_transformers(hf, ids, args.new_tokens, args.sample, tok.pad_id))
+            if eager is not None:
+                uncompiled.append(run_ponder(eager, ids, args.new_tokens, args.sample)[0])
         tokens = b * args.new_tokens
         med = [[statistics.median(t[i] for t in side) for i in (0, 1)] for side in (ours, theirs)]
         row = {"ponder_tok_s": tokens / med[0][0], "transformers_tok_s": tokens / med[1][0],
@@ -191,13 +201,18 @@ def main(argv: list[str] | None = None) -> dict:
                # less sensitive to how much of the time other work held the cores
                "ponder_tok_cpu_s": tokens / med[0][1], "transformers_tok_cpu_s": tokens / med[1][1],
                "cpu_ratio": med[1][1] / med[0][1]}
+        if uncompiled:
+            row["eager_tok_s"] = tokens / statistics.median(uncompiled)
+            row["compiled_vs_eager"] = statistics.median(uncompiled) / med[0][0]
         result[f"batch_{b}"] = {k: round(v, 2) for k, v in row.items()}
         gflops[b] = statistics.median(flops) / 1e9
         gbytes[b] = bytes_read(model, b, args.prompt_tokens, args.new_tokens, itemsize) \
             / med[0][0] / 1e9
         print(f"{b:>5}  {row['ponder_tok_s']:>12.0f}  {row['transformers_tok_s']:>18.0f}  "
               f"{row['ratio']:>5.1f}x  {row['ponder_tok_cpu_s']:>12.0f}  "
-              f"{row['transformers_tok_cpu_s']:>12.0f}  {row['cpu_ratio']:>5.1f}x", flush=True)
+              f"{row['transformers_tok_cpu_s']:>12.0f}  {row['cpu_ratio']:>5.1f}x"
+              + (f"  (uncompiled {row['eager_tok_s']:.0f} tok/s: compiled "
+                 f"{row['compiled_vs_eager']:.2f}x)" if uncompiled else ""), flush=True)
     largest = max(gflops)
     peak = matmul_peak_gflops()
     bandwidth = read_bandwidth_gbs()

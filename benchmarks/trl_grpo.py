@@ -16,7 +16,9 @@ alternating, so machine load hits them alike; medians over steps 2.. and repeats
   tells what each saves;
 - ``ponder_native`` (with ``--native CHECKPOINT``, a ponder checkpoint whose export is
   ``--model``): the same weights as ponder's own model and engine, with the shared
-  prompt and the skip; ``ponder_native_plain`` without either.
+  prompt and the skip; ``ponder_native_plain`` without either; ``ponder_native_compiled``
+  with both and the decoding step compiled (``ponder.lm.fused``; compiled in an untimed
+  warm-up).
 
     python benchmarks/trl_grpo.py --export-bundled runs/bundled_hf \\
         --json reports/trl_grpo_benchmark.json          # the bundled reasoner, exported
@@ -100,6 +102,20 @@ def run_ponder(policy: Any, args: argparse.Namespace, out: Path, skip: bool = Tr
     return {"step_s": [r["step_s"] for r in rows], "gen_s": [r["gen_s"] for r in rows],
             "skipped": [r.get("skipped", 0.0) for r in rows],  # rows the update left out
             "reward": [r["reward"] for r in rows]}
+
+
+def warm_up(policy: Any, args: argparse.Namespace) -> None:
+    """Compile the policy's decoding step before any timing: rollouts of the benchmark's
+    shape (ragged prompts, so the masked step is compiled too) and one lone prompt."""
+    from ponder.lm.template import prompt_for
+    from ponder.tasks import get_task
+
+    lm = policy.lm()
+    problems = get_task(args.task).problems("train", args.batch, seed=args.seed + 99,
+                                            difficulty=args.levels)
+    prompts = [prompt_for(lm, p.prompt) for p in problems]
+    lm.generate(prompts, n=args.group, max_tokens=args.max_tokens, temperature=1.0)
+    lm.generate(prompts[:1], n=1, max_tokens=8, temperature=1.0)
 
 
 def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -195,7 +211,8 @@ def main() -> None:
         ap.error("give --model DIR or --export-bundled DIR")
     hf_arms = {"ponder_hf": (True, True), "ponder_hf_noskip": (True, False),
                "ponder_hf_plain": (False, False)}  # arm -> (shared prompts, skip)
-    known = ("trl", *hf_arms, "ponder_native", "ponder_native_plain")
+    native_arms = ("ponder_native", "ponder_native_plain", "ponder_native_compiled")
+    known = ("trl", *hf_arms, *native_arms)
     names = [a for a in args.arms.split(",")
              if a and (not a.startswith("ponder_native") or args.native)]
     if bad := [a for a in names if a not in known]:
@@ -217,8 +234,11 @@ def main() -> None:
                 else:
                     model, tok, _ = load_checkpoint(args.native)
                     plain = arm == "ponder_native_plain"
-                    res = run_ponder(NativePolicy(model, tok, share_prompts=not plain), args,
-                                     out, skip=not plain)
+                    policy = NativePolicy(model, tok, share_prompts=not plain,
+                                          compile=arm == "ponder_native_compiled")
+                    if policy.compile and rep == 0:
+                        warm_up(policy, args)
+                    res = run_ponder(policy, args, out, skip=not plain)
                 res["wall_s"] = time.perf_counter() - t0
                 arms[arm].append(res)
                 print(f"repeat {rep} {arm}: median step "

@@ -16,8 +16,8 @@ def engine_with_span(first: int, col: int):
     eng.hi, eng.n_active, eng.col, eng.steps = 2, 2, col, 0
     eng.real[:2, first:col] = True
     for layer, kv in enumerate(eng.cache):
-        stamp = (torch.arange(2)[:, None] * 1000 + torch.arange(kv.shape[3])[None] + 0.5
-                 + layer * 10000.0)
+        stamp = (torch.arange(kv.shape[1])[:, None] * 1000 + torch.arange(kv.shape[3])[None]
+                 + 0.5 + layer * 10000.0)
         kv.copy_(stamp[None, :, None, :, None].expand_as(kv))
     return eng
 

@@ -23,7 +23,7 @@ def test_the_prefix_store_finds_shared_heads_and_keeps_the_recent_within_its_byt
 
 @torch.no_grad()
 def test_prefill_many_continues_stored_prefixes_in_one_call_like_a_full_forward():
-    from ponder.lm.model import FusedDecoder
+    from ponder.lm.fused import FusedDecoder
     from ponder.lm.prefix import prefill_many
     from tests.lm.test_sampler import TOK, tiny
 

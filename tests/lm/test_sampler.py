@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from ponder.errors import InvalidInput
-from ponder.lm.model import FusedDecoder, ModelConfig, Transformer
+from ponder.lm.fused import FusedDecoder
+from ponder.lm.model import ModelConfig, Transformer
 from ponder.lm.sampler import Sampler, completion_logprobs, sequence_logprobs
 from ponder.lm.tokenizer import CharTokenizer
 

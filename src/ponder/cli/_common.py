@@ -17,9 +17,17 @@ KV_DTYPE_HELP = ("Key/value cache type of ponder's own models: float32, or bfloa
                  "the bytes, faster decoding at large batches; greedy text may change)")
 
 
-def kv_options(kv_dtype: str) -> dict[str, str]:
-    """``load_lm`` keywords for ``--kv-dtype`` (none for the default)."""
-    return {} if kv_dtype == "float32" else {"kv_dtype": kv_dtype}
+COMPILE_HELP = ("Compile ponder's own models' decoding step with torch.compile: faster "
+                "decoding after a compilation of a minute or so; needs a C++ compiler")
+
+
+def kv_options(kv_dtype: str, compile: bool = False) -> dict[str, str | bool]:
+    """``load_lm`` keywords for ``--kv-dtype`` and ``--compile`` (none for the
+    defaults)."""
+    out: dict[str, str | bool] = {} if kv_dtype == "float32" else {"kv_dtype": kv_dtype}
+    if compile:
+        out["compile"] = True
+    return out
 
 
 MODEL_HELP = ("Model: a checkpoint directory or training run (runs/x), hf:PATH, vllm:PATH or "

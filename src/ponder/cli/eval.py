@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from ponder.cli._common import (
+    COMPILE_HELP,
     KV_DTYPE_HELP,
     MODEL_HELP,
     accuracy_table,
@@ -39,6 +40,7 @@ def register(app: typer.Typer) -> None:
         task: str = typer.Option(..., "--task", help="Task(s), comma-separated: chain,arith."),
         model: str | None = typer.Option(None, "--model", "-m", help=MODEL_HELP),
         kv_dtype: str = typer.Option("float32", "--kv-dtype", help=KV_DTYPE_HELP),
+        compile: bool = typer.Option(False, "--compile", help=COMPILE_HELP),
         n: int = typer.Option(200, "--n", "-n", min=1, help="Held-out problems per task."),
         difficulty: str | None = typer.Option(
             None, "--difficulty", "-d", help="Levels, e.g. 3 or 1,2,5-8; default: all."),
@@ -61,7 +63,7 @@ def register(app: typer.Typer) -> None:
             check_direct(t, direct)
             for level in levels or []:
                 t.check_difficulty(level)
-        lm = load_lm(model, **kv_options(kv_dtype))
+        lm = load_lm(model, **kv_options(kv_dtype, compile))
         reports = {t.name: evaluate_task(lm, t, n, seed=seed, difficulty=levels,
                                          direct=direct, max_tokens=max_tokens,
                                          batch_size=batch_size, progress=True,

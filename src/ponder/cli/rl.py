@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from ponder.cli._common import parse_levels
+from ponder.cli._common import COMPILE_HELP, parse_levels
 from ponder.cli.star import TASKS_HELP
 from ponder.lm.registry import load_lm
 
@@ -45,6 +45,7 @@ def rl(
     skip_zero_advantage: bool = typer.Option(
         True, help="Leave rows whose advantage is 0 out of the update's forward and "
         "backward pass when there is no KL term (the same gradient for less compute)."),
+    compile: bool = typer.Option(False, "--compile", help=COMPILE_HELP),
     eval_every: int = typer.Option(25, help="Steps between held-out evaluations."),
     eval_n: int = typer.Option(64, help="TEST problems per task per evaluation."),
     save_every: int = typer.Option(25, help="Steps between checkpoints."),
@@ -75,7 +76,7 @@ def rl(
                                        overlong_cache=overlong_cache, prm_weight=prm_weight),
                    eval_every=eval_every, eval_n=eval_n, save_every=save_every, seed=seed)
     tasks = parse_tasks(task)
-    policy, path = open_policy(model, lora=lora)
+    policy, path = open_policy(model, lora=lora, compile=compile)
     scorer = None
     if prm is not None:
         from ponder.lm.reward import open_scorer

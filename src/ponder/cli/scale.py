@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from ponder.cli._common import KV_DTYPE_HELP, kv_options, parse_ints, parse_levels
+from ponder.cli._common import COMPILE_HELP, KV_DTYPE_HELP, kv_options, parse_ints, parse_levels
 from ponder.errors import InvalidInput
 
 
@@ -15,6 +15,7 @@ def scale(
     task: str = typer.Option("chain", "--task", help="Task family (held-out split)."),
     model: str = typer.Option(None, "--model", help="Policy model (default: bundled)."),
     kv_dtype: str = typer.Option("float32", "--kv-dtype", help=KV_DTYPE_HELP),
+    compile: bool = typer.Option(False, "--compile", help=COMPILE_HELP),
     strategies: str = typer.Option("greedy,vote", help="Comma-separated strategies; "
                                 "label=strategy runs one twice, e.g. prm=best_of_n,"
                                 "orm=best_of_n with --options keyed by label."),
@@ -55,7 +56,7 @@ def scale(
                       seed=seed, max_tokens=max_tokens, temperature=temperature,
                       options=opts, concurrency=concurrency)
     t = get_task(task)
-    lm = load_lm(model, **kv_options(kv_dtype))
+    lm = load_lm(model, **kv_options(kv_dtype, compile))
     scorers = Scorers(
         verifier=t.verify if oracle else None,
         prm=open_scorer(prm) if prm else None,

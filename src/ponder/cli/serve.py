@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ponder.cli._common import KV_DTYPE_HELP, kv_options
+from ponder.cli._common import COMPILE_HELP, KV_DTYPE_HELP, kv_options
 
 
 def serve(
@@ -12,6 +12,7 @@ def serve(
         None, "--model", "-m", help="Model spec for ponder.lm.registry.load_lm "
         "(a checkpoint directory, a preset or a backend spec); default: the bundled model."),
     kv_dtype: str = typer.Option("float32", "--kv-dtype", help=KV_DTYPE_HELP),
+    compile: bool = typer.Option(False, "--compile", help=COMPILE_HELP),
     host: str = typer.Option("127.0.0.1", help="Interface to bind; 0.0.0.0 exposes it."),
     port: int = typer.Option(8000, help="TCP port."),
     name: str | None = typer.Option(
@@ -50,7 +51,7 @@ def serve(
     if summary_model and summarizer != "lm":
         raise ConfigError("--summary-model names the model that writes summaries; it needs "
                           "--summarizer lm")
-    lm = load_lm(model, **kv_options(kv_dtype))
+    lm = load_lm(model, **kv_options(kv_dtype, compile))
     scorers = None
     if prm:
         from ponder.lm.reward import open_scorer

@@ -59,7 +59,7 @@ from ponder.lm.prefix import PrefixStore, prefill_many
 from ponder.lm.sampling import gumbel_choice
 
 if TYPE_CHECKING:
-    from ponder.lm.model import FusedDecoder
+    from ponder.lm.fused import FusedDecoder
     from ponder.lm.sampler import Sampler
 
 MIN_PREFIX = 16  # shorter finished sequences are not kept for reuse
@@ -396,15 +396,11 @@ class Engine(RowLayout):
         self.hi = hi
         col = self.col
         self.real[:hi, col] = True  # holes too: a row that sees nothing would give NaN
-        ctx = self.sampler.model.cfg.max_seq_len
         assert self.dec is not None
         for a, b, first, dense in self._segments():  # may put the rows in a new order
             # each run of rows attends from the first column one of them holds
-            mask = None if dense else self.real[a:b, None, None, first: col + 1]
-            view = [kv[:, a:b, :, first:] for kv in self.cache]
-            self.logits[a:b] = self.dec(self.tok[a:b, None],
-                                        self.pos[a:b, None].clamp(max=ctx - 1),
-                                        view, col - first, mask)
+            self.logits[a:b] = self.dec.decode(self.tok, self.pos, self.cache, self.real,
+                                               a, b, first, col, not dense)
             self.kv_read += (b - a) * (col + 1 - first)
         hi = self.hi
         self.pos[:hi] += 1

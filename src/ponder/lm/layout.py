@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import torch
 
 if TYPE_CHECKING:
-    from ponder.lm.model import FusedDecoder
+    from ponder.lm.fused import FusedDecoder
     from ponder.lm.sampler import Sampler
 
 NOISE_BLOCK = 32  # decoding steps of Gumbel noise drawn at once per row
@@ -54,7 +54,8 @@ class RowLayout:
             hi, col = self.hi, self.col
             span = self.real[:hi, : col + 1].view(torch.uint8)  # see _first_used
             starts = _row_starts(span, col)
-            one_run = bool(self.dec is not None and self.dec.scratch)  # a thinking decoder
+            # a thinking decoder, or a compiled one: rows always from 0 (one shape class)
+            one_run = bool(self.dec is not None and (self.dec.scratch or self.dec.compile))
             runs = [(0, hi)] if one_run else split_rows(starts, col + 1)
             if not one_run and self._reorder_pays(starts, runs):
                 self._sort_rows(starts)
@@ -119,7 +120,9 @@ class RowLayout:
         C = _resize(have_c, cols, MIN_COLUMNS, None)
         dec = self.dec
         assert dec is not None
-        cache = dec.new_cache(R, C)
+        # a row more than any step decodes: a compiled step then never sees all of the
+        # cache's rows, which would be another shape class (another compilation)
+        cache = dec.new_cache(R + 1, C)
         V, W = dec.vocab, dec.width
         real = torch.zeros(R, C, dtype=torch.bool)
         keep_r, keep_c = min(have_r, self.hi), min(have_c, self.col)

@@ -31,18 +31,20 @@ class NativeLM:
     the same model) show in the next ``generate``. ``max_batch`` bounds the rows
     (prompts × samples) decoded or scored together. ``generate`` may be called from many
     threads at once: the sampler's engine decodes their rows together. ``kv_dtype`` is
-    the sampler's key/value cache type (``"float32"`` or ``"bfloat16"``).
+    the sampler's key/value cache type (``"float32"`` or ``"bfloat16"``); ``compile``
+    compiles its decoding step (``ponder.lm.fused``).
     """
 
     thread_safe = True
 
     def __init__(self, model: Transformer, tokenizer: CharTokenizer, name: str = "native",
-                 max_batch: int = 256, kv_dtype: str = "float32"):
+                 max_batch: int = 256, kv_dtype: str = "float32", compile: bool = False):
         if model.cfg.vocab_size < tokenizer.vocab_size:
             raise ModelError(f"model vocabulary ({model.cfg.vocab_size}) is smaller than the "
                              f"tokenizer's ({tokenizer.vocab_size})")
         self.model, self.tokenizer, self.name = model, tokenizer, name
-        self.sampler = Sampler(model, tokenizer, max_batch=max_batch, kv_dtype=kv_dtype)
+        self.sampler = Sampler(model, tokenizer, max_batch=max_batch, kv_dtype=kv_dtype,
+                               compile=compile)
         self.max_context: int = model.cfg.max_seq_len
         # at the model's typical context (half its maximum); exact per-completion FLOPs
         # are in each Completion
@@ -50,10 +52,11 @@ class NativeLM:
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, *, device: str = "cpu", name: str | None = None,
-                        max_batch: int = 256, kv_dtype: str = "float32") -> NativeLM:
+                        max_batch: int = 256, kv_dtype: str = "float32",
+                        compile: bool = False) -> NativeLM:
         model, tok, _ = load_checkpoint(path, device=device)
         return cls(model, tok, name=name or f"native:{path}", max_batch=max_batch,
-                   kv_dtype=kv_dtype)
+                   kv_dtype=kv_dtype, compile=compile)
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer.encode(text))

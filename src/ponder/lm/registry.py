@@ -106,11 +106,14 @@ _PREFIX = re.compile(r"([A-Za-z][A-Za-z0-9_+.-]+):(.*)", re.DOTALL)
 
 def _foreign(spec: str, kw: dict[str, Any]) -> dict[str, Any]:
     """``kw`` for a backend that is not ponder's own model: its cache type is that
-    backend's business, so only the default ``kv_dtype`` is accepted (and dropped)."""
+    backend's business, so only the default ``kv_dtype`` and ``compile`` are accepted
+    (and dropped)."""
     kw = dict(kw)
     kv = kw.pop("kv_dtype", "float32")
     if kv != "float32":
         raise InvalidInput(f"kv_dtype {kv!r} applies to ponder's own models, not {spec}")
+    if kw.pop("compile", False):
+        raise InvalidInput(f"compile applies to ponder's own models, not {spec}")
     return kw
 
 

@@ -33,7 +33,8 @@ from ponder.errors import InvalidInput
 from ponder.lm import layout
 from ponder.lm.base import Completion
 from ponder.lm.engine import Engine, Request
-from ponder.lm.model import Context, FusedDecoder, Transformer
+from ponder.lm.fused import FusedDecoder
+from ponder.lm.model import Context, Transformer
 from ponder.lm.sampling import check_generate_args, stop_cut
 from ponder.lm.tokenizer import CharTokenizer
 
@@ -50,12 +51,13 @@ class Sampler:
     only its new tokens through the model; FLOPs are still accounted as if the whole
     prompt were prefilled, so records do not depend on what the cache held.
     ``kv_dtype`` is the cache's type: ``"float32"``, or ``"bfloat16"`` for half the bytes
-    per decoding step (see ``FusedDecoder``).
+    per decoding step (see ``FusedDecoder``). ``compile`` runs decoding steps through
+    ``torch.compile`` (``ponder.lm.fused``): faster once compiled, seconds to compile.
     """
 
     def __init__(self, model: Transformer, tokenizer: CharTokenizer, max_batch: int = 256,
                  cache_bytes: int = 512 * 2**20, prefix_bytes: int = 256 * 2**20,
-                 kv_dtype: str = "float32"):
+                 kv_dtype: str = "float32", compile: bool = False):
         if max_batch < 1:
             raise InvalidInput(f"max_batch must be at least 1, got {max_batch}")
         if kv_dtype not in KV_DTYPES:
@@ -63,6 +65,7 @@ class Sampler:
                                f"got {kv_dtype!r}")
         self.kv_dtype = KV_DTYPES[kv_dtype]
         self.kv_itemsize = self.kv_dtype.itemsize  # bytes per cached key/value number
+        self.compile = compile
         self.model, self.tokenizer = model, tokenizer
         self.max_batch, self.cache_bytes, self.prefix_bytes = max_batch, cache_bytes, prefix_bytes
         self.pieces = list(tokenizer.itos)  # token id -> its text
@@ -78,7 +81,7 @@ class Sampler:
         key = tuple((p.data_ptr(), p._version) for p in self.model.parameters())
         if self._decoder is None or key != self._weights_key:
             with torch.no_grad():
-                self._decoder = FusedDecoder(self.model, self.kv_dtype)
+                self._decoder = FusedDecoder(self.model, self.kv_dtype, self.compile)
             self._weights_key = key
         return self._decoder
 

@@ -92,17 +92,20 @@ def decay_groups(module: torch.nn.Module, weight_decay: float) -> list[dict[str,
 
 
 class NativePolicy:
-    """ponder's built-in ``Transformer`` with its character tokenizer."""
+    """ponder's built-in ``Transformer`` with its character tokenizer; ``compile``
+    compiles the decoding step its rollouts sample with (``ponder.lm.fused``)."""
 
-    def __init__(self, model: Transformer, tok: CharTokenizer, share_prompts: bool = True):
+    def __init__(self, model: Transformer, tok: CharTokenizer, share_prompts: bool = True,
+                 compile: bool = False):
         self.module, self.model, self.tok = model, model, tok
         self.max_len = model.cfg.max_seq_len
         self.share_prompts = share_prompts  # False: every row runs its own prompt
+        self.compile = compile
 
     def lm(self) -> LM:
         from ponder.lm.native import NativeLM
 
-        return NativeLM(self.model, self.tok)
+        return NativeLM(self.model, self.tok, compile=self.compile)
 
     def encode(self, prompts: Sequence[str], completions: Sequence[str],
                finished: Sequence[bool], strict: bool = False) -> TokenBatch:
@@ -127,7 +130,7 @@ class NativePolicy:
         out = copy_weights(self.model).train(self.model.training)
         if frozen:
             out.eval().requires_grad_(False)
-        return NativePolicy(out, self.tok, self.share_prompts)
+        return NativePolicy(out, self.tok, self.share_prompts, self.compile)
 
     def save(self, path: str | Path, recipe: dict[str, Any] | None = None) -> Path:
         from ponder.lm.checkpoint import save_checkpoint
@@ -138,7 +141,7 @@ class NativePolicy:
         from ponder.lm.checkpoint import load_checkpoint
 
         model, tok, _ = load_checkpoint(path)
-        return NativePolicy(model, tok)
+        return NativePolicy(model, tok, self.share_prompts, self.compile)
 
     def describe(self) -> dict[str, Any]:
         return {"kind": "native", **self.model.cfg.to_dict(),
@@ -177,15 +180,19 @@ class ExampleBatches:
         return self.flops_per_token * batch.n_tokens
 
 
-def open_policy(spec: str | None, *, lora: int = 0) -> tuple[TrainablePolicy, str]:
+def open_policy(spec: str | None, *, lora: int = 0, compile: bool = False
+                ) -> tuple[TrainablePolicy, str]:
     """(policy, resolved path) for a ``--model`` string: ``hf:DIR`` is a transformers
     causal LM (``lora`` > 0: train rank-``lora`` adapters instead of every weight); else a
-    ponder checkpoint or a training run holding one (default: the bundled model)."""
+    ponder checkpoint or a training run holding one (default: the bundled model), whose
+    decoding step ``compile`` compiles."""
     from ponder.errors import ConfigError
 
     if spec and spec.strip().startswith("hf:"):
         from ponder.train.hf_policy import HFPolicy
 
+        if compile:
+            raise ConfigError("--compile applies to ponder's own models, not hf: ones")
         path = spec.strip()[3:]
         return HFPolicy.load(path, lora=lora), str(Path(path).expanduser())
     if lora:
@@ -197,4 +204,4 @@ def open_policy(spec: str | None, *, lora: int = 0) -> tuple[TrainablePolicy, st
     if not (path / "config.json").exists() and (path / CHECKPOINT / "config.json").exists():
         path = path / CHECKPOINT
     model, tok, _ = load_checkpoint(path)
-    return NativePolicy(model, tok), str(path)
+    return NativePolicy(model, tok, compile=compile), str(path)

@@ -1,0 +1,302 @@
+"""The built-in model's decoding fast path: ``FusedDecoder``, a snapshot of a
+``Transformer``'s weights laid out for few tensor operations per step, and the step
+itself as a pure function (``fused_hidden``) that ``torch.compile`` can fuse.
+
+At this model size on a CPU a decoding step is bound by per-operation overhead and by
+reading the key/value cache, not by arithmetic. Compiling the step
+(``FusedDecoder(compile=True)``; ``--compile`` on the commands that sample) fuses its
+dozens of small element-wise operations into a few loops; the matmuls stay library
+calls. It costs a compilation (seconds, once per process and shape class: batch of one
+row or many, with or without a mask) and needs a C++ compiler; where compiling fails
+the step runs uncompiled, with a warning.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import warnings
+from collections.abc import Callable
+
+import torch
+import torch.fx.experimental._config as fx_config
+import torch.nn.functional as F
+
+from ponder.lm.model import Transformer, rope_tables
+
+
+class FusedDecoder:
+    """An inference-only snapshot of a ``Transformer``'s weights, rearranged so that a
+    decoding step issues as few tensor operations as possible: at this model size on a
+    CPU, per-operation overhead rather than arithmetic bounds sampling speed. The math is
+    ``Transformer.forward``'s; only the layout differs:
+
+    - each RMSNorm weight, and the norm's sqrt(d_model), is folded into the matmul that
+      follows it (they scale its input columns), so a norm is x / hypot(|x|, sqrt(d·eps))
+      — x / sqrt(|x|² + d·eps), the same value as RMSNorm's x / sqrt(mean(x²) + eps)
+      times sqrt(d) — in three cheap operations (``F.rms_norm`` runs several more);
+    - attention's 1/sqrt(head_dim) is folded into the query weights;
+    - q/k/v projections are one matmul, gate/up another, residual adds ride in ``addmm``;
+    - within each head, q and k dimensions are permuted from "rotate half" order to
+      interleaved pairs (the same permutation on both leaves q·k unchanged), so rotary
+      embedding is one complex multiply; v rides along with a unit rotation, so one
+      multiply and one copy into the cache serve q, k and v;
+    - cos/sin come from a table built once.
+
+    Its cache (``new_cache``) stores keys in the permuted layout, as ``kv_dtype``:
+    float32 by default; bfloat16 halves the bytes a decoding step reads, which bound it
+    at large batches, and runs attention through the bfloat16 kernel of
+    ``scaled_dot_product_attention`` (the cached keys and values are rounded to 8
+    significant bits; everything else stays float32). The snapshot does not follow later
+    weight updates: build a new one.
+    """
+
+    def __init__(self, model: Transformer, kv_dtype: torch.dtype = torch.float32,
+                 compile: bool = False):
+        if kv_dtype not in (torch.float32, torch.bfloat16):
+            raise ValueError(f"kv_dtype must be torch.float32 or torch.bfloat16, not {kv_dtype}")
+        self.kv_dtype = kv_dtype
+        self.compile = compile
+        cfg = self.cfg = model.cfg
+        nh, hs, d = cfg.n_head, cfg.head_dim, cfg.d_model
+        half = torch.arange(hs // 2)
+        perm = torch.stack([half, half + hs // 2], dim=-1).flatten()  # [0, hs/2, 1, ...]
+
+        def w(p: torch.Tensor) -> torch.Tensor:
+            return p.detach().to(torch.float32).clone()
+
+        def interleave(p: torch.Tensor) -> torch.Tensor:
+            return p.view(nh, hs, d)[:, perm].reshape(d, d)
+
+        self.layers: list[tuple[torch.Tensor, ...]] = []
+        for blk in model.model.layers:
+            a, m = blk.self_attn, blk.mlp
+            q = interleave(w(a.q_proj.weight)) * hs ** -0.5
+            qkv = torch.cat([q, interleave(w(a.k_proj.weight)), w(a.v_proj.weight)])
+            qkv = qkv * (w(blk.input_layernorm.weight) * d ** 0.5)  # (3d, d)
+            gu = torch.cat([w(m.gate_proj.weight), w(m.up_proj.weight)])
+            gu = gu * (w(blk.post_attention_layernorm.weight) * d ** 0.5)  # (2f, d)
+            # stored (in, out) and contiguous: small CPU matmuls run ~2x faster this way
+            # than on nn.Linear's (out, in) layout
+            self.layers.append(tuple(t.t().contiguous() for t in
+                                     (qkv, w(a.o_proj.weight), gu, w(m.down_proj.weight))))
+        self.embed = w(model.model.embed_tokens.weight)
+        head = w(model.lm_head.weight) * w(model.model.norm.weight)  # (V, d)
+        self.head = head.t().contiguous()  # (d, V)
+        # what ``Engine`` reads: logits columns per row, token ids that may be sampled,
+        # and cache columns a step uses past its own (a thinking decoder's thought)
+        self.width = self.vocab = self.head.shape[1]
+        self.scratch = 0
+        device = self.embed.device
+        self.norm_c = torch.tensor(math.sqrt(d * cfg.norm_eps), device=device)
+        cos, sin = rope_tables(cfg, torch.arange(cfg.max_seq_len, device=device)[None])
+        rot = torch.complex(cos[0, 0, :, : hs // 2], sin[0, 0, :, : hs // 2])  # (L, hs/2)
+        unit = torch.ones_like(rot)  # v's "rotation"
+        self.rope = torch.stack([rot, rot, unit], dim=1)[:, :, None]  # (L, 3, 1, hs/2)
+        # the same table as (cos, sin) pairs, for the compiled step: inductor generates
+        # no code for complex numbers
+        self.rope_pairs = torch.view_as_real(self.rope).contiguous()  # (L, 3, 1, hs/2, 2)
+
+    def new_cache(self, batch: int, max_len: int, zero: bool = True) -> list[torch.Tensor]:
+        """Per-layer (2, batch, nh, max_len, hs) key/value buffers, zeroed. The decoding
+        step reads masked-out slots too (a probability of 0 times their value), so a slot
+        must never hold NaN or infinity, as uninitialised memory may; ``zero=False`` only
+        for a cache whose every slot is written before it is read (a prefill of all its
+        columns). Keys and values each keep (batch, nh) mergeable into one dimension,
+        which the decoding step's batched matmuls read without a copy."""
+        cfg = self.cfg
+        shape = (2, batch, cfg.n_head, max_len, cfg.head_dim)
+        make = self.embed.new_zeros if zero else self.embed.new_empty
+        return [make(shape, dtype=self.kv_dtype) for _ in range(cfg.n_layer)]
+
+    @staticmethod
+    def cache_rows(cache: list[torch.Tensor], rows: torch.Tensor | slice
+                   ) -> list[torch.Tensor]:
+        """The cache of a subset of rows: a view for a slice, a copy for an index."""
+        if isinstance(rows, slice):
+            return [kv[:, rows] for kv in cache]
+        return [kv.index_select(1, rows) for kv in cache]
+
+    def __call__(self, idx: torch.Tensor, positions: torch.Tensor, cache: list[torch.Tensor],
+                 start: int, mask: torch.Tensor | None = None, first: int = 0
+                 ) -> torch.Tensor:
+        """Logits (B, V) at the last of ``idx``'s (B, T) tokens, which every row writes to
+        cache slots [start, start+T) — rows line up, so prompts are left-padded.
+        ``positions`` (B, T) are the tokens' rotary positions; ``mask`` (B, 1, T,
+        start+T) says which slots each token may attend to (None: causal, no padding).
+        Slot 0 is the cache's column ``first``."""
+        return self.hidden(idx, positions, cache, start, mask, first) @ self.head
+
+    def hidden(self, idx: torch.Tensor, positions: torch.Tensor, cache: list[torch.Tensor],
+               start: int, mask: torch.Tensor | None = None, first: int = 0
+               ) -> torch.Tensor:
+        """``__call__`` 's last hidden state (B, d), RMS-normalised without the final
+        norm's weight (folded into ``head``)."""
+        if mask is None and idx.shape[1] > 1 and start:
+            raise ValueError("a causal step without a mask must start at slot 0")
+        return fused_hidden(self.layers, self.embed, self.rope, self.norm_c, self.cfg.n_head,
+                            self.cfg.norm_eps, idx, positions, cache, start, mask, first)
+
+    def decode(self, tok: torch.Tensor, pos: torch.Tensor, cache: list[torch.Tensor],
+               real: torch.Tensor, a: int, b: int, first: int, col: int,
+               masked: bool) -> torch.Tensor:
+        """One decoding step of rows [a, b) of an engine's buffers: ``tok`` and ``pos``
+        (R,) hold each row's last token and its rotary position, ``cache`` the whole
+        per-layer cache (of more than ``b`` rows when compiled) and ``real`` (R, C) the
+        columns each row holds. The rows write column ``col`` and attend over columns
+        [first, col], under ``real`` when ``masked``. Returns ``__call__`` 's output for
+        those rows. A compiled step gets whole buffers, integer bounds and a fresh mask,
+        so its inputs have the same strides at every step (one compilation serves)."""
+        mask = real[a:b, first: col + 1] if masked else None
+        if self.compile:
+            return compiled_step()(self.layers, self.embed, self.rope_pairs, self.norm_c,
+                                   self.head, self.cfg.n_head, self.cfg.norm_eps, tok, pos,
+                                   cache, None if mask is None else mask.contiguous(),
+                                   a, b, first, col)
+        idx, positions, view = step_inputs(tok, pos, cache, a, b, self.rope.shape[0])
+        return self(idx, positions, view, col - first,
+                    None if mask is None else mask[:, None, None], first)
+
+
+def step_inputs(tok: torch.Tensor, pos: torch.Tensor, cache: list[torch.Tensor], a: int,
+                b: int, context: int
+                ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+    """Rows [a, b) of ``FusedDecoder.decode`` 's buffers as ``__call__`` takes them:
+    tokens (B, 1), positions (B, 1) capped below ``context`` and the cache views."""
+    # narrow, not slicing: a slice's bounds are clamped to the size, which a compiled
+    # step would have to guard on
+    idx = tok.narrow(0, a, b - a)[:, None]
+    positions = pos.narrow(0, a, b - a)[:, None].clamp(max=context - 1)
+    return idx, positions, [kv.narrow(1, a, b - a) for kv in cache]
+
+
+def decode_step(layers: list[tuple[torch.Tensor, ...]], embed: torch.Tensor,
+                rope: torch.Tensor, norm_c: torch.Tensor, head: torch.Tensor, n_head: int,
+                eps: float, tok: torch.Tensor, pos: torch.Tensor, cache: list[torch.Tensor],
+                mask: torch.Tensor | None, a: int, b: int, first: int, col: int
+                ) -> torch.Tensor:
+    """``FusedDecoder.decode`` as a pure function of the snapshot's tensors, ``mask``
+    (B, col + 1 - first) or None: what ``torch.compile`` traces."""
+    idx, positions, view = step_inputs(tok, pos, cache, a, b, rope.shape[0])
+    return fused_hidden(layers, embed, rope, norm_c, n_head, eps, idx, positions, view,
+                        col - first, None if mask is None else mask[:, None, None],
+                        first) @ head
+
+
+def fused_hidden(layers: list[tuple[torch.Tensor, ...]], embed: torch.Tensor,
+                 rope: torch.Tensor, norm_c: torch.Tensor, n_head: int, eps: float,
+                 idx: torch.Tensor, positions: torch.Tensor, cache: list[torch.Tensor],
+                 start: int, mask: torch.Tensor | None, first: int = 0) -> torch.Tensor:
+    """``FusedDecoder.hidden`` as a pure function of the snapshot's tensors: ``idx``
+    (B, T) tokens at rotary ``positions`` write cache slots [start, start+T) and attend
+    over [0, start+T), under ``mask`` (B, 1, T, start+T) or causally when it is None;
+    slot 0 is the cache's column ``first``."""
+    B, T = idx.shape
+    d = embed.shape[1]
+    N, nh, hs = B * T, n_head, d // n_head
+    end = start + T
+    causal = mask is None and T > 1
+
+    def unit(x: torch.Tensor) -> torch.Tensor:
+        # RMSNorm without its weight, divided by sqrt(d) (folded into the weights)
+        return x / torch.hypot(torch.linalg.vector_norm(x, dim=-1, keepdim=True), norm_c)
+
+    x = embed.index_select(0, idx.reshape(N))  # (N, d)
+    rot = rope[positions.reshape(N)]  # (N, 3, 1, hs/2), complex or as pairs
+    for (qkv_w, o_w, gu_w, down_w), kv in zip(layers, cache, strict=True):
+        y = unit(x) @ qkv_w  # (N, 3d)
+        y = _rotate(y.view(N, 3, nh, hs // 2, 2), rot).view(B, T, 3, nh, hs)
+        kv.narrow(3, first + start, T).copy_(y[:, :, 1:].permute(2, 0, 3, 1, 4))  # (2,B,nh,T,hs)
+        k, v = kv.narrow(3, first, end).unbind(0)  # (B, nh, end, hs) each
+        if T == 1 and torch.compiler.is_compiling():  # loops reading the cache once
+            att = _fused_attention(y[:, 0, 0], k, v, mask)  # (B, nh, hs)
+        elif T == 1 and k.dtype == torch.float32:
+            att = _bmm_attention(y[:, 0, 0], k, v, mask)
+        else:
+            q = y[:, :, 0].transpose(1, 2).to(k.dtype)  # (B, nh, T, hs)
+            att = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
+                                                 is_causal=causal, scale=1.0
+                                                 ).transpose(1, 2)
+            att = att.to(torch.float32)
+        x = torch.addmm(x, att.reshape(N, d), o_w)
+        gate, up = (unit(x) @ gu_w).chunk(2, dim=-1)
+        x = torch.addmm(x, F.silu(gate).mul_(up), down_w)
+    return F.rms_norm(x.view(B, T, d)[:, -1], (d,), eps=eps)
+
+
+def _rotate(y: torch.Tensor, rot: torch.Tensor) -> torch.Tensor:
+    """Rotary embedding of ``y``'s (..., hs/2, 2) pairs by ``rot``: one complex multiply
+    when ``rot`` is complex (fastest uncompiled), else the same product written out over
+    (cos, sin) pairs."""
+    if rot.is_complex():
+        return torch.view_as_real(torch.view_as_complex(y) * rot)
+    re, im = y.unbind(-1)
+    c, s = rot.unbind(-1)
+    return torch.stack([re * c - im * s, re * s + im * c], dim=-1)
+
+
+def _fused_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                     mask: torch.Tensor | None) -> torch.Tensor:
+    """``_bmm_attention`` written as products and sums over the cache, which a compiled
+    step turns into loops reading each key and value once (and which, unlike the
+    batched matmuls' reshapes, asks nothing of the views' strides)."""
+    scores = (q[:, :, None, :].to(k.dtype) * k).sum(-1, dtype=torch.float32)  # (B, nh, L)
+    if mask is not None:
+        scores = scores.masked_fill(~mask[:, 0], float("-inf"))  # (B, 1, L) over heads
+    probs = scores.softmax(dim=-1)
+    return (probs[..., None] * v).sum(-2, dtype=torch.float32)  # (B, nh, hs)
+
+
+def _bmm_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                   mask: torch.Tensor | None) -> torch.Tensor:
+    """Attention of one query per row: q (B, nh, hs) over k, v (B, nh, L, hs) views of
+    the cache, with an optional (B, 1, 1, L) mask of visible slots: two batched matmuls
+    and a softmax, reading the cache views without a copy. At batch 64 it is about as fast
+    as CPU ``scaled_dot_product_attention`` (1.05x at 96 slots, 1.14x at 32): both are
+    bound by reading the cache (``benchmarks/decode_attention.py``)."""
+    B, nh, L, hs = k.shape
+    # (1, hs) @ (hs, L) per head: measured 1.35x faster than (L, hs) @ (hs, 1) here
+    scores = torch.bmm(q.reshape(B * nh, 1, hs), k.reshape(B * nh, L, hs).transpose(1, 2))
+    scores = scores.view(B, nh, L)  # queries come scaled by 1/sqrt(hs)
+    if mask is not None:
+        scores.masked_fill_(~mask.view(B, 1, L), float("-inf"))
+    probs = scores.softmax(dim=-1)
+    return torch.bmm(probs.view(B * nh, 1, L), v.reshape(B * nh, L, hs)).view(B, nh, hs)
+
+
+_COMPILED: Callable[..., torch.Tensor] | None = None
+_COMPILE_LOCK = threading.Lock()
+
+
+def compiled_step() -> Callable[..., torch.Tensor]:
+    """``decode_step`` compiled once per process (shapes dynamic: every step of every
+    batch reuses it; the weights are arguments, so a new snapshot after a training step
+    does too), or ``decode_step`` itself where compiling fails."""
+    global _COMPILED
+    with _COMPILE_LOCK:
+        if _COMPILED is None:
+            _COMPILED = _guarded(torch.compile(decode_step, dynamic=True))
+        return _COMPILED
+
+
+def _guarded(fn: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
+    """``fn``, falling back for good to ``decode_step`` the first time it fails to
+    compile (no C++ compiler, an unsupported platform)."""
+    failed = False
+
+    def step(*args: object) -> torch.Tensor:
+        nonlocal failed
+        if not failed:
+            try:
+                # without duck sizing: with it, an integer bound that once equalled a
+                # buffer's size (rows [0, R)) was taken for that size at later steps
+                with fx_config.patch(use_duck_shape=False):
+                    return fn(*args)
+            except Exception as e:  # noqa: BLE001 - any compiler failure means: run eager
+                failed = True
+                warnings.warn(f"compiling the decoding step failed ({type(e).__name__}: "
+                              f"{str(e).splitlines()[0] if str(e) else ''}); decoding "
+                              "uncompiled", RuntimeWarning, stacklevel=2)
+        return decode_step(*args)
+
+    return step
