@@ -191,3 +191,23 @@ def test_a_prompt_that_continues_a_finished_sequence_reuses_its_keys_and_values(
     # accounting as if the whole prompt had been prefilled: same FLOPs either way
     cold = Sampler(model, TOK).generate([prompt + ids[:12]], max_tokens=18, temperature=0)
     assert rest.flops == pytest.approx(cold[0][0].flops)
+
+
+def test_an_idle_worker_ends_and_the_next_call_starts_another(monkeypatch):
+    """The worker does not stay on (its OpenMP threads would spin beside other work)."""
+    import time
+
+    monkeypatch.setattr("ponder.lm.engine.IDLE_EXIT_S", 0.2)
+    s = Sampler(tiny(), TOK)
+    first = s.generate([enc("12")], max_tokens=4, temperature=0.0)[0][0].text
+    worker = s.engine._thread
+    deadline = time.monotonic() + 5.0
+    while s.engine._thread is not None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert s.engine._thread is None
+    assert worker is not None
+    worker.join(timeout=5.0)
+    assert not worker.is_alive()
+    steps = s.engine.steps
+    assert s.generate([enc("12")], max_tokens=4, temperature=0.0)[0][0].text == first
+    assert s.engine.steps > steps  # a new worker decoded it

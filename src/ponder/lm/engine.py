@@ -63,6 +63,11 @@ if TYPE_CHECKING:
     from ponder.lm.sampler import Sampler
 
 MIN_PREFIX = 16  # shorter finished sequences are not kept for reuse
+# An idle worker ends after this many seconds (the next submit starts another). Its
+# OpenMP threads spin while it waits, and on a small machine they take the cores from
+# torch work on other threads: a transformers forward ran 1.5-1.9x slower beside an idle
+# worker (an RL update after its rollouts, TRL in the same process).
+IDLE_EXIT_S = 0.05
 
 
 _ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
@@ -150,7 +155,7 @@ class Engine(RowLayout):
 
     def close(self) -> None:
         """Stop the worker once the queue and the rows are empty (a later ``submit``
-        starts a new one)."""
+        starts a new one; an idle worker also stops by itself, see ``IDLE_EXIT_S``)."""
         with self._cv:
             self._closed = True
             self._cv.notify()
@@ -175,9 +180,10 @@ class Engine(RowLayout):
             while True:
                 with self._cv:
                     while not self._pending and not self.n_active:
-                        if self._closed:
+                        if self._closed or not self._cv.wait(timeout=IDLE_EXIT_S) and \
+                                not self._pending:
+                            self._thread = None  # under the lock: submit starts another
                             return
-                        self._cv.wait()
                 if torch.get_num_threads() != self._threads:
                     torch.set_num_threads(self._threads)
                 try:
