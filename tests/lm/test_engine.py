@@ -211,3 +211,27 @@ def test_an_idle_worker_ends_and_the_next_call_starts_another(monkeypatch):
     steps = s.engine.steps
     assert s.generate([enc("12")], max_tokens=4, temperature=0.0)[0][0].text == first
     assert s.engine.steps > steps  # a new worker decoded it
+
+
+def test_the_worker_decodes_with_one_thread_unless_the_step_is_large(monkeypatch):
+    """Many threads only pay for steps with enough matmul work (PARALLEL_FLOPS)."""
+    monkeypatch.setattr("ponder.lm.engine.PARALLEL_FLOPS", 5e8)
+    eng = Sampler(tiny(), TOK, max_batch=256).engine
+    eng._threads = 2
+    seen = []
+
+    def pick(rows: int, flops: float) -> None:
+        eng.n_active, eng.sampler._flops = rows, (flops, 0.0)
+        eng._set_threads()
+        seen.append(torch.get_num_threads())
+
+    def worker() -> None:  # torch's thread count is per thread
+        pick(10, 1e6)  # 1e7 FLOPs a step: one thread
+        pick(100, 1e7)  # 1e9: the caller's two
+        pick(10_000, 1e6)  # rows beyond max_batch do not count: 2.56e8, one thread
+        eng.n_active = 0
+
+    t = threading.Thread(target=worker)
+    t.start()
+    t.join()
+    assert seen == [1, 2, 1]

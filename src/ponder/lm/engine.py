@@ -68,6 +68,14 @@ MIN_PREFIX = 16  # shorter finished sequences are not kept for reuse
 # torch work on other threads: a transformers forward ran 1.5-1.9x slower beside an idle
 # worker (an RL update after its rollouts, TRL in the same process).
 IDLE_EXIT_S = 0.05
+# A decoding step uses the caller's torch threads only when it has this many FLOPs of
+# matmuls (rows x FLOPs per token); below it, one thread. OpenMP threads of a thread
+# other than the main one wake slowly once the main thread has threads of its own (any
+# program that did parallel torch work), and a small model's step is dozens of tiny
+# operations: on 2 cores, two threads decoded a 1M-parameter model 3.0x (16 rows) and
+# 1.2x (64 rows) slower than one, a 12M-parameter model as fast at 16 rows and 1.39x
+# faster at 64 (``benchmarks/engine_threads.py``).
+PARALLEL_FLOPS = 5e8
 
 
 _ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
@@ -184,8 +192,6 @@ class Engine(RowLayout):
                                 not self._pending:
                             self._thread = None  # under the lock: submit starts another
                             return
-                if torch.get_num_threads() != self._threads:
-                    torch.set_num_threads(self._threads)
                 try:
                     self._cycle()
                 except BaseException as e:  # hand the error to everyone waiting
@@ -201,6 +207,7 @@ class Engine(RowLayout):
     def _cycle(self) -> None:
         if not self.n_active:
             self._fresh_weights()
+        self._set_threads()
         if self._pending:
             self._admit()
         if self.n_active:
@@ -209,6 +216,14 @@ class Engine(RowLayout):
             self._decode()
         else:
             self.hi = self.col = 0
+
+    def _set_threads(self) -> None:
+        """The caller's torch threads for a step with enough work, else one (see
+        ``PARALLEL_FLOPS``); rows waiting to be admitted count as work."""
+        rows = min(self.n_active + len(self._pending), self.sampler.max_batch)
+        want = self._threads if rows * self.sampler._flops[0] >= PARALLEL_FLOPS else 1
+        if torch.get_num_threads() != want:
+            torch.set_num_threads(want)
 
     def _fresh_weights(self) -> None:
         """Between batches: the decoder follows weight updates (an RL step), and the

@@ -1,0 +1,93 @@
+"""How many threads the engine should decode with: one, the caller's, or its own choice.
+
+The engine's worker is not the main thread. Once the main thread has run parallel torch
+work (as any real program has: loading a model, a training step), OpenMP threads of
+other threads wake slowly, and a small model's decoding step is dozens of tiny
+operations, each a parallel region. This script decodes ragged batches (prompts of
+10-39 tokens, 40-99 new tokens, sampled) through ``Sampler`` with the caller at
+``--threads`` threads, the engine forced to one thread, forced to the caller's, and left
+to choose (``engine.PARALLEL_FLOPS``), for each preset and row count; the arms
+alternate over ``--repeats`` and the medians are reported, with each arm's speed
+relative to one thread.
+
+    python benchmarks/engine_threads.py --json reports/engine_threads.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ponder.eval.report import atomic_write_json
+from ponder.lm import engine
+from ponder.lm.model import Transformer, preset
+from ponder.lm.sampler import Sampler
+from ponder.lm.tokenizer import CharTokenizer
+
+ARMS = {"one_thread": float("inf"), "caller_threads": 0.0, "auto": engine.PARALLEL_FLOPS}
+
+
+def decode(sampler: Sampler, rows: int, seed: int) -> float:
+    """Seconds to sample a ragged batch of ``rows`` rows."""
+    tok = sampler.tokenizer
+    ids = [[tok.bos_id] + [5 + (i * 3 + j) % 50 for j in range(10 + i % 30)]
+           for i in range(rows)]
+    t0 = time.perf_counter()
+    sampler.generate(ids, max_tokens=[40 + (7 * i) % 60 for i in range(rows)],
+                     temperature=1.0, seeds=range(seed, seed + rows), ignore_eos=True)
+    return time.perf_counter() - t0
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--presets", default="small,large")
+    ap.add_argument("--rows", default="16,64")
+    ap.add_argument("--threads", type=int, default=2, help="the caller's torch threads")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    a = torch.randn(512, 512)
+    for _ in range(10):  # parallel work on the main thread, as a real program does
+        a @ a
+    tok = CharTokenizer()
+    results: dict[str, Any] = {}
+    for name in args.presets.split(","):
+        torch.manual_seed(0)
+        model = Transformer(preset(name, vocab_size=tok.vocab_size)).eval()
+        sampler = Sampler(model, tok)
+        for rows in (int(r) for r in args.rows.split(",")):
+            decode(sampler, rows, 0)  # warm-up
+            times: dict[str, list[float]] = {arm: [] for arm in ARMS}
+            for rep in range(args.repeats):
+                for arm, flops in ARMS.items():
+                    engine.PARALLEL_FLOPS = flops
+                    times[arm].append(decode(sampler, rows, rep))
+            engine.PARALLEL_FLOPS = ARMS["auto"]
+            med = {arm: statistics.median(t) for arm, t in times.items()}
+            key = f"{name}_{rows}_rows"
+            results[key] = {"params": model.num_params(), "rows": rows,
+                            "median_s": {k: round(v, 4) for k, v in med.items()},
+                            "speed_vs_one_thread": {k: round(med["one_thread"] / v, 3)
+                                                    for k, v in med.items()}}
+            print(f"{key}: " + ", ".join(f"{k} {v:.3f}s ({med['one_thread'] / v:.2f}x)"
+                                         for k, v in med.items()), flush=True)
+    out = {"command": shlex.join(["python", "benchmarks/engine_threads.py",
+                                  *(argv if argv is not None else sys.argv[1:])]),
+           "threads": args.threads, "parallel_flops": ARMS["auto"],
+           "torch": torch.__version__, "results": results}
+    if args.json:
+        atomic_write_json(args.json, out)
+        print(f"wrote {args.json}")
+    return out
+
+
+if __name__ == "__main__":
+    main()
