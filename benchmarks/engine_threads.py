@@ -10,6 +10,12 @@ to choose (``engine.PARALLEL_FLOPS``), for each preset and row count; the arms
 alternate over ``--repeats`` and the medians are reported, with each arm's speed
 relative to one thread.
 
+It also times parallel work on the main thread (a teacher-forced forward of the model
+over 16 x 64 tokens at ``--threads`` threads) with no engine worker alive, beside a
+worker kept alive idle after it sampled with the caller's threads (``IDLE_EXIT_S``
+1e6 s and ``PARALLEL_FLOPS`` 0, as the worker was before both fixes), and after such a
+worker ended by itself (``idle_worker``).
+
     python benchmarks/engine_threads.py --json reports/engine_threads.json
 """
 
@@ -45,6 +51,41 @@ def decode(sampler: Sampler, rows: int, seed: int) -> float:
     return time.perf_counter() - t0
 
 
+def main_thread_work(model: Transformer, repeats: int = 20) -> float:
+    """Seconds for ``repeats`` teacher-forced forwards on the calling thread."""
+    x = torch.randint(3, 90, (16, 64), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        model(x)
+        t0 = time.perf_counter()
+        for _ in range(repeats):
+            model(x)
+    return time.perf_counter() - t0
+
+
+def idle_worker(model: Transformer, tok: CharTokenizer, repeats: int) -> dict[str, Any]:
+    """Main-thread work with no worker, beside an idle worker kept alive, and after a
+    worker that ended by itself (medians over ``repeats``)."""
+    arms: dict[str, list[float]] = {"no_worker": [], "idle_worker": [], "worker_ended": []}
+    idle, parallel = engine.IDLE_EXIT_S, engine.PARALLEL_FLOPS
+    engine.PARALLEL_FLOPS = 0.0  # the worker samples with the caller's threads
+    for rep in range(repeats):
+        sampler = Sampler(model, tok)
+        arms["no_worker"].append(main_thread_work(model))
+        engine.IDLE_EXIT_S = 1e6  # effectively never
+        decode(sampler, 16, rep)
+        arms["idle_worker"].append(main_thread_work(model))
+        sampler.engine.close()
+        engine.IDLE_EXIT_S = idle
+        decode(sampler, 16, rep)
+        time.sleep(4 * idle)  # the worker ends by itself
+        assert sampler.engine._thread is None
+        arms["worker_ended"].append(main_thread_work(model))
+    engine.PARALLEL_FLOPS = parallel
+    med = {k: statistics.median(v) for k, v in arms.items()}
+    return {"median_s": {k: round(v, 4) for k, v in med.items()},
+            "slowdown_vs_no_worker": {k: round(v / med["no_worker"], 3) for k, v in med.items()}}
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--presets", default="small,large")
@@ -62,6 +103,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for name in args.presets.split(","):
         torch.manual_seed(0)
         model = Transformer(preset(name, vocab_size=tok.vocab_size)).eval()
+        results[f"{name}_main_thread_work"] = idle_worker(model, tok, args.repeats)
+        print(f"{name}: main-thread work beside an idle worker / after it ended, against "
+              "none: " + " / ".join(f"{v:.2f}x" for k, v in results[
+                  f"{name}_main_thread_work"]["slowdown_vs_no_worker"].items()
+                  if k != "no_worker"), flush=True)
         sampler = Sampler(model, tok)
         for rows in (int(r) for r in args.rows.split(",")):
             decode(sampler, rows, 0)  # warm-up

@@ -65,15 +65,16 @@ if TYPE_CHECKING:
 MIN_PREFIX = 16  # shorter finished sequences are not kept for reuse
 # An idle worker ends after this many seconds (the next submit starts another). Its
 # OpenMP threads spin while it waits, and on a small machine they take the cores from
-# torch work on other threads: a transformers forward ran 1.5-1.9x slower beside an idle
-# worker (an RL update after its rollouts, TRL in the same process).
+# torch work on other threads (an RL update after its rollouts): a forward of a
+# 1M-parameter model on the main thread ran 1.69x slower beside an idle worker that had
+# decoded with two threads (``benchmarks/engine_threads.py``).
 IDLE_EXIT_S = 0.05
 # A decoding step uses the caller's torch threads only when it has this many FLOPs of
 # matmuls (rows x FLOPs per token); below it, one thread. OpenMP threads of a thread
 # other than the main one wake slowly once the main thread has threads of its own (any
 # program that did parallel torch work), and a small model's step is dozens of tiny
-# operations: on 2 cores, two threads decoded a 1M-parameter model 3.0x (16 rows) and
-# 1.2x (64 rows) slower than one, a 12M-parameter model as fast at 16 rows and 1.39x
+# operations: on 2 cores, two threads decoded a 1M-parameter model 3.1x (16 rows) and
+# 1.2x (64 rows) slower than one, a 12M-parameter model as fast at 16 rows and 1.33x
 # faster at 64 (``benchmarks/engine_threads.py``).
 PARALLEL_FLOPS = 5e8
 
