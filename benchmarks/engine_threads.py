@@ -6,7 +6,7 @@ other threads wake slowly, and a small model's decoding step is dozens of tiny
 operations, each a parallel region. This script decodes ragged batches (prompts of
 10-39 tokens, 40-99 new tokens, sampled) through ``Sampler`` with the caller at
 ``--threads`` threads, the engine forced to one thread, forced to the caller's, and left
-to choose (``engine.PARALLEL_FLOPS``), for each preset and row count; the arms
+to choose (``ponder.lm.threads``), for each preset and row count; the arms
 alternate over ``--repeats`` and the medians are reported, with each arm's speed
 relative to one thread.
 
@@ -16,7 +16,12 @@ worker kept alive idle after it sampled with the caller's threads (``IDLE_EXIT_S
 1e6 s and ``PARALLEL_FLOPS`` 0, as the worker was before both fixes), and after such a
 worker ended by itself (``idle_worker``).
 
+With ``--hf DIR`` (a transformers model directory) the same three arms run through the
+batcher that serves transformers models to concurrent callers (``BatchedLM``), whose
+worker follows the same rule with the model's FLOPs per token.
+
     python benchmarks/engine_threads.py --json reports/engine_threads.json
+    python benchmarks/engine_threads.py --hf runs/bundled_hf --json reports/engine_threads.json
 """
 
 from __future__ import annotations
@@ -32,12 +37,12 @@ from typing import Any
 import torch
 
 from ponder.eval.report import atomic_write_json
-from ponder.lm import engine
+from ponder.lm import threads
 from ponder.lm.model import Transformer, preset
 from ponder.lm.sampler import Sampler
 from ponder.lm.tokenizer import CharTokenizer
 
-ARMS = {"one_thread": float("inf"), "caller_threads": 0.0, "auto": engine.PARALLEL_FLOPS}
+ARMS = {"one_thread": float("inf"), "caller_threads": 0.0, "auto": threads.PARALLEL_FLOPS}
 
 
 def decode(sampler: Sampler, rows: int, seed: int) -> float:
@@ -49,6 +54,29 @@ def decode(sampler: Sampler, rows: int, seed: int) -> float:
     sampler.generate(ids, max_tokens=[40 + (7 * i) % 60 for i in range(rows)],
                      temperature=1.0, seeds=range(seed, seed + rows), ignore_eos=True)
     return time.perf_counter() - t0
+
+
+def hf_arms(path: str, rows: int, repeats: int) -> dict[str, Any]:
+    """The three arms through ``BatchedLM`` over the transformers model at ``path``."""
+    from ponder.lm.batching import BatchedLM
+    from ponder.lm.registry import load_lm
+
+    lm = BatchedLM(load_lm(f"hf:{path}"), window_s=0.0)
+    prompts = [f"What is {i} + {2 * i + 3}?" for i in range(rows)]
+    lm.generate(prompts[:2], max_tokens=4, temperature=0.0)  # warm-up
+    times: dict[str, list[float]] = {arm: [] for arm in ARMS}
+    auto = threads.PARALLEL_FLOPS
+    for _ in range(repeats):
+        for arm, flops in ARMS.items():
+            threads.PARALLEL_FLOPS = flops
+            t0 = time.perf_counter()
+            lm.generate(prompts, max_tokens=48, temperature=0.0)
+            times[arm].append(time.perf_counter() - t0)
+    threads.PARALLEL_FLOPS = auto
+    lm.close()
+    med = {arm: statistics.median(t) for arm, t in times.items()}
+    return {"model": path, "rows": rows, "median_s": {k: round(v, 4) for k, v in med.items()},
+            "speed_vs_one_thread": {k: round(med["one_thread"] / v, 3) for k, v in med.items()}}
 
 
 def main_thread_work(model: Transformer, repeats: int = 20) -> float:
@@ -66,21 +94,21 @@ def idle_worker(model: Transformer, tok: CharTokenizer, repeats: int) -> dict[st
     """Main-thread work with no worker, beside an idle worker kept alive, and after a
     worker that ended by itself (medians over ``repeats``)."""
     arms: dict[str, list[float]] = {"no_worker": [], "idle_worker": [], "worker_ended": []}
-    idle, parallel = engine.IDLE_EXIT_S, engine.PARALLEL_FLOPS
-    engine.PARALLEL_FLOPS = 0.0  # the worker samples with the caller's threads
+    idle, parallel = threads.IDLE_EXIT_S, threads.PARALLEL_FLOPS
+    threads.PARALLEL_FLOPS = 0.0  # the worker samples with the caller's threads
     for rep in range(repeats):
         sampler = Sampler(model, tok)
         arms["no_worker"].append(main_thread_work(model))
-        engine.IDLE_EXIT_S = 1e6  # effectively never
+        threads.IDLE_EXIT_S = 1e6  # effectively never
         decode(sampler, 16, rep)
         arms["idle_worker"].append(main_thread_work(model))
         sampler.engine.close()
-        engine.IDLE_EXIT_S = idle
+        threads.IDLE_EXIT_S = idle
         decode(sampler, 16, rep)
         time.sleep(4 * idle)  # the worker ends by itself
         assert sampler.engine._thread is None
         arms["worker_ended"].append(main_thread_work(model))
-    engine.PARALLEL_FLOPS = parallel
+    threads.PARALLEL_FLOPS = parallel
     med = {k: statistics.median(v) for k, v in arms.items()}
     return {"median_s": {k: round(v, 4) for k, v in med.items()},
             "slowdown_vs_no_worker": {k: round(v / med["no_worker"], 3) for k, v in med.items()}}
@@ -92,6 +120,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--rows", default="16,64")
     ap.add_argument("--threads", type=int, default=2, help="the caller's torch threads")
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--hf", help="also a transformers model directory, through the batcher")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -114,9 +143,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             times: dict[str, list[float]] = {arm: [] for arm in ARMS}
             for rep in range(args.repeats):
                 for arm, flops in ARMS.items():
-                    engine.PARALLEL_FLOPS = flops
+                    threads.PARALLEL_FLOPS = flops
                     times[arm].append(decode(sampler, rows, rep))
-            engine.PARALLEL_FLOPS = ARMS["auto"]
+            threads.PARALLEL_FLOPS = ARMS["auto"]
             med = {arm: statistics.median(t) for arm, t in times.items()}
             key = f"{name}_{rows}_rows"
             results[key] = {"params": model.num_params(), "rows": rows,
@@ -125,6 +154,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                                     for k, v in med.items()}}
             print(f"{key}: " + ", ".join(f"{k} {v:.3f}s ({med['one_thread'] / v:.2f}x)"
                                          for k, v in med.items()), flush=True)
+    if args.hf:
+        r = results["hf_batcher"] = hf_arms(args.hf, 16, args.repeats)
+        print("hf batcher, 16 rows: " + ", ".join(
+            f"{k} {v:.3f}s ({r['speed_vs_one_thread'][k]:.2f}x)"
+            for k, v in r["median_s"].items()), flush=True)
     out = {"command": shlex.join(["python", "benchmarks/engine_threads.py",
                                   *(argv if argv is not None else sys.argv[1:])]),
            "threads": args.threads, "parallel_flops": ARMS["auto"],

@@ -50,3 +50,49 @@ def test_map_ordered_keeps_order_and_raises_the_first_error():
 
     with pytest.raises(ValueError, match="three"):
         list(map_ordered(boom, range(8), workers=4))
+
+
+def test_the_batcher_worker_ends_when_idle_and_the_next_call_starts_another(monkeypatch):
+    import time
+
+    monkeypatch.setattr("ponder.lm.threads.IDLE_EXIT_S", 0.2)
+    lm = echo()
+    batched = BatchedLM(lm, window_s=0.0)
+    first = batched.generate(["q"], seed=3)[0][0].text
+    worker = batched.batcher._thread
+    assert worker is not None
+    worker.join(timeout=5.0)  # it ends by itself
+    assert not worker.is_alive() and batched.batcher._thread is None
+    assert batched.generate(["q"], seed=3)[0][0].text == first  # a new worker served it
+    batched.close()
+    assert batched.batcher._thread is None
+    time.sleep(0.01)
+    assert batched.generate(["q"], seed=3)[0][0].text == first  # after close, too
+    batched.close()
+
+
+def test_the_batcher_computes_with_one_thread_for_a_small_model(monkeypatch):
+    """The callers' threads only for calls of enough FLOPs (ponder.lm.threads)."""
+    import torch
+
+    seen = []
+
+    class Counting(FunctionLM):
+        def generate(self, prompts, **kw):
+            seen.append(torch.get_num_threads())
+            return super().generate(prompts, **kw)
+
+    lm = Counting(lambda prompt, rng, temperature: prompt)
+    batched = BatchedLM(lm, window_s=0.0)
+    monkeypatch.setattr("ponder.lm.threads.PARALLEL_FLOPS", 1e9)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        lm.flops_per_token = 1e6  # 4 rows: 4e6 FLOPs, one thread
+        batched.generate(["a", "b", "c", "d"])
+        lm.flops_per_token = 1e9  # 4e9: the caller's two
+        batched.generate(["a", "b", "c", "d"])
+    finally:
+        torch.set_num_threads(before)
+        batched.close()
+    assert seen == [1, 2]

@@ -197,7 +197,7 @@ def test_an_idle_worker_ends_and_the_next_call_starts_another(monkeypatch):
     """The worker does not stay on (its OpenMP threads would spin beside other work)."""
     import time
 
-    monkeypatch.setattr("ponder.lm.engine.IDLE_EXIT_S", 0.2)
+    monkeypatch.setattr("ponder.lm.threads.IDLE_EXIT_S", 0.2)
     s = Sampler(tiny(), TOK)
     first = s.generate([enc("12")], max_tokens=4, temperature=0.0)[0][0].text
     worker = s.engine._thread
@@ -215,7 +215,7 @@ def test_an_idle_worker_ends_and_the_next_call_starts_another(monkeypatch):
 
 def test_the_worker_decodes_with_one_thread_unless_the_step_is_large(monkeypatch):
     """Many threads only pay for steps with enough matmul work (PARALLEL_FLOPS)."""
-    monkeypatch.setattr("ponder.lm.engine.PARALLEL_FLOPS", 5e8)
+    monkeypatch.setattr("ponder.lm.threads.PARALLEL_FLOPS", 5e8)
     eng = Sampler(tiny(), TOK, max_batch=256).engine
     eng._threads = 2
     seen = []

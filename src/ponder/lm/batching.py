@@ -10,7 +10,9 @@ has arrived (waiting ``window_s`` after the first call for company), merges call
 sampling settings agree into one ``generate`` over all their prompts, with one length
 limit per prompt as the LM protocol allows, and hands each caller its rows back. The LM
 is thus only ever used from one thread, and a batch grows by itself while the model is
-busy, the way continuous batching does at the granularity of whole calls.
+busy, the way continuous batching does at the granularity of whole calls. That thread
+follows ``ponder.lm.threads``: it computes with the callers' torch threads only for a
+call of enough FLOPs, and ends when idle (the next call starts another).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from ponder.lm import threads
 from ponder.lm.base import LM, Cancelled, Completion
 
 T = TypeVar("T")
@@ -60,23 +63,48 @@ class Batcher:
         self.calls = 0  # generate() calls made on the LM
         self.merged = 0  # calls answered by a generate() shared with another call
         self._queue: queue.Queue[Call | None] = queue.Queue()
-        self._thread = threading.Thread(target=self._loop, name="ponder-batcher", daemon=True)
-        self._thread.start()
+        self._lock = threading.Lock()  # the queue's puts against the worker's exit
+        self._thread: threading.Thread | None = None
+        self._threads = threads.current_threads()
 
     def run(self, call: Call) -> list[list[Completion]]:
         """Blocks until the call's rows are generated (or raises what generate raised)."""
-        self._queue.put(call)
+        with self._lock:
+            self._threads = threads.current_threads()
+            self._queue.put(call)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="ponder-batcher",
+                                                daemon=True)
+                self._thread.start()
         return call.future.result()
 
     def close(self) -> None:
-        self._queue.put(None)
-        self._thread.join(timeout=10)
+        with self._lock:
+            thread = self._thread
+            if thread is not None:
+                self._queue.put(None)
+        if thread is not None:
+            thread.join(timeout=10)
+
+    def _may_end(self) -> bool:
+        """Whether the worker may end: nothing is queued (checked under the lock that
+        ``run`` queues under, so a later call starts another worker)."""
+        with self._lock:
+            if self._queue.empty():
+                self._thread = None
+                return True
+        return False
 
     def _loop(self) -> None:
         while True:
-            first = self._queue.get()
+            try:
+                first = self._queue.get(timeout=threads.IDLE_EXIT_S)
+            except queue.Empty:
+                first = None  # idle: end, as on close
             if first is None:
-                return
+                if self._may_end():
+                    return
+                continue
             batch, stop = [first], False
             deadline = time.monotonic() + self.window_s
             while True:
@@ -90,7 +118,7 @@ class Batcher:
                     break
                 batch.append(nxt)
             self._serve(batch)
-            if stop:
+            if stop and self._may_end():
                 return
 
     def _serve(self, batch: list[Call]) -> None:
@@ -118,6 +146,8 @@ class Batcher:
         prompts = [p for c in calls for p in c.prompts]
         limits = [m for c in calls for m in c.limits()]
         self.calls += 1
+        step = len(prompts) * head.n * getattr(self.lm, "flops_per_token", 0.0)
+        threads.use_threads(threads.worker_threads(step, self._threads))
         try:
             rows = self.lm.generate(prompts, n=head.n, max_tokens=limits,
                                     temperature=head.temperature, top_p=head.top_p,

@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 
-from ponder.lm import layout
+from ponder.lm import layout, threads
 from ponder.lm.base import Cancelled, Completion
 from ponder.lm.layout import NOISE_BLOCK, RowLayout
 from ponder.lm.prefix import PrefixStore, prefill_many
@@ -63,20 +63,6 @@ if TYPE_CHECKING:
     from ponder.lm.sampler import Sampler
 
 MIN_PREFIX = 16  # shorter finished sequences are not kept for reuse
-# An idle worker ends after this many seconds (the next submit starts another). Its
-# OpenMP threads spin while it waits, and on a small machine they take the cores from
-# torch work on other threads (an RL update after its rollouts): a forward of a
-# 1M-parameter model on the main thread ran 1.69x slower beside an idle worker that had
-# decoded with two threads (``benchmarks/engine_threads.py``).
-IDLE_EXIT_S = 0.05
-# A decoding step uses the caller's torch threads only when it has this many FLOPs of
-# matmuls (rows x FLOPs per token); below it, one thread. OpenMP threads of a thread
-# other than the main one wake slowly once the main thread has threads of its own (any
-# program that did parallel torch work), and a small model's step is dozens of tiny
-# operations: on 2 cores, two threads decoded a 1M-parameter model 3.1x (16 rows) and
-# 1.2x (64 rows) slower than one, a 12M-parameter model as fast at 16 rows and 1.33x
-# faster at 64 (``benchmarks/engine_threads.py``).
-PARALLEL_FLOPS = 5e8
 
 
 _ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
@@ -151,8 +137,8 @@ class Engine(RowLayout):
         """Queue ``requests``; each one's ``future`` gets its ``Completion`` (or the
         error that stopped it)."""
         with self._cv:
-            # the worker computes with as many threads as the caller asked torch for
-            # (OpenMP's setting is per thread, so a new thread would not inherit it)
+            # the worker computes with up to as many threads as the caller asked torch
+            # for (OpenMP's setting is per thread, so a new thread would not inherit it)
             self._threads = torch.get_num_threads()
             self._closed = False
             self._pending.extend(requests)
@@ -164,7 +150,7 @@ class Engine(RowLayout):
 
     def close(self) -> None:
         """Stop the worker once the queue and the rows are empty (a later ``submit``
-        starts a new one; an idle worker also stops by itself, see ``IDLE_EXIT_S``)."""
+        starts a new one; an idle worker also stops by itself, see ``ponder.lm.threads``)."""
         with self._cv:
             self._closed = True
             self._cv.notify()
@@ -189,8 +175,8 @@ class Engine(RowLayout):
             while True:
                 with self._cv:
                     while not self._pending and not self.n_active:
-                        if self._closed or not self._cv.wait(timeout=IDLE_EXIT_S) and \
-                                not self._pending:
+                        idle = not self._cv.wait(timeout=threads.IDLE_EXIT_S)
+                        if self._closed or idle and not self._pending:
                             self._thread = None  # under the lock: submit starts another
                             return
                 try:
@@ -219,12 +205,11 @@ class Engine(RowLayout):
             self.hi = self.col = 0
 
     def _set_threads(self) -> None:
-        """The caller's torch threads for a step with enough work, else one (see
-        ``PARALLEL_FLOPS``); rows waiting to be admitted count as work."""
+        """The caller's torch threads for a step with enough work, else one
+        (``ponder.lm.threads``); rows waiting to be admitted count as work."""
         rows = min(self.n_active + len(self._pending), self.sampler.max_batch)
-        want = self._threads if rows * self.sampler._flops[0] >= PARALLEL_FLOPS else 1
-        if torch.get_num_threads() != want:
-            torch.set_num_threads(want)
+        threads.use_threads(threads.worker_threads(rows * self.sampler._flops[0],
+                                                   self._threads))
 
     def _fresh_weights(self) -> None:
         """Between batches: the decoder follows weight updates (an RL step), and the
