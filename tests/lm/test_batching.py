@@ -1,6 +1,8 @@
 import threading
+import time
 
 import pytest
+import torch
 
 from ponder.lm.batching import BatchedLM, map_ordered, shared
 from ponder.lm.function import FunctionLM
@@ -53,8 +55,6 @@ def test_map_ordered_keeps_order_and_raises_the_first_error():
 
 
 def test_the_batcher_worker_ends_when_idle_and_the_next_call_starts_another(monkeypatch):
-    import time
-
     monkeypatch.setattr("ponder.lm.threads.IDLE_EXIT_S", 0.2)
     lm = echo()
     batched = BatchedLM(lm, window_s=0.0)
@@ -73,8 +73,6 @@ def test_the_batcher_worker_ends_when_idle_and_the_next_call_starts_another(monk
 
 def test_the_batcher_computes_with_one_thread_for_a_small_model(monkeypatch):
     """The callers' threads only for calls of enough FLOPs (ponder.lm.threads)."""
-    import torch
-
     seen = []
 
     class Counting(FunctionLM):

@@ -1,4 +1,5 @@
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -195,8 +196,6 @@ def test_a_prompt_that_continues_a_finished_sequence_reuses_its_keys_and_values(
 
 def test_an_idle_worker_ends_and_the_next_call_starts_another(monkeypatch):
     """The worker does not stay on (its OpenMP threads would spin beside other work)."""
-    import time
-
     monkeypatch.setattr("ponder.lm.threads.IDLE_EXIT_S", 0.2)
     s = Sampler(tiny(), TOK)
     first = s.generate([enc("12")], max_tokens=4, temperature=0.0)[0][0].text

@@ -9,22 +9,8 @@ import torch
 from ponder.errors import ConfigError, InvalidInput
 from ponder.lm import fused
 from ponder.lm.fused import FusedDecoder
-from ponder.lm.model import ModelConfig, Transformer
 from ponder.lm.sampler import Sampler
-from ponder.lm.tokenizer import CharTokenizer
-
-TOK = CharTokenizer()
-
-
-def tiny() -> Transformer:
-    torch.manual_seed(0)
-    cfg = ModelConfig(vocab_size=TOK.vocab_size, n_layer=2, n_head=2, d_model=16, d_ff=32,
-                      max_seq_len=96)
-    model = Transformer(cfg).eval()
-    with torch.no_grad():  # sharper distributions than the init: fewer near-ties
-        for p in model.parameters():
-            p.mul_(5)
-    return model
+from tests.lm.test_sampler import TOK, tiny
 
 
 def no_fallback(caught: list[warnings.WarningMessage]) -> None:

@@ -127,7 +127,7 @@ class Engine(RowLayout):
         self._cv = threading.Condition()
         self._thread: threading.Thread | None = None
         self._closed = False
-        self._threads = torch.get_num_threads()
+        self._threads = threads.current_threads()
         self._reset()
         _ENGINES.add(self)
 
@@ -139,7 +139,7 @@ class Engine(RowLayout):
         with self._cv:
             # the worker computes with up to as many threads as the caller asked torch
             # for (OpenMP's setting is per thread, so a new thread would not inherit it)
-            self._threads = torch.get_num_threads()
+            self._threads = threads.current_threads()
             self._closed = False
             self._pending.extend(requests)
             if self._thread is None or not self._thread.is_alive():
