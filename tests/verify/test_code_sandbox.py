@@ -306,3 +306,13 @@ def test_bad_arguments_are_rejected():
 def test_a_sandbox_that_cannot_start_the_program_raises():
     with pytest.raises(SandboxError, match="cannot start the program"):
         run_code("pass", python="/nonexistent/python3")
+
+
+def test_a_fork_bombs_interleaved_tracebacks_still_read_as_the_process_limit():
+    """Forked children write their tracebacks at once: the last line may be cut."""
+    err = ("Traceback (most recent call last):\n  File \"main.py\", line 3, in <module>\n"
+           "    os.fork()\nBlockingIOError: [Errno 11] Resource temporarily unavailable\n"
+           "Traceback (most recent call last):\n  File \"main.py\", line 3, in <module>\n")
+    assert sandbox.classify({"exit": 1}, err) == "process limit"
+    other = "Traceback (most recent call last):\nBlockingIOError: [Errno 35] other\n"
+    assert sandbox.classify({"exit": 1}, other).startswith("failed: ")

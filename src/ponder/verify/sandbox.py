@@ -365,7 +365,9 @@ def classify(status: dict, stderr: str) -> str:
     exc = m.group(1).rsplit(".", 1)[-1] if m else ""
     if exc == "MemoryError" or "Cannot allocate memory" in last:
         return "memory"
-    if exc == "BlockingIOError" and "[Errno 11]" in last:  # fork/clone hit RLIMIT_NPROC
+    # fork/clone hit RLIMIT_NPROC; the forked children's tracebacks interleave, so the
+    # last line may be another's unfinished one: any child's error line counts
+    if any(ln.lstrip().startswith("BlockingIOError: [Errno 11]") for ln in lines):
         return "process limit"
     if "[Errno 27]" in last:  # EFBIG: Python ignores SIGXFSZ, so writes fail instead
         return "output limit"
