@@ -184,7 +184,9 @@ def main() -> None:
     out = {"command": shlex.join(["python", *sys.argv]), "args": vars(args),
            "cpu": cpu_name(), "cores": threads, "bf16_matmul_speedup": bf16_matmul_speedup(),
            "torch": torch.__version__,
-           "matmul_peak_flops": {t: round(matmul_peak_flops(t)) for t in (1, 2)}}
+           "matmul_peak_flops": {t: round(matmul_peak_flops(t)) for t in (1, 2)},
+           "matmul_peak_flops_bf16": {t: round(matmul_peak_flops(t, dtype=torch.bfloat16))
+                                      for t in (1, 2)}}
     if args.mode == "variants":
         out["results"] = compare_variants(args.preset, args.repeats, tok)
         table = Table("variant", "tok/s", "x baseline", "pad share", "first step s",

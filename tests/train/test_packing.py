@@ -103,6 +103,18 @@ def test_flop_arithmetic():
     assert mfu(5e9, 1e10) == 0.5 and mfu(5e9, 0.0) == 0.0
 
 
+def test_matmul_peak_is_measured_in_the_type_asked_for(monkeypatch):
+    seen, mm = set(), torch.mm
+
+    def spy(a, b):
+        seen.add(a.dtype)
+        return mm(a, b)
+
+    monkeypatch.setattr(torch, "mm", spy)
+    assert flops_mod.matmul_peak_flops(1, n=64, seconds=0.02, dtype=torch.bfloat16) > 0
+    assert seen == {torch.bfloat16}
+
+
 class _Stop(Exception):
     pass
 
@@ -127,6 +139,7 @@ def test_packed_training_logs_padding_and_flops_and_resumes_exactly(tmp_path):
                for r in records)
     state = read_state(tmp_path / "a")["run"]
     assert state["pack_len"] == 96 and state["meta"]["matmul_peak_flops"] > 0
+    assert state["meta"]["matmul_peak_dtype"] == "float32"  # the peak of what it ran in
     with pytest.raises(_Stop):
         run(tmp_path / "b", stop_at=4)
     assert read_state(tmp_path / "b")["run"]["step"] == 3

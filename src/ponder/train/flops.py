@@ -46,13 +46,16 @@ def mfu(flops_per_s: float, peak_flops: float) -> float:
 
 
 @functools.cache
-def matmul_peak_flops(threads: int, n: int = 1024, seconds: float = 1.0) -> float:
-    """Best FLOP/s of ``n x n`` fp32 matmuls over about ``seconds`` at ``threads`` CPU
-    threads (the calling process's count is restored)."""
+def matmul_peak_flops(threads: int, n: int = 1024, seconds: float = 1.0,
+                      dtype: torch.dtype = torch.float32) -> float:
+    """Best FLOP/s of ``n x n`` matmuls in ``dtype`` over about ``seconds`` at
+    ``threads`` CPU threads (the calling process's count is restored). A run's MFU is
+    taken against the peak of the type its matmuls run in (bfloat16 under bf16
+    autocast), else a bf16 run could exceed 1."""
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        a, b = torch.randn(n, n), torch.randn(n, n)
+        a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
         torch.mm(a, b)  # warm-up: allocation and kernel choice
         best, t_end = 0.0, time.perf_counter() + seconds
         while time.perf_counter() < t_end:

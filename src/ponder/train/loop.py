@@ -278,8 +278,10 @@ def _train(policy: TrainablePolicy, data: ExampleStream, cfg: TrainConfig,
 
     state.pack_len = batches.layout
     # the machine's matmul peak, for MFU; measured again on resume (it may be another host)
-    peak = matmul_peak_flops(torch.get_num_threads())
+    peak_dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    peak = matmul_peak_flops(torch.get_num_threads(), dtype=peak_dtype)
     state.meta["matmul_peak_flops"] = round(peak)
+    state.meta["matmul_peak_dtype"] = str(peak_dtype).removeprefix("torch.")
     budget = _Budget(cfg, state)
     recipe = {**state.meta, "train": asdict(cfg), "precision": precision}
     if cfg.precision == "auto":  # what the choice rested on
