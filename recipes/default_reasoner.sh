@@ -21,6 +21,9 @@
 #     WEIGHTS=chain=2.5,countdown=0.75,perm=0.5; weights a4bf9e96ad19b967) was no
 #     better on chain and worse on perm and countdown than the shipped model, paired on
 #     the same problems (reports/listed_retrain_vs_shipped.json), so it was not shipped;
+#   - the small preset: at equal time on chain (levels 1-5, 25 minutes) the base preset
+#     reached 0.082 against small's 0.148, paired -0.066 [-0.106, -0.028] (n=500,
+#     reports/ablation_preset.json) -- base saw 6.9M tokens to small's 15.6M;
 #   - packed rows of 640 tokens (PACK_LEN; the longest example, a countdown search, is
 #     ~550), 4 rows a step; two threads (1.7x one), no compile;
 #   - PRECISION=auto: bf16 autocast where the CPU multiplies bfloat16 fast (AMX, or

@@ -12,6 +12,8 @@
 #               permutation alone                                      (fine vs unlinked)
 #   listed      chain traces that first list the constants they use vs the
 #               default                                                (listed vs fine)
+#   quoted      chain traces that restate each constant as the prompt states it
+#               (`x is 2`) vs the default                              (quoted vs fine)
 #   precision   bf16 autocast vs float32 at equal time                 (fine vs bf16)
 #
 #   bash recipes/ablations/reasoner.sh              # every arm, then the summary
@@ -33,6 +35,10 @@
 #   ARMS="fine listed" TASKS=chain LEVELS=chain=5 EVAL_LEVELS="chain:1-5" N=500 \
 #     MINUTES=25 DIR=reports/ablation_listed OUT=reports/ablation_listed.json \
 #     RUNS=runs/ablation_listed bash recipes/ablations/reasoner.sh
+#   # the preset at equal time, chain alone, levels 1-5:
+#   ARMS="fine base" TASKS=chain LEVELS=chain=5 EVAL_LEVELS="chain:1-5" N=500 \
+#     MINUTES=25 DIR=reports/ablation_preset OUT=reports/ablation_preset.json \
+#     RUNS=runs/ablation_preset bash recipes/ablations/reasoner.sh
 #   # bf16 autocast against float32 at equal time, compared on held-out loss too:
 #   ARMS="fine bf16" MINUTES=10 N=100 DIR=reports/ablation_precision \
 #     OUT=reports/ablation_precision.json RUNS=runs/ablation_precision \
@@ -64,6 +70,7 @@ arm_flags() {
     unnamed) echo "--style chain=unnamed" ;;
     unlinked) echo "--style perm=unlinked" ;;
     listed) echo "--style chain=listed" ;;
+    quoted) echo "--style chain=quoted" ;;
     competence) echo "--curriculum competence" ;;
     base) echo "--preset base" ;;
     bf16) echo "--precision bf16" ;;

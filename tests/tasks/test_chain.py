@@ -156,3 +156,19 @@ def test_listed_style_first_lists_the_constants_the_needed_facts_use():
     assert task.first_error_kind(p, ["q=6", *steps[1:]]) == {
         "line": 0, "kind": "look-up of a constant", "previous_line": False}
     assert task.first_error_kind(p, steps) is None
+
+
+def test_quoted_style_restates_constants_as_the_prompt_states_them():
+    p = example()
+    steps = task.trace_steps(p, "quoted")
+    assert steps == ["w=q+7:q is 5;5+7=12;w=12", "z=w*q:w=12,q is 5;12*5=60;z=9"]
+    assert "q is 5." in p.prompt  # the look-up continues text the prompt holds
+    assert task.check_steps(p, steps) == [True, True]
+    assert task.verify(p, task.teacher_trace(p, "quoted")) == 1.0
+    # either wording of a restated value is checked the same way
+    assert task.check_steps(p, ["w=q+7:q=5;5+7=12;w=12", "z=w*q:w is 12,q=5;12*5=60;z=9"]
+                            ) == [True, True]
+    assert task.check_steps(p, ["w=q+7:q is 6;5+7=12;w=12"]) == [False]
+    assert task.check_steps(p, ["w=q+7:q is 5,q is 5;5+7=12;w=12"]) == [False]  # twice
+    assert task.first_error_kind(p, ["w=q+7:q is 6;6+7=13;w=13"]) == {
+        "line": 0, "kind": "look-up of a constant", "previous_line": False}

@@ -32,7 +32,12 @@ wrong lines (76%) of the bundled model trained before it, at levels 1-5 (n=500),
 constant looked up wrong (``recipes/chain_errors.py`` ->
 ``reports/chain_errors_previous.json``). Trained on chain alone for 25 minutes an arm,
 it reached 0.284 against 0.132 for "cot" on the same 500 held-out problems of levels
-1-5 (``reports/ablation_listed.json``). "direct" is the answer line alone.
+1-5 (``reports/ablation_listed.json``). Style "quoted" restates each constant exactly as
+the prompt states it (``z=w*q:w=12,q is 5;...``; computed values stay ``name=value``, as
+the line that computed them wrote it), so that every look-up continues a copy of text
+that occurs once before it — the prompt's ``q is `` or a line's ``;w=`` — the pattern an
+induction head completes (Olsson et al. 2022), where ``q=`` asks the model to map a name
+onto the prompt's different wording. "direct" is the answer line alone.
 
 Two problems that differ only in variable names, fact order, distractors or the order
 of a sum's or product's operands are one problem: the split is decided on a canonical
@@ -55,8 +60,9 @@ from ponder.tasks.base import Problem, Task, squash
 _SYMBOL = {"plus": "+", "minus": "-", "times": "*"}
 _WORD = {v: k for k, v in _SYMBOL.items()}
 _CONSTS = re.compile(r"(?:[a-z]=\d+,)*[a-z]=\d+")  # style "listed": the first line
+_GIVEN = r"[a-z](?:=|is)\d+"  # a restated value, squashed: "q=5", or "q is 5" (quoted)
 _LINE = re.compile(
-    r"([a-z])=([a-z]|\d+)([-+*])([a-z]|\d+)(?::((?:[a-z]=\d+,)*[a-z]=\d+);|=)"
+    rf"([a-z])=([a-z]|\d+)([-+*])([a-z]|\d+)(?::((?:{_GIVEN},)*{_GIVEN});|=)"
     r"(\d+)([-+*])(\d+)=(-?\d+)(?:=(\d+))?(?:;([a-z])=(\d+))?"
 )
 
@@ -141,7 +147,8 @@ class ChainTask(Task):
     name: ClassVar[str] = "chain"
     min_difficulty: ClassVar[int] = 1
     max_difficulty: ClassVar[int] = 20
-    styles: ClassVar[tuple[str, ...]] = ("cot", "direct", "unnamed", "coarse", "listed")
+    styles: ClassVar[tuple[str, ...]] = ("cot", "direct", "unnamed", "coarse", "listed",
+                                         "quoted")
 
     def __init__(self, modulus: int = 17) -> None:
         # Values stay below the modulus, so up to 31 every number in a trace has at most
@@ -219,6 +226,7 @@ class ChainTask(Task):
         facts, p = problem.meta["facts"], problem.meta["modulus"]
         values = evaluate(facts, p)
         need = needed(facts, problem.meta["query"])
+        by_name = {f[0]: f for f in facts}
         steps = []
         if style == "listed":
             used = {a for f in facts if f[0] in need and f[1] != "const" for a in f[2:]}
@@ -232,13 +240,15 @@ class ChainTask(Task):
             x, y = (str(values[a]) if _is_var(a) else a for a in args)
             raw = _calc(sym, int(x), int(y))
             tail = f"={raw % p}" if raw != raw % p else ""
-            given = ",".join(dict.fromkeys(f"{a}={values[a]}" for a in args if _is_var(a)))
+            given = ",".join(dict.fromkeys(
+                f"{a} is {values[a]}" if style == "quoted" and by_name[a][1] == "const"
+                else f"{a}={values[a]}" for a in args if _is_var(a)))
             head = f"{name}={args[0]}{sym}{args[1]}"
             if style != "coarse" and given:
                 head += f":{given};"
             else:
                 head += "="
-            if style in ("cot", "listed"):  # the named result is also the reduction
+            if style in ("cot", "listed", "quoted"):  # the named result is also the reduction
                 tail = f";{name}={values[name]}"
             steps.append(f"{head}{x}{sym}{y}={raw}{tail}")
         return steps
@@ -294,7 +304,7 @@ class ChainTask(Task):
                    "previous_line": False}
             m = _LINE.fullmatch(line)
             if out["kind"].startswith("look-up") and m and m.group(5):
-                given = dict(g.split("=") for g in m.group(5).split(","))
+                given = dict(_given(m.group(5)))
                 out["previous_line"] = any(
                     v != str(values.get(k)) and v == last for k, v in given.items())
             return out
@@ -314,7 +324,8 @@ class ChainTask(Task):
             return False
         variables = list(dict.fromkeys(v for v in (a, b) if _is_var(v)))
         # restated values, when written, must name exactly the variables used, in order
-        if given is not None and given != ",".join(f"{v}={values[v]}" for v in variables):
+        if given is not None and _given(given) != [
+                (v, str(values[v])) for v in variables]:
             return False
         want = [values[v] if _is_var(v) else int(v) for v in (a, b)]
         result = _calc(sym, *want)
@@ -339,12 +350,11 @@ def _error_kind(line: str, by_name: dict[str, Fact], values: dict[str, int],
             or any(_is_var(v) and v not in known for v in (a, b))):
         return "definition"
     if given is not None:
-        for item in given.split(","):
-            k, v = item.split("=")
+        stated = dict(_given(given))
+        for k, v in stated.items():
             if k in values and v != str(values[k]):
                 return ("look-up of a constant" if by_name[k][1] == "const"
                         else "look-up of a computed value")
-        stated = dict(item.split("=") for item in given.split(","))
         written = [stated.get(v, "") if _is_var(v) else v for v in (a, b)]
         if [xs, ys] != written:
             return "substitution"
@@ -354,6 +364,12 @@ def _error_kind(line: str, by_name: dict[str, Fact], values: dict[str, int],
     if got is not None and got != str(int(raw) % p):
         return "reduction"
     return "other"
+
+
+def _given(text: str) -> list[tuple[str, str]]:
+    """The restated values of a squashed line in order: ``q=5,wis12`` -> [(q, 5), (w, 12)]."""
+    return [(item[0], item[1:].removeprefix("=").removeprefix("is"))
+            for item in text.split(",")]
 
 
 def _consts_right(line: str, by_name: dict[str, Fact]) -> bool:
