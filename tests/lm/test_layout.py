@@ -1,7 +1,9 @@
+import random
+
 import pytest
 import torch
 
-from ponder.lm.layout import MIN_COLUMNS, _resize, split_rows
+from ponder.lm.layout import MIN_COLUMNS, CacheArena, _resize, move_rows, split_rows
 from ponder.lm.sampler import Sampler
 from tests.lm.test_sampler import TOK, tiny
 
@@ -24,7 +26,8 @@ def engine_with_span(first: int, col: int):
 
 @pytest.mark.parametrize("first, col", [
     (40, 60),  # most columns dead: the span moves past itself
-    (10, MIN_COLUMNS),  # the columns ran out: the span overlaps where it goes
+    (10, MIN_COLUMNS),  # the columns ran out: the span overlaps where it goes, in pieces
+    (1, MIN_COLUMNS),  # a shift too short for pieces: the span is staged
 ])
 def test_shifting_the_live_span_to_column_zero_keeps_every_value(first, col):
     eng = engine_with_span(first, col)
@@ -73,3 +76,38 @@ def test_a_long_row_does_not_widen_the_cache_of_the_next_many_rows(monkeypatch):
     s.generate([[TOK.bos_id]] * 40, max_tokens=3, temperature=1.0)
     rows, cols = s.engine.cache[0].shape[1], s.engine.cache[0].shape[3]
     assert rows >= 40 and cols <= 16  # sized by what the 40 rows need
+
+
+def test_moving_rows_equals_reading_every_source_before_writing():
+    rng = random.Random(0)
+    for _ in range(200):  # permutations with cycles, chains into holes, rows left alone
+        R, C = rng.randint(1, 10), 6
+        cache = [torch.randn(2, R, 2, C, 3) for _ in range(2)]
+        k = rng.randint(0, R)
+        pairs = list(zip(rng.sample(range(R), k), rng.sample(range(R), k), strict=True))
+        first = rng.randint(0, 3)
+        col = rng.randint(first, C)
+        want = [kv.clone() for kv in cache]
+        for w, kv in zip(want, cache, strict=True):
+            for d, s in pairs:
+                w[:, d, :, first:col] = kv[:, s, :, first:col]
+        move_rows(cache, pairs, first, col)
+        for w, kv in zip(want, cache, strict=True):
+            assert torch.equal(w, kv), pairs
+
+
+def test_the_arena_hands_out_zeroed_caches_in_memory_it_keeps():
+    dec = Sampler(tiny(), TOK).decoder()
+    arena = CacheArena()
+    a = arena.new_cache(dec, 3, 5)
+    want = dec.new_cache(3, 5)
+    assert [t.shape for t in a] == [t.shape for t in want]
+    assert all(t.dtype == w.dtype and not t.any() for t, w in zip(a, want, strict=True))
+    b = arena.new_cache(dec, 2, 4)  # the same admission: its own memory (a larger buffer)
+    for t in a:
+        t.fill_(1.0)
+    assert not any(t.any() for t in b)
+    arena.reset()
+    c = arena.new_cache(dec, 3, 5)  # the next admission reuses the memory, zeroed again
+    assert c[0].data_ptr() == b[0].data_ptr()
+    assert not any(t.any() for t in c)

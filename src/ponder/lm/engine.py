@@ -47,6 +47,7 @@ import weakref
 from collections import Counter, deque
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING
 
 import torch
@@ -54,7 +55,7 @@ import torch.nn.functional as F
 
 from ponder.lm import layout, threads
 from ponder.lm.base import Cancelled, Completion
-from ponder.lm.layout import NOISE_BLOCK, RowLayout
+from ponder.lm.layout import NOISE_BLOCK, CacheArena, RowLayout
 from ponder.lm.prefix import PrefixStore, prefill_many
 from ponder.lm.sampling import gumbel_choice
 
@@ -123,6 +124,7 @@ class Engine(RowLayout):
         self.prefix_hits = self.prefix_tokens_saved = 0
         self.kv_read = self.kv_live = 0
         self.prefixes = PrefixStore(sampler.prefix_bytes)
+        self.arena = CacheArena()  # the prefills' caches, until copied into rows
         self._pending: deque[Request] = deque()
         self._cv = threading.Condition()
         self._thread: threading.Thread | None = None
@@ -267,19 +269,22 @@ class Engine(RowLayout):
             else:
                 hot.append((prompt, hit))
         hot.sort(key=lambda h: -len(h[0]))
+        self.arena.reset()  # the last admission's prefill caches are no longer read
+        new_cache = partial(self.arena.new_cache, dec)
         while hot:  # continuations of stored sequences, in batches of bounded width
             width, n = len(hot[0][0]), 1
             while n < len(hot) and (n + 1) * width <= layout.PREFILL_TOKENS:
                 n += 1
             part, hot = hot[:n], hot[n:]
-            logits, tmp, real = prefill_many(dec, [p for p, _ in part], [h for _, h in part])
+            logits, tmp, real = prefill_many(dec, [p for p, _ in part], [h for _, h in part],
+                                             new_cache)
             groups.append(([p for p, _ in part], logits, tmp, real))
             known = sum(h[0] for _, h in part)
             s.prefill_tokens += sum(len(p) for p, _ in part) - known
             self.prefix_hits += len(part)
             self.prefix_tokens_saved += known
         if cold:
-            logits, tmp, _, real_u = s._prefill(dec, cold)
+            logits, tmp, _, real_u = s._prefill(dec, cold, new_cache)
             groups.append((cold, logits, tmp, real_u))
         self.col = max([self.col] + [g[2][0].shape[3] for g in groups])
         free = [r for r in range(self.hi) if self.rows[r] is None]
@@ -362,6 +367,7 @@ class Engine(RowLayout):
             self.noise_t[sr] += 1
         lp = logp.gather(-1, tok[:, None]).squeeze(-1)
         self.tok[:hi] = tok
+        done: list[int] = []  # rows that finished this step, freed together below
         for r, x, v in zip(act, tok[act_t].tolist(), lp[act_t].tolist(), strict=True):
             row = self.rows[r]
             assert row is not None
@@ -369,7 +375,7 @@ class Engine(RowLayout):
             row.toks.append(x)
             row.lps.append(v)
             if q.cancelled is not None and q.cancelled.is_set():
-                self._free(r)
+                done.append(r)
                 q.future.set_exception(Cancelled())
                 continue
             reason = None
@@ -383,16 +389,20 @@ class Engine(RowLayout):
                 if self.log is not None:
                     self.log.append((q.prompt, len(row.toks), q.temperature))
                 self._keep(r, row)
-                self._free(r)
+                done.append(r)
                 q.future.set_result(self.sampler._completion(
                     len(q.prompt), row.toks, row.lps, reason, list(q.stop), share=row.share))
+        if done:
+            self._free(done)
 
-    def _free(self, r: int) -> None:
+    def _free(self, rows: list[int]) -> None:
         self._segs = None
-        self.n_active -= 1
-        self.rows[r] = None
-        self.real[r] = False
-        self.temp[r] = 0.0
+        self.n_active -= len(rows)
+        for r in rows:
+            self.rows[r] = None
+        idx = torch.tensor(rows)
+        self.real[idx] = False
+        self.temp[idx] = 0.0
 
     def _decode(self) -> None:
         self._compact_rows()

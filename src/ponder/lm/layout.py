@@ -9,6 +9,7 @@ change their shape or placement without changing what any row computes.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import torch
@@ -91,8 +92,7 @@ class RowLayout:
         n, hi, col = len(act), self.hi, self.col
         order = torch.tensor(act)
         first = min(starts[r] for r in act)
-        for kv in self.cache:
-            kv[:, :n, :, first:col] = kv[:, order, :, first:col]
+        move_rows(self.cache, list(enumerate(act)), first, col)
         for t in (self.real, self.logits, self.noise, self.noise_t, self.pos, self.temp,
                   self.top_p, self.tok):
             t[:n] = t[order]
@@ -163,9 +163,7 @@ class RowLayout:
             return
         d = torch.tensor([h for h, _ in pairs])
         s = torch.tensor([m for _, m in pairs])
-        c = self.col
-        for kv in self.cache:
-            kv[:, d, :, :c] = kv[:, s, :, :c]
+        move_rows(self.cache, pairs, 0, self.col)
         for t in (self.real, self.logits, self.noise, self.noise_t, self.pos, self.temp,
                   self.top_p, self.tok):
             t[d] = t[s]
@@ -184,16 +182,93 @@ class RowLayout:
             return
         first = _first_used(self.real[:hi, :col].view(torch.uint8), col)
         if first and (col + s > C or (first >= 32 and first >= col // 2)):
-            disjoint = col - first <= first  # the span moves past itself: no staging copy
+            # left to right in pieces no wider than the shift: no piece overlaps where it
+            # goes, and nothing is staged (a copy of the span would be a fresh allocation,
+            # whose page faults cost more than the move)
+            step = first if (col - first) <= 64 * first else col - first  # else staged
             for kv in self.cache:
-                src = kv[:, :hi, :, first:col]
-                kv[:, :hi, :, : col - first] = src if disjoint else src.clone()
+                for a in range(first, col, step):
+                    w = min(step, col - a)
+                    src = kv[:, :hi, :, a: a + w]
+                    kv[:, :hi, :, a - first: a - first + w].copy_(
+                        src if w <= first else src.clone())
             self.real[:hi, : col - first] = self.real[:hi, first:col].clone()
             self.real[:hi, col - first:] = False
             self.col = col = col - first
             self._segs = None
         if col + s > C:
             self._ensure(rows=self.hi, cols=col + s)
+
+
+class CacheArena:
+    """Reused memory for the caches that live only while rows are admitted (the
+    prefills, before their keys/values are copied into the rows). A fresh tensor of
+    megabytes is fresh memory from the system, and its page faults cost more than the
+    prefill writing it; these caches are views of per-layer buffers kept from one
+    admission to the next. ``reset`` before each admission: earlier views are then
+    overwritten."""
+
+    def __init__(self) -> None:
+        self.buffers: list[torch.Tensor] = []
+        self.used = 0
+
+    def reset(self) -> None:
+        self.used = 0
+
+    def new_cache(self, dec: FusedDecoder, batch: int, max_len: int, zero: bool = True
+                  ) -> list[torch.Tensor]:
+        """``dec.new_cache(batch, max_len, zero)`` in the arena's memory."""
+        cfg = dec.cfg
+        shape = (2, batch, cfg.n_head, max_len, cfg.head_dim)
+        n = math.prod(shape)
+        have = self.buffers[0] if self.buffers else None
+        if (have is None or have.dtype != dec.kv_dtype or have.device != dec.embed.device
+                or self.used + n > have.numel()):
+            # views handed out before keep the old buffers alive until they are dropped
+            size = max(n, 2 * have.numel() if have is not None else 0)
+            self.buffers = [dec.embed.new_empty(size, dtype=dec.kv_dtype)
+                            for _ in range(cfg.n_layer)]
+            self.used = 0
+        out = [b[self.used: self.used + n].view(shape) for b in self.buffers]
+        self.used += n
+        if zero:
+            for t in out:
+                t.zero_()
+        return out
+
+
+def move_rows(cache: list[torch.Tensor], pairs: list[tuple[int, int]], first: int,
+              col: int) -> None:
+    """Copy, in every layer's (2, rows, heads, columns, head size) cache, columns
+    [first, col) of row ``src`` to row ``dst`` for each ``(dst, src)`` of ``pairs`` (the
+    destinations distinct, the sources distinct), as if all were read before any is
+    written. Row by row, in an order that writes a row only once nobody still reads it,
+    with one row staged per cycle: an indexed copy of the rows would allocate their
+    size afresh, and its page faults cost several times the move itself."""
+    src_of = {d: s for d, s in pairs if d != s}
+    if not src_of or col <= first:
+        return
+    for kv in cache:
+        pending = dict(src_of)
+        readers = {s: d for d, s in pending.items()}  # row -> the row waiting to read it
+        stash: torch.Tensor | None = None  # a row staged to break a cycle
+        free = [d for d in pending if d not in readers]  # written by nobody's loss
+        while pending:
+            if not free:  # only cycles left: stage one row, which breaks its cycle
+                row = next(iter(pending))
+                stash = kv[:, row, :, first:col].clone()
+                pending[readers.pop(row)] = -1  # its reader reads the staged copy
+                free.append(row)
+            d = free.pop()
+            s = pending.pop(d)
+            if s == -1:
+                assert stash is not None
+                kv[:, d, :, first:col].copy_(stash)
+                continue
+            kv[:, d, :, first:col].copy_(kv[:, s, :, first:col])
+            readers.pop(s, None)
+            if s in pending:  # s has been read: it may be written now
+                free.append(s)
 
 
 def _resize(have: int, need: int, least: int, most: int | None) -> int:

@@ -4,6 +4,7 @@ again by the longest run of a new prompt's first tokens (``ponder.lm.engine``)."
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -78,7 +79,8 @@ def _nbytes(kv: list[torch.Tensor]) -> int:
 
 
 def prefill_many(dec: Any, prompts: list[tuple[int, ...]],
-                 hits: list[tuple[int, list[torch.Tensor]]]
+                 hits: list[tuple[int, list[torch.Tensor]]],
+                 new_cache: Callable[..., list[torch.Tensor]] | None = None
                  ) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor]:
     """Prefill ``prompts`` in one decoder call when each one's first ``known`` tokens
     have stored keys/values (``hits[u] = (known, kv)``, from ``PrefixStore.longest``):
@@ -88,12 +90,13 @@ def prefill_many(dec: Any, prompts: list[tuple[int, ...]],
     its new tokens right-aligned in the T columns after it (T: the most new tokens), so
     every row writes the same columns; rotary positions are per token, so the gap of
     padding between the two parts changes nothing. Returns the next-token logits (U, V),
-    the cache of width K + T and the (U, K + T) mask of the slots holding each prompt."""
+    the cache of width K + T and the (U, K + T) mask of the slots holding each prompt.
+    ``new_cache(batch, width)`` makes that cache (default: ``dec.new_cache``)."""
     knowns = [k for k, _ in hits]
     news = [len(p) - k for p, k in zip(prompts, knowns, strict=True)]
     U, K, T = len(prompts), max(knowns), max(news)
     W = K + T
-    cache = dec.new_cache(U, W)
+    cache = (new_cache or dec.new_cache)(U, W)
     real = torch.zeros(U, W, dtype=torch.bool)
     ids = torch.zeros(U, T, dtype=torch.long)  # padding: any id, never attended to
     pos = torch.zeros(U, T, dtype=torch.long)

@@ -24,7 +24,7 @@ are those every backend shares, from ``ponder.lm.sampling``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -132,11 +132,13 @@ class Sampler:
                 raise InvalidInput(f"prompt {i} ({len(p)} tokens) + max_tokens ({m}) exceeds "
                                    f"the model's context of {ctx} tokens")
 
-    def _prefill(self, dec: FusedDecoder, prompts: list[tuple[int, ...]]
+    def _prefill(self, dec: FusedDecoder, prompts: list[tuple[int, ...]],
+                 new_cache: Callable[..., list[torch.Tensor]] | None = None
                  ) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor, torch.Tensor | None]:
         """Run the prompts, left-padded to a common length P, into a cache of P slots.
         Returns the next-token logits (U, V), the cache, each prompt's length (U,) and,
-        if any prompt is padded, the (U, P) mask of cache slots holding real tokens."""
+        if any prompt is padded, the (U, P) mask of cache slots holding real tokens.
+        ``new_cache(batch, width, zero)`` makes the cache (default: ``dec.new_cache``)."""
         device = dec.embed.device
         lens = torch.tensor([len(p) for p in prompts], device=device)
         P = int(lens.max())
@@ -152,7 +154,8 @@ class Sampler:
         causal = slots[None, :P] <= slots[:P, None]  # (P, P)
         diag = torch.eye(P, dtype=torch.bool, device=device)
         positions = (slots[None, :P] - pad[:, None]).clamp(min=0)  # (U, P)
-        cache = dec.new_cache(len(prompts), P, zero=False)  # every slot is written below
+        # every slot is written below
+        cache = (new_cache or dec.new_cache)(len(prompts), P, zero=False)
         logits = []
         group = max(1, layout.PREFILL_TOKENS // P)
         for g in range(0, len(prompts), group):  # groups write into views of the cache
