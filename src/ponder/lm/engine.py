@@ -107,7 +107,9 @@ class Engine(RowLayout):
 
     ``sampler.max_batch`` bounds the rows decoded together, and so does
     ``sampler.cache_bytes`` for the cache they need; ``sampler.prefix_bytes`` for the
-    keys/values of finished sequences kept for prompts that extend them. Counters for
+    keys/values of finished sequences kept for prompts that extend them; the prefills of
+    an admission write into memory kept for the next (``arena``: up to twice the largest
+    admission's prompts). Counters for
     benchmarks and tests: ``steps`` (decode steps), ``row_steps`` (active rows summed
     over them), ``peak_rows``, ``prefix_hits``, ``prefix_tokens_saved``, and the cache
     columns decoding attended over (``kv_read``: decoded rows times the span from the
