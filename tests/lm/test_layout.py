@@ -111,3 +111,5 @@ def test_the_arena_hands_out_zeroed_caches_in_memory_it_keeps():
     c = arena.new_cache(dec, 3, 5)  # the next admission reuses the memory, zeroed again
     assert c[0].data_ptr() == b[0].data_ptr()
     assert not any(t.any() for t in c)
+    arena.release()  # an idle engine gives the memory back
+    assert arena.buffers == [] and arena.new_cache(dec, 1, 2)[0].shape[1] == 1

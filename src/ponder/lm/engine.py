@@ -182,6 +182,7 @@ class Engine(RowLayout):
                         idle = not self._cv.wait(timeout=threads.IDLE_EXIT_S)
                         if self._closed or idle and not self._pending:
                             self._thread = None  # under the lock: submit starts another
+                            self.arena.release()
                             return
                 try:
                     self._cycle()

@@ -215,6 +215,10 @@ class CacheArena:
     def reset(self) -> None:
         self.used = 0
 
+    def release(self) -> None:
+        """Give the memory back (an idle engine holds none)."""
+        self.buffers, self.used = [], 0
+
     def new_cache(self, dec: FusedDecoder, batch: int, max_len: int, zero: bool = True
                   ) -> list[torch.Tensor]:
         """``dec.new_cache(batch, max_len, zero)`` in the arena's memory."""
@@ -223,7 +227,7 @@ class CacheArena:
         n = math.prod(shape)
         have = self.buffers[0] if self.buffers else None
         if (have is None or have.dtype != dec.kv_dtype or have.device != dec.embed.device
-                or self.used + n > have.numel()):
+                or len(self.buffers) != cfg.n_layer or self.used + n > have.numel()):
             # views handed out before keep the old buffers alive until they are dropped
             size = max(n, 2 * have.numel() if have is not None else 0)
             self.buffers = [dec.embed.new_empty(size, dtype=dec.kv_dtype)
