@@ -96,26 +96,31 @@ def scale_speed(lm: Any, task: Task, strategy: str, args: argparse.Namespace) ->
                       concurrency=args.concurrency)
     problems = task.problems("test", args.problems, seed=args.seed, difficulty=args.difficulty)
     scorers = Scorers(prm=CheckerPRM(task, problems, lm))
-    before = engine_counters(lm)
-    records, wall, replay = logged(lm, lambda: run_scale(lm, task, cfg, scorers))
+    records, wall, replay, use = logged(lm, lambda: run_scale(lm, task, cfg, scorers))
     tokens = sum(r["generated_tokens"] for r in records)
     return {"tokens_per_s": tokens / wall, "tokens": tokens, "seconds": wall,
             "accuracy": sum(r["correct"] for r in records) / len(records),
             "replay_tokens_per_s": replay, "ratio_to_replay": tokens / wall / replay,
-            **engine_use(lm, before)}
+            **use}
 
 
-def engine_counters(lm: Any) -> dict[str, int]:
+PHASES = ("admit", "sample", "layout", "forward")  # the engine's ``seconds`` keys
+
+
+def engine_counters(lm: Any) -> dict[str, float]:
     eng = lm.sampler.engine
-    return {k: getattr(eng, k) for k in ("steps", "row_steps", "kv_read", "kv_live")}
+    return ({k: getattr(eng, k) for k in ("steps", "row_steps", "kv_read", "kv_live")}
+            | {f"seconds_{p}": eng.seconds[p] for p in PHASES})
 
 
-def engine_use(lm: Any, before: dict[str, int]) -> dict[str, float]:
-    """Rows decoded per step on average, and the share of the cache columns read by
-    attention that held the rows' own tokens, since ``before``."""
+def engine_use(lm: Any, before: dict[str, float], wall: float) -> dict[str, Any]:
+    """Rows decoded per step on average, the share of the cache columns read by
+    attention that held the rows' own tokens, and the share of ``wall`` the engine's
+    worker spent in each phase, since ``before``."""
     d = {k: v - before[k] for k, v in engine_counters(lm).items()}
     return {"mean_rows": d["row_steps"] / max(d["steps"], 1),
-            "kv_read_share": d["kv_live"] / max(d["kv_read"], 1)}
+            "kv_read_share": d["kv_live"] / max(d["kv_read"], 1),
+            "time_shares": {p: round(d[f"seconds_{p}"] / wall, 4) for p in PHASES}}
 
 
 def replay_reference(lm: Any, log: list[tuple[tuple[int, ...], int, float]]) -> float:
@@ -133,18 +138,26 @@ def replay_reference(lm: Any, log: list[tuple[tuple[int, ...], int, float]]) -> 
     return sum(n for _, n, _ in rows) / (time.perf_counter() - t0)
 
 
-def logged(lm: Any, run: Any) -> tuple[Any, float, float]:
-    """``run()``'s result, its wall time, and the tokens/s of replaying its requests."""
+def shares(r: dict[str, Any]) -> str:
+    """The engine's phases as shares of a caller's wall time, for the console."""
+    return "time: " + ", ".join(f"{p} {x:.2f}" for p, x in r["time_shares"].items())
+
+
+def logged(lm: Any, run: Any) -> tuple[Any, float, float, dict[str, Any]]:
+    """``run()``'s result, its wall time, the tokens/s of replaying its requests, and
+    the engine's use during the run (``engine_use``; the replay not counted)."""
     eng = lm.sampler.engine
     eng.log = []
+    before = engine_counters(lm)
     t0 = time.perf_counter()
     try:
         out = run()
         wall = time.perf_counter() - t0
+        use = engine_use(lm, before, wall)
         log = eng.log
     finally:
         eng.log = None
-    return out, wall, replay_reference(lm, log)
+    return out, wall, replay_reference(lm, log), use
 
 
 def eval_speed(lm: Any, task: Task, args: argparse.Namespace) -> dict[str, Any]:
@@ -153,8 +166,7 @@ def eval_speed(lm: Any, task: Task, args: argparse.Namespace) -> dict[str, Any]:
     completion length (the levels above the scale problems' write longer traces, and a
     longer row costs more a token), and the replay of its own requests
     (``replay_reference``)."""
-    before = engine_counters(lm)
-    report, wall, replay = logged(lm, lambda: evaluate_tasks(
+    report, wall, replay, use = logged(lm, lambda: evaluate_tasks(
         lm, [task], args.eval_n, seed=args.seed, keep_records=True)[task.name])
     records = report.records or []
     tokens = sum(r["tokens"] for r in records)
@@ -165,7 +177,7 @@ def eval_speed(lm: Any, task: Task, args: argparse.Namespace) -> dict[str, Any]:
             "accuracy": report.accuracy, "mean_tokens": mean_tokens,
             "reference_tokens_per_s": ref, "ratio_to_own_reference": tokens / wall / ref,
             "replay_tokens_per_s": replay, "ratio_to_replay": tokens / wall / replay,
-            **engine_use(lm, before)}
+            **use}
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -230,7 +242,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 print(f"  scale {s + tag:10s} {speed:8,.0f} tok/s ({speed / ref:.2f}x; "
                       f"{r['ratio_to_replay']:.2f}x of its requests replayed)"
                       f" acc {r['accuracy']:.3f}, {r['mean_rows']:.0f} rows a step, "
-                      f"{r['kv_read_share']:.2f} of attention reads needed", flush=True)
+                      f"{r['kv_read_share']:.2f} of attention reads needed; "
+                      f"{shares(r)}", flush=True)
             r = eval_speed(lm, task, args)
             runs.setdefault(f"eval{tag}", []).append(r)
             print(f"  eval{tag} n={args.eval_n}   {r['tokens_per_s']:8,.0f} tok/s "
@@ -238,7 +251,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                   f"batch-64 decoding of its mean {r['mean_tokens']} tokens, "
                   f"{r['ratio_to_replay']:.2f}x of its requests replayed), "
                   f"{r['mean_rows']:.0f} rows a step, {r['kv_read_share']:.2f} of attention "
-                  "reads needed", flush=True)
+                  f"reads needed; {shares(r)}", flush=True)
         layout.MAX_SEGMENTS = args.max_segments[0]
     refs = [r["tokens_per_s"] for r in runs["reference"]]
     refs_128 = [r["tokens_per_s"] for r in runs["reference_128"]]
@@ -252,6 +265,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                          "ratio_to_batch64_128": statistics.median(ratios_128),
                          **{k: rs[0][k] for k in ("accuracy", "mean_rows", "kv_read_share",
                                                   "mean_tokens") if k in rs[0]}}
+        if "time_shares" in rs[0]:  # medians over the repeats, phase by phase
+            results[name]["time_shares"] = {p: statistics.median(r["time_shares"][p]
+                                                                 for r in rs) for p in PHASES}
         for key in ("ratio_to_own_reference", "ratio_to_replay"):
             if key in rs[0]:
                 got = [r[key] for r in rs]

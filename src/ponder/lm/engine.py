@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import atexit
 import threading
+import time
 import weakref
 from collections import Counter, deque
 from concurrent.futures import Future
@@ -115,6 +116,9 @@ class Engine(RowLayout):
     columns decoding attended over (``kv_read``: decoded rows times the span from the
     first live column) against those holding the active rows' own tokens
     (``kv_live``): their ratio is the share of attention reads that were needed.
+    ``seconds`` adds up the worker's time by phase: ``admit`` (prefills and copies into
+    rows), ``sample`` (choosing tokens, finishing rows), ``layout`` (moving rows and
+    columns, splitting into runs) and ``forward`` (the decoding steps' forward calls).
     ``log``, when set to a list, receives ``(prompt ids, tokens generated, temperature)``
     for every request that completes, so that a benchmark can replay the same work.
     """
@@ -123,6 +127,7 @@ class Engine(RowLayout):
         self.sampler = sampler
         self.log: list[tuple[tuple[int, ...], int, float]] | None = None
         self.steps = self.row_steps = self.peak_rows = 0
+        self.seconds: Counter[str] = Counter()
         self.prefix_hits = self.prefix_tokens_saved = 0
         self.kv_read = self.kv_live = 0
         self.prefixes = PrefixStore(sampler.prefix_bytes)
@@ -200,12 +205,17 @@ class Engine(RowLayout):
         if not self.n_active:
             self._fresh_weights()
         self._set_threads()
+        t0 = time.perf_counter()
         if self._pending:
             self._admit()
+        t1 = time.perf_counter()
         if self.n_active:
             self._sample()
+        t2 = time.perf_counter()
+        self.seconds["admit"] += t1 - t0
+        self.seconds["sample"] += t2 - t1
         if self.n_active:
-            self._decode()
+            self._decode()  # counts its own phases
         else:
             self.hi = self.col = 0
 
@@ -408,6 +418,7 @@ class Engine(RowLayout):
         self.temp[idx] = 0.0
 
     def _decode(self) -> None:
+        t0 = time.perf_counter()
         self._compact_rows()
         self._room()
         hi = self.hi
@@ -417,11 +428,15 @@ class Engine(RowLayout):
         col = self.col
         self.real[:hi, col] = True  # holes too: a row that sees nothing would give NaN
         assert self.dec is not None
-        for a, b, first, dense in self._segments():  # may put the rows in a new order
+        segments = self._segments()  # may put the rows in a new order
+        t1 = time.perf_counter()
+        for a, b, first, dense in segments:
             # each run of rows attends from the first column one of them holds
             self.logits[a:b] = self.dec.decode(self.tok, self.pos, self.cache, self.real,
                                                a, b, first, col, not dense)
             self.kv_read += (b - a) * (col + 1 - first)
+        self.seconds["layout"] += t1 - t0
+        self.seconds["forward"] += time.perf_counter() - t1
         hi = self.hi
         self.pos[:hi] += 1
         self.col += 1
