@@ -161,7 +161,8 @@ def test_listed_style_first_lists_the_constants_the_needed_facts_use():
 def test_quoted_style_restates_constants_as_the_prompt_states_them():
     p = example()
     steps = task.trace_steps(p, "quoted")
-    assert steps == ["w=q+7:q is 5;5+7=12;w=12", "z=w*q:w=12,q is 5;12*5=60;z=9"]
+    # once in the prompt's words, then as the trace restated it
+    assert steps == ["w=q+7:q is 5;5+7=12;w=12", "z=w*q:w=12,q=5;12*5=60;z=9"]
     assert "q is 5." in p.prompt  # the look-up continues text the prompt holds
     assert task.check_steps(p, steps) == [True, True]
     assert task.verify(p, task.teacher_trace(p, "quoted")) == 1.0

@@ -32,12 +32,13 @@ wrong lines (76%) of the bundled model trained before it, at levels 1-5 (n=500),
 constant looked up wrong (``recipes/chain_errors.py`` ->
 ``reports/chain_errors_previous.json``). Trained on chain alone for 25 minutes an arm,
 it reached 0.284 against 0.132 for "cot" on the same 500 held-out problems of levels
-1-5 (``reports/ablation_listed.json``). Style "quoted" restates each constant exactly as
-the prompt states it (``z=w*q:w=12,q is 5;...``; computed values stay ``name=value``, as
-the line that computed them wrote it), so that every look-up continues a copy of text
-that occurs once before it — the prompt's ``q is `` or a line's ``;w=`` — the pattern an
-induction head completes (Olsson et al. 2022), where ``q=`` asks the model to map a name
-onto the prompt's different wording. "direct" is the answer line alone.
+1-5 (``reports/ablation_listed.json``). Style "quoted" restates a constant exactly as
+the prompt states it the first time the trace uses it (``z=w*q:w=12,q is 5;...``; later
+uses, and computed values, stay ``name=value`` as the trace wrote them), so that every
+look-up continues a copy of text that occurs once before it — the prompt's ``q is `` or
+a line's ``;w=`` — the pattern an induction head completes (Olsson et al. 2022), where
+``q=`` asks the model to map a name onto the prompt's different wording. "direct" is the
+answer line alone.
 
 Two problems that differ only in variable names, fact order, distractors or the order
 of a sum's or product's operands are one problem: the split is decided on a canonical
@@ -233,6 +234,7 @@ class ChainTask(Task):
             listed = [f"{f[0]}={f[2]}" for f in facts if f[1] == "const" and f[0] in used]
             if listed:
                 steps.append(",".join(listed))
+        quoted: set[str] = set()  # names the trace has restated
         for name, kind, *args in facts:
             if kind == "const" or name not in need:
                 continue
@@ -240,9 +242,12 @@ class ChainTask(Task):
             x, y = (str(values[a]) if _is_var(a) else a for a in args)
             raw = _calc(sym, int(x), int(y))
             tail = f"={raw % p}" if raw != raw % p else ""
+            # quoted: a constant in the prompt's words the first time the trace uses it
+            # (later look-ups find it in the trace); that also keeps level 20 in context
             given = ",".join(dict.fromkeys(
                 f"{a} is {values[a]}" if style == "quoted" and by_name[a][1] == "const"
-                else f"{a}={values[a]}" for a in args if _is_var(a)))
+                and a not in quoted else f"{a}={values[a]}" for a in args if _is_var(a)))
+            quoted.update(a for a in args if _is_var(a))
             head = f"{name}={args[0]}{sym}{args[1]}"
             if style != "coarse" and given:
                 head += f":{given};"
