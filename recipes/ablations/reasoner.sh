@@ -12,8 +12,8 @@
 #               permutation alone                                      (fine vs unlinked)
 #   listed      chain traces that first list the constants they use vs the
 #               default                                                (listed vs fine)
-#   quoted      chain traces that restate each constant as the prompt states it
-#               (`x is 2`) vs the default                              (quoted vs fine)
+#   quoted      chain traces that restate a constant as the prompt states it
+#               (`x is 2`) where they first use it vs the default      (quoted vs fine)
 #   precision   bf16 autocast vs float32 at equal time                 (fine vs bf16)
 #
 #   bash recipes/ablations/reasoner.sh              # every arm, then the summary
