@@ -3,7 +3,7 @@ import random
 import pytest
 import torch
 
-from ponder.lm.layout import MIN_COLUMNS, CacheArena, _resize, move_rows, split_rows
+from ponder.lm.layout import MIN_COLUMNS, CacheArena, _grow, move_rows, split_rows
 from ponder.lm.sampler import Sampler
 from tests.lm.test_sampler import TOK, tiny
 
@@ -58,24 +58,28 @@ def test_split_rows_respects_its_limits():
     assert split_rows([7], 10, max_segments=4, min_reads=1) == [(0, 1)]
 
 
-def test_resize_doubles_the_short_dimension_and_sheds_excess_width():
-    assert _resize(64, 65, 1, 256) == 128  # short: doubled
-    assert _resize(200, 300, 1, 256) == 300  # past the cap: what is asked
-    assert _resize(256, 130, 1, 256) == 256  # not short, not twice too wide: kept
-    assert _resize(256, 100, 1, 256) == 200  # twice too wide: halved towards the need
-    assert _resize(1024, 20, MIN_COLUMNS, None) == 2 * MIN_COLUMNS  # one long row's width
-    assert _resize(0, 5, MIN_COLUMNS, None) == MIN_COLUMNS
+def test_grow_doubles_the_short_dimension_only():
+    assert _grow(64, 65, 1, 256) == 128  # short: doubled
+    assert _grow(200, 300, 1, 256) == 300  # past the cap: what is asked
+    assert _grow(256, 100, 1, 256) == 256  # not short: kept
+    assert _grow(0, 5, MIN_COLUMNS) == MIN_COLUMNS
 
 
-def test_a_long_row_does_not_widen_the_cache_of_the_next_many_rows(monkeypatch):
+@pytest.mark.parametrize("tight", [True, False])
+def test_the_cache_sheds_a_long_rows_width_only_past_its_budget(monkeypatch, tight):
     monkeypatch.setattr("ponder.lm.layout.MIN_COLUMNS", 8)
     s = Sampler(tiny(), TOK)
     s.generate([[TOK.bos_id]], max_tokens=60, temperature=1.0, ignore_eos=True)
     wide = s.engine.cache[0].shape[3]
     assert wide >= 60
+    if tight:  # 41 rows of 20 columns: many short rows cannot keep the long row's width
+        s.cache_bytes = s.engine._column_bytes() * 41 * 20
     s.generate([[TOK.bos_id]] * 40, max_tokens=3, temperature=1.0)
     rows, cols = s.engine.cache[0].shape[1], s.engine.cache[0].shape[3]
-    assert rows >= 40 and cols <= 16  # sized by what the 40 rows need
+    assert rows >= 40
+    # past the budget: sized by what the 40 rows need; within it: kept, so that a long
+    # row admitted next does not grow the columns back
+    assert cols == 20 if tight else cols == wide
 
 
 def test_moving_rows_equals_reading_every_source_before_writing():

@@ -70,6 +70,28 @@ MIN_PREFIX = 16  # shorter finished sequences are not kept for reuse
 _ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
+def _waves(pairs: list[tuple[int, int]], n: int
+           ) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
+    """``(row, prompt)`` pairs (rows distinct, prompts in range(n), each any number of
+    times) in waves of distinct prompts: the k-th row of each prompt in wave k, as the
+    rows (a tensor) and the prompts, or None when they are exactly 0..n-1 in order (the
+    prefill's own order: copied without a gather). m samples of each of the n prompts are
+    m waves, none gathered."""
+    waves: list[list[tuple[int, int]]] = []
+    seen: dict[int, int] = {}
+    for r, u in pairs:
+        k = seen[u] = seen.get(u, -1) + 1
+        if k == len(waves):
+            waves.append([])
+        waves[k].append((r, u))
+    out = []
+    for w in waves:
+        us = [u for _, u in w]
+        out.append((torch.tensor([r for r, _ in w]),
+                    None if us == list(range(n)) else torch.tensor(us)))
+    return out
+
+
 @atexit.register
 def _stop_all() -> None:
     """Let every worker leave its loop before the interpreter tears torch down."""
@@ -235,8 +257,7 @@ class Engine(RowLayout):
         s._flops = (f0, s.model.flops_per_token(1) - f0)
 
     def _capacity(self, longest: int) -> int:
-        cfg = self.sampler.model.cfg
-        row_bytes = cfg.n_layer * 2 * cfg.d_model * self.sampler.kv_itemsize * longest
+        row_bytes = self._column_bytes() * longest
         return max(1, min(self.sampler.max_batch, self.sampler.cache_bytes // row_bytes))
 
     def _take(self) -> list[Request]:
@@ -316,9 +337,10 @@ class Engine(RowLayout):
             src = torch.tensor([u for _, u in mine])
             P = tmp[0].shape[3]
             c0 = self.col - P
-            same = len(mine) == len(prompts) and bool((src == torch.arange(len(src))).all())
-            for kv, t in zip(self.cache, tmp, strict=True):  # index_copy_: no gather/scatter
-                kv.narrow(3, c0, P).index_copy_(1, d, t if same else t.index_select(1, src))
+            for dw, sw in _waves(mine, len(prompts)):  # index_copy_: no gather/scatter
+                for kv, t in zip(self.cache, tmp, strict=True):
+                    kv.narrow(3, c0, P).index_copy_(1, dw, t if sw is None
+                                                    else t.index_select(1, sw))
             self.real[d] = False
             self.real[d, c0:self.col] = real_u[src] if real_u is not None else True
             self.logits[d] = logits[src]

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import torch
 
+from ponder.lm import memory
+
 if TYPE_CHECKING:
     from ponder.lm.fused import FusedDecoder
     from ponder.lm.sampler import Sampler
@@ -103,21 +105,33 @@ class RowLayout:
         self.hi = n
         self._sorted_at = self.steps
 
+    def _column_bytes(self) -> int:
+        """Bytes one row's keys and values take per cache column, over all layers."""
+        cfg = self.sampler.model.cfg
+        return cfg.n_layer * 2 * cfg.d_model * self.sampler.kv_itemsize
+
     def _active(self) -> list[int]:
         return [r for r in range(self.hi) if self.rows[r] is not None]
 
     def _ensure(self, rows: int, cols: int) -> None:
         """Reallocate the buffers when they hold fewer than ``rows`` rows or ``cols``
-        columns (see ``_resize``), keeping what the live rows have written."""
+        columns, keeping what the live rows have written. The short dimension doubles (a
+        new cache is zeroed, which costs its size); the other keeps its size unless the
+        cache would then pass the sampler's ``cache_bytes``, and then sheds only what is
+        over (one long row must not make a later batch of many rows allocate its width,
+        and shedding more than that made rows and columns take turns growing back)."""
         have_r = len(self.rows)
         have_c = self.cache[0].shape[3] if self.cache else 0
         if rows <= have_r and cols <= have_c:
             return
-        # A new cache is zeroed, which costs its size: the short dimension doubles, the
-        # other keeps its size unless it is more than twice what is asked (one long row
-        # must not make a later batch of many rows allocate its width).
-        R = _resize(have_r, max(rows, self.hi), 1, self.sampler.max_batch)
-        C = _resize(have_c, cols, MIN_COLUMNS, None)
+        rows = max(rows, self.hi)
+        R = _grow(have_r, rows, 1, self.sampler.max_batch)
+        C = _grow(have_c, cols, MIN_COLUMNS)
+        budget = self.sampler.cache_bytes // self._column_bytes()  # row-columns
+        if rows <= have_r:
+            R = min(R, max(rows, budget // C - 1, 1))
+        if cols <= have_c:
+            C = min(C, max(cols, budget // (R + 1), MIN_COLUMNS))
         dec = self.dec
         assert dec is not None
         # a row more than any step decodes: a compiled step then never sees all of the
@@ -133,7 +147,7 @@ class RowLayout:
 
         def grow(t: torch.Tensor | None, shape: tuple[int, ...], dtype: torch.dtype
                  ) -> torch.Tensor:
-            out = torch.zeros(shape, dtype=dtype)
+            out = memory.zeros(shape, dtype)
             if t is not None:
                 out[:keep_r] = t[:keep_r]
             return out
@@ -230,7 +244,7 @@ class CacheArena:
                 or len(self.buffers) != cfg.n_layer or self.used + n > have.numel()):
             # views handed out before keep the old buffers alive until they are dropped
             size = max(n, 2 * have.numel() if have is not None else 0)
-            self.buffers = [dec.embed.new_empty(size, dtype=dec.kv_dtype)
+            self.buffers = [memory.empty((size,), dec.kv_dtype, dec.embed.device)
                             for _ in range(cfg.n_layer)]
             self.used = 0
         out = [b[self.used: self.used + n].view(shape) for b in self.buffers]
@@ -275,13 +289,12 @@ def move_rows(cache: list[torch.Tensor], pairs: list[tuple[int, int]], first: in
                 free.append(s)
 
 
-def _resize(have: int, need: int, least: int, most: int | None) -> int:
-    """A buffer dimension's new size: ``have`` doubled (capped at ``most``) when short of
-    ``need``, halved towards twice ``need`` when more than that, else unchanged."""
-    if need > have:
-        return max(need, min(2 * have, most) if most else 2 * have, least)
-    want = max(need, least)
-    return 2 * want if have > 2 * want else have
+def _grow(have: int, need: int, least: int, most: int | None = None) -> int:
+    """A buffer dimension's new size: ``have`` doubled (capped at ``most``, never below
+    ``need`` or ``least``) when short of ``need``, else unchanged."""
+    if need <= have:
+        return have
+    return max(need, min(2 * have, most) if most else 2 * have, least)
 
 
 def _first_used(span: torch.Tensor, default: int) -> int:
