@@ -23,7 +23,6 @@ import torch
 import torch.fx.experimental._config as fx_config
 import torch.nn.functional as F
 
-from ponder.lm import memory
 from ponder.lm.model import Transformer, rope_tables
 
 
@@ -108,8 +107,8 @@ class FusedDecoder:
         which the decoding step's batched matmuls read without a copy."""
         cfg = self.cfg
         shape = (2, batch, cfg.n_head, max_len, cfg.head_dim)
-        make = memory.zeros if zero else memory.empty
-        return [make(shape, self.kv_dtype, self.embed.device) for _ in range(cfg.n_layer)]
+        make = self.embed.new_zeros if zero else self.embed.new_empty
+        return [make(shape, dtype=self.kv_dtype) for _ in range(cfg.n_layer)]
 
     @staticmethod
     def cache_rows(cache: list[torch.Tensor], rows: torch.Tensor | slice

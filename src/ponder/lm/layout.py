@@ -14,8 +14,6 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import torch
 
-from ponder.lm import memory
-
 if TYPE_CHECKING:
     from ponder.lm.fused import FusedDecoder
     from ponder.lm.sampler import Sampler
@@ -147,7 +145,7 @@ class RowLayout:
 
         def grow(t: torch.Tensor | None, shape: tuple[int, ...], dtype: torch.dtype
                  ) -> torch.Tensor:
-            out = memory.zeros(shape, dtype)
+            out = torch.zeros(shape, dtype=dtype)
             if t is not None:
                 out[:keep_r] = t[:keep_r]
             return out
@@ -244,7 +242,7 @@ class CacheArena:
                 or len(self.buffers) != cfg.n_layer or self.used + n > have.numel()):
             # views handed out before keep the old buffers alive until they are dropped
             size = max(n, 2 * have.numel() if have is not None else 0)
-            self.buffers = [memory.empty((size,), dec.kv_dtype, dec.embed.device)
+            self.buffers = [dec.embed.new_empty(size, dtype=dec.kv_dtype)
                             for _ in range(cfg.n_layer)]
             self.used = 0
         out = [b[self.used: self.used + n].view(shape) for b in self.buffers]
