@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from ponder.lm.base import Cancelled
-from ponder.lm.engine import Engine, Request, _waves
+from ponder.lm.engine import Engine, Request
 from ponder.lm.sampler import Sampler
 from tests.lm.test_sampler import TOK, enc, naive_greedy, tiny
 
@@ -235,15 +235,3 @@ def test_the_worker_decodes_with_one_thread_unless_the_step_is_large(monkeypatch
     t.join()
     assert seen == [1, 2, 1]
 
-
-def test_waves_copy_each_prompts_rows_once_and_gather_only_when_needed():
-    pairs = [(5, 0), (6, 1), (7, 0), (8, 1), (9, 0)]  # 3 samples of prompt 0, 2 of prompt 1
-    waves = _waves(pairs, 2)
-    assert [w[0].tolist() for w in waves] == [[5, 6], [7, 8], [9]]
-    assert waves[0][1] is None and waves[1][1] is None  # prompts 0, 1 in order: no gather
-    assert waves[2][1].tolist() == [0]
-    got = sorted((r, u) for d, s in waves
-                 for r, u in zip(d.tolist(), s.tolist() if s is not None else range(2),
-                                 strict=True))
-    assert got == sorted(pairs)
-    assert _waves([(3, 1), (4, 0)], 2)[0][1].tolist() == [1, 0]  # out of order: gathered

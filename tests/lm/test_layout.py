@@ -3,7 +3,7 @@ import random
 import pytest
 import torch
 
-from ponder.lm.layout import MIN_COLUMNS, CacheArena, _grow, move_rows, split_rows
+from ponder.lm.layout import MIN_COLUMNS, CacheArena, _grow, move_rows, split_rows, waves
 from ponder.lm.sampler import Sampler
 from tests.lm.test_sampler import TOK, tiny
 
@@ -117,3 +117,16 @@ def test_the_arena_hands_out_zeroed_caches_in_memory_it_keeps():
     assert not any(t.any() for t in c)
     arena.release()  # an idle engine gives the memory back
     assert arena.buffers == [] and arena.new_cache(dec, 1, 2)[0].shape[1] == 1
+
+
+def test_waves_copy_each_prompts_rows_once_and_gather_only_when_needed():
+    pairs = [(5, 0), (6, 1), (7, 0), (8, 1), (9, 0)]  # 3 samples of prompt 0, 2 of prompt 1
+    out = waves(pairs, 2)
+    assert [w[0].tolist() for w in out] == [[5, 6], [7, 8], [9]]
+    assert out[0][1] is None and out[1][1] is None  # prompts 0, 1 in order: no gather
+    assert out[2][1].tolist() == [0]
+    got = sorted((r, u) for d, s in out
+                 for r, u in zip(d.tolist(), s.tolist() if s is not None else range(2),
+                                 strict=True))
+    assert got == sorted(pairs)
+    assert waves([(3, 1), (4, 0)], 2)[0][1].tolist() == [1, 0]  # out of order: gathered

@@ -136,8 +136,9 @@ def test_revision_command_trains_from_the_bundled_model(tmp_path, monkeypatch):
     from ponder.cli import app
 
     monkeypatch.chdir(tmp_path)
-    # chain 2-3: the bundled model's edge of competence, where attempts are right and wrong
-    r = CliRunner().invoke(app, ["revision", "train", "--task", "chain", "--difficulty", "2,3",
+    # chain 6: just past the bundled model's trained levels, where attempts are right and
+    # wrong (sampled problems are seeded, so this stays so for a given model)
+    r = CliRunner().invoke(app, ["revision", "train", "--task", "chain", "--difficulty", "6",
                                  "--problems", "8", "--samples", "4", "--steps", "2",
                                  "--batch-size", "4", "--out", "rev", "--name", "rv"])
     assert r.exit_code == 0, r.output

@@ -70,28 +70,6 @@ MIN_PREFIX = 16  # shorter finished sequences are not kept for reuse
 _ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
-def _waves(pairs: list[tuple[int, int]], n: int
-           ) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
-    """``(row, prompt)`` pairs (rows distinct, prompts in range(n), each any number of
-    times) in waves of distinct prompts: the k-th row of each prompt in wave k, as the
-    rows (a tensor) and the prompts, or None when they are exactly 0..n-1 in order (the
-    prefill's own order: copied without a gather). m samples of each of the n prompts are
-    m waves, none gathered."""
-    waves: list[list[tuple[int, int]]] = []
-    seen: dict[int, int] = {}
-    for r, u in pairs:
-        k = seen[u] = seen.get(u, -1) + 1
-        if k == len(waves):
-            waves.append([])
-        waves[k].append((r, u))
-    out = []
-    for w in waves:
-        us = [u for _, u in w]
-        out.append((torch.tensor([r for r, _ in w]),
-                    None if us == list(range(n)) else torch.tensor(us)))
-    return out
-
-
 @atexit.register
 def _stop_all() -> None:
     """Let every worker leave its loop before the interpreter tears torch down."""
@@ -337,7 +315,7 @@ class Engine(RowLayout):
             src = torch.tensor([u for _, u in mine])
             P = tmp[0].shape[3]
             c0 = self.col - P
-            for dw, sw in _waves(mine, len(prompts)):  # index_copy_: no gather/scatter
+            for dw, sw in layout.waves(mine, len(prompts)):  # index_copy_: no gather/scatter
                 for kv, t in zip(self.cache, tmp, strict=True):
                     kv.narrow(3, c0, P).index_copy_(1, dw, t if sw is None
                                                     else t.index_select(1, sw))

@@ -287,6 +287,28 @@ def move_rows(cache: list[torch.Tensor], pairs: list[tuple[int, int]], first: in
                 free.append(s)
 
 
+def waves(pairs: list[tuple[int, int]], n: int
+          ) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
+    """``(row, prompt)`` pairs (rows distinct, prompts in range(n), each any number of
+    times) in waves of distinct prompts: the k-th row of each prompt in wave k, as the
+    rows (a tensor) and the prompts, or None when they are exactly 0..n-1 in order (the
+    prefill's own order: copied without a gather). m samples of each of the n prompts are
+    m waves, none gathered."""
+    groups: list[list[tuple[int, int]]] = []
+    seen: dict[int, int] = {}
+    for r, u in pairs:
+        k = seen[u] = seen.get(u, -1) + 1
+        if k == len(groups):
+            groups.append([])
+        groups[k].append((r, u))
+    out = []
+    for w in groups:
+        us = [u for _, u in w]
+        out.append((torch.tensor([r for r, _ in w]),
+                    None if us == list(range(n)) else torch.tensor(us)))
+    return out
+
+
 def _grow(have: int, need: int, least: int, most: int | None = None) -> int:
     """A buffer dimension's new size: ``have`` doubled (capped at ``most``, never below
     ``need`` or ``least``) when short of ``need``, else unchanged."""
