@@ -234,4 +234,3 @@ def test_the_worker_decodes_with_one_thread_unless_the_step_is_large(monkeypatch
     t.start()
     t.join()
     assert seen == [1, 2, 1]
-
