@@ -14,8 +14,9 @@ processes hits them alike; medians are reported with their ratio:
   buffer zeroed and the old one copied into it, as ``RowLayout._ensure`` does: the first
   huge pages of a process may cost more than ordinary ones (the kernel assembles them),
   so this is the number that says what the engine gains;
-- ``reuse``: one buffer of ``--mb`` megabytes zeroed again and again in one process, as
-  a long-running engine's prefill arena and cache regrowth do.
+- ``reuse``: one buffer of ``--mb`` megabytes allocated, zeroed and freed again and
+  again in one process: where huge pages pay (the engine's prefill arena already keeps
+  its memory between admissions, so it does not allocate this way).
 
 The kernel's setting (``/sys/kernel/mm/transparent_hugepage/enabled``) is recorded: set
 to ``never`` the two kinds are the same.

@@ -34,8 +34,8 @@
 #     AVX512-BF16), fp32 elsewhere (reports/train_throughput_presets.json: 1.46x on an
 #     AMX CPU; reports/train_throughput_presets_epyc.json: 1.57x on the AVX512-BF16 CPU
 #     that trained the bundled models: 92.6M tokens in 90 minutes for the current one,
-#     76.3M for the one before it, against 32.7M for the last fp32 run; reports/ablation_precision.json: lower held-out
-#     loss at equal time); the checkpoint's recipe.json records the precision a run
+#     76.3M for the one before it, against 32.7M for the last fp32 run;
+#     reports/ablation_precision.json: lower held-out loss at equal time); the checkpoint's recipe.json records the precision a run
 #     used and the bf16 speed-up it was chosen by;
 #   - uniform level mixing (CURRICULUM=competence draws levels as they are mastered).
 # The run (checkpoint, state.pt, metrics.jsonl) goes to $RUN; the checkpoint's
