@@ -5,6 +5,9 @@
 #
 #   bash recipes/default_reasoner.sh            # train, then install the checkpoint
 #   RESUME=1 bash recipes/default_reasoner.sh   # continue an interrupted run
+#   SEED=1 INSTALL=0 RUN=runs/seed1 bash recipes/default_reasoner.sh
+#                                               # the same recipe with another seed,
+#                                               # kept in $RUN, not installed
 #
 # Choices (measured by recipes/ablations/reasoner.sh -> reports/ablation_reasoner.json,
 # and benchmarks/train_throughput.py -> reports/train_throughput.json):
@@ -53,6 +56,8 @@ WEIGHTS=${WEIGHTS:-chain=2,countdown=1}
 STYLE=${STYLE:-chain=quoted}
 PACK_LEN=${PACK_LEN:-640}
 PRECISION=${PRECISION:-auto}
+SEED=${SEED:-0}
+INSTALL=${INSTALL:-1}
 ASSET=src/ponder/assets/default
 
 "$PONDER" train \
@@ -68,11 +73,16 @@ ASSET=src/ponder/assets/default
   --lr 3e-3 \
   --precision "$PRECISION" \
   --threads 2 \
-  --seed 0 \
+  --seed "$SEED" \
   --eval-every 0 \
   --eval-n 0 \
   --out "$RUN" \
   ${RESUME:+--resume}
+
+if [ "$INSTALL" != 1 ]; then
+  echo "trained $RUN/checkpoint (not installed: INSTALL=$INSTALL)"
+  exit 0
+fi
 
 # the run's training curve (loss, tokens, tokens/s, MFU per record) beside the reports
 cp "$RUN/metrics.jsonl" reports/default_reasoner_metrics.jsonl
