@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The learning claims at the edge of competence of the bundled reasoner (chain levels
-# 2-3 by default, where its greedy accuracy is near one half), every arm starting from
+# The learning claims at the edge of competence of the bundled reasoner (countdown
+# level 3 by default, the level past its training where its greedy accuracy lies
+# between 0.2 and 0.8: reports/ladder_countdown.json), every arm starting from
 # the same bundled model and scored on the same N held-out problems, paired:
 #
 #   star_rat / star_norat  STaR rounds with and without rationalization (Zelikman et al.)
@@ -26,8 +27,8 @@
 source "$(dirname "$0")/common.sh"
 PYTHON=${PYTHON:-.venv/bin/python}
 REPORTS=${PONDER_REPORTS:-reports}
-TASK=${TASK:-chain}
-LEVELS=${LEVELS:-2,3}
+TASK=${TASK:-countdown}
+LEVELS=${LEVELS:-3}
 N=${N:-500}                    # held-out problems per arm
 K=${K:-8}                      # samples per problem for pass@k
 ROUNDS=${ROUNDS:-2}            # STaR and flywheel rounds

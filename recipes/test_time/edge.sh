@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Test-time compute at the edge of competence: the levels where the bundled reasoner's
-# greedy accuracy lies between 0.2 and 0.8 (read from reports/default_eval_<task>.json,
+# greedy accuracy lies between 0.2 and 0.8 (read from reports/ladder_<task>.json, 500
+# problems a level past the trained ones, else reports/default_eval_<task>.json; both
 # written by recipes/default_eval.sh), N held-out problems per arm, twice (seeds 0 and 1,
 # different problems), every comparison paired on the same problems. Stages (STAGES):
 #
@@ -30,8 +31,8 @@
 #   optimal  compute-optimal allocation by predicted difficulty, fitted on TRAIN problems,
 #            vs PRM best-of-N              -> reports/edge_<task>_optimal_s<seed>.json
 #
-#   bash recipes/test_time/edge.sh                          # chain, every stage
-#   TASK=countdown STAGES=vote,rm,select bash recipes/test_time/edge.sh
+#   bash recipes/test_time/edge.sh                          # countdown, every stage
+#   TASK=chain STAGES=vote,rm,select EDGE=6 bash recipes/test_time/edge.sh
 #   RESUME=1 bash recipes/test_time/edge.sh                 # skip reports that exist
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -39,7 +40,7 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 
 PONDER=${PONDER:-.venv/bin/ponder}
 PY=${PY:-.venv/bin/python}
-TASK=${TASK:-chain}
+TASK=${TASK:-countdown}
 N=${N:-500}
 TOK=${TOK:-400}
 BUDGETS=${BUDGETS:-1,4,16}
@@ -48,7 +49,8 @@ STAGES=${STAGES:-vote,rm,select,aggregate,search,budget,revise,optimal}
 RUN=${RUN:-runs/edge/$TASK}
 RM_PROBLEMS=${RM_PROBLEMS:-1000}
 RM_STEPS=${RM_STEPS:-600}
-EVAL=reports/default_eval_${TASK}.json
+EVAL=reports/ladder_${TASK}.json
+[ -f "$EVAL" ] || EVAL=reports/default_eval_${TASK}.json
 if [ -z "${EDGE:-}" ]; then
   EDGE=$("$PY" - "$EVAL" <<'EOF'
 import json, sys

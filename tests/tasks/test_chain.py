@@ -47,6 +47,21 @@ def test_generated_problems_need_exactly_difficulty_operations():
             assert int(p.answer) == evaluate(facts, 17)[p.meta["query"]]
 
 
+@pytest.mark.parametrize("d, k", [(3, 2), (8, 0), (20, 3)])
+def test_a_fixed_distractor_count_holds_at_every_level(d, k):
+    t = ChainTask(distractors=k)
+    for p in t.problems("test", 20, seed=d, difficulty=d):
+        facts = p.meta["facts"]
+        assert len(facts) - len(needed(facts, p.meta["query"])) == k
+        assert len(t.trace_steps(p)) == d
+        assert t.verify(p, t.teacher_trace(p)) == 1.0
+        # distractors are not part of the canonical form, so the split is the default's
+        assert t.key(p) == task.key(p)
+    for bad in (-1, 4):
+        with pytest.raises(InvalidInput, match="distractors"):
+            ChainTask(distractors=bad)
+
+
 def test_facts_are_stated_after_what_they_use():
     for p in task.problems("train", 50, seed=1, difficulty=20):
         stated: set[str] = set()

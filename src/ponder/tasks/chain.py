@@ -143,7 +143,8 @@ def _random_topological(facts: dict[str, Fact], rng: random.Random) -> list[Fact
 
 
 class ChainTask(Task):
-    """Dependency chains of +, -, * modulo a small prime; difficulty = operations, 1..20."""
+    """Dependency chains of +, -, * modulo a small prime; difficulty = operations, 1..20;
+    distractor facts: one per six operations, or ``distractors`` at every level."""
 
     name: ClassVar[str] = "chain"
     min_difficulty: ClassVar[int] = 1
@@ -151,12 +152,22 @@ class ChainTask(Task):
     styles: ClassVar[tuple[str, ...]] = ("cot", "direct", "unnamed", "coarse", "listed",
                                          "quoted")
 
-    def __init__(self, modulus: int = 17) -> None:
+    def __init__(self, modulus: int = 17, distractors: int | None = None) -> None:
         # Values stay below the modulus, so up to 31 every number in a trace has at most
         # two digits (three for a product before reduction): the size bound above holds.
         if not 5 <= modulus <= 31 or any(modulus % k == 0 for k in range(2, modulus)):
             raise InvalidInput(f"chain: modulus must be a prime from 5 to 31, got {modulus}")
+        # the 26 letters name up to 3 constants, 20 operations and 3 distractors
+        if distractors is not None and not 0 <= distractors <= 3:
+            raise InvalidInput(f"chain: distractors must be 0..3, got {distractors}")
         self.modulus = modulus
+        self.distractors = distractors
+
+    def n_distractors(self, difficulty: int) -> int:
+        """Distractor facts in a problem of ``difficulty``: one per six operations unless
+        the task was made with a fixed count (``ChainTask(distractors=k)``, which lets a
+        study vary operations and distractors separately)."""
+        return difficulty // 6 if self.distractors is None else self.distractors
 
     def _literal(self, rng: random.Random) -> str:
         # 0 and 1 would make facts like "x plus 0" or "x times 1" that need no work.
@@ -206,7 +217,7 @@ class ChainTask(Task):
         names = iter(rng.sample(string.ascii_lowercase, 26))  # 3 + 20 + 3 at most
         facts = self._needed_facts(rng, d, names)
         query = facts[-1][0]
-        for _ in range(d // 6):
+        for _ in range(self.n_distractors(d)):
             facts.append(self._distractor(rng, next(names), facts))
         order = _random_topological({f[0]: f for f in facts}, rng)
         text = " ".join(f"{f[0]} is {f[2]}." if f[1] == "const" else
