@@ -9,6 +9,9 @@
 #   # e.g. the model an earlier commit shipped:
 #   #   mkdir -p runs/previous && git archive REV src/ponder/assets/default | tar -x -C runs/previous
 #   #   PREVIOUS=runs/previous/src/ponder/assets/default bash recipes/compare_reasoners.sh
+#   # or the same recipe trained with another seed (recipes/default_reasoner.sh, SEED=1):
+#   #   NAME=seed1 PREVIOUS=runs/seed1/checkpoint DIR=reports/seed1_retrain \
+#   #     OUT=reports/default_vs_seed1.json bash recipes/compare_reasoners.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
@@ -16,6 +19,7 @@ PONDER=${PONDER:-.venv/bin/ponder}
 PYTHON=${PYTHON:-.venv/bin/python}
 PREVIOUS=${PREVIOUS:?set PREVIOUS to the earlier model\'s checkpoint directory}
 N_TRAINED=${N_TRAINED:-500}
+NAME=${NAME:-previous}  # the other model's name in file names and in the comparison
 DIR=${DIR:-reports/compare_previous}
 OUT=${OUT:-reports/default_vs_previous.json}
 mkdir -p "$DIR"
@@ -29,11 +33,11 @@ tasks=()
 while read -r task lo hi; do
   [ -n "$task" ] || continue
   tasks+=("$task")
-  out="$DIR/previous_${task}.json"
+  out="$DIR/${NAME}_${task}.json"
   [ -f "$out" ] && [ -z "${FORCE:-}" ] && continue  # kept from an earlier run (FORCE=1 redoes)
   "$PONDER" eval --model "$PREVIOUS" --task "$task" --n "$N_TRAINED" --difficulty "$lo-$hi" \
     --seed 1 --records --json "$out" < /dev/null
 done <<< "$trained"
-"$PYTHON" recipes/compare_evals.py --a "$DIR/previous_{task}.json" \
+"$PYTHON" recipes/compare_evals.py --a "$DIR/${NAME}_{task}.json" \
   --b "reports/default_eval_{task}_trained.json" --tasks "$(IFS=,; echo "${tasks[*]}")" \
-  --names previous,current --out "$OUT"
+  --names "$NAME",current --out "$OUT"

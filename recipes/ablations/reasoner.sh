@@ -15,6 +15,9 @@
 #   quoted      chain traces that restate a constant as the prompt states it
 #               (`x is 2`) where they first use it vs the default      (quoted vs fine)
 #   precision   bf16 autocast vs float32 at equal time                 (fine vs bf16)
+#   span        randomized rotary positions in training (--position-span SPAN, Ruoss
+#               et al. 2023) vs ordinary ones, judged past the trained levels
+#                                                                      (fine vs span)
 #
 #   bash recipes/ablations/reasoner.sh              # every arm, then the summary
 #   ARMS="fine coarse" bash recipes/ablations/reasoner.sh
@@ -43,6 +46,15 @@
 #   ARMS="fine bf16" MINUTES=10 N=100 DIR=reports/ablation_precision \
 #     OUT=reports/ablation_precision.json RUNS=runs/ablation_precision \
 #     bash recipes/ablations/reasoner.sh
+#   # randomized positions as continued training of the bundled reasoner (INIT), 20
+#   # minutes an arm at its recipe's mixture, judged on the two levels past its training
+#   # (then RESUME=1 with the trained levels, to see what they cost there):
+#   ARMS="fine span" INIT=src/ponder/assets/default MINUTES=20 LR=3e-4 BATCH=4 \
+#     PACK_LEN=640 LEVELS=arith=5,chain=5,countdown=2,perm=4 \
+#     EXTRA="--weights chain=2,countdown=1 --style chain=quoted" \
+#     EVAL_LEVELS="arith:6-7 chain:6-7 countdown:3-4 perm:5-6" N=1000 \
+#     DIR=reports/ablation_span OUT=reports/ablation_span.json RUNS=runs/ablation_span \
+#     bash recipes/ablations/reasoner.sh
 #
 # Arms run two at a time with one thread each. Each arm's eval goes to
 # reports/ablation/<arm>_<task>.json; recipes/ablations/summarize.py pairs the arms on
@@ -59,6 +71,11 @@ RUNS=${RUNS:-runs/ablation}
 LEVELS=${LEVELS:-arith=4,chain=6,countdown=3,perm=4}
 EVAL_LEVELS=${EVAL_LEVELS:-"arith:1-4 chain:1-6 countdown:1-3 perm:1-4"}
 PACK_LEN=${PACK_LEN:-}  # unset: the model's context
+INIT=${INIT:-}  # a checkpoint every arm continues from (unset: fresh models)
+LR=${LR:-3e-3}
+BATCH=${BATCH:-8}
+SPAN=${SPAN:-2}
+EXTRA=${EXTRA:-}  # more `ponder train` options for every arm
 DIR=${DIR:-reports/ablation}
 OUT=${OUT:-reports/ablation_reasoner.json}
 mkdir -p "$DIR" "$RUNS"
@@ -74,6 +91,7 @@ arm_flags() {
     competence) echo "--curriculum competence" ;;
     base) echo "--preset base" ;;
     bf16) echo "--precision bf16" ;;
+    span) echo "--position-span $SPAN" ;;
     *) echo "unknown arm $1" >&2; exit 2 ;;
   esac
 }
@@ -82,8 +100,8 @@ run_arm() {
   local arm=$1
   # shellcheck disable=SC2046
   "$PONDER" train --task "$TASKS" --max-difficulty "$LEVELS" \
-    --minutes "$MINUTES" --batch-size 8 --lr 3e-3 --threads 1 --seed "$SEED" --eval-n 0 \
-    ${PACK_LEN:+--pack-len "$PACK_LEN"} \
+    --minutes "$MINUTES" --batch-size "$BATCH" --lr "$LR" --threads 1 --seed "$SEED" \
+    --eval-n 0 ${PACK_LEN:+--pack-len "$PACK_LEN"} ${INIT:+--init "$INIT"} $EXTRA \
     --quiet --out "$RUNS/$arm" $(arm_flags "$arm") ${RESUME:+--resume}
   for spec in $EVAL_LEVELS; do
     task=${spec%%:*}; levels=${spec#*:}

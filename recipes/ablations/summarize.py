@@ -33,7 +33,8 @@ COMPARISONS = [("format: fine vs coarse traces", "coarse", "fine"),
                ("perm format: linked vs unlinked headers", "unlinked", "fine"),
                ("precision: bf16 autocast vs float32 at equal time", "fine", "bf16"),
                ("chain format: constants listed first vs not", "fine", "listed"),
-               ("chain format: constants quoted as stated vs not", "fine", "quoted")]
+               ("chain format: constants quoted as stated vs not", "fine", "quoted"),
+               ("positions: randomized (span) vs ordinary in training", "fine", "span")]
 TASKS = ("arith", "chain", "countdown", "perm")
 
 

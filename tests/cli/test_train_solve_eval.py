@@ -101,6 +101,34 @@ def test_train_packs_by_default_and_no_pack_and_curriculum_are_recorded(tiny_run
     assert read_state(out)["run"]["pack_len"] == 0
 
 
+def test_train_init_continues_a_checkpoints_weights(tiny_run, tmp_path, capsys):
+    import torch
+
+    from ponder.lm.checkpoint import load_checkpoint
+    from ponder.lm.registry import weights_digest
+
+    out = tmp_path / "more"
+    code, text, _ = run(capsys, "train", "--init", str(tiny_run), "--task", "arith",
+                        "--steps", "1", "--lr", "1e-12", "--batch-size", "2", "--eval-n", "0",
+                        "--position-span", "1.5", "--out", str(out), "-q")
+    assert code == 0 and f"the model of {tiny_run / 'checkpoint'}" in text
+    start, _, _ = load_checkpoint(tiny_run / "checkpoint")
+    after, _, recipe = load_checkpoint(out / "checkpoint")
+    # one step at a vanishing learning rate leaves the initial weights: they were loaded
+    for (name, a), b in zip(start.state_dict().items(), after.state_dict().values(),
+                            strict=True):
+        assert torch.allclose(a, b, atol=1e-6), name
+    assert recipe["sft"]["init"] == str(tiny_run / "checkpoint")
+    assert recipe["init_sha256"] == weights_digest(str(tiny_run / "checkpoint"))
+    assert recipe["train"]["position_span"] == 1.5
+    code, _, err = run(capsys, "train", "--init", str(tiny_run), "--preset", "tiny",
+                       "--steps", "1", "--out", str(tmp_path / "x"))
+    assert code == 2 and "drop --preset" in err
+    code, _, err = run(capsys, "train", "--init", str(tmp_path), "--steps", "1",
+                       "--out", str(tmp_path / "y"))
+    assert code == 2 and "holds no ponder checkpoint" in err
+
+
 def test_train_needs_a_budget_and_a_known_task(tmp_path, capsys):
     code, _, err = run(capsys, "train", "--out", str(tmp_path / "x"))
     assert code == 2 and "--steps" in err

@@ -173,6 +173,8 @@ def test_train_config_rejects_bad_values_with_what_to_change():
         TrainConfig(precision="fp8")
     with pytest.raises(ConfigError, match="lr"):
         TrainConfig(lr=0)
+    with pytest.raises(ConfigError, match="position_span"):
+        TrainConfig(position_span=0.5)
 
 
 # -- the loop ----------------------------------------------------------------------------
@@ -223,6 +225,32 @@ def test_same_seed_same_run_and_resume_extends_the_budget(tmp_path):
     assert steps == [2, 4, 6, 8, 10, 12]
     with pytest.raises(ConfigError, match="no state.pt"):
         train(tiny_model(), TOK, mix, cfg, tmp_path / "empty", resume=True, progress=False)
+
+
+def test_a_position_span_trains_on_randomized_positions_and_resumes_exactly(tmp_path,
+                                                                             monkeypatch):
+    mix = TaskMixture([ShortSumTask()], seed=0)
+    cfg = TrainConfig(steps=6, batch_size=4, warmup_steps=2, log_every=2, save_every=3,
+                      precision="fp32", pack_len=64, position_span=2.0)
+    seen = []
+    real = loop_mod.batch_loss
+
+    def spy(model, batch, *a, **k):
+        seen.append(batch.positions)
+        return real(model, batch, *a, **k)
+
+    monkeypatch.setattr(loop_mod, "batch_loss", spy)
+    a = train(tiny_model(), TOK, mix, cfg, tmp_path / "a", progress=False)
+    assert all(p is not None and p.shape[1] == 64 and int(p.max()) < 128 for p in seen)
+    assert any(int(p.max()) > 63 for p in seen)  # not the ordinary 0..63
+    plain = train(tiny_model(), TOK, mix, TrainConfig(**{**cfg.__dict__, "position_span": 1.0}),
+                  None, progress=False)
+    assert a.loss != plain.loss
+    # the positions are drawn from where the run stands, so a resumed run repeats them
+    part = TrainConfig(**{**cfg.__dict__, "steps": 3})
+    train(tiny_model(), TOK, mix, part, tmp_path / "b", progress=False)
+    b = train(tiny_model(), TOK, mix, cfg, tmp_path / "b", resume=True, progress=False)
+    assert b.loss == pytest.approx(a.loss, rel=1e-5)
 
 
 def test_minutes_budget_stops_on_time_and_threads_are_restored():

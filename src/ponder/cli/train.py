@@ -93,6 +93,14 @@ def _number(text: str) -> bool:
     return True
 
 
+def _checkpoint_dir(path: Path) -> Path:
+    """A checkpoint directory, or a training run's (``RUN/checkpoint``)."""
+    for d in (path, path / CHECKPOINT):
+        if (d / "config.json").is_file():
+            return d
+    raise ConfigError(f"--init: {path} holds no ponder checkpoint (config.json)")
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def train(
@@ -144,6 +152,15 @@ def register(app: typer.Typer) -> None:
             None, "--pack/--no-pack", help="Pack whole examples into rows of the model's "
             "context, --batch-size rows per step (--no-pack: --batch-size padded examples). "
             "Packing is the default."),
+        init: Path | None = typer.Option(
+            None, "--init", help="Start from this ponder checkpoint (or run directory) "
+            "instead of a fresh model: continued training on the mixture; its shape is "
+            "kept, so --preset does not apply."),
+        position_span: float | None = typer.Option(
+            None, "--position-span", help="Rotary positions of a training row: 1 = "
+            "0..T-1; s > 1 = an ordered random sample of T positions from [0, s*T), so "
+            "that longer distances than the rows' occur in training (Ruoss et al. 2023) "
+            "[1]."),
         threads: int | None = typer.Option(
             None, "--threads", min=0, help="CPU threads (0: all) [1: safest on a busy machine; "
             "2 trains 1.7x faster on an idle 2-core one]."),
@@ -157,22 +174,27 @@ def register(app: typer.Typer) -> None:
         OUT/metrics.jsonl. Interrupted runs continue with --resume.
         """
         tasks = tuple(s.strip() for s in task.split(",") if s.strip()) if task else None
+        if init is not None and preset is not None:
+            raise ConfigError("--init keeps the checkpoint's shape; drop --preset")
         sft, cfg = _configs(
             out, resume,
             dict(tasks=tasks, preset=preset, weights=_weights(weights),
                  direct_fraction=direct_fraction, eval_n=eval_n,
                  max_difficulty=_levels(max_difficulty), curriculum=curriculum,
-                 styles=_pairs(style, "--style", "arith=coarse")),
+                 styles=_pairs(style, "--style", "arith=coarse"),
+                 init=None if init is None else str(_checkpoint_dir(init))),
             dict(steps=steps, minutes=minutes, batch_size=batch_size, grad_accum=grad_accum,
                  lr=lr, seed=seed,
                  eval_every=eval_every, save_every=save_every, precision=precision,
-                 threads=threads, pack=pack, pack_len=pack_len))
+                 threads=threads, pack=pack, pack_len=pack_len,
+                 position_span=position_span))
         from ponder.train.sft import train_sft
 
         console = Console()
         budget = " and ".join(x for x in (cfg.steps and f"{cfg.steps} steps",
                                           cfg.minutes and f"{cfg.minutes:g} minutes") if x)
-        console.print(f"{'resuming' if resume else 'training'} a {sft.preset} model on "
+        what = f"the model of {sft.init}" if sft.init else f"a {sft.preset} model"
+        console.print(f"{'resuming' if resume else 'training'} {what} on "
                       f"{','.join(sft.tasks)} for {budget} -> {out}")
         _, result = train_sft(sft, cfg, out, resume=resume, progress=not quiet,
                               extra={"command": command_line(ctx)})

@@ -88,6 +88,7 @@ class Batch:
     targets: torch.Tensor  # (B, T) next-token ids
     mask: torch.Tensor  # (B, T) 1.0 where targets[b, t] is a completion token
     segments: list[Segment] = field(default_factory=list)  # one per example
+    positions: torch.Tensor | None = None  # (B, T) rotary positions (None: 0..T-1)
 
     @property
     def n_tokens(self) -> int:

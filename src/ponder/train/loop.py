@@ -49,6 +49,7 @@ from ponder.train.data import Batch, Batcher, ExampleStream
 from ponder.train.flops import attended_context, matmul_peak_flops, mfu, train_flops_per_token
 from ponder.train.packing import PACK_WINDOW, Packer
 from ponder.train.policy import ExampleBatches, NativePolicy, TrainablePolicy, completion_nll
+from ponder.train.positions import random_positions
 from ponder.train.progress import Display, Window
 from ponder.train.state import CHECKPOINT, RunState, append_metrics
 
@@ -82,6 +83,9 @@ class TrainConfig:
     length_group: int = 8  # unpacked: batches sorted by length together (1: off)
     seed: int = 0  # model initialisation and data order
     threads: int = 0  # CPU threads for this run (0: torch's default); see train()
+    # rotary positions of a training row: 1 = 0..T-1; s > 1 = an ordered random sample of
+    # T positions from [0, s*T) (ponder.train.positions), so that longer distances occur
+    position_span: float = 1.0
 
     def __post_init__(self) -> None:
         if self.steps is None and self.minutes is None:
@@ -98,6 +102,8 @@ class TrainConfig:
             raise ConfigError(f"lr must be > 0, got {self.lr}")
         if not 0 <= self.min_lr_ratio <= 1:
             raise ConfigError(f"min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
+        if not self.position_span >= 1:
+            raise ConfigError(f"position_span must be >= 1, got {self.position_span}")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
 
@@ -129,7 +135,7 @@ def batch_loss(model: Transformer, batch: Batch, precision: str = "fp32",
     the detached logits (B, T, V), e.g. to score the batch for the curriculum without a
     second forward pass."""
     with autocast(precision):
-        logits = model(batch.idx)  # (B, T, V)
+        logits = model(batch.idx, batch.positions)  # (B, T, V)
     loss = masked_nll(logits, batch.targets, batch.mask)
     if judge is not None:
         judge(logits.detach())
@@ -212,6 +218,10 @@ class _Batches:
         else:
             batch = self.batcher(state.examples)
             state.examples += self.cfg.batch_size
+        if self.cfg.position_span > 1:  # drawn from where the run stands: resumes exactly
+            gen = torch.Generator().manual_seed(
+                hash((self.cfg.seed, state.examples, state.rows)) & (2**62 - 1))
+            batch.positions = random_positions(*batch.idx.shape, self.cfg.position_span, gen)
         return batch
 
     def flops(self, batch: Batch) -> float:

@@ -18,8 +18,10 @@ import torch
 
 from ponder.errors import ConfigError
 from ponder.eval.accuracy import evaluate_tasks, mean_accuracy
+from ponder.lm.checkpoint import load_checkpoint
 from ponder.lm.model import PRESETS, Transformer, preset
 from ponder.lm.native import NativeLM
+from ponder.lm.registry import weights_digest
 from ponder.lm.tokenizer import CharTokenizer
 from ponder.tasks import get_task
 from ponder.tasks.base import Task
@@ -58,6 +60,9 @@ class SFTConfig:
         (0 skips generation and reports only the held-out loss).
     eval_loss_n: TEST problems per task whose teacher traces give the held-out loss.
     max_seq_len: the model's context; must hold the longest prompt + trace.
+    init: a ponder checkpoint to start from instead of a fresh model (its shape, context
+        and weights; ``preset`` and ``max_seq_len`` are then not used): continued
+        training on the mixture, e.g. an ablation arm that starts from a trained model.
     """
 
     tasks: tuple[str, ...] = DEFAULT_TASKS
@@ -70,6 +75,7 @@ class SFTConfig:
     eval_n: int = 32
     eval_loss_n: int = 32
     max_seq_len: int = 1024
+    init: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # free-form notes for the recipe
 
     def __post_init__(self) -> None:
@@ -167,15 +173,27 @@ def train_sft(sft: SFTConfig, cfg: TrainConfig, run_dir: str | Path | None = Non
     should be those of ``load_run_configs``, with any budget changes)."""
     tok = CharTokenizer()
     tasks = [get_task(name) for name in sft.tasks]
-    model = build_model(sft.preset, tok, cfg.seed, sft.max_seq_len)
+    model = build_model(sft.preset, tok, cfg.seed, sft.max_seq_len) if sft.init is None \
+        else initial_model(sft.init, tok)
     data = TaskMixture(tasks, seed=cfg.seed, config=sft.mixture())
     if sft.styles is None:  # record the formats trained on, not "the defaults of the day"
         sft = replace(sft, styles=dict(data.styles))
     evaluate = make_evaluator(tasks, tok, sft.eval_n, sft.eval_loss_n, seed=cfg.seed)
     meta = {**run_meta(sft, model, extra), "train": asdict(cfg)}
+    if sft.init is not None:  # which weights the run continued
+        meta["init_sha256"] = weights_digest(sft.init)
     result = train(model, tok, data, cfg, run_dir, evaluate=evaluate, resume=resume,
                    meta=meta, progress=progress)
     return model, result
+
+
+def initial_model(path: str, tok: CharTokenizer) -> Transformer:
+    """The trainable model of the checkpoint at ``path`` (``SFTConfig.init``)."""
+    model, their_tok, _ = load_checkpoint(path)
+    if their_tok.vocab_size != tok.vocab_size or their_tok.itos != tok.itos:
+        raise ConfigError(f"{path} uses another tokenizer than the built-in one; "
+                          "it cannot continue training on the task mixture")
+    return model.train()
 
 
 def finetune(model: Transformer, tok: CharTokenizer, examples: Sequence[Example],
