@@ -9,7 +9,7 @@
 # reports/default_eval_<task>_trained[_direct].json (the chain-of-thought ones with every
 # completion, which recipes/compare_reasoners.sh pairs with another model's);
 # Last, the ladder past the trained levels: N_LADDER problems at each of the LADDER
-# levels above a family's highest trained one (reports/ladder_<task>.json), where
+# levels above a family's highest trained one (reports/default_eval_<task>_ladder.json), where
 # accuracy falls from the trained levels' to chance and the edge of competence lies.
 # `ponder report` summarises them. ONLY=ladder runs the ladder alone.
 set -euo pipefail
@@ -40,7 +40,7 @@ ladder() {
     [ -n "$task" ] && [ "$hi" -lt "$top" ] || continue
     last=$(( hi + LADDER < top ? hi + LADDER : top ))
     "$PONDER" eval $MODEL_ARG --task "$task" --n $(( N_LADDER * (last - hi) )) \
-      --difficulty "$(( hi + 1 ))-$last" --seed 1 --json "reports/ladder_$task.json" < /dev/null
+      --difficulty "$(( hi + 1 ))-$last" --seed 1 --json "reports/default_eval_${task}_ladder.json" < /dev/null
   done <<< "$trained"
 }
 if [ "$ONLY" = ladder ]; then ladder; exit 0; fi

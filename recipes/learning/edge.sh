@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The learning claims at the edge of competence of the bundled reasoner (countdown
 # level 3 by default, the level past its training where its greedy accuracy lies
-# between 0.2 and 0.8: reports/ladder_countdown.json), every arm starting from
+# between 0.2 and 0.8: reports/default_eval_countdown_ladder.json), every arm starting from
 # the same bundled model and scored on the same N held-out problems, paired:
 #
 #   star_rat / star_norat  STaR rounds with and without rationalization (Zelikman et al.)

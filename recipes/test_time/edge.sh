@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Test-time compute at the edge of competence: the levels where the bundled reasoner's
-# greedy accuracy lies between 0.2 and 0.8 (read from reports/ladder_<task>.json, 500
+# greedy accuracy lies between 0.2 and 0.8 (read from reports/default_eval_<task>_ladder.json, 500
 # problems a level past the trained ones, else reports/default_eval_<task>.json; both
 # written by recipes/default_eval.sh), N held-out problems per arm, twice (seeds 0 and 1,
 # different problems), every comparison paired on the same problems. Stages (STAGES):
@@ -49,7 +49,7 @@ STAGES=${STAGES:-vote,rm,select,aggregate,search,budget,revise,optimal}
 RUN=${RUN:-runs/edge/$TASK}
 RM_PROBLEMS=${RM_PROBLEMS:-1000}
 RM_STEPS=${RM_STEPS:-600}
-EVAL=reports/ladder_${TASK}.json
+EVAL=reports/default_eval_${TASK}_ladder.json
 [ -f "$EVAL" ] || EVAL=reports/default_eval_${TASK}.json
 if [ -z "${EDGE:-}" ]; then
   EDGE=$("$PY" - "$EVAL" <<'EOF'

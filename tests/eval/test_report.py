@@ -84,6 +84,16 @@ def test_readme_accuracy_table_is_refilled_from_eval_files(tmp_path):
             if ln.startswith("| arith")]
     assert rows[2] == ("| arith | chain of thought, levels 1-2 | 1.000 [0.676, 1.000] (n=8) "
                        "| none | 1: 1.00 2: 1.00 |")
+    # the ladder past the trained levels follows them, though its file sorts first
+    (tmp_path / "default_eval_arith_ladder.json").write_text(json.dumps({
+        "task": "arith", "accuracy": 0.5, "n": 8, "direct": False, "difficulty": [3, 4],
+        "by_difficulty": {"3": 0.75, "4": 0.25}, "command": "ponder eval"}))
+    rows = [ln for ln in update_readme_table(readme, tmp_path).read_text().splitlines()
+            if ln.startswith("| arith")]
+    assert [r.split(" | ")[1] for r in rows] == [
+        "chain of thought", "direct", "chain of thought, levels 1-2",
+        "chain of thought, levels 3-4"]
+    assert rows[3].split(" | ")[3] == "3, 4"  # its edge of competence
     readme.write_text("no markers")
     with pytest.raises(InvalidInput, match="accuracy-table"):
         update_readme_table(readme, tmp_path)

@@ -260,12 +260,15 @@ def accuracy_table(directory: str | Path | None = None, prefix: str = EVAL_PREFI
         if rec.get("difficulty"):  # an eval restricted to some levels says which
             fmt += f", levels {_span(rec['difficulty'])}"
         edge = ", ".join(edge_levels(rec["by_difficulty"])) or "none"
-        rows.append(((rec["task"], bool(rec.get("difficulty")), bool(rec.get("direct"))),
+        first = min((int(k) for k in rec["by_difficulty"]), default=0)
+        rows.append(((rec["task"], bool(rec.get("difficulty")), bool(rec.get("direct")), first),
                      f"| {rec['task']} | {fmt} | {overall} | {edge} | {levels} |"))
     if not rows:
         raise InvalidInput(f"no {prefix}*.json accuracy files in {d}; run "
                            "`bash recipes/default_eval.sh` first")
-    rows.sort(key=lambda r: r[0])  # per task: every level, then the restricted evals
+    # per task: every level, then the restricted evals, lower levels first (the trained
+    # levels, then the ladder past them)
+    rows.sort(key=lambda r: r[0])
     head = ["| task | format | held-out accuracy [95% CI] | edge of competence "
             f"(levels at {EDGE[0]:.0%}-{EDGE[1]:.0%}) | by difficulty "
             "(level: accuracy [95% CI]) |", "|---|---|---|---|---|"]
