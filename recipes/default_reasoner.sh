@@ -8,6 +8,10 @@
 #   SEED=1 INSTALL=0 RUN=runs/seed1 bash recipes/default_reasoner.sh
 #                                               # the same recipe with another seed,
 #                                               # kept in $RUN, not installed
+#   STEPS=36651 MINUTES=240 bash recipes/default_reasoner.sh
+#                                               # the shipped run's steps, on a host
+#                                               # slower than the one that trained it
+#                                               # (reports/seed1_retrain/README.md)
 #
 # Choices (measured by recipes/ablations/reasoner.sh -> reports/ablation_reasoner.json,
 # and benchmarks/train_throughput.py -> reports/train_throughput.json):
@@ -49,6 +53,7 @@ cd "$(dirname "$0")/.."
 PONDER=${PONDER:-.venv/bin/ponder}
 RUN=${RUN:-runs/default_reasoner}
 MINUTES=${MINUTES:-90}
+STEPS=${STEPS:-}  # set: stop after this many steps (or MINUTES, whichever comes first)
 PRESET=${PRESET:-small}
 CURRICULUM=${CURRICULUM:-uniform}
 LEVELS=${LEVELS:-arith=5,chain=5,countdown=2,perm=4}
@@ -68,6 +73,7 @@ ASSET=src/ponder/assets/default
   --preset "$PRESET" \
   --curriculum "$CURRICULUM" \
   --minutes "$MINUTES" \
+  ${STEPS:+--steps "$STEPS"} \
   --batch-size 4 \
   --pack-len "$PACK_LEN" \
   --lr 3e-3 \
