@@ -61,6 +61,7 @@ WEIGHTS=${WEIGHTS:-chain=2,countdown=1}
 STYLE=${STYLE:-chain=quoted}
 PACK_LEN=${PACK_LEN:-640}
 PRECISION=${PRECISION:-auto}
+POSITION_SPAN=${POSITION_SPAN:-1}  # >1: randomized rotary positions (--position-span)
 SEED=${SEED:-0}
 INSTALL=${INSTALL:-1}
 ASSET=src/ponder/assets/default
@@ -78,6 +79,7 @@ ASSET=src/ponder/assets/default
   --pack-len "$PACK_LEN" \
   --lr 3e-3 \
   --precision "$PRECISION" \
+  --position-span "$POSITION_SPAN" \
   --threads 2 \
   --seed "$SEED" \
   --eval-every 0 \
