@@ -47,14 +47,20 @@
 #     OUT=reports/ablation_precision.json RUNS=runs/ablation_precision \
 #     bash recipes/ablations/reasoner.sh
 #   # randomized positions as continued training of the bundled reasoner (INIT), 20
-#   # minutes an arm at its recipe's mixture, judged on the two levels past its training
-#   # (then RESUME=1 with the trained levels, to see what they cost there):
+#   # minutes an arm at its recipe's mixture, judged on the two levels past its training,
+#   # then (RESUME=1: no more training) on the trained levels, to see what they cost:
 #   ARMS="fine span" INIT=src/ponder/assets/default MINUTES=20 LR=3e-4 BATCH=4 \
-#     PACK_LEN=640 LEVELS=arith=5,chain=5,countdown=2,perm=4 \
+#     PACK_LEN=640 LEVELS=arith=5,chain=5,countdown=2,perm=4 SPAN=1.25 \
 #     EXTRA="--weights chain=2,countdown=1 --style chain=quoted" \
 #     EVAL_LEVELS="arith:6-7 chain:6-7 countdown:3-4 perm:5-6" N=1000 \
 #     DIR=reports/ablation_span OUT=reports/ablation_span.json RUNS=runs/ablation_span \
 #     bash recipes/ablations/reasoner.sh
+#   RESUME=1 ARMS="fine span" ...the same... \
+#     EVAL_LEVELS="arith:1-5 chain:1-5 countdown:1-2 perm:1-4" N=500 \
+#     DIR=reports/ablation_span_trained OUT=reports/ablation_span_trained.json \
+#     RUNS=runs/ablation_span bash recipes/ablations/reasoner.sh
+#   # and chain's length alone: python recipes/chain_factors.py --model \
+#   #   runs/ablation_span/ARM --distractors 0 --out reports/ablation_span_chain_factors_ARM.json
 #
 # Arms run two at a time with one thread each. Each arm's eval goes to
 # reports/ablation/<arm>_<task>.json; recipes/ablations/summarize.py pairs the arms on
