@@ -32,7 +32,8 @@
 #            vs PRM best-of-N              -> reports/edge_<task>_optimal_s<seed>.json
 #
 #   bash recipes/test_time/edge.sh                          # countdown, every stage
-#   TASK=chain STAGES=vote,rm,select EDGE=6 bash recipes/test_time/edge.sh
+#   STAGES=vote,rm,select bash recipes/test_time/edge.sh     # some stages
+#   TASK=chain EDGE=2,3 bash recipes/test_time/edge.sh      # set levels by hand
 #   RESUME=1 bash recipes/test_time/edge.sh                 # skip reports that exist
 set -euo pipefail
 cd "$(dirname "$0")/../.."

@@ -6,7 +6,7 @@ from safetensors.torch import load_file, save_file
 
 import ponder.lm.checkpoint as checkpoint
 from ponder.errors import ModelError
-from ponder.lm.checkpoint import load_checkpoint, save_checkpoint
+from ponder.lm.checkpoint import load_checkpoint, model_dir, save_checkpoint
 from ponder.lm.model import ModelConfig, Transformer
 from ponder.lm.tokenizer import CharTokenizer
 
@@ -33,6 +33,13 @@ def test_round_trip_gives_identical_logits(tmp_path):
     assert tok.stoi == TOK.stoi
     config = json.loads((tmp_path / "ck" / "config.json").read_text())
     assert config["model_type"] == "llama" and config["ponder"]["d_model"] == 32
+
+
+def test_model_dir_finds_a_runs_checkpoint_and_keeps_other_paths(tmp_path):
+    save_checkpoint(tmp_path / "run" / "checkpoint", tiny(0), TOK)
+    assert model_dir(tmp_path / "run") == tmp_path / "run" / "checkpoint"
+    assert model_dir(tmp_path / "run" / "checkpoint") == tmp_path / "run" / "checkpoint"
+    assert model_dir(str(tmp_path / "nothing")) == tmp_path / "nothing"  # left to the caller
 
 
 def test_failed_save_leaves_previous_checkpoint_intact(tmp_path, monkeypatch):

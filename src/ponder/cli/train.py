@@ -94,11 +94,13 @@ def _number(text: str) -> bool:
 
 
 def _checkpoint_dir(path: Path) -> Path:
-    """A checkpoint directory, or a training run's (``RUN/checkpoint``)."""
-    for d in (path, path / CHECKPOINT):
-        if (d / "config.json").is_file():
-            return d
-    raise ConfigError(f"--init: {path} holds no ponder checkpoint (config.json)")
+    """``--init``'s model directory (a checkpoint, or a training run's)."""
+    from ponder.lm.checkpoint import model_dir
+
+    d = model_dir(path)
+    if not (d / "config.json").is_file():
+        raise ConfigError(f"--init: {path} holds no ponder checkpoint (config.json)")
+    return d
 
 
 def register(app: typer.Typer) -> None:

@@ -26,6 +26,7 @@ from safetensors.torch import load_file, save_file
 from ponder.errors import ModelError
 from ponder.lm.model import ModelConfig, Transformer
 from ponder.lm.tokenizer import CharTokenizer
+from ponder.train.layout import CHECKPOINT  # torch-free names of a run's files
 
 WEIGHTS = "model.safetensors"
 TIED_HEAD = "lm_head.weight"  # tied to embed_tokens: not stored, rebuilt on load
@@ -55,6 +56,16 @@ def hf_config(cfg: ModelConfig, tok: CharTokenizer) -> dict[str, Any]:
         "pad_token_id": tok.pad_id,
         "torch_dtype": "float32",
     }
+
+
+def model_dir(path: str | Path) -> Path:
+    """The model directory ``path`` names: itself, or a training run's ``checkpoint/``
+    when ``path`` is a run directory (the run holds its model there)."""
+    p = Path(path).expanduser()
+    run_checkpoint = p / CHECKPOINT
+    if not (p / "config.json").exists() and (run_checkpoint / "config.json").exists():
+        return run_checkpoint
+    return p
 
 
 def atomic_dir(final: Path) -> Path:

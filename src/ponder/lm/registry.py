@@ -63,13 +63,10 @@ def _existing(path: str, what: str) -> Path:
 
 
 def _native(path: str, **kw: Any) -> LM:
-    p = _existing(path, "checkpoint directory")
-    run_checkpoint = p / "checkpoint"  # a training run directory holds its model there
-    if not (p / "config.json").exists() and (run_checkpoint / "config.json").exists():
-        p = run_checkpoint
+    from ponder.lm.checkpoint import model_dir
     from ponder.lm.native import NativeLM
 
-    return NativeLM.from_checkpoint(p, **kw)
+    return NativeLM.from_checkpoint(model_dir(_existing(path, "checkpoint directory")), **kw)
 
 
 def _hf(path: str, **kw: Any) -> LM:

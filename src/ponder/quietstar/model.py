@@ -148,9 +148,9 @@ def load_quietstar(spec: str, device: str = "cpu", cfg: ThoughtConfig | None = N
     bundled reasoner. Saved Quiet-STaR extras are loaded when present; otherwise the
     meta embeddings and mixing head are fresh (``cfg`` or the defaults)."""
     if spec.startswith("hf:"):
-        path = Path(spec[3:]).expanduser()
-        if not (path / "config.json").exists() and (path / "checkpoint" / "config.json").exists():
-            path = path / "checkpoint"  # a quiet-star run directory
+        from ponder.lm.checkpoint import model_dir
+
+        path = model_dir(spec[3:])  # a directory, or a quiet-star run's checkpoint/
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         from ponder.quietstar.hf import HFBackbone
@@ -162,13 +162,11 @@ def load_quietstar(spec: str, device: str = "cpu", cfg: ThoughtConfig | None = N
         backbone: Backbone = HFBackbone(lm)
         codec: Codec = HFCodec(AutoTokenizer.from_pretrained(str(path)), backbone.n_logits)
     else:
-        from ponder.lm.checkpoint import load_checkpoint
+        from ponder.lm.checkpoint import load_checkpoint, model_dir
         from ponder.lm.registry import default_model_path
         from ponder.quietstar.tokens import ThoughtCharTokenizer
 
-        path = Path(spec).expanduser() if spec else default_model_path()
-        if not (path / "config.json").exists() and (path / "checkpoint" / "config.json").exists():
-            path = path / "checkpoint"
+        path = model_dir(spec) if spec else default_model_path()
         lm, _, _ = load_checkpoint(path, device=device)
         codec = ThoughtCharTokenizer()
         backbone = NativeBackbone(lm, n_logits=codec.meta_base)

@@ -23,7 +23,6 @@ from ponder.lm.base import LM
 from ponder.lm.model import Transformer
 from ponder.lm.sampler import completion_logprobs
 from ponder.lm.tokenizer import CharTokenizer
-from ponder.train.layout import CHECKPOINT
 from ponder.train.rollout import TokenBatch
 
 
@@ -197,11 +196,9 @@ def open_policy(spec: str | None, *, lora: int = 0, compile: bool = False
         return HFPolicy.load(path, lora=lora), str(Path(path).expanduser())
     if lora:
         raise ConfigError("--lora applies to hf: models; the built-in model trains in full")
-    from ponder.lm.checkpoint import load_checkpoint
+    from ponder.lm.checkpoint import load_checkpoint, model_dir
     from ponder.lm.registry import default_model_path
 
-    path = Path(spec).expanduser() if spec else default_model_path()
-    if not (path / "config.json").exists() and (path / CHECKPOINT / "config.json").exists():
-        path = path / CHECKPOINT
+    path = model_dir(spec) if spec else default_model_path()
     model, tok, _ = load_checkpoint(path)
     return NativePolicy(model, tok, compile=compile), str(path)
