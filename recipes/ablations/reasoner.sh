@@ -18,6 +18,8 @@
 #   span        randomized rotary positions in training (--position-span SPAN, Ruoss
 #               et al. 2023) vs ordinary ones, judged past the trained levels
 #                                                                      (fine vs span)
+#   scaled      the span arm's model run at its training gaps (position_scale SPAN, no
+#               more training) vs at gap 1               (span vs scaled, fine vs scaled)
 #
 #   bash recipes/ablations/reasoner.sh              # every arm, then the summary
 #   ARMS="fine coarse" bash recipes/ablations/reasoner.sh
@@ -59,6 +61,14 @@
 #     EVAL_LEVELS="arith:1-5 chain:1-5 countdown:1-2 perm:1-4" N=500 \
 #     DIR=reports/ablation_span_trained OUT=reports/ablation_span_trained.json \
 #     RUNS=runs/ablation_span bash recipes/ablations/reasoner.sh
+#   # the span arm run at its training gaps (arm scaled: a rescaled copy, no training),
+#   # on the same two sets of problems:
+#   ARMS=scaled SPAN=1.25 EVAL_LEVELS="arith:6-7 chain:6-7 countdown:3-4 perm:5-6" \
+#     N=1000 DIR=reports/ablation_span OUT=reports/ablation_span.json \
+#     RUNS=runs/ablation_span bash recipes/ablations/reasoner.sh
+#   ARMS=scaled SPAN=1.25 EVAL_LEVELS="arith:1-5 chain:1-5 countdown:1-2 perm:1-4" N=500 \
+#     DIR=reports/ablation_span_trained OUT=reports/ablation_span_trained.json \
+#     RUNS=runs/ablation_span bash recipes/ablations/reasoner.sh
 #   # and chain's length alone: python recipes/chain_factors.py --model \
 #   #   runs/ablation_span/ARM --distractors 0 --out reports/ablation_span_chain_factors_ARM.json
 #
@@ -98,17 +108,23 @@ arm_flags() {
     base) echo "--preset base" ;;
     bf16) echo "--precision bf16" ;;
     span) echo "--position-span $SPAN" ;;
+    scaled) echo "" ;;
     *) echo "unknown arm $1" >&2; exit 2 ;;
   esac
 }
 
 run_arm() {
   local arm=$1
+  if [ "$arm" = scaled ]; then  # the span arm's model at position scale SPAN
+    [ -d "$RUNS/scaled/checkpoint" ] || .venv/bin/python recipes/ablations/rescale.py \
+      --model "$RUNS/span" --scale "$SPAN" --out "$RUNS/scaled/checkpoint"
+  else
   # shellcheck disable=SC2046
   "$PONDER" train --task "$TASKS" --max-difficulty "$LEVELS" \
     --minutes "$MINUTES" --batch-size "$BATCH" --lr "$LR" --threads 1 --seed "$SEED" \
     --eval-n 0 ${PACK_LEN:+--pack-len "$PACK_LEN"} ${INIT:+--init "$INIT"} $EXTRA \
     --quiet --out "$RUNS/$arm" $(arm_flags "$arm") ${RESUME:+--resume}
+  fi
   for spec in $EVAL_LEVELS; do
     task=${spec%%:*}; levels=${spec#*:}
     OMP_NUM_THREADS=1 "$PONDER" eval --model "$RUNS/$arm" --task "$task" --difficulty "$levels" \

@@ -34,7 +34,11 @@ COMPARISONS = [("format: fine vs coarse traces", "coarse", "fine"),
                ("precision: bf16 autocast vs float32 at equal time", "fine", "bf16"),
                ("chain format: constants listed first vs not", "fine", "listed"),
                ("chain format: constants quoted as stated vs not", "fine", "quoted"),
-               ("positions: randomized (span) vs ordinary in training", "fine", "span")]
+               ("positions: randomized (span) vs ordinary in training", "fine", "span"),
+               ("positions: randomized, run at the training gaps vs ordinary", "fine",
+                "scaled"),
+               ("positions: randomized, run at the training gaps vs at gap 1", "span",
+                "scaled")]
 TASKS = ("arith", "chain", "countdown", "perm")
 
 

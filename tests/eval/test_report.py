@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from ponder.eval.report import atomic_write_text, regenerate_readme, write_report
+from ponder.eval.report import regenerate_readme, write_report
 
 
 def test_report_records_provenance_and_readme_is_regenerated(tmp_path):
@@ -15,17 +15,6 @@ def test_report_records_provenance_and_readme_is_regenerated(tmp_path):
     readme = regenerate_readme(tmp_path).read_text()
     assert "demo_eval" in readme and "| accuracy | 0.75 |" in readme
     assert "| by_difficulty.2 | 0.5 |" in readme and "demo_eval.png" in readme
-
-
-def test_atomic_write_keeps_old_file_when_writing_fails(tmp_path):
-    p = tmp_path / "r.json"
-    atomic_write_text(p, "old")
-
-
-    with pytest.raises(TypeError):
-        atomic_write_text(p, object())  # not a string: the write fails
-    assert p.read_text() == "old"
-    assert [x.name for x in tmp_path.iterdir()] == ["r.json"]  # no temp file left
 
 
 def test_readme_sections_keep_their_own_figures_and_skip_non_reports(tmp_path):

@@ -4,6 +4,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
+import ponder.files as files
 import ponder.lm.checkpoint as checkpoint
 from ponder.errors import ModelError
 from ponder.lm.checkpoint import load_checkpoint, model_dir, save_checkpoint
@@ -132,4 +133,4 @@ def test_saved_checkpoint_directory_follows_the_umask_not_private(tmp_path):
     finally:
         os.umask(old)
     assert (tmp_path / "ck").stat().st_mode & 0o777 == 0o755
-    assert checkpoint._umask() == old
+    assert files._umask() == old

@@ -21,12 +21,13 @@ from ponder.lm.tokenizer import CharTokenizer
 TOK = CharTokenizer()
 
 
-def random_model(seed: int = 0) -> Transformer:
+def random_model(seed: int = 0, position_scale: float = 1.0) -> Transformer:
     """A small model with weights far from the init scale (and non-unit norms), so the
     logits spread over several units and any mismatch in the export would show."""
     torch.manual_seed(seed)
     cfg = ModelConfig(vocab_size=TOK.vocab_size, n_layer=3, n_head=4, d_model=64, d_ff=160,
-                      max_seq_len=128, rope_theta=500.0, norm_eps=1e-6)
+                      max_seq_len=128, rope_theta=500.0, norm_eps=1e-6,
+                      position_scale=position_scale)
     model = Transformer(cfg).eval()
     with torch.no_grad():
         for name, p in model.named_parameters():
@@ -60,6 +61,19 @@ def test_transformers_loads_llama_with_the_same_logits(exported):
         assert ours.abs().max() > 1.0  # logits far from zero, so the comparison means much
         worst = max(worst, (ours - theirs).abs().max().item())
     assert worst < 1e-4, worst
+
+
+def test_a_position_scale_exports_as_linear_rope_scaling(tmp_path):
+    model = random_model(position_scale=1.25)
+    save_checkpoint(tmp_path / "ck", model, TOK)
+    export_checkpoint(tmp_path / "ck", tmp_path / "hf")
+    assert load_checkpoint(tmp_path / "hf")[0].cfg.position_scale == 1.25
+    assert max_logit_difference(tmp_path / "ck", tmp_path / "hf", n_sequences=2,
+                                seq_len=64) < 1e-4
+    plain = random_model()
+    save_checkpoint(tmp_path / "plain", plain, TOK)
+    assert max_logit_difference(tmp_path / "plain", tmp_path / "hf", n_sequences=2,
+                                seq_len=64) > 1e-2  # the scale is what made them agree
 
 
 def test_max_logit_difference_helper(exported):

@@ -91,6 +91,16 @@ def test_metadata_and_vocabulary(exported):
     assert gguf_tokens(TOK)[0] == tokens
 
 
+def test_a_position_scale_is_written_as_linear_rope_scaling(tmp_path):
+    save_checkpoint(tmp_path / "ck", random_model(position_scale=1.25), TOK)
+    r = gguf.GGUFReader(export_gguf(tmp_path / "ck", tmp_path / "m.gguf"))
+    assert r.fields["llama.rope.scaling.type"].contents() == "linear"
+    assert r.fields["llama.rope.scaling.factor"].contents() == pytest.approx(0.8)
+    assert "llama.rope.scaling.type" not in gguf.GGUFReader(
+        export_gguf(tmp_path / "ck0", tmp_path / "p.gguf")
+        if save_checkpoint(tmp_path / "ck0", random_model(), TOK) else None).fields
+
+
 def test_errors_and_atomic_replacement(exported, tmp_path, monkeypatch):
     _, ck, _ = exported
     with pytest.raises(InvalidInput, match="should end in .gguf"):

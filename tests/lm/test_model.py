@@ -68,6 +68,19 @@ def test_positions_shift_rotary_embeddings_only_relatively():
     assert (base - scrambled).abs().max() > 1e-3
 
 
+@torch.no_grad()
+def test_position_scale_multiplies_every_rotary_position():
+    """A model with ``position_scale`` 2 at positions 0..T-1 is the same model at
+    positions 0, 2, 4, ...; a bad scale is refused."""
+    ids = torch.randint(0, V, (2, 12))
+    scaled, plain = tiny(position_scale=2.0), tiny()
+    doubled = plain(ids, positions=2 * torch.arange(12).expand(2, 12))
+    torch.testing.assert_close(scaled(ids), doubled, atol=1e-4, rtol=1e-4)
+    assert (scaled(ids) - plain(ids)).abs().max() > 1e-3
+    with pytest.raises(ValueError, match="position_scale"):
+        ModelConfig(position_scale=0.0)
+
+
 @pytest.mark.parametrize("name,millions", [("tiny", 0.3), ("small", 1.0), ("base", 4.0),
                                            ("large", 12.0)])
 def test_preset_parameter_counts(name, millions):

@@ -12,10 +12,10 @@ from ponder.lm.tokenizer import CharTokenizer
 TOK = CharTokenizer()
 
 
-def tiny(seed: int = 0) -> Transformer:
+def tiny(seed: int = 0, **kw) -> Transformer:
     torch.manual_seed(seed)
     cfg = ModelConfig(vocab_size=TOK.vocab_size, n_layer=2, n_head=4, d_model=32, d_ff=64,
-                      max_seq_len=64)
+                      max_seq_len=64, **kw)
     model = Transformer(cfg).eval()
     with torch.no_grad():  # sharper distributions than the init: fewer near-ties
         for p in model.parameters():
@@ -97,8 +97,9 @@ def test_bfloat16_cache_stays_close_to_forward_and_mostly_greedy_equal():
         Sampler(model, TOK, kv_dtype="float16")
 
 
-def test_greedy_equals_naive_loop_for_mixed_lengths_and_n():
-    model = tiny()
+@pytest.mark.parametrize("scale", [1.0, 1.25])
+def test_greedy_equals_naive_loop_for_mixed_lengths_and_n(scale):
+    model = tiny(position_scale=scale)  # the decoder's rotary table follows the scale
     prompts = [enc("12+7="), enc("a"), enc("the longest prompt here"), enc("7")]
     limits = [9, 20, 5, 14]  # rows finish at different steps: the batch is compacted
     out = Sampler(model, TOK).generate(prompts, n=2, max_tokens=limits, temperature=0)

@@ -38,9 +38,10 @@ def scale(
 ) -> None:
     """Run strategies at each budget on held-out problems; write reports/<name>.json
     (curves overall and per difficulty, coverage fit, efficiency) and reports/<name>.png."""
-    from ponder.eval.report import REPORTS_DIR, atomic_write_text, write_report
+    from ponder.eval.report import REPORTS_DIR, write_report
     from ponder.eval.scale import ScaleConfig, plot, run_scale, summarize
     from ponder.eval.stats import format_ci
+    from ponder.files import atomic_write_text
     from ponder.lm.registry import load_lm
     from ponder.lm.reward import open_scorer
     from ponder.tasks import get_task

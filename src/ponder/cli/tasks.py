@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import typer
@@ -14,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ponder.errors import PonderError, Unsupported
+from ponder.files import atomic_write_text
 from ponder.tasks import BUILTIN, Task, get_task
 from ponder.tasks.base import Problem, Split
 
@@ -110,16 +109,7 @@ def export(
     with Console(stderr=True).status(f"drawing {n} {task.name} problems..."):
         problems = task.problems(split, n, seed=seed, difficulty=difficulty)
         rows = [{**p.to_dict(), "trace": _trace(task, p, style)} for p in problems]
-    # Write next to the target and rename, so a reader never sees a half-written file
-    # and an interrupted export leaves the previous file intact.
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.writelines(json.dumps(row) + "\n" for row in rows)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(out, "".join(json.dumps(row) + "\n" for row in rows))
     note = "" if len(problems) == n else " (fewer distinct problems exist at this setting)"
     typer.echo(f"wrote {len(problems)} {task.name} problems ({split} split) to {out}{note}")
 

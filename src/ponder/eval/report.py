@@ -12,31 +12,15 @@ import os
 import platform
 import shlex
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from ponder.errors import InvalidInput
 from ponder.eval.stats import format_ci, wilson
+from ponder.files import atomic_write_text
 from ponder.lm.registry import weights_digest
 
 REPORTS_DIR = Path(os.environ.get("PONDER_REPORTS", "reports"))
-
-
-def atomic_write_text(path: str | Path, text: str) -> Path:
-    """Write ``text`` to ``path`` via a temporary file in the same directory + rename,
-    so readers never see a half-written file and a crash never destroys the old one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def finite(data: Any) -> Any:

@@ -11,11 +11,6 @@ into place, so an interrupted save never leaves a half-written checkpoint.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +19,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from ponder.errors import ModelError
+from ponder.files import staged_dir
 from ponder.lm.model import ModelConfig, Transformer
 from ponder.lm.tokenizer import CharTokenizer
 from ponder.train.layout import CHECKPOINT  # torch-free names of a run's files
@@ -34,7 +30,9 @@ TIED_HEAD = "lm_head.weight"  # tied to embed_tokens: not stored, rebuilt on loa
 
 def hf_config(cfg: ModelConfig, tok: CharTokenizer) -> dict[str, Any]:
     """The ``LlamaConfig`` fields that reproduce ``cfg`` in transformers."""
-    return {
+    scaling = ({"rope_scaling": {"rope_type": "linear", "factor": 1.0 / cfg.position_scale}}
+               if cfg.position_scale != 1.0 else {})
+    return {**scaling,
         "architectures": ["LlamaForCausalLM"],
         "model_type": "llama",
         "vocab_size": cfg.vocab_size,
@@ -66,69 +64,6 @@ def model_dir(path: str | Path) -> Path:
     if not (p / "config.json").exists() and (run_checkpoint / "config.json").exists():
         return run_checkpoint
     return p
-
-
-def atomic_dir(final: Path) -> Path:
-    """A fresh temporary directory next to ``final``; ``commit_dir(tmp, final)`` puts it
-    in place once everything is written (``staged_dir`` does both)."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
-    tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it 0700; a model dir is shared like any other
-    return tmp
-
-
-def _umask() -> int:
-    """The process umask, read without changing it where Linux reports it."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    except OSError:
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def commit_dir(tmp: Path, final: Path) -> None:
-    """Replace ``final`` by ``tmp`` (rename is atomic on one filesystem)."""
-    old = None
-    if final.exists():
-        old = final.with_name(f".{final.name}.old-{os.getpid()}")
-        os.replace(final, old)
-    os.replace(tmp, final)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
-@contextmanager
-def staged_dir(final: Path) -> Iterator[Path]:
-    """A temporary directory to write ``final`` into: renamed into place when the block
-    ends, deleted when it raises (an existing ``final`` is then left as it was)."""
-    tmp = atomic_dir(final)
-    try:
-        yield tmp
-        commit_dir(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-@contextmanager
-def staged_file(final: Path) -> Iterator[Path]:
-    """A temporary path next to ``final`` for a writer that opens files by name (the
-    ``gguf`` package's): renamed into place, readable as any written file, when the
-    block ends; deleted when it raises (an existing ``final`` is then left as it was)."""
-    fd, name = tempfile.mkstemp(prefix=f".{final.name}.tmp-", dir=final.parent)
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        yield tmp
-        tmp.chmod(0o666 & ~_umask())  # mkstemp makes it 0600
-        os.replace(tmp, final)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def save_weights(directory: Path, state: dict[str, torch.Tensor], tied: str) -> None:

@@ -17,13 +17,13 @@ from pathlib import Path
 import torch
 
 from ponder.errors import InvalidInput, ModelError
+from ponder.files import staged_dir
 from ponder.lm.checkpoint import (
     TIED_HEAD,
     hf_config,
     load_checkpoint,
     read_json,
     save_weights,
-    staged_dir,
     write_recipe,
 )
 

@@ -28,7 +28,8 @@ from pathlib import Path
 import torch
 
 from ponder.errors import InvalidInput, ModelError
-from ponder.lm.checkpoint import load_checkpoint, staged_file
+from ponder.files import staged_file
+from ponder.lm.checkpoint import load_checkpoint
 from ponder.lm.model import ModelConfig
 from ponder.lm.tokenizer import BOS, EOS, PAD, SPECIALS, CharTokenizer
 
@@ -125,6 +126,9 @@ def export_gguf(ckpt_dir: str | Path, out_file: str | Path) -> Path:
         w.add_head_count_kv(cfg.n_head)
         w.add_rope_dimension_count(cfg.head_dim)
         w.add_rope_freq_base(cfg.rope_theta)
+        if cfg.position_scale != 1.0:  # llama.cpp multiplies positions by 1/factor
+            w.add_rope_scaling_type(gguf.RopeScalingType.LINEAR)
+            w.add_rope_scaling_factor(1.0 / cfg.position_scale)
         w.add_layer_norm_rms_eps(cfg.norm_eps)
         w.add_vocab_size(cfg.vocab_size)
         texts, types = gguf_tokens(tok)

@@ -20,7 +20,8 @@ import torch.nn as nn
 from safetensors.torch import load_file, save_file
 
 from ponder.errors import ModelError
-from ponder.lm.checkpoint import staged_dir, write_recipe
+from ponder.files import staged_dir
+from ponder.lm.checkpoint import write_recipe
 from ponder.lm.hf import HFLM, load_model
 from ponder.lm.reward import RewardConfig, step_spans
 

@@ -24,7 +24,8 @@ from typing import Any
 import torch
 
 from ponder.errors import ModelError
-from ponder.lm.checkpoint import staged_dir, write_recipe
+from ponder.files import staged_dir
+from ponder.lm.checkpoint import write_recipe
 
 PROBE = "Question: what is 12 times 7? Think step by step, then answer."
 

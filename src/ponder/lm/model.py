@@ -35,6 +35,10 @@ class ModelConfig:
     max_seq_len: int = 1024
     rope_theta: float = 10000.0
     norm_eps: float = 1e-5
+    # rotary positions are multiplied by this before rotating (linear rope scaling with
+    # factor 1/position_scale in transformers and llama.cpp): a model trained on
+    # randomized positions of mean gap s is run at its training scale with s
+    position_scale: float = 1.0
 
     def __post_init__(self) -> None:
         if self.d_model % self.n_head or (self.d_model // self.n_head) % 2:
@@ -42,6 +46,8 @@ class ModelConfig:
                 f"d_model ({self.d_model}) must split into n_head ({self.n_head}) heads "
                 "of even size"
             )
+        if not self.position_scale > 0:
+            raise ValueError(f"position_scale must be > 0, got {self.position_scale}")
 
     @property
     def head_dim(self) -> int:
@@ -81,10 +87,11 @@ class RMSNorm(nn.Module):
 
 
 def rope_tables(cfg: ModelConfig, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos/sin for integer ``positions`` of shape (B, T) -> two (B, 1, T, hs) tensors."""
+    """cos/sin for integer ``positions`` of shape (B, T) -> two (B, 1, T, hs) tensors
+    (positions scaled by ``cfg.position_scale``)."""
     hs = cfg.head_dim
     inv_freq = 1.0 / (cfg.rope_theta ** (torch.arange(0, hs, 2, dtype=torch.float32) / hs))
-    freqs = positions.float()[..., None] * inv_freq  # (B, T, hs/2)
+    freqs = (positions.float() * cfg.position_scale)[..., None] * inv_freq  # (B, T, hs/2)
     emb = torch.cat([freqs, freqs], dim=-1)[:, None]  # (B, 1, T, hs)
     return emb.cos(), emb.sin()
 

@@ -181,7 +181,7 @@ def save_quietstar(qs: QuietStar, path: str | Path, recipe: dict[str, Any] | Non
                    ) -> Path:
     """Write the base model's directory (ponder checkpoint or transformers format) plus
     the Quiet-STaR files, atomically (a temporary sibling renamed into place)."""
-    from ponder.lm.checkpoint import staged_dir
+    from ponder.files import staged_dir
 
     final = Path(path)
     with staged_dir(final) as tmp:

@@ -39,7 +39,7 @@ from typing import Any
 import torch
 
 from ponder.errors import ConfigError
-from ponder.eval.report import atomic_write_text
+from ponder.files import atomic_write_text
 from ponder.quietstar.model import QuietStar, ThoughtConfig, save_quietstar
 from ponder.quietstar.objective import (
     LossConfig,

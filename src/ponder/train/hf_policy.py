@@ -11,7 +11,7 @@ once, its key/value cache shared by those rows, in the forward and the backward 
 saved policy is a plain ``save_pretrained`` directory (LoRA merged into the weights, so
 every ``hf:`` command loads it; the adapters alone are kept in its ``adapter/``
 folder), written to a temporary sibling and renamed into place
-(``ponder.lm.checkpoint.staged_dir``).
+(``ponder.files.staged_dir``).
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ from typing import Any
 import torch
 
 from ponder.errors import ConfigError
+from ponder.files import staged_dir
 from ponder.lm.base import LM
-from ponder.lm.checkpoint import staged_dir, write_recipe
+from ponder.lm.checkpoint import write_recipe
 from ponder.lm.hf import HFLM, completion_logprobs, load_model
 from ponder.train.policy import decay_groups, fit
 from ponder.train.rollout import TokenBatch

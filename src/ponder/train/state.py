@@ -14,9 +14,7 @@ step-k+1 weights. Each file is written to a temporary sibling and renamed into p
 from __future__ import annotations
 
 import json
-import os
 import random
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ from typing import Any
 import torch
 
 from ponder.errors import ConfigError
+from ponder.files import atomic_write_bytes
 from ponder.train.layout import CHECKPOINT, METRICS, STATE
 
 __all__ = ["CHECKPOINT", "METRICS", "STATE"]
@@ -42,21 +41,6 @@ class RunState:
     tokens: int = 0  # tokens processed
     elapsed: float = 0.0  # seconds of wall-clock spent in earlier sessions of this run
     meta: dict[str, Any] = field(default_factory=dict)  # e.g. model config, run recipe
-
-
-def atomic_write_bytes(path: Path, write) -> None:
-    """Call ``write(file)`` on a temporary sibling of ``path``, fsync, rename into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save_state(run_dir: Path, state: RunState, model: torch.nn.Module,
