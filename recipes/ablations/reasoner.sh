@@ -15,8 +15,11 @@
 #   quoted      chain traces that restate a constant as the prompt states it
 #               (`x is 2`) where they first use it vs the default      (quoted vs fine)
 #   precision   bf16 autocast vs float32 at equal time                 (fine vs bf16)
-#   span        randomized rotary positions in training (--position-span SPAN, Ruoss
-#               et al. 2023) vs ordinary ones, judged past the trained levels
+#   jitter      randomized rotary positions in training (--position-span SPAN, Ruoss
+#               et al. 2023: gaps varying around 1) vs ordinary ones, judged past the
+#               trained levels and on them                           (fine vs jitter)
+#   span        the first version of jitter (at commit b3db3a5, positions not divided
+#               by the span: mean gap SPAN in training, 1 at test); rerun it there
 #                                                                      (fine vs span)
 #   scaled      the span arm's model run at its training gaps (position_scale SPAN, no
 #               more training) vs at gap 1               (span vs scaled, fine vs scaled)
@@ -50,7 +53,8 @@
 #     bash recipes/ablations/reasoner.sh
 #   # randomized positions as continued training of the bundled reasoner (INIT), 20
 #   # minutes an arm at its recipe's mixture, judged on the two levels past its training,
-#   # then (RESUME=1: no more training) on the trained levels, to see what they cost:
+#   # then (RESUME=1: no more training) on the trained levels, to see what they cost
+#   # (the span arm at commit b3db3a5; the jitter arm, ARMS=jitter, the same way now):
 #   ARMS="fine span" INIT=src/ponder/assets/default MINUTES=20 LR=3e-4 BATCH=4 \
 #     PACK_LEN=640 LEVELS=arith=5,chain=5,countdown=2,perm=4 SPAN=1.25 \
 #     EXTRA="--weights chain=2,countdown=1 --style chain=quoted" \
@@ -107,7 +111,8 @@ arm_flags() {
     competence) echo "--curriculum competence" ;;
     base) echo "--preset base" ;;
     bf16) echo "--precision bf16" ;;
-    span) echo "--position-span $SPAN" ;;
+    jitter) echo "--position-span $SPAN" ;;
+    span) echo "arm span was measured at commit b3db3a5; rerun it there" >&2; exit 2 ;;
     scaled) echo "" ;;
     *) echo "unknown arm $1" >&2; exit 2 ;;
   esac

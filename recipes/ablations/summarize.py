@@ -38,7 +38,11 @@ COMPARISONS = [("format: fine vs coarse traces", "coarse", "fine"),
                ("positions: randomized, run at the training gaps vs ordinary", "fine",
                 "scaled"),
                ("positions: randomized, run at the training gaps vs at gap 1", "span",
-                "scaled")]
+                "scaled"),
+               ("positions: jittered around gap 1 (jitter) vs ordinary in training",
+                "fine", "jitter"),
+               ("positions: jittered around gap 1 vs mean gap SPAN at gap 1", "span",
+                "jitter")]
 TASKS = ("arith", "chain", "countdown", "perm")
 
 

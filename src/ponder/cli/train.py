@@ -160,9 +160,8 @@ def register(app: typer.Typer) -> None:
             "kept, so --preset does not apply."),
         position_span: float | None = typer.Option(
             None, "--position-span", help="Rotary positions of a training row: 1 = "
-            "0..T-1; s > 1 = an ordered random sample of T positions from [0, s*T), so "
-            "that longer distances than the rows' occur in training (Ruoss et al. 2023) "
-            "[1]."),
+            "0..T-1; s > 1 = an ordered random sample of T slots of [0, s*T) divided by s: "
+            "gaps that vary around 1 (Ruoss et al. 2023) [1]."),
         threads: int | None = typer.Option(
             None, "--threads", min=0, help="CPU threads (0: all) [1: safest on a busy machine; "
             "2 trains 1.7x faster on an idle 2-core one]."),

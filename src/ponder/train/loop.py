@@ -84,7 +84,7 @@ class TrainConfig:
     seed: int = 0  # model initialisation and data order
     threads: int = 0  # CPU threads for this run (0: torch's default); see train()
     # rotary positions of a training row: 1 = 0..T-1; s > 1 = an ordered random sample of
-    # T positions from [0, s*T) (ponder.train.positions), so that longer distances occur
+    # T slots of [0, s*T) divided by s, gaps varying around 1 (ponder.train.positions)
     position_span: float = 1.0
 
     def __post_init__(self) -> None:
