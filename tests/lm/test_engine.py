@@ -194,6 +194,55 @@ def test_a_prompt_that_continues_a_finished_sequence_reuses_its_keys_and_values(
     assert rest.flops == pytest.approx(cold[0][0].flops)
 
 
+def test_prompts_a_few_tokens_past_a_stored_sequence_are_fed_by_decoding_steps():
+    """Up to FEED_MAX new tokens go through the batch's decoding steps (no prefill),
+    longer remainders through a prefill after the stored part; either way the samples
+    are the ones a fresh engine draws for the same seeds, beside other rows."""
+    model = tiny()
+    s = Sampler(model, TOK)
+    prompt = enc("a prompt of twenty-five chars")
+    (whole,), = s.generate([prompt], max_tokens=30, temperature=0)
+    ids = ids_of(whole)
+    fed = prompt + ids[:10] + TOK.encode("xy")  # 2 tokens past the stored sequence
+    hot = prompt + ids[:10] + TOK.encode(" then twelve")  # 12 past it
+    prompts = [fed, enc("a cold prompt"), hot]
+    before, steps = s.prefill_tokens, s.engine.steps
+    out = s.generate(prompts, n=2, max_tokens=8, temperature=0.8, seeds=[1, 2, 3, 4, 5, 6])
+    assert s.engine.prefix_hits == 2 and s.prefill_tokens - before == 2 + 14 + 12
+    assert s.engine.steps - steps >= 7 + 2  # the fed rows decoded their 2 tokens first
+    cold = Sampler(model, TOK).generate(prompts, n=2, max_tokens=8, temperature=0.8,
+                                        seeds=[1, 2, 3, 4, 5, 6])
+    for mine, theirs in zip(out, cold, strict=True):
+        assert [c.text for c in mine] == [c.text for c in theirs]
+        for a, b in zip(mine, theirs, strict=True):
+            assert a.token_logprobs == pytest.approx(b.token_logprobs, abs=1e-4)
+            assert a.flops == pytest.approx(b.flops)
+
+
+def test_a_cancelled_row_still_feeding_its_prompt_is_dropped():
+    model = tiny()
+    s = Sampler(model, TOK)
+    prompt = enc("a prompt of twenty-five chars")
+    (whole,), = s.generate([prompt], max_tokens=30, temperature=0)
+
+    class SetOnSecondLook(threading.Event):  # admitted, then cancelled while feeding
+        looks = 0
+
+        def is_set(self):
+            self.looks += 1
+            return self.looks > 1
+
+    stop_it = SetOnSecondLook()
+    q = Request(tuple(prompt + ids_of(whole)[:10] + TOK.encode("xyz")), 5, seed=0,
+                cancelled=stop_it)
+    s.engine.submit([q])
+    with pytest.raises(Cancelled):
+        q.future.result(timeout=30)
+    assert s.engine.prefix_hits == 1 and s.engine.n_feeding == 0
+    again = s.generate([enc("ok")], max_tokens=5, temperature=0)[0][0]
+    assert ids_of(again) == naive_greedy(model, enc("ok"), 5, TOK.eos_id)
+
+
 def test_an_idle_worker_ends_and_the_next_call_starts_another(monkeypatch):
     """The worker does not stay on (its OpenMP threads would spin beside other work)."""
     monkeypatch.setattr("ponder.lm.threads.IDLE_EXIT_S", 0.2)

@@ -6,7 +6,9 @@ their futures; a single worker thread owns the model and runs a loop of
 
     admit  -> pending requests fill free rows: their distinct prompts are prefilled
               once (the ``n`` samples of a prompt, the expansions of a search node
-              share it) and their keys/values copied into the rows;
+              share it) and their keys/values copied into the rows; a prompt that
+              continues a stored sequence by a few tokens (a beam's next step) gets
+              the stored keys/values in its row and decodes the rest with the batch;
     sample -> one token for every active row, each with its own temperature, nucleus,
               seed, stop strings and token limit; finished rows hand their
               ``Completion`` to the caller and free their row;
@@ -57,15 +59,12 @@ import torch.nn.functional as F
 from ponder.lm import layout, threads
 from ponder.lm.base import Cancelled, Completion
 from ponder.lm.layout import NOISE_BLOCK, CacheArena, RowLayout
-from ponder.lm.prefix import PrefixStore, prefill_many
+from ponder.lm.prefix import FEED_MAX, PrefixStore, keep_row, prefill_many, split_hits
 from ponder.lm.sampling import gumbel_choice
 
 if TYPE_CHECKING:
     from ponder.lm.fused import FusedDecoder
     from ponder.lm.sampler import Sampler
-
-MIN_PREFIX = 16  # shorter finished sequences are not kept for reuse
-
 
 _ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
 
@@ -101,6 +100,7 @@ class _Row:
     toks: list[int] = field(default_factory=list)
     lps: list[float] = field(default_factory=list)
     stop_ends: frozenset[int] = frozenset()
+    feed: deque[int] = field(default_factory=deque)  # prompt tokens still to decode
 
 
 class Engine(RowLayout):
@@ -176,6 +176,7 @@ class Engine(RowLayout):
         self.col = 0  # the column the next decode step writes
         self.hi = 0  # rows [0, hi) are decoded; free rows below hi are holes
         self.n_active = 0  # rows holding a request
+        self.n_feeding = 0  # rows still decoding the rest of their prompt
         self._admitting: list[Request] = []  # taken from the queue, not yet in a row
         self._segs = None
 
@@ -269,20 +270,17 @@ class Engine(RowLayout):
         s, dec = self.sampler, self.dec
         assert dec is not None
         uniq = list(dict.fromkeys(q.prompt for q in taken))
+        # a thinking decoder draws from a row's generator at every step: no feeding there
+        cold, hot, fed = split_hits(self.prefixes, uniq, 0 if dec.scratch else FEED_MAX)
         # (prompts, logits (U, V), cache of width P, (U, P) mask of real slots or None)
         groups: list[tuple[list[tuple[int, ...]], torch.Tensor, list[torch.Tensor],
                            torch.Tensor | None]] = []
-        cold, hot = [], []
-        for prompt in uniq:
-            hit = self.prefixes.longest(prompt)
-            # a short shared head (the same instructions) is not worth a prefill alone
-            if hit is None or hit[0] < max(MIN_PREFIX, len(prompt) // 2):
-                cold.append(prompt)
-            else:
-                hot.append((prompt, hit))
-        hot.sort(key=lambda h: -len(h[0]))
         self.arena.reset()  # the last admission's prefill caches are no longer read
         new_cache = partial(self.arena.new_cache, dec)
+        for p, (known, _) in [*hot, *fed.items()]:
+            s.prefill_tokens += len(p) - known
+            self.prefix_hits += 1
+            self.prefix_tokens_saved += known
         while hot:  # continuations of stored sequences, in batches of bounded width
             width, n = len(hot[0][0]), 1
             while n < len(hot) and (n + 1) * width <= layout.PREFILL_TOKENS:
@@ -291,14 +289,11 @@ class Engine(RowLayout):
             logits, tmp, real = prefill_many(dec, [p for p, _ in part], [h for _, h in part],
                                              new_cache)
             groups.append(([p for p, _ in part], logits, tmp, real))
-            known = sum(h[0] for _, h in part)
-            s.prefill_tokens += sum(len(p) for p, _ in part) - known
-            self.prefix_hits += len(part)
-            self.prefix_tokens_saved += known
         if cold:
             logits, tmp, _, real_u = s._prefill(dec, cold, new_cache)
             groups.append((cold, logits, tmp, real_u))
-        self.col = max([self.col] + [g[2][0].shape[3] for g in groups])
+        self.col = max([self.col] + [g[2][0].shape[3] for g in groups]
+                       + [known for known, _ in fed.values()])
         free = [r for r in range(self.hi) if self.rows[r] is None]
         free += range(self.hi, self.hi + len(taken) - len(free))
         dst = free[: len(taken)]
@@ -307,23 +302,11 @@ class Engine(RowLayout):
         self.n_active += len(taken)
         self.peak_rows = max(self.peak_rows, self.n_active)
         self._segs = None
-        for prompts, logits, tmp, real_u in groups:
-            where = {p: u for u, p in enumerate(prompts)}
-            mine = [(r, where[q.prompt]) for r, q in zip(dst, taken, strict=True)
-                    if q.prompt in where]
-            d = torch.tensor([r for r, _ in mine])
-            src = torch.tensor([u for _, u in mine])
-            P = tmp[0].shape[3]
-            c0 = self.col - P
-            for dw, sw in layout.waves(mine, len(prompts)):  # index_copy_: no gather/scatter
-                for kv, t in zip(self.cache, tmp, strict=True):
-                    kv.narrow(3, c0, P).index_copy_(1, dw, t if sw is None
-                                                    else t.index_select(1, sw))
-            self.real[d] = False
-            self.real[d, c0:self.col] = real_u[src] if real_u is not None else True
-            self.logits[d] = logits[src]
+        layout.place_prefills(self.cache, self.real, self.logits, self.col, groups,
+                              [(r, q.prompt) for r, q in zip(dst, taken, strict=True)])
         d = torch.tensor(dst)
-        self.pos[d] = torch.tensor([len(q.prompt) for q in taken])
+        self.pos[d] = torch.tensor([fed[q.prompt][0] if q.prompt in fed else len(q.prompt)
+                                    for q in taken])
         self.noise_t[d] = 0
         self.temp[d] = torch.tensor([q.temperature for q in taken], dtype=self.temp.dtype)
         self.top_p[d] = torch.tensor([q.top_p for q in taken], dtype=self.top_p.dtype)
@@ -333,28 +316,17 @@ class Engine(RowLayout):
             if q.stop not in ends:
                 ends[q.stop] = frozenset(i for i, piece in enumerate(s.pieces)
                                          if any(x[-1] in piece for x in q.stop))
-            self.rows[r] = _Row(q, torch.Generator().manual_seed(q.seed), shares[q.prompt],
-                                stop_ends=ends[q.stop])
+            row = self.rows[r] = _Row(q, torch.Generator().manual_seed(q.seed),
+                                      shares[q.prompt], stop_ends=ends[q.stop])
+            if q.prompt in fed:  # the stored part in place; the rest is fed by decoding
+                known, kv = fed[q.prompt]
+                for dst_kv, t in zip(self.cache, kv, strict=True):
+                    dst_kv[:, r, :, self.col - known:self.col] = t
+                self.real[r] = False
+                self.real[r, self.col - known:self.col] = True
+                row.feed = deque(q.prompt[known:])
+                self.n_feeding += 1
         self._admitting = []
-
-    def _keep(self, r: int, row: _Row) -> None:
-        """Store the keys/values row ``r`` computed (its prompt and every sampled token
-        but the last, which was never fed back), for prompts that continue it: the next
-        step of a beam, a node's children in MCTS, a revision of an earlier attempt."""
-        key = row.req.prompt + tuple(row.toks[:-1])
-        if len(key) < MIN_PREFIX or not self.prefixes.max_bytes:
-            return
-        if key in self.prefixes.entries:  # the same text again: no copy needed
-            self.prefixes.put(key, [])
-            return
-        start = self.col - len(key)  # the row ends at the last column decoded
-        if start >= 0 and bool(self.real[r, start:self.col].all()):  # one run: a slice
-            self.prefixes.put(key, [kv[:, r, :, start:self.col].clone() for kv in self.cache])
-            return
-        cols = self.real[r].nonzero().squeeze(1)  # a prefix continued after a gap
-        if len(cols) != len(key):  # pragma: no cover - a bookkeeping error, not input
-            return
-        self.prefixes.put(key, [kv[:, r].index_select(2, cols) for kv in self.cache])
 
     def _sample(self) -> None:
         hi, dec = self.hi, self.dec
@@ -366,6 +338,11 @@ class Engine(RowLayout):
         logp = F.log_softmax(logits, dim=-1)
         tok = logp.argmax(dim=-1)
         act = self._active()
+        if self.n_feeding:  # rows decoding the rest of their prompt sample nothing yet
+            act = self._feed(act, tok)
+            if not act:
+                self.tok[:hi] = tok
+                return
         act_t = torch.tensor(act)
         sr = act_t[self.temp[act_t] > 0]
         if len(sr):
@@ -401,17 +378,41 @@ class Engine(RowLayout):
             if reason is not None:
                 if self.log is not None:
                     self.log.append((q.prompt, len(row.toks), q.temperature))
-                self._keep(r, row)
+                if self.prefixes.max_bytes:  # the next step of a beam, a node's children
+                    keep_row(self.prefixes, self.cache, self.real[r], r,
+                             q.prompt + tuple(row.toks[:-1]), self.col)
                 done.append(r)
                 q.future.set_result(self.sampler._completion(
                     len(q.prompt), row.toks, row.lps, reason, list(q.stop), share=row.share))
         if done:
             self._free(done)
 
+    def _feed(self, act: list[int], tok: torch.Tensor) -> list[int]:
+        """Set the next prompt token of each row still feeding its prompt, and return
+        the rows that sample (a cancelled feeding row is dropped here)."""
+        sampling, done = [], []
+        for r in act:
+            row = self.rows[r]
+            assert row is not None
+            if not row.feed:
+                sampling.append(r)
+            elif row.req.cancelled is not None and row.req.cancelled.is_set():
+                done.append(r)
+                row.req.future.set_exception(Cancelled())
+            else:
+                tok[r] = row.feed.popleft()
+                self.n_feeding -= not row.feed
+        if done:
+            self._free(done)
+        return sampling
+
     def _free(self, rows: list[int]) -> None:
         self._segs = None
         self.n_active -= len(rows)
         for r in rows:
+            row = self.rows[r]
+            if row is not None and row.feed:
+                self.n_feeding -= 1
             self.rows[r] = None
         idx = torch.tensor(rows)
         self.real[idx] = False
@@ -442,4 +443,5 @@ class Engine(RowLayout):
         self.col += 1
         self.steps += 1
         self.row_steps += self.n_active
-        self.kv_live += sum(len(r.req.prompt) + len(r.toks) for r in self.rows[:hi] if r)
+        self.kv_live += sum(len(r.req.prompt) + len(r.toks) - len(r.feed)
+                            for r in self.rows[:hi] if r)

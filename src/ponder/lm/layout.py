@@ -287,6 +287,29 @@ def move_rows(cache: list[torch.Tensor], pairs: list[tuple[int, int]], first: in
                 free.append(s)
 
 
+def place_prefills(cache: list[torch.Tensor], real: torch.Tensor, logits: torch.Tensor,
+                   col: int, groups: list[tuple[list[tuple[int, ...]], torch.Tensor,
+                                               list[torch.Tensor], torch.Tensor | None]],
+                   rows: list[tuple[int, tuple[int, ...]]]) -> None:
+    """Copy each prefill group's keys/values (prompts, next-token logits (U, V), cache of
+    width P, (U, P) mask of real slots or None) into the ``(row, prompt)`` rows that take
+    its prompts, right-aligned before column ``col``, with their masks and logits."""
+    for prompts, group_logits, tmp, real_u in groups:
+        where = {p: u for u, p in enumerate(prompts)}
+        mine = [(r, where[p]) for r, p in rows if p in where]
+        d = torch.tensor([r for r, _ in mine])
+        src = torch.tensor([u for _, u in mine])
+        P = tmp[0].shape[3]
+        c0 = col - P
+        for dw, sw in waves(mine, len(prompts)):  # index_copy_: no gather/scatter
+            for kv, t in zip(cache, tmp, strict=True):
+                kv.narrow(3, c0, P).index_copy_(1, dw, t if sw is None
+                                                else t.index_select(1, sw))
+        real[d] = False
+        real[d, c0:col] = real_u[src] if real_u is not None else True
+        logits[d] = group_logits[src]
+
+
 def waves(pairs: list[tuple[int, int]], n: int
           ) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
     """``(row, prompt)`` pairs (rows distinct, prompts in range(n), each any number of

@@ -9,6 +9,11 @@ from typing import Any
 
 import torch
 
+MIN_PREFIX = 16  # shorter finished sequences are not kept for reuse
+# a prompt that continues a stored sequence by at most this many tokens is not prefilled:
+# the stored keys/values go straight into its row and decoding steps feed the rest
+FEED_MAX = 8
+
 
 class _Node:
     __slots__ = ("children", "count", "entry")
@@ -72,6 +77,50 @@ class PrefixStore:
             return None
         self.entries.move_to_end(node.entry)
         return depth, [t.narrow(2, 0, depth) for t in self.entries[node.entry]]
+
+
+def keep_row(store: PrefixStore, cache: list[torch.Tensor], real: torch.Tensor, r: int,
+             key: tuple[int, ...], col: int) -> None:
+    """Store the keys/values that row ``r`` of an engine's ``cache`` holds for ``key``
+    (its prompt and every sampled token but the last, which was never fed back; ``real``
+    marks the row's columns, the last one decoded is ``col - 1``), for prompts that
+    continue it: the next step of a beam, a node's children in MCTS, a revision."""
+    if len(key) < MIN_PREFIX:
+        return
+    if key in store.entries:  # the same text again: no copy needed
+        store.put(key, [])
+        return
+    start = col - len(key)
+    if start >= 0 and bool(real[start:col].all()):  # one run: a slice
+        store.put(key, [kv[:, r, :, start:col].clone() for kv in cache])
+        return
+    cols = real.nonzero().squeeze(1)  # a prefix continued after a gap
+    if len(cols) != len(key):  # pragma: no cover - a bookkeeping error, not input
+        return
+    store.put(key, [kv[:, r].index_select(2, cols) for kv in cache])
+
+
+Hit = tuple[int, list[torch.Tensor]]
+
+
+def split_hits(store: PrefixStore, prompts: list[tuple[int, ...]], feed_max: int
+               ) -> tuple[list[tuple[int, ...]], list[tuple[tuple[int, ...], Hit]],
+                          dict[tuple[int, ...], Hit]]:
+    """Sort ``prompts`` by what the store holds of them: (cold: prefilled whole; hot:
+    prefilled after their stored part, longest first; fed: at most ``feed_max`` tokens
+    past their stored part, left to decoding steps). A short shared head (the same
+    instructions) is not worth a hit."""
+    cold, hot, fed = [], [], {}
+    for prompt in prompts:
+        hit = store.longest(prompt)
+        if hit is None or hit[0] < max(MIN_PREFIX, len(prompt) // 2):
+            cold.append(prompt)
+        elif len(prompt) - hit[0] <= feed_max:
+            fed[prompt] = hit
+        else:
+            hot.append((prompt, hit))
+    hot.sort(key=lambda h: -len(h[0]))
+    return cold, hot, fed
 
 
 def _nbytes(kv: list[torch.Tensor]) -> int:
