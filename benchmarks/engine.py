@@ -34,6 +34,7 @@ numbers measure the policy's generation alone.
     python benchmarks/engine.py                          # the bundled reasoner
     python benchmarks/engine.py --json reports/engine_benchmark.json
     python benchmarks/engine.py --max-segments 4,1     # runs of rows vs one span, same run
+    python benchmarks/engine.py --feed-max 8,0         # stored prefixes fed vs prefilled
     python benchmarks/engine.py --compile              # decoding step compiled, everywhere
 """
 
@@ -52,6 +53,7 @@ import torch
 
 from ponder.eval.accuracy import evaluate_tasks
 from ponder.eval.scale import ScaleConfig, run_scale
+from ponder.files import atomic_write_text
 from ponder.lm import layout
 from ponder.lm.registry import load_lm, weights_digest
 from ponder.lm.template import prompt_for, split_thinking
@@ -203,6 +205,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     "MAX_SEGMENTS), comma-separated to compare in the same run: the first "
                     "is reported plainly, the others as '<caller>@<n> runs'; 1 is every "
                     "row attending over the oldest row's span")
+    ap.add_argument("--feed-max", default="8",
+                    help="tokens past a stored prefix that decoding feeds instead of a "
+                    "prefill (the engine's feed_max), comma-separated to compare in the "
+                    "same run as '<caller>@feed <n>'; 0 prefills every continuation")
     ap.add_argument("--compile", action="store_true",
                     help="compile the decoding step (callers and references alike)")
     ap.add_argument("--seed", type=int, default=0)
@@ -210,6 +216,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = ap.parse_args(argv)
     args.difficulty = [int(d) for d in args.difficulty.split(",")]
     args.max_segments = [int(x) for x in str(args.max_segments).split(",")]
+    args.feed_max = [int(x) for x in str(args.feed_max).split(",")]
+    # (runs of rows, tokens fed, tag): the first plainly, then one setting moved at a time
+    variants = [(args.max_segments[0], args.feed_max[0], "")]
+    variants += [(m, args.feed_max[0], f"@{m} runs") for m in args.max_segments[1:]]
+    variants += [(args.max_segments[0], f, f"@feed {f}") for f in args.feed_max[1:]]
     torch.set_num_threads(args.threads)
     lm = load_lm(args.model, kv_dtype=args.kv_dtype, compile=args.compile)
     if not hasattr(lm, "sampler"):
@@ -232,9 +243,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         runs["reference_128"].append({"tokens_per_s": reference(lm, problems, 128)})
         print(f"repeat {rep + 1}: sampler batch 64 {ref:,.0f} tok/s "
               f"({args.new_tokens} tokens a row)", flush=True)
-        for k, segments in enumerate(args.max_segments):
+        for segments, feed, tag in variants:
             layout.MAX_SEGMENTS = segments
-            tag = "" if k == 0 else f"@{segments} runs"
+            lm.sampler.engine.feed_max = feed
             for s in strategies:
                 r = scale_speed(lm, task, s, args)
                 runs.setdefault(f"scale:{s}{tag}", []).append(r)
@@ -253,6 +264,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                   f"{r['mean_rows']:.0f} rows a step, {r['kv_read_share']:.2f} of attention "
                   f"reads needed; {shares(r)}", flush=True)
         layout.MAX_SEGMENTS = args.max_segments[0]
+        lm.sampler.engine.feed_max = args.feed_max[0]
     refs = [r["tokens_per_s"] for r in runs["reference"]]
     refs_128 = [r["tokens_per_s"] for r in runs["reference_128"]]
     results = {}
@@ -279,10 +291,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
            "model": lm.name, "model_sha256": weights_digest(args.model),
            "torch": torch.__version__, "results": results}
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        tmp = args.json.with_suffix(".tmp")
-        tmp.write_text(json.dumps(out, indent=2))
-        tmp.replace(args.json)
+        atomic_write_text(args.json, json.dumps(out, indent=2))
     return out
 
 

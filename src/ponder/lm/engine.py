@@ -131,6 +131,7 @@ class Engine(RowLayout):
         self.prefix_hits = self.prefix_tokens_saved = 0
         self.kv_read = self.kv_live = 0
         self.prefixes = PrefixStore(sampler.prefix_bytes)
+        self.feed_max = FEED_MAX  # at most this many tokens past a stored prefix are fed
         self.arena = CacheArena()  # the prefills' caches, until copied into rows
         self._pending: deque[Request] = deque()
         self._cv = threading.Condition()
@@ -271,7 +272,7 @@ class Engine(RowLayout):
         assert dec is not None
         uniq = list(dict.fromkeys(q.prompt for q in taken))
         # a thinking decoder draws from a row's generator at every step: no feeding there
-        cold, hot, fed = split_hits(self.prefixes, uniq, 0 if dec.scratch else FEED_MAX)
+        cold, hot, fed = split_hits(self.prefixes, uniq, 0 if dec.scratch else self.feed_max)
         # (prompts, logits (U, V), cache of width P, (U, P) mask of real slots or None)
         groups: list[tuple[list[tuple[int, ...]], torch.Tensor, list[torch.Tensor],
                            torch.Tensor | None]] = []
