@@ -65,6 +65,20 @@ def test_levels_grow_one_operand_a_digit_at_a_time():
             assert task.verify(p, task.teacher_trace(p)) == 1.0
 
 
+def test_a_fixed_shape_and_op_hold_at_every_level_and_bad_ones_are_refused():
+    fixed = ArithTask(shape=(4, 2), op="*")
+    for d in (1, 3, 6):
+        for p in fixed.problems("test", 20, seed=d, difficulty=d):
+            a, b = p.meta["a"], p.meta["b"]
+            assert (len(str(a)), len(str(b)), p.meta["op"]) == (4, 2, "*")
+            assert fixed.verify(p, fixed.teacher_trace(p)) == 1.0
+    assert {p.meta["op"] for p in ArithTask(shape=(4, 1)).problems("test", 40, seed=0)} == {
+        "+", "*"}
+    for bad in ({"shape": (2, 3)}, {"shape": (10, 1)}, {"shape": (4,)}, {"op": "-"}):
+        with pytest.raises(InvalidInput, match="arith"):
+            ArithTask(**bad)
+
+
 def test_level_one_is_exhausted_and_split_exactly():
     train = task.problems("train", 150, seed=0, difficulty=1)
     test = task.problems("test", 150, seed=0, difficulty=1)

@@ -41,6 +41,7 @@ from __future__ import annotations
 import random
 from typing import ClassVar
 
+from ponder.errors import InvalidInput
 from ponder.tasks.base import Problem, Task, match_trace
 
 _OPS = ("+", "*")
@@ -139,8 +140,21 @@ class ArithTask(Task):
     max_difficulty: ClassVar[int] = max(LEVELS)
     styles: ClassVar[tuple[str, ...]] = ("cot", "direct", "coarse")
 
+    def __init__(self, shape: tuple[int, int] | None = None, op: str | None = None) -> None:
+        """``shape`` (digits of the larger operand, of the smaller) and ``op`` ("+" or
+        "*"), when given, hold at every level instead of the ladder's (a study moving
+        one factor at a time, as ``ChainTask(distractors=k)``)."""
+        if shape is not None and not (len(shape) == 2 and 1 <= shape[1] <= shape[0] <= 9):
+            raise InvalidInput(f"arith: shape must be (big, small) digits with 1 <= small "
+                               f"<= big <= 9, got {shape!r}")
+        if op is not None and op not in _OPS:
+            raise InvalidInput(f"arith: op must be one of {list(_OPS)}, got {op!r}")
+        self.shape, self.op = shape, op
+
     def generate(self, rng: random.Random, difficulty: int) -> Problem:
         big, small = LEVELS[self.check_difficulty(difficulty)]
+        if self.shape is not None:
+            big, small = self.shape
 
         def draw(digits: int) -> int:
             return rng.randint(0 if digits == 1 else 10 ** (digits - 1), 10**digits - 1)
@@ -150,6 +164,8 @@ class ArithTask(Task):
         # prompt keeps the commuted twin from landing in the other split.
         a, b = max(a, b), min(a, b)
         op = rng.choice(_OPS)
+        if self.op is not None:
+            op = self.op
         answer = a + b if op == "+" else a * b
         return self.make_problem(f"What is {a} {op} {b}?", str(answer), difficulty,
                                  a=a, b=b, op=op)

@@ -1,0 +1,98 @@
+"""What stops a model at arith's first level past its training: greedy accuracy on
+held-out problems of one operand shape and one operation at a time, each cell its own n
+problems with a 95% Wilson interval, and how often the model ran its loops over the
+operand it was given.
+
+The ladder's level 6 (a 4-digit and a 3-digit operand) is the first with a 4-digit
+operand and the first 3-digit multiplier beside it; here the larger operand's length
+and the smaller's move one at a time (``ArithTask(shape=..., op=...)``). "Copied" is
+read off the completion: a product's first line names the larger operand in full
+(``4831*2``), a sum has as many column lines as the larger operand has digits.
+
+    python recipes/arith_factors.py --shapes 3x3,4x1,4x2,4x3 --n 250 \\
+        --out reports/arith_factors.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+from ponder.errors import PonderError
+from ponder.eval.accuracy import evaluate_task
+from ponder.eval.report import atomic_write_json, command_line
+from ponder.eval.stats import wilson
+from ponder.lm.registry import load_lm, weights_digest
+from ponder.lm.template import split_thinking
+from ponder.tasks.arith import ArithTask
+from ponder.tasks.base import Problem
+
+LEVEL = 6  # any level: the shape holds at all; 6 keeps clear of level 1's tiny space
+COLUMN = re.compile(r"^\d\+\d\+\d=\d+:\d+$")
+
+
+def copied(problem: Problem, completion: str) -> bool:
+    """Whether the completion's loops ran over the larger operand as given."""
+    a, b, op = problem.meta["a"], problem.meta["b"], problem.meta["op"]
+    thought = split_thinking(completion)[0] or completion
+    lines = [x.strip() for x in thought.splitlines() if x.strip()]
+    if op == "*":
+        return bool(lines) and lines[0] == f"{a}*{b % 10}"
+    return sum(bool(COLUMN.match(x)) for x in lines) == len(str(a))
+
+
+def _shapes(text: str) -> list[tuple[int, int]]:
+    try:
+        out = [(int(x.split("x")[0]), int(x.split("x")[1])) for x in text.split(",") if x]
+    except (ValueError, IndexError):
+        sys.exit(f"--shapes: expected e.g. 3x3,4x1, got {text!r}")
+    if not out:
+        sys.exit("--shapes: give at least one shape")
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default=None, help="model spec (default: the bundled model)")
+    ap.add_argument("--shapes", default="3x3,4x1,4x2,4x3",
+                    help="digits of the larger x the smaller operand")
+    ap.add_argument("--ops", default="+,*")
+    ap.add_argument("--n", type=int, default=250, help="problems per cell")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--out", type=Path, required=True)
+    args = ap.parse_args()
+    shapes, ops = _shapes(args.shapes), [o for o in args.ops.split(",") if o]
+    if args.n < 1:
+        sys.exit(f"--n must be >= 1, got {args.n}")
+    try:
+        lm = load_lm(args.model)
+        cells = []
+        for shape in shapes:
+            for op in ops:
+                task = ArithTask(shape=shape, op=op)
+                rep = evaluate_task(lm, task, args.n, seed=args.seed, difficulty=LEVEL,
+                                    keep_records=True, progress=True)
+                problems = {p.id: p for p in task.problems("test", args.n, seed=args.seed,
+                                                           difficulty=LEVEL)}
+                ok = [copied(problems[r["id"]], r["completion"]) for r in rep.records]
+                k, n = sum(r["correct"] for r in rep.records), len(rep.records)
+                cells.append({"shape": f"{shape[0]}x{shape[1]}", "op": op,
+                              "accuracy": k / n, "ci95": wilson(k, n), "n": n,
+                              "copied": sum(ok) / n, "copied_ci95": wilson(sum(ok), n)})
+                c = cells[-1]
+                print(f"{c['shape']} {op}: accuracy {c['accuracy']:.3f} "
+                      f"[{c['ci95'][0]:.3f}, {c['ci95'][1]:.3f}], operand copied "
+                      f"{c['copied']:.3f} n={n}", flush=True)
+    except PonderError as e:
+        sys.exit(str(e))
+    result = {"command": f"python {command_line()}", "model": args.model or "default",
+              "model_sha256": weights_digest(args.model), "split": "test",
+              "seed": args.seed, "answer_rule": "answer-line", "cells": cells}
+    atomic_write_json(args.out, result)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
