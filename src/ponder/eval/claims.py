@@ -55,6 +55,9 @@ def _e(stage: str) -> str:
     return f"edge_chain_{stage}_s{{seed}}" if stage else "edge_chain_s{seed}"
 
 
+_CD = "edge_countdown_s{seed}"  # the current bundled reasoner's edge (countdown level 3)
+
+
 def _vs(model: str, label: str) -> tuple[str, str]:
     return (f"versus_chain_{model}_s{{seed}}", label)
 
@@ -72,6 +75,10 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("1", "accuracy rises with test-time compute, per strategy",
           "o1: pass@1 rises log-linearly with test-time compute", (
               Check("vote 1 -> 16 samples", (_e(""), "vote@1"), (_e(""), "vote@16")),
+              Check("the current reasoner, countdown level 3: vote 1 -> 16 samples",
+                    (_CD, "vote@1"), (_CD, "vote@16")),
+              Check("the current reasoner, countdown level 3: vote@16 vs greedy",
+                    (_CD, "greedy@1"), (_CD, "vote@16")),
               Check("PRM best-of-N 4 -> 16", (_e("select"), "prm@4"), (_e("select"), "prm@16")),
               Check("beam 4 -> 16", (_e("search"), "beam@4"), (_e("search"), "beam@16")),
               Check("MCTS 4 -> 16", (_e("search"), "mcts@4"), (_e("search"), "mcts@16")),
