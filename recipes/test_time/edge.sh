@@ -19,7 +19,7 @@
 #            and, paired with the select stage, reports/edge_<task>_selection.json
 #   search   PRM beam search and MCTS vs PRM best-of-N at 4 and 16, by level (Snell et al.)
 #                                            -> reports/edge_<task>_search_s<seed>.json
-#   budget   budget forcing: greedy thinking capped at 8..128 tokens, and "Wait" extension
+#   budget   budget forcing: greedy thinking capped at CAPS tokens (8..128), and "Wait" extension
 #                                            -> reports/edge_<task>_budget_s<seed>.json
 #   revise   sequential revisions (one chain of N attempts, the last 4 in context) by a
 #            revision model fine-tuned from the bundled one on its own wrong-then-right
@@ -35,6 +35,8 @@
 #   STAGES=vote,rm,select bash recipes/test_time/edge.sh     # some stages
 #   TASK=chain EDGE=2,3 bash recipes/test_time/edge.sh      # set levels by hand
 #   RESUME=1 bash recipes/test_time/edge.sh                 # skip reports that exist
+#   STAGES=budget CAPS=32,64,128,256,384 bash recipes/test_time/edge.sh  # countdown's
+#                                            # traces run to ~300 tokens
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
@@ -45,6 +47,7 @@ TASK=${TASK:-countdown}
 N=${N:-500}
 TOK=${TOK:-400}
 BUDGETS=${BUDGETS:-1,4,16}
+CAPS=${CAPS:-8,16,32,64,128}  # thinking-token caps of the budget stage
 SEEDS=${SEEDS:-0 1}
 STAGES=${STAGES:-vote,rm,select,aggregate,search,budget,revise,optimal}
 RUN=${RUN:-runs/edge/$TASK}
@@ -123,7 +126,7 @@ fi
 
 if want budget; then
   for SEED in $SEEDS; do
-    scale "edge_${TASK}_budget_s${SEED}" "$SEED" --temperature 0 --budgets 8,16,32,64,128 \
+    scale "edge_${TASK}_budget_s${SEED}" "$SEED" --temperature 0 --budgets "$CAPS" \
       --strategies cap=budget,wait=budget --options '{"wait": {"extend": 2}}'
   done
 fi

@@ -56,6 +56,7 @@ def _e(stage: str) -> str:
 
 
 _CD = "edge_countdown_s{seed}"  # the current bundled reasoner's edge (countdown level 3)
+_CDB = "edge_countdown_budget_s{seed}"
 
 
 def _vs(model: str, label: str) -> tuple[str, str]:
@@ -130,7 +131,11 @@ CLAIMS: tuple[Claim, ...] = (
               Check("thinking cap 16 -> 128 tokens", (_e("budget"), "cap@16"),
                    (_e("budget"), "cap@128")),
               Check("'Wait' extension vs cap, 64 tokens", (_e("budget"), "cap@64"),
-                   (_e("budget"), "wait@64"))),
+                   (_e("budget"), "wait@64")),
+              Check("the current reasoner, countdown level 3: cap 32 -> 384 tokens",
+                    (_CDB, "cap@32"), (_CDB, "cap@384")),
+              Check("the current reasoner, countdown level 3: 'Wait' vs cap, 256 tokens",
+                    (_CDB, "cap@256"), (_CDB, "wait@256"))),
           "test_time/edge.sh", "edge_chain_budget_s0"),
     Claim("7", "chain of thought beats direct answers on serial problems (perm)",
           "Li et al. 2024: constant-depth transformers need CoT for permutation composition",
