@@ -74,7 +74,7 @@ def test_a_fixed_shape_and_op_hold_at_every_level_and_bad_ones_are_refused():
             assert fixed.verify(p, fixed.teacher_trace(p)) == 1.0
     assert {p.meta["op"] for p in ArithTask(shape=(4, 1)).problems("test", 40, seed=0)} == {
         "+", "*"}
-    for bad in ({"shape": (2, 3)}, {"shape": (10, 1)}, {"shape": (4,)}, {"op": "-"}):
+    for bad in ({"shape": (2, 3)}, {"shape": (10, 1)}, {"shape": (4,)}, {"shape": 4}, {"op": "-"}):
         with pytest.raises(InvalidInput, match="arith"):
             ArithTask(**bad)
 

@@ -87,8 +87,8 @@ class RMSNorm(nn.Module):
 
 
 def rope_tables(cfg: ModelConfig, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos/sin for integer ``positions`` of shape (B, T) -> two (B, 1, T, hs) tensors
-    (positions scaled by ``cfg.position_scale``)."""
+    """cos/sin for ``positions`` of shape (B, T) (integers, or floats from randomized
+    training positions), scaled by ``cfg.position_scale`` -> two (B, 1, T, hs) tensors."""
     hs = cfg.head_dim
     inv_freq = 1.0 / (cfg.rope_theta ** (torch.arange(0, hs, 2, dtype=torch.float32) / hs))
     freqs = (positions.float() * cfg.position_scale)[..., None] * inv_freq  # (B, T, hs/2)

@@ -144,7 +144,9 @@ class ArithTask(Task):
         """``shape`` (digits of the larger operand, of the smaller) and ``op`` ("+" or
         "*"), when given, hold at every level instead of the ladder's (a study moving
         one factor at a time, as ``ChainTask(distractors=k)``)."""
-        if shape is not None and not (len(shape) == 2 and 1 <= shape[1] <= shape[0] <= 9):
+        if shape is not None and not (isinstance(shape, tuple | list) and len(shape) == 2
+                                      and all(isinstance(x, int) for x in shape)
+                                      and 1 <= shape[1] <= shape[0] <= 9):
             raise InvalidInput(f"arith: shape must be (big, small) digits with 1 <= small "
                                f"<= big <= 9, got {shape!r}")
         if op is not None and op not in _OPS:
