@@ -23,6 +23,13 @@
 #                                                                      (fine vs span)
 #   scaled      the span arm's model run at its training gaps (position_scale SPAN, no
 #               more training) vs at gap 1               (span vs scaled, fine vs scaled)
+#   pad         up to PAD extra spaces in each training question, after its sentences
+#               (--prompt-pad): distances to the prompt vary, so look-ups by counting
+#               fail in training                                         (fine vs pad)
+#   words       the same spaces after any word (--pad-at words)       (fine vs words)
+#   perm160     words, perm alone, up to 160 spaces                  (fine vs perm160)
+#   chars       spaces after any character, numbers too (the random spaces of Shen et
+#               al. 2023), arith alone, up to PAD                      (fine vs chars)
 #
 #   bash recipes/ablations/reasoner.sh              # every arm, then the summary
 #   ARMS="fine coarse" bash recipes/ablations/reasoner.sh
@@ -73,6 +80,8 @@
 #   ARMS=scaled SPAN=1.25 EVAL_LEVELS="arith:1-5 chain:1-5 countdown:1-2 perm:1-4" N=500 \
 #     DIR=reports/ablation_span_trained OUT=reports/ablation_span_trained.json \
 #     RUNS=runs/ablation_span bash recipes/ablations/reasoner.sh
+#   # prompt padding as continued training, judged like jitter (same two commands,
+#   # ARMS="pad words" PAD=64, then ARMS="perm160 chars" PAD=64)
 #   # and chain's length alone: python recipes/chain_factors.py --model \
 #   #   runs/ablation_span/ARM --distractors 0 --out reports/ablation_span_chain_factors_ARM.json
 #
@@ -95,6 +104,7 @@ INIT=${INIT:-}  # a checkpoint every arm continues from (unset: fresh models)
 LR=${LR:-3e-3}
 BATCH=${BATCH:-8}
 SPAN=${SPAN:-2}
+PAD=${PAD:-64}
 EXTRA=${EXTRA:-}  # more `ponder train` options for every arm
 DIR=${DIR:-reports/ablation}
 OUT=${OUT:-reports/ablation_reasoner.json}
@@ -114,6 +124,10 @@ arm_flags() {
     jitter) echo "--position-span $SPAN" ;;
     span) echo "arm span was measured at commit b3db3a5; rerun it there" >&2; exit 2 ;;
     scaled) echo "" ;;
+    pad) echo "--prompt-pad $PAD" ;;
+    words) echo "--prompt-pad $PAD --pad-at words" ;;
+    perm160) echo "--prompt-pad perm=160 --pad-at words" ;;
+    chars) echo "--prompt-pad arith=$PAD --pad-at chars" ;;
     *) echo "unknown arm $1" >&2; exit 2 ;;
   esac
 }

@@ -42,7 +42,16 @@ COMPARISONS = [("format: fine vs coarse traces", "coarse", "fine"),
                ("positions: jittered around gap 1 (jitter) vs ordinary in training",
                 "fine", "jitter"),
                ("positions: jittered around gap 1 vs mean gap SPAN at gap 1", "span",
-                "jitter")]
+                "jitter"),
+               ("prompts: padded with spaces after sentences (pad) vs not", "fine", "pad"),
+               ("prompts: padded with spaces after words (words) vs not", "fine", "words"),
+               ("prompts: spaces after words vs after sentences", "pad", "words"),
+               ("prompts: perm alone padded with up to 160 spaces after words vs not",
+                "fine", "perm160"),
+               ("prompts: perm padded with up to 160 vs 64 spaces after words", "words",
+                "perm160"),
+               ("prompts: arith alone padded with spaces after any character vs not",
+                "fine", "chars")]
 TASKS = ("arith", "chain", "countdown", "perm")
 
 

@@ -90,8 +90,11 @@ def test_train_packs_by_default_and_no_pack_and_curriculum_are_recorded(tiny_run
     out = tmp_path / "padded"
     code, _, _ = run(capsys, "train", "--task", "arith,chain", "--preset", "tiny", "--steps",
                      "1", "--batch-size", "2", "--eval-n", "0", "--no-pack", "--curriculum",
-                     "competence", "--weights", "chain=0.5", "--out", str(out), "-q")
+                     "competence", "--weights", "chain=0.5", "--prompt-pad", "chain=7",
+                     "--pad-at", "words", "--out", str(out), "-q")
     assert code == 0
+    assert read_state(out)["run"]["meta"]["sft"]["prompt_pad"] == {"chain": 7}
+    assert read_state(out)["run"]["meta"]["sft"]["pad_at"] == "words"
     assert read_state(out)["run"]["meta"]["train"]["pack"] is False
     assert read_state(out)["run"]["meta"]["sft"]["curriculum"] == "competence"
     assert read_state(out)["run"]["meta"]["sft"]["weights"] == {"chain": 0.5}
@@ -138,6 +141,14 @@ def test_train_needs_a_budget_and_a_known_task(tmp_path, capsys):
     code, _, err = run(capsys, "train", "--task", "chain", "--steps", "1", "--weights",
                        "chain=lots", "--out", str(tmp_path / "z"))
     assert code == 2 and "--weights wants TASK=WEIGHT" in err and "chain='lots'" in err
+    for bad, says in (("chain=x", "--prompt-pad wants"), ("-3", "--prompt-pad wants"),
+                      ("perm=4", "not in the mixture")):
+        code, _, err = run(capsys, "train", "--task", "chain", "--steps", "1",
+                           "--prompt-pad", bad, "--out", str(tmp_path / "p"))
+        assert code == 2 and says in err, err
+    code, _, err = run(capsys, "train", "--task", "chain", "--steps", "1", "--pad-at",
+                       "lines", "--out", str(tmp_path / "p"))
+    assert code == 2 and "pad_at must be one of" in err
     for bad in ("nan", "inf", "-1"):  # parsed, then refused by the mixture's own check
         code, _, err = run(capsys, "train", "--task", "chain", "--steps", "1", "--weights",
                            f"chain={bad}", "--out", str(tmp_path / "z"))

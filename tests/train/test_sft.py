@@ -1,6 +1,8 @@
 import doctest
 import json
 import math
+import random
+import re
 from typing import ClassVar
 
 import pytest
@@ -22,6 +24,7 @@ from ponder.train.data import (
     batch_at,
     collate,
     encode_example,
+    pad_question,
     task_example,
 )
 from ponder.train.loop import TrainConfig, masked_nll, train
@@ -128,6 +131,56 @@ def test_mixture_difficulty_cap_limits_the_levels_drawn():
         TaskMixture(tasks, config=MixtureConfig(max_difficulty={"nope": 2}))
     with pytest.raises(ConfigError, match="integers >= 1"):
         MixtureConfig(max_difficulty={"toysum": 0})
+
+
+def test_padded_questions_gain_only_spaces_at_the_chosen_slots():
+    q = "Start with acedb. Apply 20413 10423 in turn; each p puts it at i. What is it?"
+    for at in ("sentences", "words", "chars"):
+        for extra in (0, 1, 17):
+            padded = pad_question(q, extra, at, random.Random(extra))
+            assert len(padded) == len(q) + extra
+            assert padded.replace(" ", "") == q.replace(" ", "")  # only spaces added
+            if at != "chars":
+                assert padded.split() == q.split()  # every word kept, in order
+    chars = pad_question("What is 7103 * 52?", 30, "chars", random.Random(0))
+    assert re.search(r"\d +\d", chars)  # a number split by spaces
+    assert not re.search(r"\d +\d", pad_question("What is 7103 * 52?", 30, "words",
+                                                   random.Random(0)))
+    # "sentences": spaces only after . ? ; or at the end, never inside a sentence
+    padded = pad_question(q, 40, "sentences", random.Random(1))
+    assert "Apply 20413 10423 in turn;" in padded and "Start with acedb." in padded
+    assert padded != pad_question(q, 40, "words", random.Random(1))
+    with pytest.raises(ConfigError, match="pad_at"):
+        pad_question(q, 3, "letters", random.Random(0))
+
+
+def test_prompt_pad_pads_training_questions_and_leaves_the_rest_alone():
+    tasks = [SumTask()]
+    plain = TaskMixture(tasks, seed=2)
+    padded = TaskMixture(tasks, seed=2, config=MixtureConfig(prompt_pad=12))
+    grown = []
+    for i in range(60):
+        a, b = plain[i], padded[i]
+        assert a.completion == b.completion and a.source == b.source
+        assert a.prompt.split() == b.prompt.split()
+        grown.append(len(b.prompt) - len(a.prompt))
+    assert 0 <= min(grown) and max(grown) <= 12 and len(set(grown)) > 5
+    assert [padded[i] for i in range(5)] == [padded[i] for i in range(5)]  # deterministic
+    # per task: only the named one is padded
+    both = [SumTask(), DirectSumTask()]
+    one = TaskMixture(both, seed=2, config=MixtureConfig(prompt_pad={"toysum_direct": 30}))
+    none = TaskMixture(both, seed=2)
+    grew = {t.name: 0 for t in both}
+    for i in range(60):
+        grew[one.draw(i)[0].name] += len(one[i].prompt) - len(none[i].prompt)
+    assert grew["toysum"] == 0 and grew["toysum_direct"] > 0
+    with pytest.raises(ConfigError, match="not in the mixture"):
+        TaskMixture(both, config=MixtureConfig(prompt_pad={"nope": 3}))
+    for bad in (-1, {"toysum": -2}, 1.5):
+        with pytest.raises(ConfigError, match="prompt_pad"):
+            MixtureConfig(prompt_pad=bad)
+    with pytest.raises(ConfigError, match="pad_at"):
+        MixtureConfig(pad_at="letters")
 
 
 def test_example_list_visits_every_example_once_per_epoch():

@@ -85,6 +85,18 @@ def _weights(text: str | None) -> dict[str, float] | None:
                           f"got {bad}") from None
 
 
+def _pads(text: str | None) -> int | dict[str, int] | None:
+    """``"64"`` -> 64 (every task); ``"perm=160,chain=64"`` -> {"perm": 160, "chain": 64}."""
+    if text is None or text.strip().isdigit():
+        return None if text is None else int(text)
+    pairs = _pairs(text, "--prompt-pad", "perm=160")
+    bad = [f"{k}={v}" for k, v in (pairs or {}).items() if not v.isdigit()]
+    if bad or not pairs:
+        raise ConfigError(f"--prompt-pad wants a number of spaces or TASK=SPACES pairs like "
+                          f"perm=160,chain=64; got {bad[0] if bad else text!r}")
+    return {k: int(v) for k, v in pairs.items()}
+
+
 def _number(text: str) -> bool:
     try:
         float(text)
@@ -147,6 +159,13 @@ def register(app: typer.Typer) -> None:
         style: str | None = typer.Option(
             None, "--style", help="Trace style per task instead of its default, e.g. "
             "arith=coarse,perm=coarse (`ponder tasks list` shows the styles)."),
+        prompt_pad: str | None = typer.Option(
+            None, "--prompt-pad", help="Up to this many extra spaces in each training "
+            "question, so that a look-up must find facts by content, not by counting "
+            "positions: a number for every task or one per task, e.g. perm=160 [0]."),
+        pad_at: str | None = typer.Option(
+            None, "--pad-at", help="Where --prompt-pad's spaces go: sentences (after the "
+            "question's sentences) or words (after any word) [sentences]."),
         pack_len: int | None = typer.Option(
             None, "--pack-len", min=16, help="Tokens per packed row [the model's context]; "
             "shorter rows spend less on attention when every example fits."),
@@ -183,6 +202,7 @@ def register(app: typer.Typer) -> None:
                  direct_fraction=direct_fraction, eval_n=eval_n,
                  max_difficulty=_levels(max_difficulty), curriculum=curriculum,
                  styles=_pairs(style, "--style", "arith=coarse"),
+                 prompt_pad=_pads(prompt_pad), pad_at=pad_at,
                  init=None if init is None else str(_checkpoint_dir(init))),
             dict(steps=steps, minutes=minutes, batch_size=batch_size, grad_accum=grad_accum,
                  lr=lr, seed=seed,

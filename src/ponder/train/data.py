@@ -15,8 +15,11 @@ same data in the same order.
 
 from __future__ import annotations
 
+import collections
+import dataclasses
 import math
 import random
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
@@ -32,6 +35,7 @@ from ponder.train.curriculum import Competence
 DIRECT = "direct"
 Encoded = tuple[list[int], list[int]]  # (ids, loss mask), see encode_example
 CURRICULA = ("uniform", "competence")
+PAD_SLOTS = ("sentences", "words", "chars")
 
 
 @dataclass(frozen=True)
@@ -140,6 +144,15 @@ class MixtureConfig:
         (levels in order, as the model masters them; ``ponder.train.curriculum``).
     styles: trace style per task name instead of the task's default (e.g. the "coarse"
         traces of a format ablation); the direct share is drawn as usual.
+    prompt_pad: up to this many extra spaces in each question (drawn uniformly per
+        example, 0 = none); a number for every task, or one per task name (missing
+        names: 0), so that where a fact sits in the prompt, and how far back from
+        the trace, varies more than the problems themselves make it vary: a look-up that
+        counts positions stops working and one by content keeps working. Held-out
+        problems are asked unpadded.
+    pad_at: where the spaces go: "sentences" (after the question's sentences and at its
+        end), "words" (after any of its words) or "chars" (after any character, inside
+        numbers too: the random spaces of Shen et al. 2023).
     """
 
     weights: dict[str, float] | None = None
@@ -147,8 +160,17 @@ class MixtureConfig:
     max_difficulty: dict[str, int] | None = None
     curriculum: str = "uniform"
     styles: dict[str, str] | None = None
+    prompt_pad: int | dict[str, int] = 0
+    pad_at: str = "sentences"
 
     def __post_init__(self) -> None:
+        pads = (self.prompt_pad.values() if isinstance(self.prompt_pad, dict)
+                else [self.prompt_pad])
+        if any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in pads):
+            raise ConfigError(f"prompt_pad must be an integer >= 0 (or one per task), got "
+                              f"{self.prompt_pad!r}")
+        if self.pad_at not in PAD_SLOTS:
+            raise ConfigError(f"pad_at must be one of {PAD_SLOTS}, got {self.pad_at!r}")
         if not 0.0 <= self.direct_fraction <= 1.0:
             raise ConfigError(f"direct_fraction must be in [0, 1], got {self.direct_fraction}")
         if self.weights and any(not math.isfinite(w) or w < 0 for w in self.weights.values()):
@@ -200,6 +222,12 @@ class TaskMixture:
             if task is None:
                 raise ConfigError(f"a style given for a task not in the mixture: {name!r}")
             self.styles[name] = task.check_style(style)
+        pad = self.config.prompt_pad
+        if isinstance(pad, dict) and set(pad) - {t.name for t in self.tasks}:
+            raise ConfigError(f"prompt_pad given for tasks not in the mixture: "
+                              f"{sorted(set(pad) - {t.name for t in self.tasks})}")
+        self.pads = {t.name: pad.get(t.name, 0) if isinstance(pad, dict) else pad
+                     for t in self.tasks}
         self.competence = None
         if self.config.curriculum == "competence":
             self.competence = Competence({t.name: list(range(t.min_difficulty,
@@ -226,7 +254,33 @@ class TaskMixture:
 
     def __getitem__(self, i: int) -> Example:
         task, problem, style = self.draw(i)
+        if self.pads[task.name]:  # its own stream: unpadded mixtures stay as they were
+            rng = random.Random(f"pad:{self.seed}:{i}")
+            problem = dataclasses.replace(problem, prompt=pad_question(
+                problem.prompt, rng.randint(0, self.pads[task.name]), self.config.pad_at, rng))
         return task_example(task, problem, style)
+
+
+def pad_question(question: str, extra: int, at: str, rng: random.Random) -> str:
+    """``question`` with ``extra`` more spaces, each after a randomly chosen slot: the end
+    of a sentence (a space after ``.``, ``?`` or ``;``) or the question's end for "sentences";
+    any space, or the end, for "words"; any character for "chars". Only whitespace is
+    added: for "sentences" and "words" every word stays as it was."""
+    if at not in PAD_SLOTS:
+        raise ConfigError(f"pad_at must be one of {PAD_SLOTS}, got {at!r}")
+    text = question.rstrip()
+    if at == "chars":
+        slots = list(range(1, len(text) + 1))
+    else:
+        slots = [m.end() for m in re.finditer(r"[.?;] " if at == "sentences" else r" ", text)]
+        slots.append(len(text))
+    counts = collections.Counter(rng.choice(slots) for _ in range(extra))
+    out, last = [], 0
+    for slot in sorted(counts):
+        out += [text[last:slot], " " * counts[slot]]
+        last = slot
+    out.append(text[last:])
+    return "".join(out)
 
 
 class ExampleList:

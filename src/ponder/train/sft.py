@@ -54,8 +54,8 @@ class SFTConfig:
 
     tasks: task names of the mixture (``ponder.tasks.get_task``).
     preset: model size (``ponder.lm.model.PRESETS``).
-    weights / direct_fraction / max_difficulty / curriculum / styles: see
-        ``MixtureConfig``.
+    weights / direct_fraction / max_difficulty / curriculum / styles / prompt_pad /
+        pad_at: see ``MixtureConfig``.
     eval_n: held-out TEST problems per task for the greedy accuracy at each evaluation
         (0 skips generation and reports only the held-out loss).
     eval_loss_n: TEST problems per task whose teacher traces give the held-out loss.
@@ -72,6 +72,8 @@ class SFTConfig:
     max_difficulty: dict[str, int] | None = None
     curriculum: str = "uniform"
     styles: dict[str, str] | None = None
+    prompt_pad: int | dict[str, int] = 0
+    pad_at: str = "sentences"
     eval_n: int = 32
     eval_loss_n: int = 32
     max_seq_len: int = 1024
@@ -92,7 +94,7 @@ class SFTConfig:
 
     def mixture(self) -> MixtureConfig:
         return MixtureConfig(self.weights, self.direct_fraction, self.max_difficulty,
-                             self.curriculum, self.styles)
+                             self.curriculum, self.styles, self.prompt_pad, self.pad_at)
 
 
 def build_model(name: str, tok: CharTokenizer, seed: int = 0,
