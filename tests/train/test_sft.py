@@ -142,6 +142,8 @@ def test_padded_questions_gain_only_spaces_at_the_chosen_slots():
             assert padded.replace(" ", "") == q.replace(" ", "")  # only spaces added
             if at != "chars":
                 assert padded.split() == q.split()  # every word kept, in order
+    tailed = pad_question("Is it?\n", 5, "words", random.Random(0))  # the newline stays last
+    assert tailed.endswith("\n") and tailed.split() == ["Is", "it?"] and len(tailed) == 12
     chars = pad_question("What is 7103 * 52?", 30, "chars", random.Random(0))
     assert re.search(r"\d +\d", chars)  # a number split by spaces
     assert not re.search(r"\d +\d", pad_question("What is 7103 * 52?", 30, "words",

@@ -269,6 +269,7 @@ def pad_question(question: str, extra: int, at: str, rng: random.Random) -> str:
     if at not in PAD_SLOTS:
         raise ConfigError(f"pad_at must be one of {PAD_SLOTS}, got {at!r}")
     text = question.rstrip()
+    tail = question[len(text):]  # trailing whitespace stays last
     if at == "chars":
         slots = list(range(1, len(text) + 1))
     else:
@@ -279,7 +280,7 @@ def pad_question(question: str, extra: int, at: str, rng: random.Random) -> str:
     for slot in sorted(counts):
         out += [text[last:slot], " " * counts[slot]]
         last = slot
-    out.append(text[last:])
+    out += [text[last:], tail]
     return "".join(out)
 
 
