@@ -27,7 +27,7 @@
 #               (--prompt-pad): distances to the prompt vary, so look-ups by counting
 #               fail in training                                         (fine vs pad)
 #   words       the same spaces after any word (--pad-at words)       (fine vs words)
-#   perm160     words, perm alone, up to 160 spaces                  (fine vs perm160)
+#   permN       words, perm alone, up to N spaces (perm160, perm64)  (fine vs permN)
 #   chars       spaces after any character, numbers too (the random spaces of Shen et
 #               al. 2023), arith alone, up to PAD                      (fine vs chars)
 #
@@ -81,7 +81,13 @@
 #     DIR=reports/ablation_span_trained OUT=reports/ablation_span_trained.json \
 #     RUNS=runs/ablation_span bash recipes/ablations/reasoner.sh
 #   # prompt padding as continued training, judged like jitter (same two commands,
-#   # ARMS="pad words" PAD=64, then ARMS="perm160 chars" PAD=64)
+#   # ARMS="pad words" PAD=64, then ARMS="perm160 chars" PAD=16, then ARMS=perm64), and
+#   # a second training seed: SEED=1 ARMS="fine words" (then ARMS=perm160) with
+#   # EVAL_LEVELS="perm:5-6 chain:6-7" DIR=reports/ablation_span_s1
+#   # OUT=reports/ablation_span_s1.json RUNS=runs/ablation_span_s1, and RESUME=1 with
+#   # EVAL_LEVELS="arith:1-5 perm:1-4" N=500 DIR=reports/ablation_span_s1_trained
+#   # OUT=reports/ablation_span_s1_trained.json; how many permutations the chains
+#   # apply: python recipes/perm_loops.py reports/ablation_span*/*_perm.json --out ...
 #   # and chain's length alone: python recipes/chain_factors.py --model \
 #   #   runs/ablation_span/ARM --distractors 0 --out reports/ablation_span_chain_factors_ARM.json
 #
@@ -126,7 +132,7 @@ arm_flags() {
     scaled) echo "" ;;
     pad) echo "--prompt-pad $PAD" ;;
     words) echo "--prompt-pad $PAD --pad-at words" ;;
-    perm160) echo "--prompt-pad perm=160 --pad-at words" ;;
+    perm[0-9]*) echo "--prompt-pad perm=${1#perm} --pad-at words" ;;
     chars) echo "--prompt-pad arith=$PAD --pad-at chars" ;;
     *) echo "unknown arm $1" >&2; exit 2 ;;
   esac

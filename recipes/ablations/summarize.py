@@ -50,6 +50,12 @@ COMPARISONS = [("format: fine vs coarse traces", "coarse", "fine"),
                 "fine", "perm160"),
                ("prompts: perm padded with up to 160 vs 64 spaces after words", "words",
                 "perm160"),
+               ("prompts: perm alone padded with up to 64 spaces after words vs not",
+                "fine", "perm64"),
+               ("prompts: perm alone vs every family padded (64 spaces after words)",
+                "words", "perm64"),
+               ("prompts: perm alone padded with up to 160 vs 64 spaces after words",
+                "perm64", "perm160"),
                ("prompts: arith alone padded with spaces after any character vs not",
                 "fine", "chars")]
 TASKS = ("arith", "chain", "countdown", "perm")
