@@ -169,7 +169,8 @@ def eval_speed(lm: Any, task: Task, args: argparse.Namespace) -> dict[str, Any]:
     longer row costs more a token), and the replay of its own requests
     (``replay_reference``)."""
     report, wall, replay, use = logged(lm, lambda: evaluate_tasks(
-        lm, [task], args.eval_n, seed=args.seed, keep_records=True)[task.name])
+        lm, [task], args.eval_n, seed=args.seed, keep_records=True,
+        longest_first=args.longest_first)[task.name])
     records = report.records or []
     tokens = sum(r["tokens"] for r in records)
     mean_tokens = round(tokens / max(len(records), 1))
@@ -193,6 +194,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--max-tokens", type=int, default=320)
     ap.add_argument("--concurrency", type=int, default=128)
     ap.add_argument("--eval-n", type=int, default=500)
+    ap.add_argument("--eval-order", default="shortest",
+                    help="the order the evaluation generates in, one run each: shortest "
+                    "(smallest token caps first, ponder eval's) and/or longest, e.g. "
+                    "shortest,longest")
     ap.add_argument("--new-tokens", default="auto",
                     help="tokens per reference row: a number, or auto (the mean teacher "
                     "trace of the benchmark's problems)")
@@ -217,6 +222,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args.difficulty = [int(d) for d in args.difficulty.split(",")]
     args.max_segments = [int(x) for x in str(args.max_segments).split(",")]
     args.feed_max = [int(x) for x in str(args.feed_max).split(",")]
+    args.eval_order = [x.strip() for x in args.eval_order.split(",") if x.strip()]
+    if not args.eval_order or set(args.eval_order) - {"longest", "shortest"}:
+        sys.exit(f"--eval-order wants longest and/or shortest, got {args.eval_order}")
     # (runs of rows, tokens fed, tag): the first plainly, then one setting moved at a time
     variants = [(args.max_segments[0], args.feed_max[0], "")]
     variants += [(m, args.feed_max[0], f"@{m} runs") for m in args.max_segments[1:]]
@@ -255,14 +263,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                       f" acc {r['accuracy']:.3f}, {r['mean_rows']:.0f} rows a step, "
                       f"{r['kv_read_share']:.2f} of attention reads needed; "
                       f"{shares(r)}", flush=True)
-            r = eval_speed(lm, task, args)
-            runs.setdefault(f"eval{tag}", []).append(r)
-            print(f"  eval{tag} n={args.eval_n}   {r['tokens_per_s']:8,.0f} tok/s "
-                  f"({r['tokens_per_s'] / ref:.2f}x; {r['ratio_to_own_reference']:.2f}x "
-                  f"batch-64 decoding of its mean {r['mean_tokens']} tokens, "
-                  f"{r['ratio_to_replay']:.2f}x of its requests replayed), "
-                  f"{r['mean_rows']:.0f} rows a step, {r['kv_read_share']:.2f} of attention "
-                  f"reads needed; {shares(r)}", flush=True)
+            for order in args.eval_order:
+                args.longest_first = order == "longest"
+                r = eval_speed(lm, task, args)
+                name = f"eval{tag}" + ("" if order == args.eval_order[0] else f"@{order} first")
+                runs.setdefault(name, []).append(r)
+                print(f"  {name} n={args.eval_n}   {r['tokens_per_s']:8,.0f} tok/s "
+                      f"({r['tokens_per_s'] / ref:.2f}x; {r['ratio_to_own_reference']:.2f}x "
+                      f"batch-64 decoding of its mean {r['mean_tokens']} tokens, "
+                      f"{r['ratio_to_replay']:.2f}x of its requests replayed), "
+                      f"{r['mean_rows']:.0f} rows a step, {r['kv_read_share']:.2f} of "
+                      f"attention reads needed; {shares(r)}", flush=True)
         layout.MAX_SEGMENTS = args.max_segments[0]
         lm.sampler.engine.feed_max = args.feed_max[0]
     refs = [r["tokens_per_s"] for r in runs["reference"]]

@@ -54,6 +54,22 @@ def test_accuracy_per_difficulty_on_held_out_problems():
     assert all(task.split(p) == "test" for p in task.problems("test", 24, seed=1))
 
 
+def test_the_generation_order_changes_what_is_asked_first_not_the_results():
+    task = SumTask()
+    first, records = {}, {}
+    for longest in (False, True):
+        lm = policy(wrong_from=4)
+        report = evaluate_task(lm, task, n=24, seed=1, batch_size=4, keep_records=True,
+                               longest_first=longest)
+        first[longest] = nums_of(lm.seen[0])
+        assert report.by_difficulty == {"1": 1.0, "2": 1.0, "3": 1.0, "4": 0.0, "5": 0.0,
+                                        "6": 0.0}
+        records[longest] = sorted(report.records, key=lambda r: r["id"])
+    assert records[True] == records[False]
+    # the token caps grow with the level: the largest-cap problems go first when asked
+    assert len(first[True]) > len(first[False])
+
+
 def test_difficulty_filter_and_multi_task_mean():
     lm = policy(wrong_from=3)
     reports = evaluate_tasks(lm, [SumTask(), DirectSumTask()], n=6, difficulty=[2, 3])
