@@ -146,6 +146,9 @@ def test_train_needs_a_budget_and_a_known_task(tmp_path, capsys):
         code, _, err = run(capsys, "train", "--task", "chain", "--steps", "1",
                            "--prompt-pad", bad, "--out", str(tmp_path / "p"))
         assert code == 2 and says in err, err
+    code, _, err = run(capsys, "train", "--task", "chain", "--steps", "1",
+                       "--max-difficulty", "chain=top", "--out", str(tmp_path / "p"))
+    assert code == 2 and "--max-difficulty wants TASK=LEVEL" in err and "chain=top" in err
     code, _, err = run(capsys, "train", "--task", "chain", "--steps", "1", "--pad-at",
                        "lines", "--out", str(tmp_path / "p"))
     assert code == 2 and "pad_at must be one of" in err

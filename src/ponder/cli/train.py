@@ -60,16 +60,20 @@ def _pairs(text: str | None, flag: str, example: str) -> dict[str, str] | None:
     return out
 
 
-def _levels(text: str | None) -> dict[str, int] | None:
-    """``"arith=4,chain=8"`` -> {"arith": 4, "chain": 8}."""
-    pairs = _pairs(text, "--max-difficulty", "arith=4,chain=8")
+def _counts(text: str | None, flag: str, what: str, example: str) -> dict[str, int] | None:
+    """``"arith=4,chain=8"`` -> {"arith": 4, "chain": 8}: TASK=integer pairs of ``flag``."""
+    pairs = _pairs(text, flag, example)
     if pairs is None:
         return None
     bad = [f"{k}={v}" for k, v in pairs.items() if not v.isdigit()]
     if bad:
-        raise ConfigError(f"--max-difficulty wants TASK=LEVEL pairs like arith=4,chain=8; "
-                          f"got {bad[0]!r}")
+        raise ConfigError(f"{flag} wants TASK={what} pairs like {example}; got {bad[0]!r}")
     return {k: int(v) for k, v in pairs.items()}
+
+
+def _levels(text: str | None) -> dict[str, int] | None:
+    """``"arith=4,chain=8"`` -> {"arith": 4, "chain": 8}."""
+    return _counts(text, "--max-difficulty", "LEVEL", "arith=4,chain=8")
 
 
 def _weights(text: str | None) -> dict[str, float] | None:
@@ -87,14 +91,12 @@ def _weights(text: str | None) -> dict[str, float] | None:
 
 def _pads(text: str | None) -> int | dict[str, int] | None:
     """``"64"`` -> 64 (every task); ``"perm=160,chain=64"`` -> {"perm": 160, "chain": 64}."""
-    if text is None or text.strip().isdigit():
-        return None if text is None else int(text)
-    pairs = _pairs(text, "--prompt-pad", "perm=160")
-    bad = [f"{k}={v}" for k, v in (pairs or {}).items() if not v.isdigit()]
-    if bad or not pairs:
+    if text is not None and text.strip().isdigit():
+        return int(text)
+    if text is not None and "=" not in text:
         raise ConfigError(f"--prompt-pad wants a number of spaces or TASK=SPACES pairs like "
-                          f"perm=160,chain=64; got {bad[0] if bad else text!r}")
-    return {k: int(v) for k, v in pairs.items()}
+                          f"perm=160,chain=64; got {text!r}")
+    return _counts(text, "--prompt-pad", "SPACES", "perm=160,chain=64")
 
 
 def _number(text: str) -> bool:
@@ -165,7 +167,8 @@ def register(app: typer.Typer) -> None:
             "positions: a number for every task or one per task, e.g. perm=160 [0]."),
         pad_at: str | None = typer.Option(
             None, "--pad-at", help="Where --prompt-pad's spaces go: sentences (after the "
-            "question's sentences) or words (after any word) [sentences]."),
+            "question's sentences), words (after any word) or chars (after any character, "
+            "inside numbers too) [sentences]."),
         pack_len: int | None = typer.Option(
             None, "--pack-len", min=16, help="Tokens per packed row [the model's context]; "
             "shorter rows spend less on attention when every example fits."),
