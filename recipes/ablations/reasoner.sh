@@ -30,6 +30,9 @@
 #   permN       words, perm alone, up to N spaces (perm160, perm64)  (fine vs permN)
 #   chars       spaces after any character, numbers too (the random spaces of Shen et
 #               al. 2023), arith alone, up to PAD                      (fine vs chars)
+#   consumed    arith traces that take each digit off the end of what the line above
+#               left (--style arith=consumed: no digit read by its place, loops end
+#               when the operands are used up)                       (fine vs consumed)
 #
 #   bash recipes/ablations/reasoner.sh              # every arm, then the summary
 #   ARMS="fine coarse" bash recipes/ablations/reasoner.sh
@@ -90,6 +93,14 @@
 #   # apply: python recipes/perm_loops.py reports/ablation_span*/*_perm.json --out ...
 #   # and chain's length alone: python recipes/chain_factors.py --model \
 #   #   runs/ablation_span/ARM --distractors 0 --out reports/ablation_span_chain_factors_ARM.json
+#   # arith's consumed trace as continued training of the bundled reasoner on arith
+#   # alone (levels 1-5), judged past training, then (RESUME=1) on the trained levels:
+#   ARMS="fine consumed" TASKS=arith LEVELS=arith=5 INIT=src/ponder/assets/default \
+#     MINUTES=20 LR=3e-4 BATCH=4 PACK_LEN=640 EVAL_LEVELS="arith:6-7" N=1000 \
+#     DIR=reports/ablation_consumed OUT=reports/ablation_consumed.json \
+#     RUNS=runs/ablation_consumed bash recipes/ablations/reasoner.sh
+#   RESUME=1 ...the same... EVAL_LEVELS="arith:1-5" N=500 \
+#     DIR=reports/ablation_consumed_trained OUT=reports/ablation_consumed_trained.json
 #
 # Arms run two at a time with one thread each. Each arm's eval goes to
 # reports/ablation/<arm>_<task>.json; recipes/ablations/summarize.py pairs the arms on
@@ -134,6 +145,7 @@ arm_flags() {
     words) echo "--prompt-pad $PAD --pad-at words" ;;
     perm[0-9]*) echo "--prompt-pad perm=${1#perm} --pad-at words" ;;
     chars) echo "--prompt-pad arith=$PAD --pad-at chars" ;;
+    consumed) echo "--style arith=consumed" ;;
     *) echo "unknown arm $1" >&2; exit 2 ;;
   esac
 }

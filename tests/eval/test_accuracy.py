@@ -110,6 +110,20 @@ def test_token_budget_covers_teacher_traces_and_caps_generation():
     assert report.accuracy == 0.0 and report.mean_tokens == 5.0
 
 
+def test_token_budget_follows_the_style_the_model_was_trained_on():
+    from ponder.tasks.arith import ArithTask
+
+    task, lm = ArithTask(), policy()
+    default = token_budgets(task, lm)
+    lm.trace_styles = {"arith": "consumed"}  # longer traces than the default's
+    consumed = token_budgets(task, lm)
+    for p in task.problems("train", 16, seed=0, difficulty=7):
+        assert consumed[7] >= 1.5 * len(format_completion(task.teacher_trace(p, "consumed")))
+    assert all(consumed[d] > default[d] for d in (5, 6, 7))
+    lm.trace_styles = {"arith": "no-such-style"}  # an unknown style: the default's caps
+    assert token_budgets(task, lm) == default
+
+
 def test_every_accuracy_carries_its_wilson_interval_and_answer_rule():
     from ponder.eval.stats import wilson
 

@@ -89,5 +89,9 @@ def test_from_checkpoint_round_trip(tmp_path):
     want = lm.generate(["Sum 1 2"], max_tokens=10, temperature=0)[0][0]
     got = loaded.generate(["Sum 1 2"], max_tokens=10, temperature=0)[0][0]
     assert got.text == want.text and got.token_logprobs == pytest.approx(want.token_logprobs)
+    assert loaded.trace_styles == {}
     with pytest.raises(ModelError):
         NativeLM.from_checkpoint(tmp_path / "missing")
+    save_checkpoint(tmp_path / "styled", lm.model, TOK,
+                    recipe={"sft": {"styles": {"arith": "consumed"}}})
+    assert NativeLM.from_checkpoint(tmp_path / "styled").trace_styles == {"arith": "consumed"}

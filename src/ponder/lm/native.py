@@ -38,7 +38,8 @@ class NativeLM:
     thread_safe = True
 
     def __init__(self, model: Transformer, tokenizer: CharTokenizer, name: str = "native",
-                 max_batch: int = 256, kv_dtype: str = "float32", compile: bool = False):
+                 max_batch: int = 256, kv_dtype: str = "float32", compile: bool = False,
+                 trace_styles: dict[str, str] | None = None):
         if model.cfg.vocab_size < tokenizer.vocab_size:
             raise ModelError(f"model vocabulary ({model.cfg.vocab_size}) is smaller than the "
                              f"tokenizer's ({tokenizer.vocab_size})")
@@ -49,14 +50,20 @@ class NativeLM:
         # at the model's typical context (half its maximum); exact per-completion FLOPs
         # are in each Completion
         self.flops_per_token: float = model.flops_per_token()
+        #: the trace style per task the model was trained to write, where not the
+        #: task's default (from its recipe); evaluation sizes its token caps by it
+        self.trace_styles: dict[str, str] = dict(trace_styles or {})
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, *, device: str = "cpu", name: str | None = None,
                         max_batch: int = 256, kv_dtype: str = "float32",
                         compile: bool = False) -> NativeLM:
-        model, tok, _ = load_checkpoint(path, device=device)
+        model, tok, recipe = load_checkpoint(path, device=device)
+        sft = recipe.get("sft") if isinstance(recipe, dict) else None
+        styles = sft.get("styles") if isinstance(sft, dict) else None
         return cls(model, tok, name=name or f"native:{path}", max_batch=max_batch,
-                   kv_dtype=kv_dtype, compile=compile)
+                   kv_dtype=kv_dtype, compile=compile,
+                   trace_styles=styles if isinstance(styles, dict) else None)
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer.encode(text))

@@ -31,6 +31,31 @@ Multiplication writes one row per digit of the smaller operand (a header ``a*dig
 then one line per digit of ``a``), and adds each row, shifted by its place, to the
 running total with the same column lines as addition (header ``total+row``).
 
+Style "consumed" reads no digit by its place. Each line takes the last digit off the
+operands as the line above left them (the prompt, or a header, for the first line) and
+writes what is left before a dot, the digit after it: ``rest.digit``. The next digit is
+then the one just before the dot on the line above, whatever the operand's length, and
+a loop ends when every rest is empty, not after a count of lines; a shorter operand's
+exhausted digits are 0. Multiplication headers take ``b``'s digits off the same way
+(``a*rest.digit``), and a row is shifted by writing one zero more than the row before
+it (the zero-extension of the digits ``b`` has given up), so that a trace over longer
+operands repeats the steps of a shorter one (after Zhou et al. 2024, who make length
+generalization possible by stating where each digit is in the trace itself):
+
+    What is 9735 + 482?           What is 48 * 35?
+    973.5+48.2+0=7:7              48*3.5
+    97.3+4.8+0=11:17              4.8*5+0=40:0
+    9.7+.4+1=12:217               .4*5+4=24:240
+    .9+.0+1=10:10217              48*.3
+    Answer: 10217                 4.8*3+0=24:4
+                                  .4*3+2=14:144
+                                  240+1440
+                                  24.0+144.0+0=0:0
+                                  2.4+14.4+0=8:80
+                                  .2+1.4+0=6:680
+                                  .0+.1+0=1:1680
+                                  Answer: 1680
+
 Style "coarse" is the earlier trace (a whole column or partial product a line), kept
 for the format ablation (``recipes/ablations/trace_format.sh``); "direct" is the
 answer line alone, the no-chain-of-thought control.
@@ -106,6 +131,60 @@ def multiplication_steps(a: int, b: int) -> list[str]:
     return steps
 
 
+def _take(rest: str) -> tuple[str, int]:
+    """``rest`` without its last digit, and that digit (0 once ``rest`` is empty)."""
+    return (rest[:-1], int(rest[-1])) if rest else ("", 0)
+
+
+def consumed_column_lines(x: str, y: str) -> list[str]:
+    """``x + y`` in the "consumed" style: ``rx.dx+ry.dy+c=s:so_far`` a column a line;
+    the last line's ``so_far`` is the sum's digits (as written: no leading zero is
+    dropped)."""
+    carry, so_far, lines = 0, "", []
+    while True:
+        (x, dx), (y, dy) = _take(x), _take(y)
+        s, last = dx + dy + carry, not x and not y
+        so_far = (str(s) if last else str(s % 10)) + so_far
+        lines.append(f"{x}.{dx}+{y}.{dy}+{carry}={s}:{so_far}")
+        carry = s // 10
+        if last:
+            return lines
+
+
+def consumed_row_lines(a: str, digit: int) -> list[str]:
+    """``a * digit`` in the "consumed" style: ``ra.da*digit+c=s:so_far`` a line."""
+    carry, so_far, lines = 0, "", []
+    while True:
+        a, x = _take(a)
+        s = x * digit + carry
+        so_far = (str(s) if not a else str(s % 10)) + so_far
+        lines.append(f"{a}.{x}*{digit}+{carry}={s}:{so_far}")
+        carry = s // 10
+        if not a:
+            return lines
+
+
+def consumed_multiplication_steps(a: int, b: int) -> list[str]:
+    """The "consumed" trace of ``a * b``: a row per digit of ``b`` taken off its end,
+    each added, shifted by one zero more than the last, to the running total."""
+    steps: list[str] = []
+    rest, zeros, total = str(b), "", ""
+    while rest:
+        rest, digit = _take(rest)
+        steps.append(f"{a}*{rest}.{digit}")
+        lines = consumed_row_lines(str(a), digit)
+        steps.extend(lines)
+        row = lines[-1].rsplit(":", 1)[1]
+        if total:
+            zeros += "0"
+            steps.append(f"{total}+{row}{zeros}")
+            lines = consumed_column_lines(total, row + zeros)
+            steps.extend(lines)
+            row = lines[-1].rsplit(":", 1)[1]
+        total = row
+    return steps
+
+
 def coarse_steps(a: int, op: str, b: int) -> list[str]:
     """The earlier, coarser trace: a whole column (with its carry and the digits so far)
     or a whole partial product a line, then the partial products' running sum."""
@@ -138,7 +217,7 @@ class ArithTask(Task):
     name: ClassVar[str] = "arith"
     min_difficulty: ClassVar[int] = 1
     max_difficulty: ClassVar[int] = max(LEVELS)
-    styles: ClassVar[tuple[str, ...]] = ("cot", "direct", "coarse")
+    styles: ClassVar[tuple[str, ...]] = ("cot", "direct", "coarse", "consumed")
 
     def __init__(self, shape: tuple[int, int] | None = None, op: str | None = None) -> None:
         """``shape`` (digits of the larger operand, of the smaller) and ``op`` ("+" or
@@ -179,11 +258,15 @@ class ArithTask(Task):
             return []
         if style == "coarse":
             return coarse_steps(a, op, b)
+        if style == "consumed":
+            return (consumed_column_lines(str(a), str(b)) if op == "+"
+                    else consumed_multiplication_steps(a, b))
         return addition_steps(a, b) if op == "+" else multiplication_steps(a, b)
 
     def check_steps(self, problem: Problem, steps: list[str]) -> list[bool]:
         # The method is deterministic, so the correct i-th line is unique: a line is
         # right exactly when it equals the teacher's i-th line (ignoring spaces), in the
-        # fine format or the coarse one, whichever the steps follow longest.
-        return match_trace([self.trace_steps(problem), self.trace_steps(problem, "coarse")],
-                           steps)
+        # fine format, the coarse one or the consumed one, whichever the steps follow
+        # longest.
+        return match_trace([self.trace_steps(problem, style)
+                            for style in ("cot", "coarse", "consumed")], steps)
