@@ -36,7 +36,11 @@ def test_cot_moves_one_item_a_line_and_restates_the_state():
     assert all(h in p.prompt for h in task.trace_steps(p)[1::7])
     unlinked = task.trace_steps(p, "unlinked")
     assert unlinked[1] == "30421" and unlinked[8] == "10342" and len(unlinked) == 15
-    for style in ("cot", "unlinked", "coarse"):
+    consumed = task.trace_steps(p, "consumed")
+    # each header lists what is left to apply; the last lists one, then the answer
+    assert consumed[1] == "30421 10342" and consumed[8] == "10342" and len(consumed) == 15
+    assert consumed[2:] == task.trace_steps(p)[2:8] + ["10342"] + task.trace_steps(p)[9:15]
+    for style in ("cot", "unlinked", "coarse", "consumed"):
         assert task.check_steps(p, task.trace_steps(p, style)) == [True] * len(
             task.trace_steps(p, style))
     assert task.teacher_trace(p, "coarse") == "30421: ebcad\n10342: beadc\nAnswer: beadc"

@@ -31,6 +31,11 @@ index hints:
     10342 in turn
     Answer: beadc
 
+Style "consumed" heads each block with the permutations not yet applied instead (the
+prompt's list, then that list without its first permutation, and so on), so that the
+trace ends after the block whose header holds a single permutation rather than after a
+count of blocks; it fits the built-in model's context to 9 permutations.
+
 A permutation's header is the pair of words of the prompt that ends with it: the
 permutation copied last (``Apply`` at first), then the one after it. Finding the next
 permutation is then a copy of what follows a string in the prompt, however many came
@@ -71,19 +76,27 @@ def hinted(state: str) -> str:
     return "=" + "".join(f"{i}{c}" for i, c in enumerate(state))
 
 
-def fine_steps(start: str, perms: list[str], linked: bool = True) -> list[str]:
+#: how "cot"-like styles head each permutation's block (see ``fine_steps``)
+HEADERS = {"cot": "linked", "unlinked": "alone", "consumed": "rest"}
+
+
+def fine_steps(start: str, perms: list[str], header: str = "linked") -> list[str]:
     """The "cot" trace: one item a line, the state restated after each permutation.
-    ``linked``: each permutation's header is the prompt's pair "previous next" (``Apply``
-    before the first, ``in turn`` after the last, which closes the trace); otherwise the
-    permutation alone (style "unlinked")."""
+    ``header`` says how a permutation's block begins: ``linked``, the prompt's pair
+    "previous next" (``Apply`` before the first, ``in turn`` after the last, which
+    closes the trace); ``alone``, the permutation alone (style "unlinked"); ``rest``,
+    the permutations not yet applied (style "consumed": the prompt's list first, then
+    each header the one before without its first permutation, so the trace ends after
+    the block whose header holds one, not after a count of blocks)."""
     steps, state = [hinted(start)], start
     before = ["Apply", *perms]
     for k, p in enumerate(perms):
-        steps.append(f"{before[k]} {p}" if linked else p)
+        steps.append({"linked": f"{before[k]} {p}", "alone": p,
+                      "rest": " ".join(perms[k:])}[header])
         steps.extend(f"{i}<-{j}={state[int(j)]}" for i, j in enumerate(p))
         state = apply(state, p)
         steps.append(hinted(state))
-    if linked:
+    if header == "linked":
         steps.append(f"{perms[-1]} in turn")
     return steps
 
@@ -94,7 +107,7 @@ class PermTask(Task):
     name: ClassVar[str] = "perm"
     min_difficulty: ClassVar[int] = 1
     max_difficulty: ClassVar[int] = 13
-    styles: ClassVar[tuple[str, ...]] = ("cot", "direct", "unlinked", "coarse")
+    styles: ClassVar[tuple[str, ...]] = ("cot", "direct", "unlinked", "coarse", "consumed")
 
     def generate(self, rng: random.Random, difficulty: int) -> Problem:
         k = self.check_difficulty(difficulty)
@@ -125,11 +138,11 @@ class PermTask(Task):
             return []
         if style == "coarse":
             return [f"{p}: {s}" for p, s in zip(perms, states(start, perms), strict=True)]
-        return fine_steps(start, perms, linked=style == "cot")
+        return fine_steps(start, perms, HEADERS[style])
 
     def check_steps(self, problem: Problem, steps: list[str]) -> list[bool]:
         # The method is deterministic, so the correct i-th line is unique: a line is
         # right exactly when it equals the teacher's i-th line (ignoring spaces), in the
-        # format (linked, unlinked or coarse) the steps follow longest.
+        # format (linked, unlinked, consumed or coarse) the steps follow longest.
         return match_trace([self.trace_steps(problem, style)
-                            for style in ("cot", "unlinked", "coarse")], steps)
+                            for style in (*HEADERS, "coarse")], steps)
