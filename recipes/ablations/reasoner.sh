@@ -33,6 +33,9 @@
 #   consumed    arith traces that take each digit off the end of what the line above
 #               left (--style arith=consumed: no digit read by its place, loops end
 #               when the operands are used up)                       (fine vs consumed)
+#   rest        perm headers listing the permutations not yet applied
+#               (--style perm=consumed: the trace ends after the block whose header
+#               holds one, not after a count of blocks)                  (fine vs rest)
 #
 #   bash recipes/ablations/reasoner.sh              # every arm, then the summary
 #   ARMS="fine coarse" bash recipes/ablations/reasoner.sh
@@ -101,6 +104,13 @@
 #     RUNS=runs/ablation_consumed bash recipes/ablations/reasoner.sh
 #   RESUME=1 ...the same... EVAL_LEVELS="arith:1-5" N=500 \
 #     DIR=reports/ablation_consumed_trained OUT=reports/ablation_consumed_trained.json
+#   # perm's headers of what is left, the same way on perm alone (levels 1-4):
+#   ARMS="fine rest" TASKS=perm LEVELS=perm=4 INIT=src/ponder/assets/default \
+#     MINUTES=20 LR=3e-4 BATCH=4 PACK_LEN=640 EVAL_LEVELS="perm:5-6" N=1000 \
+#     DIR=reports/ablation_rest OUT=reports/ablation_rest.json \
+#     RUNS=runs/ablation_rest bash recipes/ablations/reasoner.sh
+#   RESUME=1 ...the same... EVAL_LEVELS="perm:1-4" N=500 \
+#     DIR=reports/ablation_rest_trained OUT=reports/ablation_rest_trained.json
 #
 # Arms run two at a time with one thread each. Each arm's eval goes to
 # reports/ablation/<arm>_<task>.json; recipes/ablations/summarize.py pairs the arms on
@@ -146,6 +156,7 @@ arm_flags() {
     perm[0-9]*) echo "--prompt-pad perm=${1#perm} --pad-at words" ;;
     chars) echo "--prompt-pad arith=$PAD --pad-at chars" ;;
     consumed) echo "--style arith=consumed" ;;
+    rest) echo "--style perm=consumed" ;;
     *) echo "unknown arm $1" >&2; exit 2 ;;
   esac
 }

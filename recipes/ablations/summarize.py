@@ -57,7 +57,11 @@ COMPARISONS = [("format: fine vs coarse traces", "coarse", "fine"),
                ("prompts: perm alone padded with up to 160 vs 64 spaces after words",
                 "perm64", "perm160"),
                ("prompts: arith alone padded with spaces after any character vs not",
-                "fine", "chars")]
+                "fine", "chars"),
+               ("arith format: digits taken off the operands' ends (consumed) vs read "
+                "by their place", "fine", "consumed"),
+               ("perm format: headers listing the permutations left (rest) vs linked "
+                "pairs", "fine", "rest")]
 TASKS = ("arith", "chain", "countdown", "perm")
 
 
