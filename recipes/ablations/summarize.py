@@ -62,7 +62,6 @@ COMPARISONS = [("format: fine vs coarse traces", "coarse", "fine"),
                 "by their place", "fine", "consumed"),
                ("perm format: headers listing the permutations left (rest) vs linked "
                 "pairs", "fine", "rest")]
-TASKS = ("arith", "chain", "countdown", "perm")
 
 
 def load(folder: Path, arm: str, task: str) -> dict[str, bool] | None:
@@ -97,7 +96,9 @@ def main() -> None:
     ap.add_argument("--runs", type=Path, default=None,
                     help="the arms' training folders (RUNS/<arm>/metrics.jsonl)")
     args = ap.parse_args()
-    arms = sorted({p.name.rsplit("_", 1)[0] for p in args.dir.glob("*_*.json")})
+    # files are <arm>_<task>.json; a task may be a variant (fine_arith:mul.json)
+    arms = sorted({p.stem.split("_", 1)[0] for p in args.dir.glob("*_*.json")})
+    tasks = sorted({p.stem.split("_", 1)[1] for p in args.dir.glob("*_*.json")})
     result: dict = {"command": " ".join(["python", *sys.argv]), "arms": {},
                     "comparisons": []}
     for arm in arms:
@@ -107,7 +108,7 @@ def main() -> None:
             result["arms"][arm]["training"] = end
             print(f"{arm:>11} training: {end['steps']} steps, {end['tokens']} tokens, loss "
                   f"{end['train_loss']:.3f}, held-out loss {end['heldout_loss']}")
-        for task in TASKS:
+        for task in tasks:
             records = load_records(args.dir, arm, task)
             if records is None:
                 continue
@@ -118,7 +119,7 @@ def main() -> None:
             print(f"{arm:>11} {task:>9}: {format_ci(k / n, wilson(k, n), n)}  by level: "
                   + " ".join(f"L{d} {v['accuracy']:.2f}" for d, v in levels.items()))
     for name, base, changed in COMPARISONS:
-        for task in TASKS:
+        for task in tasks:
             a, b = load(args.dir, base, task), load(args.dir, changed, task)
             if a is None or b is None:
                 continue

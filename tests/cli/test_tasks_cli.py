@@ -19,13 +19,13 @@ def test_list_names_every_family_with_its_range_and_styles():
     result = invoke("list")
     assert result.exit_code == 0, result.output
     for row in ("arith", "1..9", "chain", "1..20", "countdown", "1..6", "search, optimal",
-                "perm", "1..13", "cot, direct"):
+                "perm", "1..13", "cot, direct", "arith:add", "Products alone"):
         assert row in result.output
 
 
 @pytest.mark.parametrize(("name", "difficulty", "style"), [
     ("arith", "3", None), ("chain", "4", None), ("countdown", "2", "optimal"),
-    ("perm", "5", "direct"),
+    ("perm", "5", "direct"), ("arith:mul", "6", "consumed"),
 ])
 def test_show_prints_prompt_trace_and_answer(name, difficulty, style):
     args = ["show", name, "--difficulty", difficulty, "-n", "2", "--seed", "3"]

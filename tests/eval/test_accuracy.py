@@ -120,6 +120,12 @@ def test_token_budget_follows_the_style_the_model_was_trained_on():
     for p in task.problems("train", 16, seed=0, difficulty=7):
         assert consumed[7] >= 1.5 * len(format_completion(task.teacher_trace(p, "consumed")))
     assert all(consumed[d] > default[d] for d in (5, 6, 7))
+    from ponder.tasks import get_task
+
+    mul = get_task("arith:mul")  # a variant: the style its family was trained in
+    for p in mul.problems("train", 16, seed=0, difficulty=7):
+        assert token_budgets(mul, lm)[7] >= 1.5 * len(format_completion(
+            mul.teacher_trace(p, "consumed")))
     lm.trace_styles = {"arith": "no-such-style"}  # an unknown style: the default's caps
     assert token_budgets(task, lm) == default
 

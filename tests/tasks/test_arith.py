@@ -176,3 +176,24 @@ def test_direct_style_has_no_steps():
 def test_max_difficulty_is_the_top_of_the_ladder():
     with pytest.raises(InvalidInput, match=r"1\.\.9"):
         task.generate(random.Random(0), 10)
+
+
+def test_variants_ask_one_operation_and_split_questions_as_arith_does():
+    from ponder.tasks import get_task
+
+    add, mul = get_task("arith:add"), get_task("arith:mul")
+    assert (add.name, mul.name) == ("arith:add", "arith:mul")
+    sums = add.problems("train", 300, seed=0, difficulty=[6, 9])
+    assert {p.meta["op"] for p in sums} == {"+"} and {p.task for p in sums} == {"arith:add"}
+    assert {p.meta["op"] for p in mul.problems("test", 50, seed=0)} == {"*"}
+    # a question lands in the same split whichever variant asks it: no test question of
+    # arith is a training question of a variant
+    test = {p.prompt for p in task.problems("test", 2000, seed=0, difficulty=[6, 7])}
+    assert test and not test & {p.prompt for p in
+                                add.problems("train", 3000, seed=0, difficulty=[6, 7])}
+    for p in sums[:50]:
+        assert add.split(p) == task.split(p) == "train"
+    with pytest.raises(InvalidInput, match="arith:add, arith:mul"):
+        get_task("arith:sub")
+    with pytest.raises(InvalidInput, match="no variants"):
+        get_task("perm:x")

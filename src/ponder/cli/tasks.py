@@ -60,6 +60,9 @@ def list_tasks() -> None:
         doc = (type(task).__doc__ or "").strip().splitlines()
         table.add_row(name, f"{task.min_difficulty}..{task.max_difficulty}",
                       ", ".join(task.styles), doc[0] if doc else "")
+        for variant, text in task.variants.items():
+            table.add_row(f"{name}:{variant}", f"{task.min_difficulty}..{task.max_difficulty}",
+                          ", ".join(task.styles), text)
     Console().print(table)
 
 

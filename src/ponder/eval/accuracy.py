@@ -86,8 +86,11 @@ def token_budgets(task: Task, lm: LM, direct: bool = False, seed: int = 0, sampl
     few TRAIN problems at that level (plus a margin), so a model that fails to stop wastes
     bounded time, while one that writes like the teacher is never cut short. The teacher
     writes in the style the model was trained on (``lm.trace_styles``, where a backend
-    knows it), else in the task's default."""
-    style = DIRECT if direct else getattr(lm, "trace_styles", {}).get(task.name, task.styles[0])
+    knows it; a variant such as ``arith:mul`` falls back to its family's), else in the
+    task's default."""
+    trained = getattr(lm, "trace_styles", {})
+    style = DIRECT if direct else trained.get(
+        task.name, trained.get(task.name.partition(":")[0], task.styles[0]))
     if style not in task.styles:
         style = task.styles[0]
     caps = {}

@@ -1,6 +1,7 @@
 """Task families: built-in generated ones and adapters for external data sets.
 
-``get_task(name)`` returns a Task instance. Built-in families are registered by name;
+``get_task(name)`` returns a Task instance. Built-in families are registered by name
+(some have variants after a colon: ``arith:add``, ``arith:mul``);
 external adapters take a spec after a colon, e.g. ``rg:basic_arithmetic`` (reasoning-gym),
 ``jsonl:path/to/file.jsonl`` (GSM8K/MATH-format JSONL), ``humaneval``.
 """
@@ -33,10 +34,13 @@ def _load(path: str) -> type:
 
 
 def get_task(name: str) -> Task:
-    """Instantiate a task by name (``arith``) or adapter spec (``rg:leg_counting``)."""
+    """Instantiate a task by name (``arith``), variant (``arith:add``) or adapter spec
+    (``rg:leg_counting``)."""
     if name in BUILTIN:
         return _load(BUILTIN[name])()
     kind, _, arg = name.partition(":")
+    if kind in BUILTIN:  # a variant: arith:add
+        return _load(BUILTIN[kind]).from_spec(arg)
     if kind in EXTERNAL:
         cls = _load(EXTERNAL[kind])
         return cls(arg) if arg else cls()

@@ -67,9 +67,11 @@ import random
 from typing import ClassVar
 
 from ponder.errors import InvalidInput
-from ponder.tasks.base import Problem, Task, match_trace
+from ponder.tasks.base import Problem, Split, Task, match_trace, split_of
 
 _OPS = ("+", "*")
+#: the variants' operations (``arith:add``: "+" at every level)
+_VARIANT_OPS = {"add": "+", "mul": "*"}
 
 #: difficulty -> (digits of the larger operand, digits of the smaller one)
 LEVELS: dict[int, tuple[int, int]] = {
@@ -218,6 +220,8 @@ class ArithTask(Task):
     min_difficulty: ClassVar[int] = 1
     max_difficulty: ClassVar[int] = max(LEVELS)
     styles: ClassVar[tuple[str, ...]] = ("cot", "direct", "coarse", "consumed")
+    variants: ClassVar[dict[str, str]] = {"add": "Sums alone, on the same ladder.",
+                                          "mul": "Products alone, on the same ladder."}
 
     def __init__(self, shape: tuple[int, int] | None = None, op: str | None = None) -> None:
         """``shape`` (digits of the larger operand, of the smaller) and ``op`` ("+" or
@@ -231,6 +235,24 @@ class ArithTask(Task):
         if op is not None and op not in _OPS:
             raise InvalidInput(f"arith: op must be one of {list(_OPS)}, got {op!r}")
         self.shape, self.op = shape, op
+
+    @classmethod
+    def from_spec(cls, spec: str) -> ArithTask:
+        """``arith:add`` / ``arith:mul``: sums alone or products alone, on the same
+        ladder of operand sizes, as a family of their own in a training mixture (so that
+        one operation can be trained to longer operands than the other)."""
+        if spec not in _VARIANT_OPS:
+            raise InvalidInput(f"arith has no variant {spec!r}; choose one of "
+                               + ", ".join(f"arith:{v}" for v in _VARIANT_OPS))
+        task = cls(op=_VARIANT_OPS[spec])
+        task.name = f"arith:{spec}"  # type: ignore[misc]  # a variant names itself
+        return task
+
+    def split(self, problem: Problem) -> Split:
+        # Every variant splits a question as arith does, so that a question is in the
+        # same split whichever variant asks it: a test sum of arith is never a training
+        # sum of arith:add.
+        return split_of(ArithTask.name, self.key(problem))
 
     def generate(self, rng: random.Random, difficulty: int) -> Problem:
         big, small = LEVELS[self.check_difficulty(difficulty)]

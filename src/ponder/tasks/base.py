@@ -143,6 +143,14 @@ class Task(ABC):
     def split(self, problem: Problem) -> Split:
         return split_of(self.name, self.key(problem))
 
+    #: variant -> one-line description, for ``name:variant`` (see ``from_spec``)
+    variants: ClassVar[dict[str, str]] = {}
+
+    @classmethod
+    def from_spec(cls, spec: str) -> Task:
+        """The task named ``name:spec`` (a variant of a built-in family); none by default."""
+        raise InvalidInput(f"task {cls.name!r} has no variants; got {cls.name}:{spec}")
+
     def check_difficulty(self, difficulty: int) -> int:
         if not isinstance(difficulty, int) or not (
             self.min_difficulty <= difficulty <= self.max_difficulty
@@ -204,7 +212,7 @@ class Task(ABC):
             d = active[i % len(active)]
             p = self.generate(rng, d)
             k = self.key(p)
-            if k in seen or split_of(self.name, k) != split:
+            if k in seen or self.split(p) != split:
                 misses[d] += 1
                 if misses[d] > 2000:
                     active.remove(d)
