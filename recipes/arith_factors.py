@@ -7,7 +7,8 @@ The ladder's level 6 (a 4-digit and a 3-digit operand) is the first with a 4-dig
 operand and the first 3-digit multiplier beside it; here the larger operand's length
 and the smaller's move one at a time (``ArithTask(shape=..., op=...)``). "Copied" is
 read off the completion: a product's first line names the larger operand in full
-(``4831*2``), a sum has as many column lines as the larger operand has digits.
+(``4831*2``, or ``4831*15.2`` in the "consumed" trace), a sum has as many column lines
+as the larger operand has digits (or, consumed, starts from all of it: ``483.1+``).
 
     python recipes/arith_factors.py --shapes 3x3,4x1,4x2,4x3 --n 250 \\
         --out reports/arith_factors.json
@@ -38,8 +39,12 @@ def copied(problem: Problem, completion: str) -> bool:
     a, b, op = problem.meta["a"], problem.meta["b"], problem.meta["op"]
     thought = split_thinking(completion)[0] or completion
     lines = [x.strip() for x in thought.splitlines() if x.strip()]
-    if op == "*":
-        return bool(lines) and lines[0] == f"{a}*{b % 10}"
+    if not lines:
+        return False
+    if op == "*":  # the first row's header, in the default trace or the consumed one
+        return lines[0] in (f"{a}*{b % 10}", f"{a}*{str(b)[:-1]}.{b % 10}")
+    if lines[0].startswith(f"{str(a)[:-1]}.{a % 10}+"):  # consumed: a's rest, then its digit
+        return True
     return sum(bool(COLUMN.match(x)) for x in lines) == len(str(a))
 
 

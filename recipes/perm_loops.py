@@ -3,7 +3,9 @@ asks for: for each `ponder eval --task perm --records` result given, per level, 
 count of completions that apply each number of permutations (a permutation block is
 its five ``i<-p[i]=item`` lines), split into right and wrong answers, with the share
 that stops early, at the asked number, or runs on. It tells a loop that ends where the
-prompt's list ends from one that ends after a count it learned.
+prompt's list ends from one that ends after a count it learned. For chains in the
+"consumed" style, whose first header copies the prompt's whole list, it also counts how
+many permutations that first copy holds (``first_list``).
 
     python recipes/perm_loops.py reports/ablation_span/fine_perm.json \\
         reports/ablation_span/words_perm.json --out reports/perm_loops.json
@@ -24,6 +26,7 @@ from ponder.lm.template import split_thinking
 
 STEP = re.compile(r"^\s*\d<-\d=\S\s*$")
 ITEMS = 5  # lines a permutation block holds (one per item)
+LIST = re.compile(r"^\s*\d{5}(?: \d{5})*\s*$")  # a header of permutations (consumed)
 
 
 def applied(completion: str) -> int:
@@ -31,6 +34,15 @@ def applied(completion: str) -> int:
     up (a block cut short still counts as begun)."""
     lines = split_thinking(completion)[0].split("\n")
     return -(-sum(bool(STEP.match(line)) for line in lines) // ITEMS)
+
+
+def first_list(completion: str) -> int | None:
+    """How many permutations the first header listing them holds (None: no such line,
+    as in the default trace, whose headers are pairs of prompt words)."""
+    for line in split_thinking(completion)[0].split("\n"):
+        if LIST.match(line):
+            return len(line.split())
+    return None
 
 
 def loops(records: list[dict]) -> dict[str, dict]:
@@ -46,6 +58,7 @@ def loops(records: list[dict]) -> dict[str, dict]:
         early = sum(v for k, v in counts.items() if k < level)
         late = sum(v for k, v in counts.items() if k > level)
         exact = counts[level]
+        lists = Counter(first_list(r["completion"]) for r in rows)
         out[str(level)] = {
             "n": n,
             "applied_right": {str(k): v for k, v in sorted(right.items())},
@@ -53,6 +66,9 @@ def loops(records: list[dict]) -> dict[str, dict]:
             **{name: {"share": k / n, "ci95": wilson(k, n)}
                for name, k in (("early", early), ("asked", exact), ("late", late))},
         }
+        if set(lists) != {None}:
+            out[str(level)]["first_list"] = {str(k): v for k, v in sorted(
+                lists.items(), key=lambda kv: -1 if kv[0] is None else kv[0])}
     return out
 
 
@@ -76,7 +92,8 @@ def main() -> None:
         for level, r in by_level.items():
             print(f"{path} level {level} (n={r['n']}): early {r['early']['share']:.3f}  "
                   f"asked {r['asked']['share']:.3f}  late {r['late']['share']:.3f}  "
-                  f"blocks right {r['applied_right']} wrong {r['applied_wrong']}")
+                  f"blocks right {r['applied_right']} wrong {r['applied_wrong']}"
+                  + (f"  first list {r['first_list']}" if "first_list" in r else ""))
     atomic_write_json(args.out, result)
     print(f"wrote {args.out}")
 

@@ -32,7 +32,8 @@
 #               al. 2023), arith alone, up to PAD                      (fine vs chars)
 #   consumed    arith traces that take each digit off the end of what the line above
 #               left (--style arith=consumed: no digit read by its place, loops end
-#               when the operands are used up)                       (fine vs consumed)
+#               when the operands are used up; every arith family in TASKS)
+#                                                                    (fine vs consumed)
 #   rest        perm headers listing the permutations not yet applied
 #               (--style perm=consumed: the trace ends after the block whose header
 #               holds one, not after a count of blocks)                  (fine vs rest)
@@ -104,6 +105,15 @@
 #     RUNS=runs/ablation_consumed bash recipes/ablations/reasoner.sh
 #   RESUME=1 ...the same... EVAL_LEVELS="arith:1-5" N=500 \
 #     DIR=reports/ablation_consumed_trained OUT=reports/ablation_consumed_trained.json
+#   # sums trained to longer operands than products (arith:add to level 9, 5+5 digits,
+#   # beside arith to 5), judged on products past training (arith:mul, 4x3 and 4x4):
+#   ARMS="fine consumed" TASKS=arith,arith:add LEVELS=arith=5,arith:add=9 \
+#     INIT=src/ponder/assets/default MINUTES=20 LR=3e-4 BATCH=4 PACK_LEN=640 \
+#     EVAL_LEVELS="arith:mul:6-7" N=1000 DIR=reports/ablation_longadd \
+#     OUT=reports/ablation_longadd.json RUNS=runs/ablation_longadd \
+#     bash recipes/ablations/reasoner.sh
+#   RESUME=1 ...the same... EVAL_LEVELS="arith:1-5" N=500 \
+#     DIR=reports/ablation_longadd_trained OUT=reports/ablation_longadd_trained.json
 #   # perm's headers of what is left, the same way on perm alone (levels 1-4):
 #   ARMS="fine rest" TASKS=perm LEVELS=perm=4 INIT=src/ponder/assets/default \
 #     MINUTES=20 LR=3e-4 BATCH=4 PACK_LEN=640 EVAL_LEVELS="perm:5-6" N=1000 \
@@ -155,7 +165,8 @@ arm_flags() {
     words) echo "--prompt-pad $PAD --pad-at words" ;;
     perm[0-9]*) echo "--prompt-pad perm=${1#perm} --pad-at words" ;;
     chars) echo "--prompt-pad arith=$PAD --pad-at chars" ;;
-    consumed) echo "--style arith=consumed" ;;
+    consumed) echo "--style $(tr ',' '\n' <<< "$TASKS" | grep '^arith' | sed 's/$/=consumed/' \
+      | paste -sd, -)" ;;
     rest) echo "--style perm=consumed" ;;
     *) echo "unknown arm $1" >&2; exit 2 ;;
   esac
@@ -174,7 +185,7 @@ run_arm() {
     --quiet --out "$RUNS/$arm" $(arm_flags "$arm") ${RESUME:+--resume}
   fi
   for spec in $EVAL_LEVELS; do
-    task=${spec%%:*}; levels=${spec#*:}
+    task=${spec%:*}; levels=${spec##*:}  # arith:1-5, or a variant's arith:mul:6-7
     OMP_NUM_THREADS=1 "$PONDER" eval --model "$RUNS/$arm" --task "$task" --difficulty "$levels" \
       --n "$N" --records --json "$DIR/${arm}_${task}.json" > /dev/null
   done
