@@ -37,12 +37,11 @@ def applied(completion: str) -> int:
 
 
 def first_list(completion: str) -> int | None:
-    """How many permutations the first header listing them holds (None: no such line,
-    as in the default trace, whose headers are pairs of prompt words)."""
-    for line in split_thinking(completion)[0].split("\n"):
-        if LIST.match(line):
-            return len(line.split())
-    return None
+    """How many permutations the first block's header lists (None: it lists none, as
+    in the default trace, whose first header is ``Apply`` and a permutation)."""
+    lines = [x for x in split_thinking(completion)[0].split("\n") if x.strip()]
+    header = lines[1] if len(lines) > 1 else ""  # after the restated start
+    return len(header.split()) if LIST.match(header) else None
 
 
 def loops(records: list[dict]) -> dict[str, dict]:
