@@ -114,6 +114,15 @@
 #     bash recipes/ablations/reasoner.sh
 #   RESUME=1 ...the same... EVAL_LEVELS="arith:1-5" N=500 \
 #     DIR=reports/ablation_longadd_trained OUT=reports/ablation_longadd_trained.json
+#   # 4- and 5-digit operands trained beside a 1-digit one (arith:4x1, arith:5x1, sums
+#   # and products), judged on the products no level trained (4x3, 4x4):
+#   ARMS="fine consumed" TASKS=arith,arith:4x1,arith:5x1 LEVELS=arith=5 \
+#     INIT=src/ponder/assets/default MINUTES=20 LR=3e-4 BATCH=4 PACK_LEN=640 \
+#     EVAL_LEVELS="arith:mul:6-7" N=1000 DIR=reports/ablation_wide \
+#     OUT=reports/ablation_wide.json RUNS=runs/ablation_wide \
+#     bash recipes/ablations/reasoner.sh
+#   RESUME=1 ...the same... EVAL_LEVELS="arith:1-5" N=500 \
+#     DIR=reports/ablation_wide_trained OUT=reports/ablation_wide_trained.json
 #   # perm's headers of what is left, the same way on perm alone (levels 1-4):
 #   ARMS="fine rest" TASKS=perm LEVELS=perm=4 INIT=src/ponder/assets/default \
 #     MINUTES=20 LR=3e-4 BATCH=4 PACK_LEN=640 EVAL_LEVELS="perm:5-6" N=1000 \

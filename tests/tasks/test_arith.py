@@ -193,7 +193,16 @@ def test_variants_ask_one_operation_and_split_questions_as_arith_does():
                                 add.problems("train", 3000, seed=0, difficulty=[6, 7])}
     for p in sums[:50]:
         assert add.split(p) == task.split(p) == "train"
-    with pytest.raises(InvalidInput, match="arith:add, arith:mul"):
-        get_task("arith:sub")
+    shaped = get_task("arith:mul:4x1")  # an operation and a shape at every level
+    assert shaped.name == "arith:mul:4x1"
+    for p in shaped.problems("train", 20, seed=0):
+        assert (len(str(p.meta["a"])), len(str(p.meta["b"])), p.meta["op"]) == (4, 1, "*")
+    assert {p.meta["op"] for p in get_task("arith:4x1").problems("train", 40, seed=0)} == {
+        "+", "*"}
+    for bad in ("arith:sub", "arith:mul:add", "arith:4x1:5x1"):
+        with pytest.raises(InvalidInput, match="arith:add, arith:mul"):
+            get_task(bad)
+    with pytest.raises(InvalidInput, match="shape"):
+        get_task("arith:4x5")
     with pytest.raises(InvalidInput, match="no variants"):
         get_task("perm:x")

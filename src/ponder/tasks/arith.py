@@ -64,6 +64,7 @@ answer line alone, the no-chain-of-thought control.
 from __future__ import annotations
 
 import random
+import re
 from typing import ClassVar
 
 from ponder.errors import InvalidInput
@@ -220,8 +221,11 @@ class ArithTask(Task):
     min_difficulty: ClassVar[int] = 1
     max_difficulty: ClassVar[int] = max(LEVELS)
     styles: ClassVar[tuple[str, ...]] = ("cot", "direct", "coarse", "consumed")
-    variants: ClassVar[dict[str, str]] = {"add": "Sums alone, on the same ladder.",
-                                          "mul": "Products alone, on the same ladder."}
+    variants: ClassVar[dict[str, str]] = {
+        "add": "Sums alone, on the same ladder.",
+        "mul": "Products alone, on the same ladder.",
+        "BxS": "One operand shape at every level (arith:4x1; arith:mul:4x1).",
+    }
 
     def __init__(self, shape: tuple[int, int] | None = None, op: str | None = None) -> None:
         """``shape`` (digits of the larger operand, of the smaller) and ``op`` ("+" or
@@ -239,12 +243,22 @@ class ArithTask(Task):
     @classmethod
     def from_spec(cls, spec: str) -> ArithTask:
         """``arith:add`` / ``arith:mul``: sums alone or products alone, on the same
-        ladder of operand sizes, as a family of their own in a training mixture (so that
-        one operation can be trained to longer operands than the other)."""
-        if spec not in _VARIANT_OPS:
-            raise InvalidInput(f"arith has no variant {spec!r}; choose one of "
-                               + ", ".join(f"arith:{v}" for v in _VARIANT_OPS))
-        task = cls(op=_VARIANT_OPS[spec])
+        ladder of operand sizes; ``arith:4x1``: one operand shape (digits of the larger
+        x the smaller) at every level; both together: ``arith:mul:4x1``. Each is a family
+        of its own in a training mixture, so that one operation or shape can be trained
+        beside the ladder (sums to longer operands than products, say)."""
+        op, shape = None, None
+        for part in spec.split(":"):
+            if part in _VARIANT_OPS and op is None:
+                op = _VARIANT_OPS[part]
+            elif re.fullmatch(r"\d+x\d+", part) and shape is None:
+                big, small = (int(x) for x in part.split("x"))
+                shape = (big, small)
+            else:
+                raise InvalidInput(f"arith has no variant {spec!r}; choose from "
+                                   f"arith:add, arith:mul, arith:BxS (a shape such as "
+                                   f"arith:4x1) or an operation and a shape (arith:mul:4x1)")
+        task = cls(shape=shape, op=op)
         task.name = f"arith:{spec}"  # type: ignore[misc]  # a variant names itself
         return task
 
