@@ -12,11 +12,19 @@ as the larger operand has digits (or, consumed, starts from all of it: ``483.1+`
 
     python recipes/arith_factors.py --shapes 3x3,4x1,4x2,4x3 --n 250 \\
         --out reports/arith_factors.json
+
+With ``--records``, it reads evaluations already run (``ponder eval --records`` of
+arith or a variant) instead, and counts per level how often their loops ran over the
+operand given, on the problems they were judged on:
+
+    python recipes/arith_factors.py --records reports/ablation_consumed/*_arith.json \\
+        --out reports/arith_copies.json
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 from pathlib import Path
@@ -27,6 +35,7 @@ from ponder.eval.report import atomic_write_json, command_line
 from ponder.eval.stats import wilson
 from ponder.lm.registry import load_lm, weights_digest
 from ponder.lm.template import split_thinking
+from ponder.tasks import get_task
 from ponder.tasks.arith import ArithTask
 from ponder.tasks.base import Problem
 
@@ -48,6 +57,28 @@ def copied(problem: Problem, completion: str) -> bool:
     return sum(bool(COLUMN.match(x)) for x in lines) == len(str(a))
 
 
+def copies(path: Path) -> dict:
+    """Per level of an arith evaluation with records: accuracy and the share of
+    completions whose loops ran over the operand given (``copied``), 95% intervals."""
+    data = json.loads(path.read_text())
+    if not str(data.get("task", "")).startswith("arith") or not data.get("records"):
+        sys.exit(f"{path}: need an arith evaluation run with --records")
+    task = get_task(data["task"])
+    problems = {p.id: p for p in task.problems("test", data["n"], seed=data["seed"],
+                                               difficulty=data["difficulty"])}
+    by_level: dict[str, dict] = {}
+    for level in sorted({int(r["difficulty"]) for r in data["records"]}):
+        rows = [r for r in data["records"] if int(r["difficulty"]) == level]
+        ok = sum(copied(problems[r["id"]], r["completion"]) for r in rows)
+        k, n = sum(bool(r["correct"]) for r in rows), len(rows)
+        by_level[str(level)] = {"n": n, "accuracy": k / n, "ci95": wilson(k, n),
+                                "copied": ok / n, "copied_ci95": wilson(ok, n)}
+        print(f"{path} level {level}: accuracy {k / n:.3f}, operand copied {ok / n:.3f} "
+              f"[{wilson(ok, n)[0]:.3f}, {wilson(ok, n)[1]:.3f}] n={n}", flush=True)
+    return {"model": data.get("model"), "model_sha256": data.get("model_sha256"),
+            "task": data["task"], "by_level": by_level}
+
+
 def _shapes(text: str) -> list[tuple[int, int]]:
     try:
         out = [(int(x.split("x")[0]), int(x.split("x")[1])) for x in text.split(",") if x]
@@ -66,8 +97,19 @@ def main() -> None:
     ap.add_argument("--ops", default="+,*")
     ap.add_argument("--n", type=int, default=250, help="problems per cell")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--records", type=Path, nargs="+", default=None,
+                    help="arith evaluations run with --records, read instead of a model")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
+    if args.records:
+        missing = [p for p in args.records if not p.exists()]
+        if missing:
+            sys.exit(f"no such file: {missing[0]}")
+        atomic_write_json(args.out, {"command": f"python {command_line()}",
+                                     "split": "test", "answer_rule": "answer-line",
+                                     "evaluations": {str(p): copies(p) for p in args.records}})
+        print(f"wrote {args.out}")
+        return
     shapes, ops = _shapes(args.shapes), [o for o in args.ops.split(",") if o]
     if args.n < 1:
         sys.exit(f"--n must be >= 1, got {args.n}")
