@@ -27,6 +27,7 @@ import argparse
 import json
 import re
 import sys
+from collections import Counter
 from pathlib import Path
 
 from ponder.errors import PonderError
@@ -57,6 +58,15 @@ def copied(problem: Problem, completion: str) -> bool:
     return sum(bool(COLUMN.match(x)) for x in lines) == len(str(a))
 
 
+ROW = re.compile(r"^\d+\*(?:\d|\d*\.\d)$")  # a row's header: 4831*2, or consumed 4831*15.2
+
+
+def rows(completion: str) -> int:
+    """How many rows (one per digit of the multiplier) a product's completion runs."""
+    thought = split_thinking(completion)[0] or completion
+    return sum(bool(ROW.match(x.strip())) for x in thought.splitlines())
+
+
 def copies(path: Path) -> dict:
     """Per level of an arith evaluation with records: accuracy and the share of
     completions whose loops ran over the operand given (``copied``), 95% intervals."""
@@ -68,13 +78,20 @@ def copies(path: Path) -> dict:
                                                difficulty=data["difficulty"])}
     by_level: dict[str, dict] = {}
     for level in sorted({int(r["difficulty"]) for r in data["records"]}):
-        rows = [r for r in data["records"] if int(r["difficulty"]) == level]
-        ok = sum(copied(problems[r["id"]], r["completion"]) for r in rows)
-        k, n = sum(bool(r["correct"]) for r in rows), len(rows)
+        rows_of = [r for r in data["records"] if int(r["difficulty"]) == level]
+        ok = sum(copied(problems[r["id"]], r["completion"]) for r in rows_of)
+        k, n = sum(bool(r["correct"]) for r in rows_of), len(rows_of)
         by_level[str(level)] = {"n": n, "accuracy": k / n, "ci95": wilson(k, n),
                                 "copied": ok / n, "copied_ci95": wilson(ok, n)}
+        products = [r for r in rows_of if problems[r["id"]].meta["op"] == "*"]
+        if products:  # rows run against the multiplier's digits
+            counts = Counter(rows(r["completion"]) for r in products)
+            by_level[str(level)]["rows_run"] = {str(c): v for c, v in sorted(counts.items())}
+            by_level[str(level)]["multiplier_digits"] = sorted(
+                {len(str(problems[r["id"]].meta["b"])) for r in products})
         print(f"{path} level {level}: accuracy {k / n:.3f}, operand copied {ok / n:.3f} "
-              f"[{wilson(ok, n)[0]:.3f}, {wilson(ok, n)[1]:.3f}] n={n}", flush=True)
+              f"[{wilson(ok, n)[0]:.3f}, {wilson(ok, n)[1]:.3f}] n={n}, rows run "
+              f"{by_level[str(level)].get('rows_run')}", flush=True)
     return {"model": data.get("model"), "model_sha256": data.get("model_sha256"),
             "task": data["task"], "by_level": by_level}
 
