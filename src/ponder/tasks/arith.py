@@ -56,6 +56,11 @@ generalization possible by stating where each digit is in the trace itself):
                                   .0+.1+0=1:1680
                                   Answer: 1680
 
+Its traces grow as the square of the operands' length (to level 7 they fit the
+built-in model's context). Learned as continued training, it is exact on the trained
+levels and no better past them than "cot": the first line still copies a 4-digit operand
+as its first three digits (``reports/ablation_consumed.json``, ``arith_copies.json``).
+
 Style "coarse" is the earlier trace (a whole column or partial product a line), kept
 for the format ablation (``recipes/ablations/trace_format.sh``); "direct" is the
 answer line alone, the no-chain-of-thought control.

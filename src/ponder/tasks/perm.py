@@ -34,7 +34,9 @@ index hints:
 Style "consumed" heads each block with the permutations not yet applied instead (the
 prompt's list, then that list without its first permutation, and so on), so that the
 trace ends after the block whose header holds a single permutation rather than after a
-count of blocks; it fits the built-in model's context to 9 permutations.
+count of blocks; it fits the built-in model's context to 9 permutations. Learned as
+continued training, it is exact on the trained levels, and past them the first header
+copies a list of 5 or 6 permutations as 4 (``reports/perm_loops_rest.json``).
 
 A permutation's header is the pair of words of the prompt that ends with it: the
 permutation copied last (``Apply`` at first), then the one after it. Finding the next
