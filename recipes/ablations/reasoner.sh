@@ -123,6 +123,11 @@
 #     bash recipes/ablations/reasoner.sh
 #   RESUME=1 ...the same... EVAL_LEVELS="arith:1-5" N=500 \
 #     DIR=reports/ablation_wide_trained OUT=reports/ablation_wide_trained.json
+#   # and the parts each of the two learned (RESUME=1, no more training):
+#   #   longadd: EVAL_LEVELS="arith:add:6-9" N=400 DIR=reports/ablation_longadd_parts
+#   #     OUT=reports/ablation_longadd_parts.json
+#   #   wide: EVAL_LEVELS="arith:4x1:1 arith:5x1:1" N=300 DIR=reports/ablation_wide_parts
+#   #     OUT=reports/ablation_wide_parts.json
 #   # perm's headers of what is left, the same way on perm alone (levels 1-4):
 #   ARMS="fine rest" TASKS=perm LEVELS=perm=4 INIT=src/ponder/assets/default \
 #     MINUTES=20 LR=3e-4 BATCH=4 PACK_LEN=640 EVAL_LEVELS="perm:5-6" N=1000 \
