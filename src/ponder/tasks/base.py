@@ -113,6 +113,8 @@ class Task(ABC):
     #: trace styles this task can render; the first is the default. "direct" means no
     #: chain of thought at all: the answer line follows the prompt immediately.
     styles: ClassVar[tuple[str, ...]] = ("cot",)
+    #: variant -> one-line description, for ``name:variant`` (see ``from_spec``)
+    variants: ClassVar[dict[str, str]] = {}
     #: how ``verify`` reads the final answer (``ponder.verify.answers.ANSWER_RULES``):
     #: "answer-line" needs the ``Answer: ...`` line the teacher traces end with, so a
     #: stray number is never an answer; "lenient" (tags, boxed, ``####``, then the last
@@ -142,9 +144,6 @@ class Task(ABC):
 
     def split(self, problem: Problem) -> Split:
         return split_of(self.name, self.key(problem))
-
-    #: variant -> one-line description, for ``name:variant`` (see ``from_spec``)
-    variants: ClassVar[dict[str, str]] = {}
 
     @classmethod
     def from_spec(cls, spec: str) -> Task:

@@ -31,13 +31,6 @@ index hints:
     10342 in turn
     Answer: beadc
 
-Style "consumed" heads each block with the permutations not yet applied instead (the
-prompt's list, then that list without its first permutation, and so on), so that the
-trace ends after the block whose header holds a single permutation rather than after a
-count of blocks; it fits the built-in model's context to 9 permutations. Learned as
-continued training, it is exact on the trained levels, and past them the first header
-copies a list of 5 or 6 permutations as 4 (``reports/perm_loops_rest.json``).
-
 A permutation's header is the pair of words of the prompt that ends with it: the
 permutation copied last (``Apply`` at first), then the one after it. Finding the next
 permutation is then a copy of what follows a string in the prompt, however many came
@@ -46,6 +39,14 @@ before, and the pair that ends in ``in turn`` says the trace is complete. Style
 trace, one permutation and its whole result a line (``30421: ebcad``); both are kept for
 the format ablation (``recipes/ablations/reasoner.sh``). "direct" is the answer line
 alone.
+
+Style "consumed" heads each block with the permutations not yet applied instead (the
+prompt's list, then that list without its first permutation, and so on), so that the
+trace ends after the block whose header holds a single permutation rather than after a
+count of blocks; it fits the built-in model's context to 9 permutations. Learned as
+continued training, it is exact on the trained levels, and past them the first header
+copies a list of 5 or 6 permutations as 4 (``reports/perm_loops_rest.json``).
+
 Difficulty is ``k`` (1..13: at 13 prompt and trace fill the built-in model's context).
 """
 
