@@ -123,6 +123,10 @@
 #     bash recipes/ablations/reasoner.sh
 #   RESUME=1 ...the same... EVAL_LEVELS="arith:1-5" N=500 \
 #     DIR=reports/ablation_wide_trained OUT=reports/ablation_wide_trained.json
+#   # the same with a 4-digit operand beside a 1- and a 2-digit one (rows 1 and 2 of a
+#   # 4-digit multiplicand trained, 3 only beside a 3-digit one):
+#   ARMS="fine consumed" TASKS=arith,arith:4x1,arith:4x2 ...the same... \
+#     DIR=reports/ablation_wide2 OUT=reports/ablation_wide2.json RUNS=runs/ablation_wide2
 #   # and the parts each of the two learned (RESUME=1, no more training):
 #   #   longadd: EVAL_LEVELS="arith:add:6-9" N=400 DIR=reports/ablation_longadd_parts
 #   #     OUT=reports/ablation_longadd_parts.json
