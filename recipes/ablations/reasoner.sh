@@ -127,6 +127,8 @@
 #   # 4-digit multiplicand trained, 3 only beside a 3-digit one):
 #   ARMS="fine consumed" TASKS=arith,arith:4x1,arith:4x2 ...the same... \
 #     DIR=reports/ablation_wide2 OUT=reports/ablation_wide2.json RUNS=runs/ablation_wide2
+#   #   (RESUME=1 ... EVAL_LEVELS="arith:1-5" N=500 DIR=reports/ablation_wide2_trained
+#   #   OUT=reports/ablation_wide2_trained.json for its trained levels)
 #   # and the parts each of the two learned (RESUME=1, no more training):
 #   #   longadd: EVAL_LEVELS="arith:add:6-9" N=400 DIR=reports/ablation_longadd_parts
 #   #     OUT=reports/ablation_longadd_parts.json
