@@ -162,7 +162,8 @@ def logged(lm: Any, run: Any) -> tuple[Any, float, float, dict[str, Any]]:
     return out, wall, replay_reference(lm, log), use
 
 
-def eval_speed(lm: Any, task: Task, args: argparse.Namespace) -> dict[str, Any]:
+def eval_speed(lm: Any, task: Task, args: argparse.Namespace,
+               longest_first: bool = False) -> dict[str, Any]:
     """``ponder eval`` 's loop over every level of the task, then two references of
     the sampler's batch-64 decoding run right after it: rows of the evaluation's mean
     completion length (the levels above the scale problems' write longer traces, and a
@@ -170,7 +171,7 @@ def eval_speed(lm: Any, task: Task, args: argparse.Namespace) -> dict[str, Any]:
     (``replay_reference``)."""
     report, wall, replay, use = logged(lm, lambda: evaluate_tasks(
         lm, [task], args.eval_n, seed=args.seed, keep_records=True,
-        longest_first=args.longest_first)[task.name])
+        longest_first=longest_first)[task.name])
     records = report.records or []
     tokens = sum(r["tokens"] for r in records)
     mean_tokens = round(tokens / max(len(records), 1))
@@ -264,8 +265,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                       f"{r['kv_read_share']:.2f} of attention reads needed; "
                       f"{shares(r)}", flush=True)
             for order in args.eval_order:
-                args.longest_first = order == "longest"
-                r = eval_speed(lm, task, args)
+                r = eval_speed(lm, task, args, longest_first=order == "longest")
                 name = f"eval{tag}" + ("" if order == args.eval_order[0] else f"@{order} first")
                 runs.setdefault(name, []).append(r)
                 print(f"  {name} n={args.eval_n}   {r['tokens_per_s']:8,.0f} tok/s "

@@ -44,11 +44,16 @@ LEVEL = 6  # any level: the shape holds at all; 6 keeps clear of level 1's tiny 
 COLUMN = re.compile(r"^\d\+\d\+\d=\d+:\d+$")
 
 
+def thought_lines(completion: str) -> list[str]:
+    """The completion's non-empty thinking lines, stripped."""
+    thought = split_thinking(completion)[0] or completion
+    return [x.strip() for x in thought.splitlines() if x.strip()]
+
+
 def copied(problem: Problem, completion: str) -> bool:
     """Whether the completion's loops ran over the larger operand as given."""
     a, b, op = problem.meta["a"], problem.meta["b"], problem.meta["op"]
-    thought = split_thinking(completion)[0] or completion
-    lines = [x.strip() for x in thought.splitlines() if x.strip()]
+    lines = thought_lines(completion)
     if not lines:
         return False
     if op == "*":  # the first row's header, in the default trace or the consumed one
@@ -63,13 +68,15 @@ ROW = re.compile(r"^\d+\*(?:\d|\d*\.\d)$")  # a row's header: 4831*2, or consume
 
 def rows(completion: str) -> int:
     """How many rows (one per digit of the multiplier) a product's completion runs."""
-    thought = split_thinking(completion)[0] or completion
-    return sum(bool(ROW.match(x.strip())) for x in thought.splitlines())
+    return sum(bool(ROW.match(x)) for x in thought_lines(completion))
 
 
 def copies(path: Path) -> dict:
     """Per level of an arith evaluation with records: accuracy and the share of
-    completions whose loops ran over the operand given (``copied``), 95% intervals."""
+    completions whose loops ran over the operand given (``copied``; a product's first
+    header must also name the multiplier's last digit right), 95% intervals; for
+    products, the share whose first header names the multiplicand whole
+    (``multiplicand_copied``) and how many rows they ran."""
     data = json.loads(path.read_text())
     if not str(data.get("task", "")).startswith("arith") or not data.get("records"):
         sys.exit(f"{path}: need an arith evaluation run with --records")
@@ -84,14 +91,21 @@ def copies(path: Path) -> dict:
         by_level[str(level)] = {"n": n, "accuracy": k / n, "ci95": wilson(k, n),
                                 "copied": ok / n, "copied_ci95": wilson(ok, n)}
         products = [r for r in rows_of if problems[r["id"]].meta["op"] == "*"]
-        if products:  # rows run against the multiplier's digits
+        if products:  # the multiplicand copied whole, and rows run against b's digits
+            whole = sum((thought_lines(r["completion"]) or [""])[0].startswith(
+                f"{problems[r['id']].meta['a']}*") for r in products)
+            by_level[str(level)]["multiplicand_copied"] = whole / len(products)
+            by_level[str(level)]["multiplicand_copied_ci95"] = wilson(whole, len(products))
+            by_level[str(level)]["products"] = len(products)
             counts = Counter(rows(r["completion"]) for r in products)
             by_level[str(level)]["rows_run"] = {str(c): v for c, v in sorted(counts.items())}
             by_level[str(level)]["multiplier_digits"] = sorted(
                 {len(str(problems[r["id"]].meta["b"])) for r in products})
+        cell = by_level[str(level)]
         print(f"{path} level {level}: accuracy {k / n:.3f}, operand copied {ok / n:.3f} "
-              f"[{wilson(ok, n)[0]:.3f}, {wilson(ok, n)[1]:.3f}] n={n}, rows run "
-              f"{by_level[str(level)].get('rows_run')}", flush=True)
+              f"[{wilson(ok, n)[0]:.3f}, {wilson(ok, n)[1]:.3f}] n={n}; products: "
+              f"multiplicand copied {cell.get('multiplicand_copied')} of "
+              f"{cell.get('products')}, rows run {cell.get('rows_run')}", flush=True)
     return {"model": data.get("model"), "model_sha256": data.get("model_sha256"),
             "task": data["task"], "by_level": by_level}
 

@@ -13,6 +13,8 @@ from ponder.eval.accuracy import (
 )
 from ponder.lm.function import FunctionLM
 from ponder.lm.template import THINK_CLOSE, format_completion
+from ponder.tasks import get_task
+from ponder.tasks.arith import ArithTask
 from tests.toy import SumTask, chat_layout, nums_of, own_layout
 
 
@@ -111,8 +113,6 @@ def test_token_budget_covers_teacher_traces_and_caps_generation():
 
 
 def test_token_budget_follows_the_style_the_model_was_trained_on():
-    from ponder.tasks.arith import ArithTask
-
     task, lm = ArithTask(), policy()
     default = token_budgets(task, lm)
     lm.trace_styles = {"arith": "consumed"}  # longer traces than the default's
@@ -120,8 +120,6 @@ def test_token_budget_follows_the_style_the_model_was_trained_on():
     for p in task.problems("train", 16, seed=0, difficulty=7):
         assert consumed[7] >= 1.5 * len(format_completion(task.teacher_trace(p, "consumed")))
     assert all(consumed[d] > default[d] for d in (5, 6, 7))
-    from ponder.tasks import get_task
-
     mul = get_task("arith:mul")  # a variant: the style its family was trained in
     for p in mul.problems("train", 16, seed=0, difficulty=7):
         assert token_budgets(mul, lm)[7] >= 1.5 * len(format_completion(

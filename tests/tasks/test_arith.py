@@ -6,6 +6,7 @@ import re
 import pytest
 
 from ponder.errors import InvalidInput
+from ponder.tasks import get_task
 from ponder.tasks.arith import (
     LEVELS,
     ArithTask,
@@ -179,8 +180,6 @@ def test_max_difficulty_is_the_top_of_the_ladder():
 
 
 def test_variants_ask_one_operation_and_split_questions_as_arith_does():
-    from ponder.tasks import get_task
-
     add, mul = get_task("arith:add"), get_task("arith:mul")
     assert (add.name, mul.name) == ("arith:add", "arith:mul")
     sums = add.problems("train", 300, seed=0, difficulty=[6, 9])
