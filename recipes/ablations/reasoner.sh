@@ -37,6 +37,8 @@
 #   rest        perm headers listing the permutations not yet applied
 #               (--style perm=consumed: the trace ends after the block whose header
 #               holds one, not after a count of blocks)                  (fine vs rest)
+#   nope        no positional encoding (--positions none, Kazemnejad et al. 2023), a
+#               fresh model against a fresh rotary one                   (fine vs nope)
 #
 #   bash recipes/ablations/reasoner.sh              # every arm, then the summary
 #   ARMS="fine coarse" bash recipes/ablations/reasoner.sh
@@ -141,6 +143,13 @@
 #     RUNS=runs/ablation_rest bash recipes/ablations/reasoner.sh
 #   RESUME=1 ...the same... EVAL_LEVELS="perm:1-4" N=500 \
 #     DIR=reports/ablation_rest_trained OUT=reports/ablation_rest_trained.json
+#   # a model without positions against a rotary one, both fresh, arith alone (levels
+#   # 1-5), judged past training, then (RESUME=1) on the trained levels:
+#   ARMS="fine nope" TASKS=arith LEVELS=arith=5 MINUTES=75 LR=3e-3 BATCH=4 PACK_LEN=640 \
+#     EVAL_LEVELS="arith:6-7" N=1000 DIR=reports/ablation_nope \
+#     OUT=reports/ablation_nope.json RUNS=runs/ablation_nope bash recipes/ablations/reasoner.sh
+#   RESUME=1 ...the same... EVAL_LEVELS="arith:1-5" N=500 \
+#     DIR=reports/ablation_nope_trained OUT=reports/ablation_nope_trained.json
 #
 # Arms run two at a time with one thread each. Each arm's eval goes to
 # reports/ablation/<arm>_<task>.json; recipes/ablations/summarize.py pairs the arms on
@@ -188,6 +197,7 @@ arm_flags() {
     consumed) echo "--style $(tr ',' '\n' <<< "$TASKS" | grep '^arith' | sed 's/$/=consumed/' \
       | paste -sd, -)" ;;
     rest) echo "--style perm=consumed" ;;
+    nope) echo "--positions none" ;;
     *) echo "unknown arm $1" >&2; exit 2 ;;
   esac
 }

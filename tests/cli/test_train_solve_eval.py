@@ -127,9 +127,27 @@ def test_train_init_continues_a_checkpoints_weights(tiny_run, tmp_path, capsys):
     code, _, err = run(capsys, "train", "--init", str(tiny_run), "--preset", "tiny",
                        "--steps", "1", "--out", str(tmp_path / "x"))
     assert code == 2 and "drop --preset" in err
+    code, _, err = run(capsys, "train", "--init", str(tiny_run), "--positions", "none",
+                       "--steps", "1", "--out", str(tmp_path / "x"))
+    assert code == 2 and "drop --positions" in err
     code, _, err = run(capsys, "train", "--init", str(tmp_path), "--steps", "1",
                        "--out", str(tmp_path / "y"))
     assert code == 2 and "holds no ponder checkpoint" in err
+
+
+def test_train_positions_none_trains_a_model_without_positions(tmp_path, capsys):
+    from ponder.lm.checkpoint import load_checkpoint
+
+    out = tmp_path / "nope"
+    code, _, _ = run(capsys, "train", "--task", "arith", "--preset", "micro", "--steps", "1",
+                     "--batch-size", "2", "--eval-n", "0", "--positions", "none",
+                     "--out", str(out), "-q")
+    assert code == 0
+    model, _, recipe = load_checkpoint(out / "checkpoint")
+    assert model.cfg.position_scale == 0.0 and recipe["sft"]["positions"] == "none"
+    code, _, err = run(capsys, "train", "--task", "arith", "--steps", "1",
+                       "--positions", "sideways", "--out", str(tmp_path / "bad"))
+    assert code == 2 and "positions must be one of ['rope', 'none']" in err
 
 
 def test_train_needs_a_budget_and_a_known_task(tmp_path, capsys):

@@ -76,6 +76,15 @@ def test_a_position_scale_exports_as_linear_rope_scaling(tmp_path):
                                 seq_len=64) > 1e-2  # the scale is what made them agree
 
 
+def test_a_model_without_positions_exports_as_one_whose_angles_are_all_zero(tmp_path):
+    model = random_model(position_scale=0.0)
+    save_checkpoint(tmp_path / "ck", model, TOK)
+    export_checkpoint(tmp_path / "ck", tmp_path / "hf")
+    assert load_checkpoint(tmp_path / "hf")[0].cfg.position_scale == 0.0
+    assert max_logit_difference(tmp_path / "ck", tmp_path / "hf", n_sequences=2,
+                                seq_len=128) < 1e-4
+
+
 def test_max_logit_difference_helper(exported):
     _, ck, hf_dir = exported
     assert max_logit_difference(ck, hf_dir, n_sequences=2, seq_len=32) < 1e-4

@@ -96,6 +96,9 @@ def test_a_position_scale_is_written_as_linear_rope_scaling(tmp_path):
     r = gguf.GGUFReader(export_gguf(tmp_path / "ck", tmp_path / "m.gguf"))
     assert r.fields["llama.rope.scaling.type"].contents() == "linear"
     assert r.fields["llama.rope.scaling.factor"].contents() == pytest.approx(0.8)
+    save_checkpoint(tmp_path / "nope", random_model(position_scale=0.0), TOK)
+    r = gguf.GGUFReader(export_gguf(tmp_path / "nope", tmp_path / "n.gguf"))
+    assert r.fields["llama.rope.scaling.factor"].contents() == pytest.approx(1e30)
     assert "llama.rope.scaling.type" not in gguf.GGUFReader(
         export_gguf(tmp_path / "ck0", tmp_path / "p.gguf")
         if save_checkpoint(tmp_path / "ck0", random_model(), TOK) else None).fields

@@ -78,7 +78,20 @@ def test_position_scale_multiplies_every_rotary_position():
     torch.testing.assert_close(scaled(ids), doubled, atol=1e-4, rtol=1e-4)
     assert (scaled(ids) - plain(ids)).abs().max() > 1e-3
     with pytest.raises(ValueError, match="position_scale"):
-        ModelConfig(position_scale=0.0)
+        ModelConfig(position_scale=-1.0)
+
+
+@torch.no_grad()
+def test_position_scale_zero_is_a_model_without_positions():
+    """NoPE: any positions give the same logits, yet order still matters through the
+    causal mask (a token sees only what came before it)."""
+    ids = torch.randint(0, V, (2, 12))
+    nope = tiny(position_scale=0.0)
+    base = nope(ids)
+    scrambled = nope(ids, positions=torch.randperm(12).expand(2, 12) * 7)
+    torch.testing.assert_close(base, scrambled, atol=1e-5, rtol=1e-5)
+    assert (nope(ids.flip(1))[:, -1] - base[:, -1]).abs().max() > 1e-3
+    assert nope.cfg.rope_scaling_factor == 1e30 and tiny().cfg.rope_scaling_factor == 1.0
 
 
 @pytest.mark.parametrize("name,millions", [("tiny", 0.3), ("small", 1.0), ("base", 4.0),

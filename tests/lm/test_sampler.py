@@ -97,9 +97,10 @@ def test_bfloat16_cache_stays_close_to_forward_and_mostly_greedy_equal():
         Sampler(model, TOK, kv_dtype="float16")
 
 
-@pytest.mark.parametrize("scale", [1.0, 1.25])
+@pytest.mark.parametrize("scale", [1.0, 1.25, 0.0])
 def test_greedy_equals_naive_loop_for_mixed_lengths_and_n(scale):
     model = tiny(position_scale=scale)  # the decoder's rotary table follows the scale
+    # (0: no positions)
     prompts = [enc("12+7="), enc("a"), enc("the longest prompt here"), enc("7")]
     limits = [9, 20, 5, 14]  # rows finish at different steps: the batch is compacted
     out = Sampler(model, TOK).generate(prompts, n=2, max_tokens=limits, temperature=0)

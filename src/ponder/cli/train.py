@@ -180,6 +180,9 @@ def register(app: typer.Typer) -> None:
             None, "--init", help="Start from this ponder checkpoint (or run directory) "
             "instead of a fresh model: continued training on the mixture; its shape is "
             "kept, so --preset does not apply."),
+        positions: str | None = typer.Option(
+            None, "--positions", help="rope (rotary positions) or none (no positional "
+            "encoding, NoPE: order from the causal mask alone) [rope]."),
         position_span: float | None = typer.Option(
             None, "--position-span", help="Rotary positions of a training row: 1 = "
             "0..T-1; s > 1 = an ordered random sample of T slots of [0, s*T) divided by s: "
@@ -205,7 +208,7 @@ def register(app: typer.Typer) -> None:
                  direct_fraction=direct_fraction, eval_n=eval_n,
                  max_difficulty=_levels(max_difficulty), curriculum=curriculum,
                  styles=_pairs(style, "--style", "arith=coarse"),
-                 prompt_pad=_pads(prompt_pad), pad_at=pad_at,
+                 prompt_pad=_pads(prompt_pad), pad_at=pad_at, positions=positions,
                  init=None if init is None else str(_checkpoint_dir(init))),
             dict(steps=steps, minutes=minutes, batch_size=batch_size, grad_accum=grad_accum,
                  lr=lr, seed=seed,

@@ -30,7 +30,7 @@ TIED_HEAD = "lm_head.weight"  # tied to embed_tokens: not stored, rebuilt on loa
 
 def hf_config(cfg: ModelConfig, tok: CharTokenizer) -> dict[str, Any]:
     """The ``LlamaConfig`` fields that reproduce ``cfg`` in transformers."""
-    scaling = ({"rope_scaling": {"rope_type": "linear", "factor": 1.0 / cfg.position_scale}}
+    scaling = ({"rope_scaling": {"rope_type": "linear", "factor": cfg.rope_scaling_factor}}
                if cfg.position_scale != 1.0 else {})
     return {**scaling,
         "architectures": ["LlamaForCausalLM"],

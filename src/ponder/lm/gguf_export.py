@@ -128,7 +128,7 @@ def export_gguf(ckpt_dir: str | Path, out_file: str | Path) -> Path:
         w.add_rope_freq_base(cfg.rope_theta)
         if cfg.position_scale != 1.0:  # llama.cpp multiplies positions by 1/factor
             w.add_rope_scaling_type(gguf.RopeScalingType.LINEAR)
-            w.add_rope_scaling_factor(1.0 / cfg.position_scale)
+            w.add_rope_scaling_factor(cfg.rope_scaling_factor)
         w.add_layer_norm_rms_eps(cfg.norm_eps)
         w.add_vocab_size(cfg.vocab_size)
         texts, types = gguf_tokens(tok)

@@ -37,7 +37,8 @@ class ModelConfig:
     norm_eps: float = 1e-5
     # rotary positions are multiplied by this before rotating (linear rope scaling with
     # factor 1/position_scale in transformers and llama.cpp): a model trained on
-    # randomized positions of mean gap s is run at its training scale with s
+    # randomized positions of mean gap s is run at its training scale with s; 0 turns
+    # positions off (NoPE, Kazemnejad et al. 2023: order comes from the causal mask alone)
     position_scale: float = 1.0
 
     def __post_init__(self) -> None:
@@ -46,15 +47,26 @@ class ModelConfig:
                 f"d_model ({self.d_model}) must split into n_head ({self.n_head}) heads "
                 "of even size"
             )
-        if not self.position_scale > 0:
-            raise ValueError(f"position_scale must be > 0, got {self.position_scale}")
+        if not self.position_scale >= 0:
+            raise ValueError(f"position_scale must be >= 0 (0: no positions), got "
+                             f"{self.position_scale}")
 
     @property
     def head_dim(self) -> int:
         return self.d_model // self.n_head
 
+    @property
+    def rope_scaling_factor(self) -> float:
+        """The linear rope-scaling factor transformers and llama.cpp divide positions
+        by; a model without positions gets one so large that every angle is 0 to
+        float32 precision (positions up to 2**20 turn by at most 1e-24 radians)."""
+        return 1.0 / self.position_scale if self.position_scale else NOPE_FACTOR
+
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+NOPE_FACTOR = 1e30  # rope scaling factor that stands for "no positions" in exports
 
 
 # Size presets (parameter counts with a ~100-symbol vocabulary).

@@ -60,9 +60,13 @@ class SFTConfig:
         (0 skips generation and reports only the held-out loss).
     eval_loss_n: TEST problems per task whose teacher traces give the held-out loss.
     max_seq_len: the model's context; must hold the longest prompt + trace.
+    positions: ``rope`` (rotary positions) or ``none`` (no positional encoding, NoPE:
+        attention tells order by the causal mask alone; Kazemnejad et al. 2023 found it
+        generalises to longer inputs better than rotary positions in small models).
     init: a ponder checkpoint to start from instead of a fresh model (its shape, context
-        and weights; ``preset`` and ``max_seq_len`` are then not used): continued
-        training on the mixture, e.g. an ablation arm that starts from a trained model.
+        and weights; ``preset``, ``max_seq_len`` and ``positions`` are then not used):
+        continued training on the mixture, e.g. an ablation arm that starts from a
+        trained model.
     """
 
     tasks: tuple[str, ...] = DEFAULT_TASKS
@@ -77,6 +81,7 @@ class SFTConfig:
     eval_n: int = 32
     eval_loss_n: int = 32
     max_seq_len: int = 1024
+    positions: str = "rope"
     init: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # free-form notes for the recipe
 
@@ -90,6 +95,11 @@ class SFTConfig:
             raise ConfigError("eval_n and eval_loss_n must be >= 0")
         if self.max_seq_len < 16:
             raise ConfigError(f"max_seq_len must be >= 16, got {self.max_seq_len}")
+        if self.positions not in POSITIONS:
+            raise ConfigError(f"positions must be one of {list(POSITIONS)}, got "
+                              f"{self.positions!r}")
+        if self.init is not None and self.positions != "rope":
+            raise ConfigError("--init keeps the checkpoint's positions; drop --positions")
         self.mixture()  # validates
 
     def mixture(self) -> MixtureConfig:
@@ -97,11 +107,16 @@ class SFTConfig:
                              self.curriculum, self.styles, self.prompt_pad, self.pad_at)
 
 
+POSITIONS = {"rope": 1.0, "none": 0.0}  # SFTConfig.positions -> ModelConfig.position_scale
+
+
 def build_model(name: str, tok: CharTokenizer, seed: int = 0,
-                max_seq_len: int = 1024) -> Transformer:
-    """A freshly initialised preset model over ``tok``'s vocabulary."""
+                max_seq_len: int = 1024, positions: str = "rope") -> Transformer:
+    """A freshly initialised preset model over ``tok``'s vocabulary, with rotary
+    positions or none (``POSITIONS``)."""
     torch.manual_seed(seed)
-    return Transformer(preset(name, vocab_size=tok.vocab_size, max_seq_len=max_seq_len))
+    return Transformer(preset(name, vocab_size=tok.vocab_size, max_seq_len=max_seq_len,
+                              position_scale=POSITIONS[positions]))
 
 
 @torch.no_grad()
@@ -175,7 +190,8 @@ def train_sft(sft: SFTConfig, cfg: TrainConfig, run_dir: str | Path | None = Non
     should be those of ``load_run_configs``, with any budget changes)."""
     tok = CharTokenizer()
     tasks = [get_task(name) for name in sft.tasks]
-    model = build_model(sft.preset, tok, cfg.seed, sft.max_seq_len) if sft.init is None \
+    model = build_model(sft.preset, tok, cfg.seed, sft.max_seq_len, sft.positions) \
+        if sft.init is None \
         else initial_model(sft.init, tok)
     data = TaskMixture(tasks, seed=cfg.seed, config=sft.mixture())
     if sft.styles is None:  # record the formats trained on, not "the defaults of the day"
