@@ -145,7 +145,7 @@
 #     DIR=reports/ablation_rest_trained OUT=reports/ablation_rest_trained.json
 #   # a model without positions against a rotary one, both fresh, arith alone (levels
 #   # 1-5), judged past training, then (RESUME=1) on the trained levels:
-#   ARMS="fine nope" TASKS=arith LEVELS=arith=5 MINUTES=75 LR=3e-3 BATCH=4 PACK_LEN=640 \
+#   ARMS="fine nope" TASKS=arith LEVELS=arith=5 MINUTES=90 LR=3e-3 BATCH=4 PACK_LEN=640 \
 #     EVAL_LEVELS="arith:6-7" N=1000 DIR=reports/ablation_nope \
 #     OUT=reports/ablation_nope.json RUNS=runs/ablation_nope bash recipes/ablations/reasoner.sh
 #   RESUME=1 ...the same... EVAL_LEVELS="arith:1-5" N=500 \
