@@ -40,7 +40,8 @@ ladder() {
     [ -n "$task" ] && [ "$hi" -lt "$top" ] || continue
     last=$(( hi + LADDER < top ? hi + LADDER : top ))
     "$PONDER" eval $MODEL_ARG --task "$task" --n $(( N_LADDER * (last - hi) )) \
-      --difficulty "$(( hi + 1 ))-$last" --seed 1 --json "reports/default_eval_${task}_ladder.json" < /dev/null
+      --difficulty "$(( hi + 1 ))-$last" --seed 1 --records \
+      --json "reports/default_eval_${task}_ladder.json" < /dev/null
   done <<< "$trained"
 }
 if [ "$ONLY" = ladder ]; then ladder; exit 0; fi
