@@ -2,8 +2,8 @@
 
 RMSNorm before each block, rotary position embeddings (the "rotate half" convention of
 Hugging Face's Llama, so exported weights give the same logits; ``position_scale`` 0 turns
-them off), SwiGLU feed-forward, no biases, tied input/output embeddings. Parameter names follow ``LlamaForCausalLM`` so that
-export is a renaming-free copy of the state dict.
+them off), SwiGLU feed-forward, no biases, tied input/output embeddings. Parameter names
+follow ``LlamaForCausalLM`` so that export is a renaming-free copy of the state dict.
 
 ``Transformer.forward`` is the one training and scoring path (full causal attention over
 a batch; with a ``Context``, rows continue prompts whose keys and values were computed
