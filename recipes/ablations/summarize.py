@@ -61,7 +61,8 @@ COMPARISONS = [("format: fine vs coarse traces", "coarse", "fine"),
                ("arith format: digits taken off the operands' ends (consumed) vs read "
                 "by their place", "fine", "consumed"),
                ("perm format: headers listing the permutations left (rest) vs linked "
-                "pairs", "fine", "rest")]
+                "pairs", "fine", "rest"),
+               ("positions: none (NoPE) vs rotary, both fresh", "fine", "nope")]
 
 
 def load(folder: Path, arm: str, task: str) -> dict[str, bool] | None:
