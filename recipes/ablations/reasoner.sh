@@ -150,6 +150,15 @@
 #     OUT=reports/ablation_nope.json RUNS=runs/ablation_nope bash recipes/ablations/reasoner.sh
 #   RESUME=1 ...the same... EVAL_LEVELS="arith:1-5" N=500 \
 #     DIR=reports/ablation_nope_trained OUT=reports/ablation_nope_trained.json
+#   # and that model without positions, 20 more minutes in the consumed trace against
+#   # the default one (arith copies: python recipes/arith_factors.py --records
+#   # reports/ablation_nope_consumed/*_arith.json --out reports/arith_copies_nope_consumed.json):
+#   ARMS="fine consumed" TASKS=arith LEVELS=arith=5 INIT=runs/ablation_nope/nope MINUTES=20 \
+#     LR=3e-4 BATCH=4 PACK_LEN=640 EVAL_LEVELS="arith:6-7" N=1000 \
+#     DIR=reports/ablation_nope_consumed OUT=reports/ablation_nope_consumed.json \
+#     RUNS=runs/ablation_nope_consumed bash recipes/ablations/reasoner.sh
+#   RESUME=1 ...the same... EVAL_LEVELS="arith:1-5" N=500 \
+#     DIR=reports/ablation_nope_consumed_trained OUT=reports/ablation_nope_consumed_trained.json
 #
 # Arms run two at a time with one thread each. Each arm's eval goes to
 # reports/ablation/<arm>_<task>.json; recipes/ablations/summarize.py pairs the arms on
