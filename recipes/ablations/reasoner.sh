@@ -39,6 +39,10 @@
 #               holds one, not after a count of blocks)                  (fine vs rest)
 #   nope        no positional encoding (--positions none, Kazemnejad et al. 2023), a
 #               fresh model against a fresh rotary one                   (fine vs nope)
+#   abacus      digit-index embeddings (--digit-index 32, Abacus: McLeish et al. 2024) on a
+#               model without positions in the consumed arith trace, against the same
+#               without them (nopec): copying and peeling numbers by index matching
+#                                                                   (nopec vs abacus)
 #
 #   bash recipes/ablations/reasoner.sh              # every arm, then the summary
 #   ARMS="fine coarse" bash recipes/ablations/reasoner.sh
@@ -159,6 +163,13 @@
 #     RUNS=runs/ablation_nope_consumed bash recipes/ablations/reasoner.sh
 #   RESUME=1 ...the same... EVAL_LEVELS="arith:1-5" N=500 \
 #     DIR=reports/ablation_nope_consumed_trained OUT=reports/ablation_nope_consumed_trained.json
+#   # digit-index embeddings against none, both fresh, without positions, consumed arith
+#   # trace, arith alone (levels 1-5), judged past training, then on the trained levels:
+#   ARMS="nopec abacus" TASKS=arith LEVELS=arith=5 MINUTES=90 LR=3e-3 BATCH=4 PACK_LEN=640 \
+#     EVAL_LEVELS="arith:6-7" N=1000 DIR=reports/ablation_abacus \
+#     OUT=reports/ablation_abacus.json RUNS=runs/ablation_abacus bash recipes/ablations/reasoner.sh
+#   RESUME=1 ...the same... EVAL_LEVELS="arith:1-5" N=500 \
+#     DIR=reports/ablation_abacus_trained OUT=reports/ablation_abacus_trained.json
 #
 # Arms run two at a time with one thread each. Each arm's eval goes to
 # reports/ablation/<arm>_<task>.json; recipes/ablations/summarize.py pairs the arms on
@@ -207,6 +218,8 @@ arm_flags() {
       | paste -sd, -)" ;;
     rest) echo "--style perm=consumed" ;;
     nope) echo "--positions none" ;;
+    nopec) echo "--positions none --style arith=consumed" ;;
+    abacus) echo "--positions none --style arith=consumed --digit-index 32" ;;
     *) echo "unknown arm $1" >&2; exit 2 ;;
   esac
 }

@@ -62,7 +62,9 @@ COMPARISONS = [("format: fine vs coarse traces", "coarse", "fine"),
                 "by their place", "fine", "consumed"),
                ("perm format: headers listing the permutations left (rest) vs linked "
                 "pairs", "fine", "rest"),
-               ("positions: none (NoPE) vs rotary, both fresh", "fine", "nope")]
+               ("positions: none (NoPE) vs rotary, both fresh", "fine", "nope"),
+               ("digit-index embeddings (Abacus) vs none, both without positions in the "
+                "consumed arith trace", "nopec", "abacus")]
 
 
 def load(folder: Path, arm: str, task: str) -> dict[str, bool] | None:

@@ -148,6 +148,16 @@ def test_train_positions_none_trains_a_model_without_positions(tmp_path, capsys)
     code, _, err = run(capsys, "train", "--task", "arith", "--steps", "1",
                        "--positions", "sideways", "--out", str(tmp_path / "bad"))
     assert code == 2 and "positions must be one of ['rope', 'none']" in err
+    code, _, _ = run(capsys, "train", "--task", "arith", "--preset", "micro", "--steps", "1",
+                     "--batch-size", "2", "--eval-n", "0", "--positions", "none",
+                     "--digit-index", "12", "--out", str(tmp_path / "abacus"), "-q")
+    assert code == 0
+    model, _, recipe = load_checkpoint(tmp_path / "abacus" / "checkpoint")
+    assert model.cfg.digit_index == 12 and recipe["sft"]["digit_index"] == 12
+    assert model.model.embed_digits.weight.shape == (12, model.cfg.d_model)
+    code, _, err = run(capsys, "train", "--task", "arith", "--steps", "1",
+                       "--digit-index", "1", "--out", str(tmp_path / "bad"))
+    assert code == 2 and "digit_index must be 0 (none) or >= 2" in err
 
 
 def test_train_needs_a_budget_and_a_known_task(tmp_path, capsys):

@@ -19,9 +19,11 @@ def no_fallback(caught: list[warnings.WarningMessage]) -> None:
     assert not failed, failed[0].message
 
 
+@pytest.mark.parametrize("digits", [False, True])
 @torch.no_grad()
-def test_compiled_step_equals_uncompiled_on_any_rows_columns_and_mask():
-    model = tiny()
+def test_compiled_step_equals_uncompiled_on_any_rows_columns_and_mask(digits):
+    # with digits: a model with digit-index embeddings, each row at its own run
+    model = tiny(**(dict(digit_index=8, digit_first=TOK.stoi["0"]) if digits else {}))
     plain, comp = FusedDecoder(model), FusedDecoder(model, compile=True)
     R, C = 9, 40
     g = torch.Generator().manual_seed(1)
@@ -29,6 +31,7 @@ def test_compiled_step_equals_uncompiled_on_any_rows_columns_and_mask():
     real = torch.rand(R, C, generator=g) > 0.3
     tok = torch.randint(3, TOK.vocab_size, (R,), generator=g)
     pos = torch.randint(5, 60, (R,), generator=g)
+    run = torch.randint(0, 12, (R,), generator=g) if digits else None  # past the table too
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         # whole rows from 0, a later run of rows, one row; masked and dense; a span that
@@ -39,13 +42,17 @@ def test_compiled_step_equals_uncompiled_on_any_rows_columns_and_mask():
             c1, c2 = [x.clone() for x in base], [x.clone() for x in base]
             p = pos.clone()
             p[a] = 500
-            want = plain.decode(tok, p, c1, real, a, b, first, col, masked)
-            got = comp.decode(tok, p, c2, real, a, b, first, col, masked)
+            want = plain.decode(tok, p, c1, real, a, b, first, col, masked, run)
+            got = comp.decode(tok, p, c2, real, a, b, first, col, masked, run)
             assert got.shape == (b - a, TOK.vocab_size)
             torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
             for x, y in zip(c1, c2, strict=True):  # the same column written, nothing else
                 torch.testing.assert_close(x, y, atol=1e-5, rtol=1e-5)
             assert not torch.equal(c1[0][:, a:b, :, col], base[0][:, a:b, :, col])
+            if digits:  # the runs are read: other runs give other logits
+                other = plain.decode(tok, p, [x.clone() for x in base], real, a, b, first,
+                                     col, masked, (run + 1) % 12)
+                assert not torch.allclose(other, want, atol=1e-3)
     no_fallback(caught)
 
 

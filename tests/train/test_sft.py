@@ -11,6 +11,7 @@ import torch
 import ponder.train.loop as loop_mod
 from ponder.errors import ConfigError, InvalidInput
 from ponder.lm.checkpoint import load_checkpoint
+from ponder.lm.digits import digit_runs
 from ponder.lm.template import THINK_CLOSE, format_prompt
 from ponder.lm.tokenizer import CharTokenizer
 from ponder.train import core
@@ -305,6 +306,36 @@ def test_a_position_span_trains_on_randomized_positions_and_resumes_exactly(tmp_
     part = TrainConfig(**{**cfg.__dict__, "steps": 3})
     train(tiny_model(), TOK, mix, part, tmp_path / "b", progress=False)
     b = train(tiny_model(), TOK, mix, cfg, tmp_path / "b", resume=True, progress=False)
+    assert b.loss == pytest.approx(a.loss, rel=1e-5)
+
+
+def test_digit_indices_train_at_random_offsets_and_resume_exactly(tmp_path, monkeypatch):
+    mix = TaskMixture([ShortSumTask()], seed=0)
+    cfg = TrainConfig(steps=6, batch_size=4, warmup_steps=2, log_every=2, save_every=3,
+                      precision="fp32", pack_len=64)
+    seen = []
+    real = loop_mod.batch_loss
+
+    def spy(model, batch, *a, **k):
+        seen.append((batch.idx, batch.digits))
+        return real(model, batch, *a, **k)
+
+    monkeypatch.setattr(loop_mod, "batch_loss", spy)
+
+    def digit_model():
+        return build_model("tiny", TOK, seed=0, max_seq_len=96, digit_index=16)
+
+    a = train(digit_model(), TOK, mix, cfg, tmp_path / "a", progress=False)
+    for idx, digits in seen:  # each row's digit runs, shifted by one offset in [0, 8]
+        runs = digit_runs(idx, TOK.stoi["0"])
+        assert torch.equal(digits == 0, runs == 0)
+        shift = (digits - runs).masked_fill(runs == 0, -1).max(dim=1).values
+        assert ((digits - runs == shift[:, None]) | (runs == 0)).all()
+        assert 0 <= int(shift.min()) and int(shift.max()) <= 8
+    assert len({int(o) for _, d in seen for o in d.max(dim=1).values}) > 3
+    part = TrainConfig(**{**cfg.__dict__, "steps": 3})
+    train(digit_model(), TOK, mix, part, tmp_path / "b", progress=False)
+    b = train(digit_model(), TOK, mix, cfg, tmp_path / "b", resume=True, progress=False)
     assert b.loss == pytest.approx(a.loss, rel=1e-5)
 
 

@@ -183,6 +183,10 @@ def register(app: typer.Typer) -> None:
         positions: str | None = typer.Option(
             None, "--positions", help="rope (rotary positions) or none (no positional "
             "encoding, NoPE: order from the causal mask alone) [rope]."),
+        digit_index: int | None = typer.Option(
+            None, "--digit-index", help="Digit-index embeddings (Abacus): each digit also "
+            "embeds its index in its number, offset at random in training; N is the "
+            "table's size (indices past it share the last) [0: none]."),
         position_span: float | None = typer.Option(
             None, "--position-span", help="Rotary positions of a training row: 1 = "
             "0..T-1; s > 1 = an ordered random sample of T slots of [0, s*T) divided by s: "
@@ -209,6 +213,7 @@ def register(app: typer.Typer) -> None:
                  max_difficulty=_levels(max_difficulty), curriculum=curriculum,
                  styles=_pairs(style, "--style", "arith=coarse"),
                  prompt_pad=_pads(prompt_pad), pad_at=pad_at, positions=positions,
+                 digit_index=digit_index,
                  init=None if init is None else str(_checkpoint_dir(init))),
             dict(steps=steps, minutes=minutes, batch_size=batch_size, grad_accum=grad_accum,
                  lr=lr, seed=seed,

@@ -28,6 +28,14 @@ WEIGHTS = "model.safetensors"
 TIED_HEAD = "lm_head.weight"  # tied to embed_tokens: not stored, rebuilt on load
 
 
+def require_llama(cfg: ModelConfig, target: str) -> None:
+    """Refuse to export a model that ``target``'s Llama cannot express (digit-index
+    embeddings, ``ponder.lm.digits``)."""
+    if cfg.digit_index:
+        raise ModelError(f"this model has digit-index embeddings, which {target}'s Llama "
+                         "has no place for; it runs in ponder only")
+
+
 def hf_config(cfg: ModelConfig, tok: CharTokenizer) -> dict[str, Any]:
     """The ``LlamaConfig`` fields that reproduce ``cfg`` in transformers."""
     scaling = ({"rope_scaling": {"rope_type": "linear", "factor": cfg.rope_scaling_factor}}

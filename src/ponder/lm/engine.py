@@ -58,6 +58,7 @@ import torch.nn.functional as F
 
 from ponder.lm import layout, threads
 from ponder.lm.base import Cancelled, Completion
+from ponder.lm.digits import next_run, trailing_run
 from ponder.lm.layout import NOISE_BLOCK, CacheArena, RowLayout
 from ponder.lm.prefix import FEED_MAX, PrefixStore, keep_row, prefill_many, split_hits
 from ponder.lm.sampling import gumbel_choice
@@ -309,6 +310,10 @@ class Engine(RowLayout):
         self.pos[d] = torch.tensor([fed[q.prompt][0] if q.prompt in fed else len(q.prompt)
                                     for q in taken])
         self.noise_t[d] = 0
+        if dec.digits is not None:  # the run of digits each row's fed tokens end with
+            self.run[d] = torch.tensor([trailing_run(q.prompt[:fed[q.prompt][0]]
+                                                     if q.prompt in fed else q.prompt,
+                                                     dec.digit_first) for q in taken])
         self.temp[d] = torch.tensor([q.temperature for q in taken], dtype=self.temp.dtype)
         self.top_p[d] = torch.tensor([q.top_p for q in taken], dtype=self.top_p.dtype)
         shares = Counter(q.prompt for q in taken)
@@ -342,7 +347,7 @@ class Engine(RowLayout):
         if self.n_feeding:  # rows decoding the rest of their prompt sample nothing yet
             act = self._feed(act, tok)
             if not act:
-                self.tok[:hi] = tok
+                self._set_tok(tok)
                 return
         act_t = torch.tensor(act)
         sr = act_t[self.temp[act_t] > 0]
@@ -357,7 +362,7 @@ class Engine(RowLayout):
             tok[sr] = gumbel_choice(logits[sr], self.temp[sr], self.top_p[sr], noise)
             self.noise_t[sr] += 1
         lp = logp.gather(-1, tok[:, None]).squeeze(-1)
-        self.tok[:hi] = tok
+        self._set_tok(tok)
         done: list[int] = []  # rows that finished this step, freed together below
         for r, x, v in zip(act, tok[act_t].tolist(), lp[act_t].tolist(), strict=True):
             row = self.rows[r]
@@ -387,6 +392,16 @@ class Engine(RowLayout):
                     len(q.prompt), row.toks, row.lps, reason, list(q.stop), share=row.share))
         if done:
             self._free(done)
+
+    def _set_tok(self, tok: torch.Tensor) -> None:
+        """The tokens the next step feeds, one per row from 0 (and their runs of digits,
+        for a decoder with digit-index embeddings)."""
+        n = len(tok)
+        self.tok[:n] = tok
+        dec = self.dec
+        assert dec is not None
+        if dec.digits is not None:
+            self.run[:n] = next_run(self.run[:n], tok, dec.digit_first)
 
     def _feed(self, act: list[int], tok: torch.Tensor) -> list[int]:
         """Set the next prompt token of each row still feeding its prompt, and return
@@ -435,7 +450,8 @@ class Engine(RowLayout):
         for a, b, first, dense in segments:
             # each run of rows attends from the first column one of them holds
             self.logits[a:b] = self.dec.decode(self.tok, self.pos, self.cache, self.real,
-                                               a, b, first, col, not dense)
+                                               a, b, first, col, not dense,
+                                               None if self.dec.digits is None else self.run)
             self.kv_read += (b - a) * (col + 1 - first)
         self.seconds["layout"] += t1 - t0
         self.seconds["forward"] += time.perf_counter() - t1

@@ -23,6 +23,7 @@ from ponder.lm.checkpoint import (
     hf_config,
     load_checkpoint,
     read_json,
+    require_llama,
     save_weights,
     write_recipe,
 )
@@ -49,6 +50,7 @@ def export_checkpoint(ckpt_dir: str | Path, out_dir: str | Path) -> Path:
         raise InvalidInput(f"export target {out} is the checkpoint itself; choose another "
                            "directory")
     model, tok, recipe = load_checkpoint(ckpt)
+    require_llama(model.cfg, "transformers")
     source_config = read_json(ckpt / "config.json")
     fields = hf_config(model.cfg, tok)
     fields["dtype"] = fields.pop("torch_dtype")  # the name transformers 5 uses

@@ -23,6 +23,7 @@ import torch
 import torch.fx.experimental._config as fx_config
 import torch.nn.functional as F
 
+from ponder.lm.digits import digit_runs
 from ponder.lm.model import Transformer, rope_tables
 
 
@@ -82,6 +83,9 @@ class FusedDecoder:
             self.layers.append(tuple(t.t().contiguous() for t in
                                      (qkv, w(a.o_proj.weight), gu, w(m.down_proj.weight))))
         self.embed = w(model.model.embed_tokens.weight)
+        # digit-index embeddings (ponder.lm.digits), or None; ``digit_first`` the id of "0"
+        self.digits = w(model.model.embed_digits.weight) if cfg.digit_index else None
+        self.digit_first = cfg.digit_first
         head = w(model.lm_head.weight) * w(model.model.norm.weight)  # (V, d)
         self.head = head.t().contiguous()  # (d, V)
         # what ``Engine`` reads: logits columns per row, token ids that may be sampled,
@@ -119,30 +123,36 @@ class FusedDecoder:
         return [kv.index_select(1, rows) for kv in cache]
 
     def __call__(self, idx: torch.Tensor, positions: torch.Tensor, cache: list[torch.Tensor],
-                 start: int, mask: torch.Tensor | None = None, first: int = 0
-                 ) -> torch.Tensor:
+                 start: int, mask: torch.Tensor | None = None, first: int = 0,
+                 digits: torch.Tensor | None = None) -> torch.Tensor:
         """Logits (B, V) at the last of ``idx``'s (B, T) tokens, which every row writes to
         cache slots [start, start+T) — rows line up, so prompts are left-padded.
         ``positions`` (B, T) are the tokens' rotary positions; ``mask`` (B, 1, T,
         start+T) says which slots each token may attend to (None: causal, no padding).
-        Slot 0 is the cache's column ``first``."""
-        return self.hidden(idx, positions, cache, start, mask, first) @ self.head
+        Slot 0 is the cache's column ``first``. ``digits`` (B, T): the tokens' digit
+        indices, for a model with digit-index embeddings (default: the runs of digits
+        in ``idx`` alone, right for rows that start where their sequence starts)."""
+        return self.hidden(idx, positions, cache, start, mask, first, digits) @ self.head
 
     def hidden(self, idx: torch.Tensor, positions: torch.Tensor, cache: list[torch.Tensor],
-               start: int, mask: torch.Tensor | None = None, first: int = 0
-               ) -> torch.Tensor:
+               start: int, mask: torch.Tensor | None = None, first: int = 0,
+               digits: torch.Tensor | None = None) -> torch.Tensor:
         """``__call__`` 's last hidden state (B, d), RMS-normalised without the final
         norm's weight (folded into ``head``)."""
         if mask is None and idx.shape[1] > 1 and start:
             raise ValueError("a causal step without a mask must start at slot 0")
+        if self.digits is not None and digits is None:
+            digits = digit_runs(idx, self.digit_first)
         return fused_hidden(self.layers, self.embed, self.rope, self.norm_c, self.cfg.n_head,
-                            self.cfg.norm_eps, idx, positions, cache, start, mask, first)
+                            self.cfg.norm_eps, idx, positions, cache, start, mask, first,
+                            self.digits, digits)
 
     def decode(self, tok: torch.Tensor, pos: torch.Tensor, cache: list[torch.Tensor],
                real: torch.Tensor, a: int, b: int, first: int, col: int,
-               masked: bool) -> torch.Tensor:
+               masked: bool, run: torch.Tensor | None = None) -> torch.Tensor:
         """One decoding step of rows [a, b) of an engine's buffers: ``tok`` and ``pos``
-        (R,) hold each row's last token and its rotary position, ``cache`` the whole
+        (R,) hold each row's last token and its rotary position (``run`` (R,) its run of
+        digits, for a model with digit-index embeddings), ``cache`` the whole
         per-layer cache (of more than ``b`` rows when compiled) and ``real`` (R, C) the
         columns each row holds. The rows write column ``col`` and attend over columns
         [first, col], under ``real`` when ``masked``. Returns ``__call__`` 's output for
@@ -153,10 +163,11 @@ class FusedDecoder:
             return compiled_step()(self.layers, self.embed, self.rope_pairs, self.norm_c,
                                    self.head, self.cfg.n_head, self.cfg.norm_eps, tok, pos,
                                    cache, None if mask is None else mask.contiguous(),
-                                   a, b, first, col)
+                                   a, b, first, col, self.digits, run)
         idx, positions, view = step_inputs(tok, pos, cache, a, b, self.rope.shape[0])
+        digits = None if run is None else run.narrow(0, a, b - a)[:, None]
         return self(idx, positions, view, col - first,
-                    None if mask is None else mask[:, None, None], first)
+                    None if mask is None else mask[:, None, None], first, digits)
 
 
 def step_inputs(tok: torch.Tensor, pos: torch.Tensor, cache: list[torch.Tensor], a: int,
@@ -174,24 +185,29 @@ def step_inputs(tok: torch.Tensor, pos: torch.Tensor, cache: list[torch.Tensor],
 def decode_step(layers: list[tuple[torch.Tensor, ...]], embed: torch.Tensor,
                 rope: torch.Tensor, norm_c: torch.Tensor, head: torch.Tensor, n_head: int,
                 eps: float, tok: torch.Tensor, pos: torch.Tensor, cache: list[torch.Tensor],
-                mask: torch.Tensor | None, a: int, b: int, first: int, col: int
+                mask: torch.Tensor | None, a: int, b: int, first: int, col: int,
+                digit_table: torch.Tensor | None = None, run: torch.Tensor | None = None
                 ) -> torch.Tensor:
     """``FusedDecoder.decode`` as a pure function of the snapshot's tensors, ``mask``
     (B, col + 1 - first) or None: what ``torch.compile`` traces."""
     idx, positions, view = step_inputs(tok, pos, cache, a, b, rope.shape[0])
+    digits = None if run is None else run.narrow(0, a, b - a)[:, None]
     return fused_hidden(layers, embed, rope, norm_c, n_head, eps, idx, positions, view,
                         col - first, None if mask is None else mask[:, None, None],
-                        first) @ head
+                        first, digit_table, digits) @ head
 
 
 def fused_hidden(layers: list[tuple[torch.Tensor, ...]], embed: torch.Tensor,
                  rope: torch.Tensor, norm_c: torch.Tensor, n_head: int, eps: float,
                  idx: torch.Tensor, positions: torch.Tensor, cache: list[torch.Tensor],
-                 start: int, mask: torch.Tensor | None, first: int = 0) -> torch.Tensor:
+                 start: int, mask: torch.Tensor | None, first: int = 0,
+                 digit_table: torch.Tensor | None = None, digits: torch.Tensor | None = None
+                 ) -> torch.Tensor:
     """``FusedDecoder.hidden`` as a pure function of the snapshot's tensors: ``idx``
     (B, T) tokens at rotary ``positions`` write cache slots [start, start+T) and attend
     over [0, start+T), under ``mask`` (B, 1, T, start+T) or causally when it is None;
-    slot 0 is the cache's column ``first``."""
+    slot 0 is the cache's column ``first``. With a ``digit_table``, each token adds the
+    row of its digit index in ``digits`` (B, T), capped at the table's last."""
     B, T = idx.shape
     d = embed.shape[1]
     N, nh, hs = B * T, n_head, d // n_head
@@ -203,6 +219,9 @@ def fused_hidden(layers: list[tuple[torch.Tensor, ...]], embed: torch.Tensor,
         return x / torch.hypot(torch.linalg.vector_norm(x, dim=-1, keepdim=True), norm_c)
 
     x = embed.index_select(0, idx.reshape(N))  # (N, d)
+    if digit_table is not None and digits is not None:
+        x = x + digit_table.index_select(
+            0, digits.reshape(N).clamp(max=digit_table.shape[0] - 1))
     rot = rope[positions.reshape(N)]  # (N, 3, 1, hs/2), complex or as pairs
     for (qkv_w, o_w, gu_w, down_w), kv in zip(layers, cache, strict=True):
         y = unit(x) @ qkv_w  # (N, 3d)

@@ -29,7 +29,7 @@ import torch
 
 from ponder.errors import InvalidInput, ModelError
 from ponder.files import staged_file
-from ponder.lm.checkpoint import load_checkpoint
+from ponder.lm.checkpoint import load_checkpoint, require_llama
 from ponder.lm.model import ModelConfig
 from ponder.lm.tokenizer import BOS, EOS, PAD, SPECIALS, CharTokenizer
 
@@ -112,6 +112,7 @@ def export_gguf(ckpt_dir: str | Path, out_file: str | Path) -> Path:
     if not ckpt.is_dir():
         raise ModelError(f"checkpoint directory {ckpt} does not exist")
     model, tok, _ = load_checkpoint(ckpt)
+    require_llama(model.cfg, "llama.cpp")
     cfg = model.cfg
     arch = "llama"
     with staged_file(out) as tmp:

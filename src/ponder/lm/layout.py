@@ -27,6 +27,17 @@ SEGMENT_MIN_READS = 1024  # row-columns of reads a split must save (a forward's 
 SORT_HORIZON = 16  # steps over which putting rows in order must pay for the move
 
 
+# the engine's per-row buffers besides the cache and ``real``: name -> (shape past the
+# row: "W" the decoder's logits width, "noise" a block of Gumbel noise, "" one value;
+# dtype). ``run`` is the row's run of digits (``ponder.lm.digits``) for decoders with
+# digit-index embeddings.
+ROW_BUFFERS: dict[str, tuple[str, torch.dtype]] = {
+    "logits": ("W", torch.float32), "noise": ("noise", torch.float32),
+    "noise_t": ("", torch.long), "pos": ("", torch.long), "temp": ("", torch.float32),
+    "top_p": ("", torch.float32), "tok": ("", torch.long), "run": ("", torch.long),
+}
+
+
 class RowLayout:
     """Buffer management shared by ``Engine``; the attributes are the engine's."""
 
@@ -93,8 +104,7 @@ class RowLayout:
         order = torch.tensor(act)
         first = min(starts[r] for r in act)
         move_rows(self.cache, list(enumerate(act)), first, col)
-        for t in (self.real, self.logits, self.noise, self.noise_t, self.pos, self.temp,
-                  self.top_p, self.tok):
+        for t in self._row_tensors():
             t[:n] = t[order]
         self.rows[:n] = [self.rows[r] for r in act]
         self.rows[n:hi] = [None] * (hi - n)
@@ -102,6 +112,10 @@ class RowLayout:
         self.temp[n:hi] = 0.0
         self.hi = n
         self._sorted_at = self.steps
+
+    def _row_tensors(self) -> list[torch.Tensor]:
+        """Every per-row buffer, which moves with its row."""
+        return [self.real, *(getattr(self, name) for name in ROW_BUFFERS)]
 
     def _column_bytes(self) -> int:
         """Bytes one row's keys and values take per cache column, over all layers."""
@@ -151,11 +165,8 @@ class RowLayout:
             return out
 
         old = bool(self.cache)
-        for name, shape, dtype in (("logits", (R, W), torch.float32),
-                                   ("noise", (R, NOISE_BLOCK, V), torch.float32),
-                                   ("noise_t", (R,), torch.long), ("pos", (R,), torch.long),
-                                   ("temp", (R,), torch.float32),
-                                   ("top_p", (R,), torch.float32), ("tok", (R,), torch.long)):
+        for name, (width, dtype) in ROW_BUFFERS.items():
+            shape = (R, *{"W": (W,), "noise": (NOISE_BLOCK, V), "": ()}[width])
             setattr(self, name, grow(getattr(self, name) if old else None, shape, dtype))
         self.cache, self.real = cache, real
         self.rows = (self.rows + [None] * (R - have_r))[:R]  # rows past hi are free
@@ -176,8 +187,7 @@ class RowLayout:
         d = torch.tensor([h for h, _ in pairs])
         s = torch.tensor([m for _, m in pairs])
         move_rows(self.cache, pairs, 0, self.col)
-        for t in (self.real, self.logits, self.noise, self.noise_t, self.pos, self.temp,
-                  self.top_p, self.tok):
+        for t in self._row_tensors():
             t[d] = t[s]
         for h, m in pairs:
             self.rows[h], self.rows[m] = self.rows[m], None

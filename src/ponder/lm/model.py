@@ -2,7 +2,9 @@
 
 RMSNorm before each block, rotary position embeddings (the "rotate half" convention of
 Hugging Face's Llama, so exported weights give the same logits; ``position_scale`` 0 turns
-them off), SwiGLU feed-forward, no biases, tied input/output embeddings. Parameter names
+them off), SwiGLU feed-forward, no biases, tied input/output embeddings, and optionally learned
+embeddings of each digit's index in its number (``digit_index``, ``ponder.lm.digits``;
+models with them have no transformers or llama.cpp counterpart). Parameter names
 follow ``LlamaForCausalLM`` so that export is a renaming-free copy of the state dict.
 
 ``Transformer.forward`` is the one training and scoring path (full causal attention over
@@ -23,6 +25,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ponder.errors import UnknownName
+from ponder.lm.digits import DIGITS, digit_runs
 
 
 @dataclass
@@ -40,6 +43,10 @@ class ModelConfig:
     # randomized positions of mean gap s is run at its training scale with s; 0 turns
     # positions off (NoPE, Kazemnejad et al. 2023: order comes from the causal mask alone)
     position_scale: float = 1.0
+    # learned embeddings of a digit's index in its number (Abacus; ponder.lm.digits):
+    # the table's size (0: none), and the token id of "0" (the digits are ten ids from it)
+    digit_index: int = 0
+    digit_first: int = 0
 
     def __post_init__(self) -> None:
         if self.d_model % self.n_head or (self.d_model // self.n_head) % 2:
@@ -50,6 +57,11 @@ class ModelConfig:
         if not self.position_scale >= 0:
             raise ValueError(f"position_scale must be >= 0 (0: no positions), got "
                              f"{self.position_scale}")
+        if self.digit_index < 0 or self.digit_index == 1:
+            raise ValueError(f"digit_index must be 0 (none) or >= 2, got {self.digit_index}")
+        if self.digit_index and not 0 <= self.digit_first <= self.vocab_size - DIGITS:
+            raise ValueError(f"digit_first {self.digit_first} leaves no ten digit ids in a "
+                             f"vocabulary of {self.vocab_size}")
 
     @property
     def head_dim(self) -> int:
@@ -199,6 +211,8 @@ class Backbone(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.embed_tokens = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        if cfg.digit_index:  # index 0 (not a digit) stays a zero vector
+            self.embed_digits = nn.Embedding(cfg.digit_index, cfg.d_model, padding_idx=0)
         self.layers = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer))
         self.norm = RMSNorm(cfg.d_model, cfg.norm_eps)
 
@@ -214,6 +228,9 @@ class Transformer(nn.Module):
         for name, p in self.named_parameters():  # GPT-2 style scaled init of residual outs
             if name.endswith(("o_proj.weight", "down_proj.weight")):
                 nn.init.normal_(p, std=0.02 / math.sqrt(2 * cfg.n_layer))
+        if cfg.digit_index:
+            with torch.no_grad():
+                self.model.embed_digits.weight[0].zero_()
 
     @staticmethod
     def _init(m: nn.Module) -> None:
@@ -221,26 +238,38 @@ class Transformer(nn.Module):
             nn.init.normal_(m.weight, std=0.02)
 
     def hidden(self, idx: torch.Tensor, positions: torch.Tensor | None = None,
-               ctx: Context | None = None) -> torch.Tensor:
+               ctx: Context | None = None, digits: torch.Tensor | None = None
+               ) -> torch.Tensor:
         """Final-norm hidden states (B, T, C); ``positions`` (B, T) are the rotary
         positions (default 0..T-1). With ``ctx``, attention also sees (or records) the
-        keys and values of earlier tokens (``Context``)."""
+        keys and values of earlier tokens (``Context``). ``digits`` (B, T) are the digit
+        indices of a model with digit-index embeddings (default: each token's run of
+        digits in ``idx``, ``ponder.lm.digits``)."""
         B, T = idx.shape
         if positions is None:
             positions = torch.arange(T, device=idx.device).expand(B, T)
         cos, sin = rope_tables(self.cfg, positions)
         x = self.model.embed_tokens(idx)  # (B, T, C)
+        if self.cfg.digit_index:
+            if digits is None:
+                digits = digit_runs(idx, self.cfg.digit_first)
+            x = x + self.model.embed_digits(digits.clamp(max=self.cfg.digit_index - 1))
         for block in self.model.layers:
             x = block(x, cos, sin, ctx)
         return self.model.norm(x)
 
-    def forward(self, idx: torch.Tensor, positions: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, idx: torch.Tensor, positions: torch.Tensor | None = None,
+                digits: torch.Tensor | None = None) -> torch.Tensor:
         """Logits (B, T, vocab)."""
-        return self.lm_head(self.hidden(idx, positions))
+        return self.lm_head(self.hidden(idx, positions, digits=digits))
 
     def num_params(self, non_embedding: bool = False) -> int:
         n = sum(p.numel() for p in self.parameters())  # tied weights counted once
-        return n - self.model.embed_tokens.weight.numel() if non_embedding else n
+        if not non_embedding:
+            return n
+        tables = [self.model.embed_tokens] + ([self.model.embed_digits]
+                                              if self.cfg.digit_index else [])
+        return n - sum(t.weight.numel() for t in tables)
 
     def flops_per_token(self, context: int | None = None) -> float:
         """Forward FLOPs per token (Kaplan et al. 2020): 2N for the matmuls plus

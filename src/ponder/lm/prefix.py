@@ -9,6 +9,8 @@ from typing import Any
 
 import torch
 
+from ponder.lm.digits import sequence_runs
+
 MIN_PREFIX = 16  # shorter finished sequences are not kept for reuse
 # a prompt that continues a stored sequence by at most this many tokens is not prefilled:
 # the stored keys/values go straight into its row and decoding steps feed the rest
@@ -149,6 +151,9 @@ def prefill_many(dec: Any, prompts: list[tuple[int, ...]],
     real = torch.zeros(U, W, dtype=torch.bool)
     ids = torch.zeros(U, T, dtype=torch.long)  # padding: any id, never attended to
     pos = torch.zeros(U, T, dtype=torch.long)
+    # a model with digit-index embeddings: each token's run of digits in the whole prompt
+    digits = (torch.zeros(U, T, dtype=torch.long)
+              if getattr(dec, "digits", None) is not None else None)
     for u, (prompt, (k, kv), n) in enumerate(zip(prompts, hits, news, strict=True)):
         for c, t in zip(cache, kv, strict=True):
             c[:, u, :, K - k:K] = t
@@ -156,9 +161,11 @@ def prefill_many(dec: Any, prompts: list[tuple[int, ...]],
         real[u, W - n:] = True
         ids[u, T - n:] = torch.tensor(prompt[k:])
         pos[u, T - n:] = torch.arange(k, len(prompt))
+        if digits is not None:
+            digits[u, T - n:] = torch.tensor(sequence_runs(prompt, dec.digit_first)[k:])
     slots = torch.arange(W)
     queries = slots[K:, None]  # (T, 1): the slot each new token is written to
     # causal over the prompt's own slots; a padding query sees itself (never nothing)
     mask = (real[:, None, :] & (slots <= queries)) | (slots == queries)  # (U, T, W)
-    logits = dec(ids, pos, cache, K, mask[:, None])
+    logits = dec(ids, pos, cache, K, mask[:, None], digits=digits)
     return logits, cache, real

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from ponder.errors import InvalidInput
 from ponder.lm import layout
 from ponder.lm.base import Completion
+from ponder.lm.digits import digit_runs, trailing_run
 from ponder.lm.engine import Engine, Request
 from ponder.lm.fused import FusedDecoder
 from ponder.lm.model import Context, Transformer
@@ -279,8 +280,13 @@ def _shared_prompt_hidden(model: Transformer, distinct: list[tuple[int, ...]],
     mask = torch.cat([sees_prompt[:, None, :].expand(B, C - 1, P),
                       causal[None].expand(B, C - 1, C - 1)], dim=2)[:, None]  # (B,1,C-1,P+C-1)
     past = [(k.index_select(0, index), v.index_select(0, index)) for k, v in ctx.kept or []]
+    digits = None
+    if model.cfg.digit_index:  # completions continue their prompt's run of digits
+        carry = torch.tensor([trailing_run(distinct[u], model.cfg.digit_first)
+                              for u in row_of])
+        digits = digit_runs(cids, model.cfg.digit_first, carry).to(device)
     hc = model.hidden(cids.to(device), lengths[:, None] + steps,
-                      Context(past, mask))  # (B, C-1, d)
+                      Context(past, mask), digits)  # (B, C-1, d)
     return torch.cat([first, hc], dim=1)
 
 

@@ -22,6 +22,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ponder.errors import ConfigError
 from ponder.lm.model import Transformer, _rotate_half, rope_tables
 
 NativeCache = list[tuple[torch.Tensor, torch.Tensor]]
@@ -68,6 +69,9 @@ class NativeBackbone:
     """``ponder.lm.model.Transformer`` (the module itself, not a copy)."""
 
     def __init__(self, model: Transformer, n_logits: int | None = None):
+        if model.cfg.digit_index:
+            raise ConfigError("Quiet-STaR runs on models without digit-index embeddings; "
+                              "this one has them (ModelConfig.digit_index)")
         self.model = self.module = model
         self.cfg = model.cfg
         self.hidden_size = model.cfg.d_model

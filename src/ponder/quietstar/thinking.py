@@ -55,10 +55,10 @@ class ThinkingDecoder(FusedDecoder):
         self.width = V + self.cfg.d_model if self.scratch else V
 
     def __call__(self, idx: torch.Tensor, positions: torch.Tensor, cache: list[torch.Tensor],
-                 start: int, mask: torch.Tensor | None = None, first: int = 0
-                 ) -> torch.Tensor:
+                 start: int, mask: torch.Tensor | None = None, first: int = 0,
+                 digits: torch.Tensor | None = None) -> torch.Tensor:
         """(B, V) logits; when thinking, (B, V + d): the logits and the hidden state."""
-        x = self.hidden(idx, positions, cache, start, mask, first)
+        x = self.hidden(idx, positions, cache, start, mask, first, digits)
         logits = x @ self.head
         return torch.cat([logits, x * self.norm_w], dim=1) if self.scratch else logits
 

@@ -93,6 +93,7 @@ class Batch:
     mask: torch.Tensor  # (B, T) 1.0 where targets[b, t] is a completion token
     segments: list[Segment] = field(default_factory=list)  # one per example
     positions: torch.Tensor | None = None  # (B, T) rotary positions (None: 0..T-1)
+    digits: torch.Tensor | None = None  # (B, T) digit indices (None: the runs in idx)
 
     @property
     def n_tokens(self) -> int:

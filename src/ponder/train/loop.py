@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from ponder.errors import ConfigError, check_at_least
+from ponder.lm.digits import digit_runs, offset_runs
 from ponder.lm.model import Transformer
 from ponder.lm.tokenizer import CharTokenizer
 from ponder.train.core import (
@@ -135,7 +136,7 @@ def batch_loss(model: Transformer, batch: Batch, precision: str = "fp32",
     the detached logits (B, T, V), e.g. to score the batch for the curriculum without a
     second forward pass."""
     with autocast(precision):
-        logits = model(batch.idx, batch.positions)  # (B, T, V)
+        logits = model(batch.idx, batch.positions, batch.digits)  # (B, T, V)
     loss = masked_nll(logits, batch.targets, batch.mask)
     if judge is not None:
         judge(logits.detach())
@@ -222,6 +223,12 @@ class _Batches:
             gen = torch.Generator().manual_seed(
                 hash((self.cfg.seed, state.examples, state.rows)) & (2**62 - 1))
             batch.positions = random_positions(*batch.idx.shape, self.cfg.position_span, gen)
+        mc = self.model.cfg
+        if mc.digit_index:  # each row's digit indices at a random offset (ponder.lm.digits)
+            gen = torch.Generator().manual_seed(
+                hash((self.cfg.seed, state.examples, state.rows, 1)) & (2**62 - 1))
+            batch.digits = offset_runs(digit_runs(batch.idx, mc.digit_first),
+                                       mc.digit_index, gen)
         return batch
 
     def flops(self, batch: Batch) -> float:

@@ -63,8 +63,12 @@ class SFTConfig:
     positions: ``rope`` (rotary positions) or ``none`` (no positional encoding, NoPE:
         attention tells order by the causal mask alone; Kazemnejad et al. 2023 found it
         generalises to longer inputs better than rotary positions in small models).
+    digit_index: size of the table of digit-index embeddings (0: none; Abacus,
+        ``ponder.lm.digits``): each digit also embeds its index in its number, offset
+        at random in training, so copying a number matches indices instead of counting.
     init: a ponder checkpoint to start from instead of a fresh model (its shape, context
-        and weights; ``preset``, ``max_seq_len`` and ``positions`` are then not used):
+        and weights; ``preset``, ``max_seq_len``, ``positions`` and ``digit_index`` are
+        then not used):
         continued training on the mixture, e.g. an ablation arm that starts from a
         trained model.
     """
@@ -82,6 +86,7 @@ class SFTConfig:
     eval_loss_n: int = 32
     max_seq_len: int = 1024
     positions: str = "rope"
+    digit_index: int = 0
     init: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # free-form notes for the recipe
 
@@ -100,6 +105,10 @@ class SFTConfig:
                               f"{self.positions!r}")
         if self.init is not None and self.positions != "rope":
             raise ConfigError("--init keeps the checkpoint's positions; drop --positions")
+        if self.digit_index < 0 or self.digit_index == 1:
+            raise ConfigError(f"digit_index must be 0 (none) or >= 2, got {self.digit_index}")
+        if self.init is not None and self.digit_index:
+            raise ConfigError("--init keeps the checkpoint's embeddings; drop --digit-index")
         self.mixture()  # validates
 
     def mixture(self) -> MixtureConfig:
@@ -111,12 +120,14 @@ POSITIONS = {"rope": 1.0, "none": 0.0}  # SFTConfig.positions -> ModelConfig.pos
 
 
 def build_model(name: str, tok: CharTokenizer, seed: int = 0,
-                max_seq_len: int = 1024, positions: str = "rope") -> Transformer:
+                max_seq_len: int = 1024, positions: str = "rope",
+                digit_index: int = 0) -> Transformer:
     """A freshly initialised preset model over ``tok``'s vocabulary, with rotary
-    positions or none (``POSITIONS``)."""
+    positions or none (``POSITIONS``), and ``digit_index`` digit-index embeddings."""
     torch.manual_seed(seed)
     return Transformer(preset(name, vocab_size=tok.vocab_size, max_seq_len=max_seq_len,
-                              position_scale=POSITIONS[positions]))
+                              position_scale=POSITIONS[positions], digit_index=digit_index,
+                              digit_first=tok.stoi["0"]))
 
 
 @torch.no_grad()
@@ -190,7 +201,8 @@ def train_sft(sft: SFTConfig, cfg: TrainConfig, run_dir: str | Path | None = Non
     should be those of ``load_run_configs``, with any budget changes)."""
     tok = CharTokenizer()
     tasks = [get_task(name) for name in sft.tasks]
-    model = build_model(sft.preset, tok, cfg.seed, sft.max_seq_len, sft.positions) \
+    model = build_model(sft.preset, tok, cfg.seed, sft.max_seq_len, sft.positions,
+                        sft.digit_index) \
         if sft.init is None \
         else initial_model(sft.init, tok)
     data = TaskMixture(tasks, seed=cfg.seed, config=sft.mixture())
