@@ -74,7 +74,8 @@ def rows(completion: str) -> int:
 def copies(path: Path) -> dict:
     """Per level of an arith evaluation with records: accuracy and the share of
     completions whose loops ran over the operand given (``copied``; a product's first
-    header must also name the multiplier's last digit right), 95% intervals; for
+    header must also name the multiplier's last digit right), 95% intervals, and the
+    accuracy of sums and of products apart; for
     products, the share whose first header names the multiplicand whole
     (``multiplicand_copied``) and how many rows they ran."""
     data = json.loads(path.read_text())
@@ -90,6 +91,12 @@ def copies(path: Path) -> dict:
         k, n = sum(bool(r["correct"]) for r in rows_of), len(rows_of)
         by_level[str(level)] = {"n": n, "accuracy": k / n, "ci95": wilson(k, n),
                                 "copied": ok / n, "copied_ci95": wilson(ok, n)}
+        for op, name in (("+", "sums"), ("*", "products")):  # accuracy by operation
+            of_op = [bool(r["correct"]) for r in rows_of if problems[r["id"]].meta["op"] == op]
+            if of_op:
+                by_level[str(level)][f"{name}_accuracy"] = {
+                    "n": len(of_op), "accuracy": sum(of_op) / len(of_op),
+                    "ci95": wilson(sum(of_op), len(of_op))}
         products = [r for r in rows_of if problems[r["id"]].meta["op"] == "*"]
         if products:  # the multiplicand copied whole, and rows run against b's digits
             whole = sum((thought_lines(r["completion"]) or [""])[0].startswith(
