@@ -12,6 +12,7 @@ from ponder.lm.digits import (
 )
 from ponder.lm.export import export_checkpoint
 from ponder.lm.fused import FusedDecoder
+from ponder.lm.hf import load_model
 from ponder.lm.model import ModelConfig, Transformer
 from ponder.lm.sampler import Sampler, completion_logprobs
 from ponder.lm.tokenizer import CharTokenizer
@@ -165,6 +166,8 @@ def test_configs_refuse_bad_sizes_and_exports_refuse_digit_models(tmp_path):
     ckpt = save_checkpoint(tmp_path / "m", digit_model(), TOK)
     with pytest.raises(ModelError, match="digit-index"):
         export_checkpoint(ckpt, tmp_path / "hf")
+    with pytest.raises(ModelError, match="digit-index"):  # nor loaded as a transformers model
+        load_model(ckpt, None, None, torch.device("cpu"))
     from ponder.quietstar.backbone import NativeBackbone
     with pytest.raises(ConfigError, match="digit-index"):
         NativeBackbone(digit_model())

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 
 from ponder.errors import InvalidInput, ModelError
 from ponder.lm.base import Completion
+from ponder.lm.checkpoint import model_config, read_json, require_llama
 from ponder.lm.sampling import check_generate_args, choose_tokens, row_seed, stop_cut
 from ponder.lm.template import (
     THINK_OPEN,
@@ -383,6 +384,10 @@ def load_model(path: Path, tokenizer: Any, dtype: torch.dtype | None,
                          if not path.exists() else f"{path} is not a model directory")
     if not (path / "config.json").exists():
         raise ModelError(f"{path} has no config.json; is it a transformers model directory?")
+    config = read_json(path / "config.json")
+    ponder_cfg = config.get("ponder") if isinstance(config, dict) else None
+    if isinstance(ponder_cfg, dict):  # a ponder checkpoint: transformers must run it exactly
+        require_llama(model_config(path, ponder_cfg), "transformers")
     if dtype is None:  # full precision on CPU; the stored precision on accelerators
         dtype = torch.float32 if device.type == "cpu" else "auto"
     try:
