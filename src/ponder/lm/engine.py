@@ -32,6 +32,10 @@ active row has left the first half of them unused, the filled span is shifted to
 0, and the column count grows only when the live span needs it (``ponder.lm.layout``
 keeps these buffers).
 
+A decoder with digit-index embeddings (``ponder.lm.digits``) gets each row's run of
+digits beside its token and position: set from the prompt at admission, advanced with
+every token the row samples or is fed.
+
 A decoder with ``scratch`` columns (a Quiet-STaR model's, ``ponder.quietstar.thinking``)
 is asked to ``think`` before every sampling step: it may write that many columns past the
 live span and returns the logits to sample from; those columns never count as a row's.
