@@ -170,6 +170,21 @@
 #     OUT=reports/ablation_abacus.json RUNS=runs/ablation_abacus bash recipes/ablations/reasoner.sh
 #   RESUME=1 ...the same... EVAL_LEVELS="arith:1-5" N=500 \
 #     DIR=reports/ablation_abacus_trained OUT=reports/ablation_abacus_trained.json
+#   # each paired with the nope arm above too (consumed vs default trace, both NoPE):
+#   python recipes/ablations/summarize.py --dir reports/ablation_abacus \
+#     --out reports/ablation_abacus.json --runs runs/ablation_abacus \
+#     --arm nope=reports/ablation_nope:runs/ablation_nope
+#   python recipes/ablations/summarize.py --dir reports/ablation_abacus_trained \
+#     --out reports/ablation_abacus_trained.json --runs runs/ablation_abacus \
+#     --arm nope=reports/ablation_nope_trained:runs/ablation_nope
+#   # the nopec arm again with training seed 1, at the first seed's step count (two
+#   # threads: one arm alone):
+#   ARMS=nopec SEED=1 TASKS=arith LEVELS=arith=5 MINUTES=60 LR=3e-3 BATCH=4 PACK_LEN=640 \
+#     EXTRA="--steps 13940 --threads 2" EVAL_LEVELS="arith:6-7" N=1000 \
+#     DIR=reports/ablation_abacus_s1 OUT=reports/ablation_abacus_s1.json \
+#     RUNS=runs/ablation_abacus_s1 bash recipes/ablations/reasoner.sh
+#   RESUME=1 ...the same... EVAL_LEVELS="arith:1-5" N=500 \
+#     DIR=reports/ablation_abacus_s1_trained OUT=reports/ablation_abacus_s1_trained.json
 #
 # Arms run two at a time with one thread each. Each arm's eval goes to
 # reports/ablation/<arm>_<task>.json; recipes/ablations/summarize.py pairs the arms on

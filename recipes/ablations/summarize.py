@@ -7,6 +7,10 @@ training and held-out losses (each arm's held-out loss is on its own trace forma
 arms that change the format are compared on accuracy alone).
 
     python recipes/ablations/summarize.py [--dir reports/ablation] [--out ...] [--runs ...]
+        [--arm NAME=EVALDIR[:RUNSDIR] ...]
+
+``--arm`` brings in an arm evaluated in another folder (an earlier run of the recipe on
+the same problems: same levels, n and evaluation seed), to be paired with this folder's.
 """
 
 from __future__ import annotations
@@ -64,17 +68,33 @@ COMPARISONS = [("format: fine vs coarse traces", "coarse", "fine"),
                 "pairs", "fine", "rest"),
                ("positions: none (NoPE) vs rotary, both fresh", "fine", "nope"),
                ("digit-index embeddings (Abacus) vs none, both without positions in the "
-                "consumed arith trace", "nopec", "abacus")]
+                "consumed arith trace", "nopec", "abacus"),
+               ("arith trace: digits taken off the operands' ends (consumed) vs read by "
+                "their place, both fresh without positions", "nope", "nopec")]
 
 
-def load(folder: Path, arm: str, task: str) -> dict[str, bool] | None:
-    records = load_records(folder, arm, task)
+def load(folders: dict[str, Path], arm: str, task: str) -> dict[str, bool] | None:
+    records = load_records(folders, arm, task)
     return None if records is None else {r["id"]: bool(r["correct"]) for r in records}
 
 
-def load_records(folder: Path, arm: str, task: str) -> list[dict] | None:
-    path = folder / f"{arm}_{task}.json"
+def load_records(folders: dict[str, Path], arm: str, task: str) -> list[dict] | None:
+    """The records of ``arm`` on ``task``, from its folder (``folders``: arm -> folder)."""
+    path = folders[arm] / f"{arm}_{task}.json"
     return json.loads(path.read_text())["records"] if path.exists() else None
+
+
+def other_arms(specs: list[str]) -> dict[str, tuple[Path, Path | None]]:
+    """``--arm NAME=EVALDIR[:RUNSDIR]`` values -> {name: (eval folder, runs folder)}."""
+    out = {}
+    for spec in specs:
+        name, sep, where = spec.partition("=")
+        evals, _, runs = where.partition(":")
+        if not sep or not name or not evals or not Path(evals).is_dir():
+            sys.exit(f"--arm: expected NAME=EVALDIR[:RUNSDIR] with an existing EVALDIR, "
+                     f"got {spec!r}")
+        out[name] = (Path(evals), Path(runs) if runs else None)
+    return out
 
 
 def training_end(run: Path) -> dict | None:
@@ -98,21 +118,27 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("reports/ablation_reasoner.json"))
     ap.add_argument("--runs", type=Path, default=None,
                     help="the arms' training folders (RUNS/<arm>/metrics.jsonl)")
+    ap.add_argument("--arm", action="append", default=[], metavar="NAME=EVALDIR[:RUNSDIR]",
+                    help="an arm evaluated in another folder, on the same problems")
     args = ap.parse_args()
     # files are <arm>_<task>.json; a task may be a variant (fine_arith:mul.json)
-    arms = sorted({p.stem.split("_", 1)[0] for p in args.dir.glob("*_*.json")})
+    here = sorted({p.stem.split("_", 1)[0] for p in args.dir.glob("*_*.json")})
     tasks = sorted({p.stem.split("_", 1)[1] for p in args.dir.glob("*_*.json")})
+    extra = other_arms(args.arm)
+    folders = {arm: args.dir for arm in here} | {a: e for a, (e, _) in extra.items()}
+    runs = {arm: args.runs for arm in here} | {a: r for a, (_, r) in extra.items()}
+    arms = sorted(folders)
     result: dict = {"command": " ".join(["python", *sys.argv]), "arms": {},
                     "comparisons": []}
     for arm in arms:
         result["arms"][arm] = {}
-        end = training_end(args.runs / arm) if args.runs else None
+        end = training_end(runs[arm] / arm) if runs[arm] else None
         if end is not None:
             result["arms"][arm]["training"] = end
             print(f"{arm:>11} training: {end['steps']} steps, {end['tokens']} tokens, loss "
                   f"{end['train_loss']:.3f}, held-out loss {end['heldout_loss']}")
         for task in tasks:
-            records = load_records(args.dir, arm, task)
+            records = load_records(folders, arm, task)
             if records is None:
                 continue
             k, n = sum(bool(r["correct"]) for r in records), len(records)
@@ -123,7 +149,9 @@ def main() -> None:
                   + " ".join(f"L{d} {v['accuracy']:.2f}" for d, v in levels.items()))
     for name, base, changed in COMPARISONS:
         for task in tasks:
-            a, b = load(args.dir, base, task), load(args.dir, changed, task)
+            if base not in folders or changed not in folders:
+                continue
+            a, b = load(folders, base, task), load(folders, changed, task)
             if a is None or b is None:
                 continue
             ids = sorted(set(a) & set(b))
