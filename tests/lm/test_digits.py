@@ -124,8 +124,8 @@ def test_engine_decoding_and_continued_prompts_equal_the_naive_loop(monkeypatch)
     assert whole == [naive_greedy(model, p, 24) for p in prompts]
     assert sum(TOK.itos[t].isdigit() for w in whole for t in w) >= 5  # digits decoded
     # and the runs matter: rows that forget them decode something else
-    import ponder.lm.engine as engine
-    monkeypatch.setattr(engine, "next_run", lambda run, tok, first: torch.zeros_like(run))
+    import ponder.lm.layout as layout
+    monkeypatch.setattr(layout, "next_run", lambda run, tok, first: torch.zeros_like(run))
     forgot = Sampler(model, TOK).generate(prompts, max_tokens=24, temperature=0)
     assert [r[0].text for r in forgot] != [r[0].text for r in out]
     monkeypatch.undo()

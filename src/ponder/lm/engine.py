@@ -27,14 +27,12 @@ contiguous. A decoding step splits the rows into a few contiguous runs and each 
 attends from the first column one of its rows holds, so a row admitted late does not
 read the columns of the oldest one (``layout.split_rows``; the rows are put in order of
 their first column when that saves more reads than the move costs); when the columns
-run out, or when every
-active row has left the first half of them unused, the filled span is shifted to column
-0, and the column count grows only when the live span needs it (``ponder.lm.layout``
-keeps these buffers).
+run out, or when every active row has left the first half of them unused, the filled
+span is shifted to column 0, and the column count grows only when the live span needs
+it (``ponder.lm.layout`` keeps these buffers).
 
-A decoder with digit-index embeddings (``ponder.lm.digits``) gets each row's run of
-digits beside its token and position: set from the prompt at admission, advanced with
-every token the row samples or is fed.
+A decoder with digit-index embeddings gets each row's run of digits beside its token
+(``ponder.lm.digits``), set at admission and advanced with every token fed.
 
 A decoder with ``scratch`` columns (a Quiet-STaR model's, ``ponder.quietstar.thinking``)
 is asked to ``think`` before every sampling step: it may write that many columns past the
@@ -62,7 +60,7 @@ import torch.nn.functional as F
 
 from ponder.lm import layout, threads
 from ponder.lm.base import Cancelled, Completion
-from ponder.lm.digits import next_run, trailing_run
+from ponder.lm.digits import trailing_run
 from ponder.lm.layout import NOISE_BLOCK, CacheArena, RowLayout
 from ponder.lm.prefix import FEED_MAX, PrefixStore, keep_row, prefill_many, split_hits
 from ponder.lm.sampling import gumbel_choice
@@ -111,21 +109,20 @@ class _Row:
 class Engine(RowLayout):
     """Continuous batching over ``sampler``'s model (see the module docstring).
 
-    ``sampler.max_batch`` bounds the rows decoded together, and so does
-    ``sampler.cache_bytes`` for the cache they need; ``sampler.prefix_bytes`` for the
-    keys/values of finished sequences kept for prompts that extend them; the prefills of
-    an admission write into memory kept for the next (``arena``: up to twice the largest
-    admission's prompts). Counters for
-    benchmarks and tests: ``steps`` (decode steps), ``row_steps`` (active rows summed
-    over them), ``peak_rows``, ``prefix_hits``, ``prefix_tokens_saved``, and the cache
-    columns decoding attended over (``kv_read``: decoded rows times the span from the
-    first live column) against those holding the active rows' own tokens
-    (``kv_live``): their ratio is the share of attention reads that were needed.
-    ``seconds`` adds up the worker's time by phase: ``admit`` (prefills and copies into
-    rows), ``sample`` (choosing tokens, finishing rows), ``layout`` (moving rows and
-    columns, splitting into runs) and ``forward`` (the decoding steps' forward calls).
-    ``log``, when set to a list, receives ``(prompt ids, tokens generated, temperature)``
-    for every request that completes, so that a benchmark can replay the same work.
+    ``sampler.max_batch`` bounds the rows decoded together, and so does ``sampler.cache_bytes``
+    for the cache they need; ``sampler.prefix_bytes`` for the keys/values of finished sequences
+    kept for prompts that extend them; the prefills of an admission write into memory kept for
+    the next (``arena``: up to twice the largest admission's prompts). Counters for benchmarks
+    and tests: ``steps`` (decode steps), ``row_steps`` (active rows summed over them),
+    ``peak_rows``, ``prefix_hits``, ``prefix_tokens_saved``, and the cache columns decoding
+    attended over (``kv_read``: decoded rows times the span from the first live column) against
+    those holding the active rows' own tokens (``kv_live``): their ratio is the share of
+    attention reads that were needed. ``seconds`` adds up the worker's time by phase: ``admit``
+    (prefills and copies into rows), ``sample`` (choosing tokens, finishing rows), ``layout``
+    (moving rows and columns, splitting into runs) and ``forward`` (the decoding steps' forward
+    calls). ``log``, when set to a list, receives ``(prompt ids, tokens generated,
+    temperature)`` for every request that completes, so that a benchmark can replay the same
+    work.
     """
 
     def __init__(self, sampler: Sampler):
@@ -241,10 +238,6 @@ class Engine(RowLayout):
         f0 = s.model.flops_per_token(0)
         s._flops = (f0, s.model.flops_per_token(1) - f0)
 
-    def _capacity(self, longest: int) -> int:
-        row_bytes = self._column_bytes() * longest
-        return max(1, min(self.sampler.max_batch, self.sampler.cache_bytes // row_bytes))
-
     def _take(self) -> list[Request]:
         """Pending requests that fit the free rows, in arrival order."""
         taken: list[Request] = []
@@ -311,13 +304,12 @@ class Engine(RowLayout):
         layout.place_prefills(self.cache, self.real, self.logits, self.col, groups,
                               [(r, q.prompt) for r, q in zip(dst, taken, strict=True)])
         d = torch.tensor(dst)
-        self.pos[d] = torch.tensor([fed[q.prompt][0] if q.prompt in fed else len(q.prompt)
-                                    for q in taken])
+        known = [fed[q.prompt][0] if q.prompt in fed else len(q.prompt) for q in taken]
+        self.pos[d] = torch.tensor(known)
         self.noise_t[d] = 0
-        if dec.digits is not None:  # the run of digits each row's fed tokens end with
-            self.run[d] = torch.tensor([trailing_run(q.prompt[:fed[q.prompt][0]]
-                                                     if q.prompt in fed else q.prompt,
-                                                     dec.digit_first) for q in taken])
+        if dec.digits is not None:  # the run of digits each row's fed part ends with
+            self.run[d] = torch.tensor([trailing_run(q.prompt[:k], dec.digit_first)
+                                        for q, k in zip(taken, known, strict=True)])
         self.temp[d] = torch.tensor([q.temperature for q in taken], dtype=self.temp.dtype)
         self.top_p[d] = torch.tensor([q.top_p for q in taken], dtype=self.top_p.dtype)
         shares = Counter(q.prompt for q in taken)
@@ -396,16 +388,6 @@ class Engine(RowLayout):
                     len(q.prompt), row.toks, row.lps, reason, list(q.stop), share=row.share))
         if done:
             self._free(done)
-
-    def _set_tok(self, tok: torch.Tensor) -> None:
-        """The tokens the next step feeds, one per row from 0 (and their runs of digits,
-        for a decoder with digit-index embeddings)."""
-        n = len(tok)
-        self.tok[:n] = tok
-        dec = self.dec
-        assert dec is not None
-        if dec.digits is not None:
-            self.run[:n] = next_run(self.run[:n], tok, dec.digit_first)
 
     def _feed(self, act: list[int], tok: torch.Tensor) -> list[int]:
         """Set the next prompt token of each row still feeding its prompt, and return

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import torch
 
+from ponder.lm.digits import next_run
+
 if TYPE_CHECKING:
     from ponder.lm.fused import FusedDecoder
     from ponder.lm.sampler import Sampler
@@ -46,6 +48,8 @@ class RowLayout:
     rows: list[Any]
     cache: list[torch.Tensor]
     real: torch.Tensor
+    tok: torch.Tensor
+    run: torch.Tensor
     col: int
     hi: int
     n_active: int
@@ -112,6 +116,21 @@ class RowLayout:
         self.temp[n:hi] = 0.0
         self.hi = n
         self._sorted_at = self.steps
+
+    def _capacity(self, longest: int) -> int:
+        """Rows of ``longest`` columns the cache budget holds (at most ``max_batch``)."""
+        row_bytes = self._column_bytes() * longest
+        return max(1, min(self.sampler.max_batch, self.sampler.cache_bytes // row_bytes))
+
+    def _set_tok(self, tok: torch.Tensor) -> None:
+        """The tokens the next step feeds, one per row from 0, and their runs of digits
+        for a decoder with digit-index embeddings."""
+        n = len(tok)
+        self.tok[:n] = tok
+        dec = self.dec
+        assert dec is not None
+        if dec.digits is not None:
+            self.run[:n] = next_run(self.run[:n], tok, dec.digit_first)
 
     def _row_tensors(self) -> list[torch.Tensor]:
         """Every per-row buffer, which moves with its row."""
