@@ -159,6 +159,9 @@ class FusedDecoder:
         those rows. A compiled step gets whole buffers, integer bounds and a fresh mask,
         so its inputs have the same strides at every step (one compilation serves)."""
         mask = real[a:b, first: col + 1] if masked else None
+        if (self.digits is None) != (run is None):
+            raise ValueError("decode needs each row's run of digits exactly when the model "
+                             "has digit-index embeddings")
         if self.compile:
             return compiled_step()(self.layers, self.embed, self.rope_pairs, self.norm_c,
                                    self.head, self.cfg.n_head, self.cfg.norm_eps, tok, pos,
