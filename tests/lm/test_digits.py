@@ -168,6 +168,11 @@ def test_configs_refuse_bad_sizes_and_exports_refuse_digit_models(tmp_path):
         export_checkpoint(ckpt, tmp_path / "hf")
     with pytest.raises(ModelError, match="digit-index"):  # nor loaded as a transformers model
         load_model(ckpt, None, None, torch.device("cpu"))
+    pytest.importorskip("gguf")
+    from ponder.lm.gguf_export import export_gguf
+    with pytest.raises(ModelError, match="llama.cpp"):
+        export_gguf(ckpt, tmp_path / "m.gguf")
+    assert not (tmp_path / "m.gguf").exists()
     from ponder.quietstar.backbone import NativeBackbone
     with pytest.raises(ConfigError, match="digit-index"):
         NativeBackbone(digit_model())
