@@ -11,7 +11,6 @@ import torch
 import ponder.train.loop as loop_mod
 from ponder.errors import ConfigError, InvalidInput
 from ponder.lm.checkpoint import load_checkpoint
-from ponder.lm.digits import digit_runs
 from ponder.lm.template import THINK_CLOSE, format_prompt
 from ponder.lm.tokenizer import CharTokenizer
 from ponder.train import core
@@ -281,62 +280,6 @@ def test_same_seed_same_run_and_resume_extends_the_budget(tmp_path):
     assert steps == [2, 4, 6, 8, 10, 12]
     with pytest.raises(ConfigError, match="no state.pt"):
         train(tiny_model(), TOK, mix, cfg, tmp_path / "empty", resume=True, progress=False)
-
-
-def test_a_position_span_trains_on_randomized_positions_and_resumes_exactly(tmp_path,
-                                                                             monkeypatch):
-    mix = TaskMixture([ShortSumTask()], seed=0)
-    cfg = TrainConfig(steps=6, batch_size=4, warmup_steps=2, log_every=2, save_every=3,
-                      precision="fp32", pack_len=64, position_span=2.0)
-    seen = []
-    real = loop_mod.batch_loss
-
-    def spy(model, batch, *a, **k):
-        seen.append(batch.positions)
-        return real(model, batch, *a, **k)
-
-    monkeypatch.setattr(loop_mod, "batch_loss", spy)
-    a = train(tiny_model(), TOK, mix, cfg, tmp_path / "a", progress=False)
-    assert all(p is not None and p.shape[1] == 64 and float(p.max()) < 64 for p in seen)
-    assert any(not torch.equal(p, p.round()) for p in seen)  # not the ordinary 0..63
-    plain = train(tiny_model(), TOK, mix, TrainConfig(**{**cfg.__dict__, "position_span": 1.0}),
-                  None, progress=False)
-    assert a.loss != plain.loss
-    # the positions are drawn from where the run stands, so a resumed run repeats them
-    part = TrainConfig(**{**cfg.__dict__, "steps": 3})
-    train(tiny_model(), TOK, mix, part, tmp_path / "b", progress=False)
-    b = train(tiny_model(), TOK, mix, cfg, tmp_path / "b", resume=True, progress=False)
-    assert b.loss == pytest.approx(a.loss, rel=1e-5)
-
-
-def test_digit_indices_train_at_random_offsets_and_resume_exactly(tmp_path, monkeypatch):
-    mix = TaskMixture([ShortSumTask()], seed=0)
-    cfg = TrainConfig(steps=6, batch_size=4, warmup_steps=2, log_every=2, save_every=3,
-                      precision="fp32", pack_len=64)
-    seen = []
-    real = loop_mod.batch_loss
-
-    def spy(model, batch, *a, **k):
-        seen.append((batch.idx, batch.digits))
-        return real(model, batch, *a, **k)
-
-    monkeypatch.setattr(loop_mod, "batch_loss", spy)
-
-    def digit_model():
-        return build_model("tiny", TOK, seed=0, max_seq_len=96, digit_index=16)
-
-    a = train(digit_model(), TOK, mix, cfg, tmp_path / "a", progress=False)
-    for idx, digits in seen:  # each row's digit runs, shifted by one offset in [0, 8]
-        runs = digit_runs(idx, TOK.stoi["0"])
-        assert torch.equal(digits == 0, runs == 0)
-        shift = (digits - runs).masked_fill(runs == 0, -1).max(dim=1).values
-        assert ((digits - runs == shift[:, None]) | (runs == 0)).all()
-        assert 0 <= int(shift.min()) and int(shift.max()) <= 8
-    assert len({int(o) for _, d in seen for o in d.max(dim=1).values}) > 3
-    part = TrainConfig(**{**cfg.__dict__, "steps": 3})
-    train(digit_model(), TOK, mix, part, tmp_path / "b", progress=False)
-    b = train(digit_model(), TOK, mix, cfg, tmp_path / "b", resume=True, progress=False)
-    assert b.loss == pytest.approx(a.loss, rel=1e-5)
 
 
 def test_minutes_budget_stops_on_time_and_threads_are_restored():
