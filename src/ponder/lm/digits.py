@@ -11,8 +11,8 @@ In training each row adds a random offset to its indices (drawn from
 too; at inference the offset is 0. Indices past the table's end share its last entry.
 
 A run is counted causally (a token's index depends on the tokens before it only), so
-decoding carries one number per row: the run of the last token
-(``next_run``). The model's digits are the ten token ids from ``ModelConfig.digit_first``.
+decoding carries one number per row: the run of the last token (``next_run``). The
+model's digits are the ten token ids from ``ModelConfig.digit_first``.
 """
 
 from __future__ import annotations
@@ -51,16 +51,6 @@ def next_run(run: torch.Tensor, tok: torch.Tensor, first: int) -> torch.Tensor:
     return torch.where(is_digit(tok, first), run + 1, 0)
 
 
-def trailing_run(seq: Sequence[int], first: int) -> int:
-    """The run of digits ``seq`` ends with (its last token's run)."""
-    n = 0
-    for t in reversed(seq):
-        if not first <= t < first + DIGITS:
-            break
-        n += 1
-    return n
-
-
 def sequence_runs(seq: Sequence[int], first: int) -> list[int]:
     """``digit_runs`` of one sequence, as a list."""
     out, n = [], 0
@@ -68,6 +58,12 @@ def sequence_runs(seq: Sequence[int], first: int) -> list[int]:
         n = n + 1 if first <= t < first + DIGITS else 0
         out.append(n)
     return out
+
+
+def trailing_run(seq: Sequence[int], first: int) -> int:
+    """The run of digits ``seq`` ends with (its last token's run), read from the end."""
+    return next((i for i, t in enumerate(reversed(seq)) if not first <= t < first + DIGITS),
+                len(seq))
 
 
 def offset_runs(runs: torch.Tensor, size: int, generator: torch.Generator | None = None
