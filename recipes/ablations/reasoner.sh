@@ -39,6 +39,8 @@
 #               holds one, not after a count of blocks)                  (fine vs rest)
 #   nope        no positional encoding (--positions none, Kazemnejad et al. 2023), a
 #               fresh model against a fresh rotary one                   (fine vs nope)
+#   nopec       no positional encoding, every arith family of TASKS in the consumed
+#               trace                                                   (nope vs nopec)
 #   abacus      digit-index embeddings (--digit-index 32, Abacus: McLeish et al. 2024) on a
 #               model without positions in the consumed arith trace, against the same
 #               without them (nopec): copying and peeling numbers by index matching
@@ -185,6 +187,19 @@
 #     RUNS=runs/ablation_abacus_s1 bash recipes/ablations/reasoner.sh
 #   RESUME=1 ...the same... EVAL_LEVELS="arith:1-5" N=500 \
 #     DIR=reports/ablation_abacus_s1_trained OUT=reports/ablation_abacus_s1_trained.json
+#   # and with seeds 2 and 3 (S=2, S=3: both at once, one thread each, the steps bound):
+#   ARMS=nopec SEED=$S TASKS=arith LEVELS=arith=5 MINUTES=150 LR=3e-3 BATCH=4 PACK_LEN=640 \
+#     EXTRA="--steps 13940" EVAL_LEVELS="arith:6-7" N=1000 \
+#     DIR=reports/ablation_abacus_s$S OUT=reports/ablation_abacus_s$S.json \
+#     RUNS=runs/ablation_abacus_s$S bash recipes/ablations/reasoner.sh
+#   RESUME=1 ...the same... EVAL_LEVELS="arith:1-5" N=500 \
+#     DIR=reports/ablation_abacus_s${S}_trained OUT=reports/ablation_abacus_s${S}_trained.json
+#   # the four seeds level by level (the spread, and how many put a level in the band):
+#   python recipes/ablations/seeds.py --task arith --out reports/ablation_nopec_seeds.json \
+#     --seed 0=reports/ablation_abacus/nopec,reports/ablation_abacus_trained/nopec:runs/ablation_abacus/nopec \
+#     --seed 1=reports/ablation_abacus_s1/nopec,reports/ablation_abacus_s1_trained/nopec:runs/ablation_abacus_s1/nopec \
+#     --seed 2=reports/ablation_abacus_s2/nopec,reports/ablation_abacus_s2_trained/nopec:runs/ablation_abacus_s2/nopec \
+#     --seed 3=reports/ablation_abacus_s3/nopec,reports/ablation_abacus_s3_trained/nopec:runs/ablation_abacus_s3/nopec
 #
 # Arms run two at a time with one thread each. Each arm's eval goes to
 # reports/ablation/<arm>_<task>.json; recipes/ablations/summarize.py pairs the arms on
@@ -211,6 +226,11 @@ DIR=${DIR:-reports/ablation}
 OUT=${OUT:-reports/ablation_reasoner.json}
 mkdir -p "$DIR" "$RUNS"
 
+# the consumed style for every arith task of the mixture: arith=consumed,arith:4x1=consumed
+consumed_styles() {
+  tr ',' '\n' <<< "$TASKS" | grep '^arith' | sed 's/$/=consumed/' | paste -sd, -
+}
+
 arm_flags() {
   case "$1" in
     fine) echo "" ;;
@@ -229,12 +249,11 @@ arm_flags() {
     words) echo "--prompt-pad $PAD --pad-at words" ;;
     perm[0-9]*) echo "--prompt-pad perm=${1#perm} --pad-at words" ;;
     chars) echo "--prompt-pad arith=$PAD --pad-at chars" ;;
-    consumed) echo "--style $(tr ',' '\n' <<< "$TASKS" | grep '^arith' | sed 's/$/=consumed/' \
-      | paste -sd, -)" ;;
+    consumed) echo "--style $(consumed_styles)" ;;
     rest) echo "--style perm=consumed" ;;
     nope) echo "--positions none" ;;
-    nopec) echo "--positions none --style arith=consumed" ;;
-    abacus) echo "--positions none --style arith=consumed --digit-index 32" ;;
+    nopec) echo "--positions none --style $(consumed_styles)" ;;
+    abacus) echo "--positions none --style $(consumed_styles) --digit-index 32" ;;
     *) echo "unknown arm $1" >&2; exit 2 ;;
   esac
 }
