@@ -194,6 +194,14 @@
 #     RUNS=runs/ablation_abacus_s$S bash recipes/ablations/reasoner.sh
 #   RESUME=1 ...the same... EVAL_LEVELS="arith:1-5" N=500 \
 #     DIR=reports/ablation_abacus_s${S}_trained OUT=reports/ablation_abacus_s${S}_trained.json
+#   # nopec with a 4-digit operand trained beside a 1- and a 2-digit one (one arm alone,
+#   # two threads), judged on the ladder past training, then on its trained levels:
+#   ARMS=nopec TASKS=arith,arith:4x1,arith:4x2 LEVELS=arith=5 MINUTES=80 LR=3e-3 BATCH=4 \
+#     PACK_LEN=640 EXTRA="--steps 13940 --threads 2" EVAL_LEVELS="arith:6-7" N=1000 \
+#     DIR=reports/ablation_nopec_wide2 OUT=reports/ablation_nopec_wide2.json \
+#     RUNS=runs/ablation_nopec_wide2 bash recipes/ablations/reasoner.sh
+#   RESUME=1 ...the same... EVAL_LEVELS="arith:1-5" N=500 \
+#     DIR=reports/ablation_nopec_wide2_trained OUT=reports/ablation_nopec_wide2_trained.json
 #   # the four seeds level by level (the spread, and how many put a level in the band):
 #   python recipes/ablations/seeds.py --task arith --out reports/ablation_nopec_seeds.json \
 #     --seed 0=reports/ablation_abacus/nopec,reports/ablation_abacus_trained/nopec:runs/ablation_abacus/nopec \
