@@ -46,6 +46,18 @@ def parse_seed(spec: str, task: str) -> tuple[str, list[Path], Path | None]:
     return label, files, Path(run) if run else None
 
 
+def _records(path: Path, label: str) -> list[dict]:
+    """The evaluation records in ``path`` (``ponder eval --records``)."""
+    try:
+        records = json.loads(path.read_text()).get("records")
+    except (json.JSONDecodeError, AttributeError):
+        records = None
+    if not isinstance(records, list):
+        sys.exit(f"--seed {label}: {path} holds no evaluation records "
+                 "(written by `ponder eval --records`)")
+    return records
+
+
 def across(accuracies: list[float], band: tuple[float, float]) -> dict:
     """The spread of one level's accuracy over seeds."""
     return {"accuracies": accuracies, "mean": statistics.fmean(accuracies),
@@ -71,7 +83,7 @@ def main(argv: list[str] | None = None) -> dict:
         label, files, run = parse_seed(spec, args.task)
         if label in seeds:
             sys.exit(f"--seed: label {label!r} given twice")
-        records = [r for f in files for r in json.loads(f.read_text())["records"]]
+        records = [r for f in files for r in _records(f, label)]
         seeds[label] = {"evaluations": [str(f) for f in files],
                         "training": training_end(run) if run else None,
                         "by_level": accuracy_by_level(records)}

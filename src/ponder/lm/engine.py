@@ -32,7 +32,7 @@ span is shifted to column 0, and the column count grows only when the live span 
 it (``ponder.lm.layout`` keeps these buffers).
 
 A decoder with digit-index embeddings gets each row's run of digits beside its token
-(``ponder.lm.digits``), set at admission and advanced with every token fed.
+(``ponder.lm.digits``), set at admission and advanced with every token sampled or fed.
 
 A decoder with ``scratch`` columns (a Quiet-STaR model's, ``ponder.quietstar.thinking``)
 is asked to ``think`` before every sampling step: it may write that many columns past the
