@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 from pathlib import Path
 
@@ -98,7 +99,9 @@ def other_arms(specs: list[str]) -> dict[str, tuple[Path, Path | None]]:
 
 
 def training_end(run: Path) -> dict | None:
-    """Tokens, steps and the last training / held-out loss of a run's metrics.jsonl."""
+    """Tokens, steps and the last training / held-out loss of a run's metrics.jsonl, and
+    the mean logged training loss in each tenth of its steps (a run that diverged late
+    shows it there)."""
     path = run / "metrics.jsonl"
     if not path.exists():
         return None
@@ -109,6 +112,10 @@ def training_end(run: Path) -> dict | None:
         return None
     return {"steps": train[-1]["step"], "tokens": train[-1].get("tokens"),
             "train_loss": train[-1]["loss"],
+            "train_loss_tenths": [round(statistics.fmean(x["loss"] for x in part), 4)
+                                  for part in (train[len(train) * k // 10:
+                                                     len(train) * (k + 1) // 10]
+                                               for k in range(10)) if part],
             "heldout_loss": held[-1]["heldout_loss"] if held else None}
 
 
