@@ -202,6 +202,35 @@
 #     RUNS=runs/ablation_nopec_wide2 bash recipes/ablations/reasoner.sh
 #   RESUME=1 ...the same... EVAL_LEVELS="arith:1-5" N=500 \
 #     DIR=reports/ablation_nopec_wide2_trained OUT=reports/ablation_nopec_wide2_trained.json
+#   # the same at a third of the learning rate, training seeds 0 and 1 (S=0, S=1: both at
+#   # once, one thread each, the steps bound), judged the same two ways:
+#   ARMS=nopec SEED=$S TASKS=arith,arith:4x1,arith:4x2 LEVELS=arith=5 MINUTES=150 LR=1e-3 \
+#     BATCH=4 PACK_LEN=640 EXTRA="--steps 13940" EVAL_LEVELS="arith:6-7" N=1000 \
+#     DIR=reports/ablation_nopec_wide2_lr_s$S OUT=reports/ablation_nopec_wide2_lr_s$S.json \
+#     RUNS=runs/ablation_nopec_wide2_lr_s$S bash recipes/ablations/reasoner.sh
+#   RESUME=1 ...the same... EVAL_LEVELS="arith:1-5" N=500 \
+#     DIR=reports/ablation_nopec_wide2_lr_s${S}_trained \
+#     OUT=reports/ablation_nopec_wide2_lr_s${S}_trained.json
+#   # each paired with nopec of the same seed (other learning rate, arith alone), and
+#   # what its products copy and how many rows they run:
+#   python recipes/compare_evals.py --a 'reports/ablation_abacus/nopec_{task}.json' \
+#     --b 'reports/ablation_nopec_wide2_lr_s0/nopec_{task}.json' --tasks arith \
+#     --names nopec,wide2_lr --out reports/nopec_vs_wide2_lr_s0.json  # (s1: ablation_abacus_s1)
+#   python recipes/arith_factors.py --records reports/ablation_nopec_wide2_lr_s0/nopec_arith.json \
+#     --out reports/arith_copies_wide2_lr_s0.json
+#   # (the trained levels: arith_factors.py --records on both seeds' *_trained/nopec_arith.json
+#   # --out reports/arith_copies_wide2_lr_trained.json), and the two seeds level by level:
+#   python recipes/ablations/seeds.py --task arith --out reports/ablation_nopec_wide2_lr_seeds.json \
+#     --seed 0=reports/ablation_nopec_wide2_lr_s0/nopec,reports/ablation_nopec_wide2_lr_s0_trained/nopec:runs/ablation_nopec_wide2_lr_s0/nopec \
+#     --seed 1=reports/ablation_nopec_wide2_lr_s1/nopec,reports/ablation_nopec_wide2_lr_s1_trained/nopec:runs/ablation_nopec_wide2_lr_s1/nopec
+#   # and the nopec arm itself at that learning rate (arith alone, seed 0, one arm on two
+#   # threads): the control that tells the spread of lengths from the learning rate:
+#   ARMS=nopec TASKS=arith LEVELS=arith=5 MINUTES=150 LR=1e-3 BATCH=4 PACK_LEN=640 \
+#     EXTRA="--steps 13940 --threads 2" EVAL_LEVELS="arith:6-7" N=1000 \
+#     DIR=reports/ablation_nopec_lr_s0 OUT=reports/ablation_nopec_lr_s0.json \
+#     RUNS=runs/ablation_nopec_lr_s0 bash recipes/ablations/reasoner.sh
+#   RESUME=1 ...the same... EVAL_LEVELS="arith:1-5" N=500 \
+#     DIR=reports/ablation_nopec_lr_s0_trained OUT=reports/ablation_nopec_lr_s0_trained.json
 #   # the four seeds level by level (the spread, and how many put a level in the band):
 #   python recipes/ablations/seeds.py --task arith --out reports/ablation_nopec_seeds.json \
 #     --seed 0=reports/ablation_abacus/nopec,reports/ablation_abacus_trained/nopec:runs/ablation_abacus/nopec \
