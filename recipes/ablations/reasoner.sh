@@ -231,6 +231,16 @@
 #     RUNS=runs/ablation_nopec_lr_s0 bash recipes/ablations/reasoner.sh
 #   RESUME=1 ...the same... EVAL_LEVELS="arith:1-5" N=500 \
 #     DIR=reports/ablation_nopec_lr_s0_trained OUT=reports/ablation_nopec_lr_s0_trained.json
+#   # paired with the wide-spread arm of the same seed and learning rate, and with nopec
+#   # at 3e-3 (each also for the trained levels, *_trained):
+#   python recipes/compare_evals.py --a 'reports/ablation_nopec_lr_s0/nopec_{task}.json' \
+#     --b 'reports/ablation_nopec_wide2_lr_s0/nopec_{task}.json' --tasks arith \
+#     --names nopec_lr,wide2_lr --out reports/nopec_lr_vs_wide2_lr_s0.json
+#   python recipes/compare_evals.py --a 'reports/ablation_abacus/nopec_{task}.json' \
+#     --b 'reports/ablation_nopec_lr_s0/nopec_{task}.json' --tasks arith \
+#     --names nopec,nopec_lr --out reports/nopec_vs_nopec_lr_s0.json
+#   python recipes/arith_factors.py --records reports/ablation_nopec_lr_s0/nopec_arith.json \
+#     --out reports/arith_copies_nopec_lr_s0.json
 #   # the four seeds level by level (the spread, and how many put a level in the band):
 #   python recipes/ablations/seeds.py --task arith --out reports/ablation_nopec_seeds.json \
 #     --seed 0=reports/ablation_abacus/nopec,reports/ablation_abacus_trained/nopec:runs/ablation_abacus/nopec \
