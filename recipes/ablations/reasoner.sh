@@ -211,15 +211,19 @@
 #   RESUME=1 ...the same... EVAL_LEVELS="arith:1-5" N=500 \
 #     DIR=reports/ablation_nopec_wide2_lr_s${S}_trained \
 #     OUT=reports/ablation_nopec_wide2_lr_s${S}_trained.json
-#   # each paired with nopec of the same seed (other learning rate, arith alone), and
-#   # what its products copy and how many rows they run:
+#   # each paired with nopec of the same seed (other learning rate, arith alone; for seed
+#   # 1 ablation_abacus_s1 and _s1 throughout; for the trained levels ablation_abacus_trained,
+#   # ..._s0_trained and nopec_vs_wide2_lr_s0_trained.json), and what its products copy
+#   # and how many rows they run:
 #   python recipes/compare_evals.py --a 'reports/ablation_abacus/nopec_{task}.json' \
 #     --b 'reports/ablation_nopec_wide2_lr_s0/nopec_{task}.json' --tasks arith \
-#     --names nopec,wide2_lr --out reports/nopec_vs_wide2_lr_s0.json  # (s1: ablation_abacus_s1)
+#     --names nopec,wide2_lr --out reports/nopec_vs_wide2_lr_s0.json
 #   python recipes/arith_factors.py --records reports/ablation_nopec_wide2_lr_s0/nopec_arith.json \
 #     --out reports/arith_copies_wide2_lr_s0.json
-#   # (the trained levels: arith_factors.py --records on both seeds' *_trained/nopec_arith.json
-#   # --out reports/arith_copies_wide2_lr_trained.json), and the two seeds level by level:
+#   python recipes/arith_factors.py --out reports/arith_copies_wide2_lr_trained.json --records \
+#     reports/ablation_nopec_wide2_lr_s0_trained/nopec_arith.json \
+#     reports/ablation_nopec_wide2_lr_s1_trained/nopec_arith.json
+#   # and the two seeds level by level:
 #   python recipes/ablations/seeds.py --task arith --out reports/ablation_nopec_wide2_lr_seeds.json \
 #     --seed 0=reports/ablation_nopec_wide2_lr_s0/nopec,reports/ablation_nopec_wide2_lr_s0_trained/nopec:runs/ablation_nopec_wide2_lr_s0/nopec \
 #     --seed 1=reports/ablation_nopec_wide2_lr_s1/nopec,reports/ablation_nopec_wide2_lr_s1_trained/nopec:runs/ablation_nopec_wide2_lr_s1/nopec
