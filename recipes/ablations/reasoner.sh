@@ -245,6 +245,60 @@
 #     --names nopec,nopec_lr --out reports/nopec_vs_nopec_lr_s0.json
 #   python recipes/arith_factors.py --records reports/ablation_nopec_lr_s0/nopec_arith.json \
 #     --out reports/arith_copies_nopec_lr_s0.json
+#   # the wide-spread arm with 5x3 products added (three rows under a 5-digit
+#   # multiplicand, a shape no level asks: level 6's 4x3 then interpolates trained row
+#   # counts and multiplicand lengths), seed 0, lr 1e-3, one thread:
+#   ARMS=nopec TASKS=arith,arith:4x1,arith:4x2,arith:mul:5x3 LEVELS=arith=5 MINUTES=150 \
+#     LR=1e-3 BATCH=4 PACK_LEN=700 EXTRA="--steps 13940" EVAL_LEVELS="arith:6-7" N=1000 \
+#     DIR=reports/ablation_nopec_wide53_lr_s0 OUT=reports/ablation_nopec_wide53_lr_s0.json \
+#     RUNS=runs/ablation_nopec_wide53_lr_s0 bash recipes/ablations/reasoner.sh
+#   RESUME=1 ...the same... EVAL_LEVELS="arith:1-5" N=500 \
+#     DIR=reports/ablation_nopec_wide53_lr_s0_trained \
+#     OUT=reports/ablation_nopec_wide53_lr_s0_trained.json
+#   # paired with the wide-spread arm of the same seed (each also *_trained), and what
+#   # its products copy and how many rows they run:
+#   python recipes/compare_evals.py --a 'reports/ablation_nopec_wide2_lr_s0/nopec_{task}.json' \
+#     --b 'reports/ablation_nopec_wide53_lr_s0/nopec_{task}.json' --tasks arith \
+#     --names wide2_lr,wide53_lr --out reports/wide2_lr_vs_wide53_lr_s0.json
+#   python recipes/arith_factors.py --records reports/ablation_nopec_wide53_lr_s0/nopec_arith.json \
+#     --out reports/arith_copies_wide53_lr_s0.json
+#   # the bundled reasoner trained on countdown to level 3 too (continued training at its
+#   # own mixture, countdown drawn at 2), judged on countdown 4-5, then (RESUME=1) on
+#   # every family's trained levels:
+#   ARMS=fine INIT=src/ponder/assets/default MINUTES=55 LR=3e-4 BATCH=4 PACK_LEN=900 \
+#     LEVELS=arith=5,chain=5,countdown=3,perm=4 \
+#     EXTRA="--weights chain=2,countdown=2 --style chain=quoted" EVAL_LEVELS="countdown:4-5" \
+#     N=1000 DIR=reports/ablation_countdown3 OUT=reports/ablation_countdown3.json \
+#     RUNS=runs/ablation_countdown3 bash recipes/ablations/reasoner.sh
+#   RESUME=1 ...the same... EVAL_LEVELS="countdown:1-3 arith:1-5 chain:1-5 perm:1-4" N=500 \
+#     DIR=reports/ablation_countdown3_trained OUT=reports/ablation_countdown3_trained.json
+#   # and paired with the bundled reasoner on the same problems (its evaluations by
+#   # `ponder eval --model src/ponder/assets/default --task T --difficulty L --n N
+#   # --records --json reports/bundled_countdown/bundled_T[_trained].json`, countdown 4-5
+#   # n=1000 and each family's trained levels n=500), and how often its searches re-try:
+#   python recipes/compare_evals.py --a 'reports/bundled_countdown/bundled_{task}.json' \
+#     --b 'reports/ablation_countdown3/fine_{task}.json' --tasks countdown \
+#     --names bundled,countdown3 --out reports/bundled_vs_countdown3.json
+#   python recipes/compare_evals.py --a 'reports/bundled_countdown/bundled_{task}_trained.json' \
+#     --b 'reports/ablation_countdown3_trained/fine_{task}.json' \
+#     --tasks arith,chain,countdown,perm --names bundled,countdown3 \
+#     --out reports/bundled_vs_countdown3_trained.json
+#   python recipes/countdown_loops.py reports/bundled_countdown/bundled_countdown.json \
+#     reports/ablation_countdown3/fine_countdown.json \
+#     reports/bundled_countdown/bundled_countdown_trained.json \
+#     reports/ablation_countdown3_trained/fine_countdown.json --out reports/countdown_loops.json
+#   # the same in countdown's "after" trace (each back: line names the move last tried
+#   # from its state), for about the same tokens (rows of 1000: its longest traces),
+#   # two threads:
+#   ARMS=fine INIT=src/ponder/assets/default MINUTES=55 LR=3e-4 BATCH=4 PACK_LEN=1000 \
+#     LEVELS=arith=5,chain=5,countdown=3,perm=4 EXTRA="--weights chain=2,countdown=2 \
+#     --style chain=quoted,countdown=after --steps 6450 --threads 2" \
+#     EVAL_LEVELS="countdown:4-5" N=1000 DIR=reports/ablation_countdown3_after \
+#     OUT=reports/ablation_countdown3_after.json RUNS=runs/ablation_countdown3_after \
+#     bash recipes/ablations/reasoner.sh
+#   RESUME=1 ...the same... EVAL_LEVELS="countdown:1-3 arith:1-5 chain:1-5 perm:1-4" N=500 \
+#     DIR=reports/ablation_countdown3_after_trained \
+#     OUT=reports/ablation_countdown3_after_trained.json
 #   # the four seeds level by level (the spread, and how many put a level in the band):
 #   python recipes/ablations/seeds.py --task arith --out reports/ablation_nopec_seeds.json \
 #     --seed 0=reports/ablation_abacus/nopec,reports/ablation_abacus_trained/nopec:runs/ablation_abacus/nopec \

@@ -30,6 +30,19 @@ def test_search_backtracks_and_optimal_keeps_only_the_path():
         "40+3=43: 43 2", "43-2=41: 41"]
 
 
+def test_after_style_names_the_move_each_return_comes_back_from():
+    p = example()
+    steps = task.trace_steps(p, "after")
+    assert steps == ["8*5=40<41: 40 3 2", "40+2=42>41: 42 3", "42-3=39<41: 39",
+                     "back: 40 3 2; 40+2", "40+3=43>41: 43 2", "43-2=41=41: 41"]
+    assert task.check_steps(p, steps) == [True] * len(steps)
+    # the named move must have been tried from that state: 40+3 was not, yet
+    assert task.check_steps(p, steps[:3] + ["back: 40 3 2; 40+3"]) == [True] * 3 + [False]
+    # nor was 8*5 tried from 40 3 2 (it was tried from the start)
+    assert task.check_steps(p, steps[:3] + ["back: 40 3 2; 8*5"])[-1] is False
+    assert task.check_steps(p, steps[:3] + ["back: 8 5 3 2; 8*5"])[-1] is True
+
+
 def test_a_wrong_comparison_with_the_target_is_a_wrong_step():
     p = example()
     assert task.check_steps(p, ["8*5=40<41: 40 3 2", "40+3=43<41: 43 2"]) == [True, False]

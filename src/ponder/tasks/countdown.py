@@ -31,6 +31,12 @@ kept for the format ablation):
     43-2=41=41: 41
     Answer: ((8*5)+3)-2
 
+Style "after" is the search with each ``back:`` line naming the move last tried from the
+state it returns to (``back: 40 3 2; 40+2``), so that which move comes next is read off
+the line rather than recalled from the earlier lines that tried from that state: past
+their trained levels, models trained on "search" re-try a move they already made from
+the same state and loop until their token cap (``recipes/countdown_loops.py``).
+
 The search tries moves nearest the target first, and at two numbers it tries only the
 best move (if that misses, every other one does too). Problems whose search would not
 fit the built-in model's context are redrawn, so the "search" trace is always complete;
@@ -69,7 +75,7 @@ _MAX_DRAWS = 10_000
 
 _OP_LINE = re.compile(
     r"(\d+)\s*([-+*/])\s*(\d+)\s*=\s*(\d+)\s*(?:([<>=])\s*(\d+)\s*)?:((?:\s*\d+)+)")
-_BACK_LINE = re.compile(r"back\s*:((?:\s*\d+)+)")
+_BACK_LINE = re.compile(r"back\s*:((?:\s*\d+)+)(?:\s*;\s*(\d+)\s*([-+*/])\s*(\d+))?")
 # Only an explicit answer line counts: a bare last number is not an expression.
 _ANSWER_LINE = re.compile(r"(?im)^\s*answer\s*:\s*(.+?)\s*$")
 _EXPR_CHARS = re.compile(r"[\d+\-*/() ]+")
@@ -195,10 +201,12 @@ def compare(value: int, target: int) -> str:
 
 
 def search(numbers: list[int], target: int, max_chars: int,
-           compared: bool = True) -> SearchResult | None:
+           compared: bool = True, marked: bool = False) -> SearchResult | None:
     """Depth-first search, nearest-the-target first; None if it finds nothing or its
     trace would run past ``max_chars``. ``compared``: tries carry the comparison with
-    the target (style "search"); without it, the "coarse" lines."""
+    the target (style "search"); without it, the "coarse" lines. ``marked``: each
+    ``back:`` line names the move last tried from the state it returns to (style
+    "after")."""
     lines: list[str] = []
     path: list[str] = []
     size = 0
@@ -227,7 +235,8 @@ def search(numbers: list[int], target: int, max_chars: int,
                 return found
             path.pop()
             if k + 1 < len(moves):
-                emit(f"back: {_state_text(state)}")
+                mark = f"; {move[0]}{move[1]}{move[2]}" if marked else ""
+                emit(f"back: {_state_text(state)}{mark}")
         return None
 
     try:
@@ -256,7 +265,7 @@ class CountdownTask(Task):
     name: ClassVar[str] = "countdown"
     min_difficulty: ClassVar[int] = 1
     max_difficulty: ClassVar[int] = max(LEVELS)
-    styles: ClassVar[tuple[str, ...]] = ("search", "optimal", "coarse")
+    styles: ClassVar[tuple[str, ...]] = ("search", "optimal", "coarse", "after")
 
     @staticmethod
     def _prompt(numbers: list[int], target: int) -> str:
@@ -282,9 +291,10 @@ class CountdownTask(Task):
                                      numbers=numbers, target=target)
         raise RuntimeError(f"countdown: no problem fits at difficulty {difficulty}")
 
-    def _search(self, problem: Problem, compared: bool = True) -> SearchResult:
+    def _search(self, problem: Problem, compared: bool = True,
+                marked: bool = False) -> SearchResult:
         numbers, target = list(problem.meta["numbers"]), problem.meta["target"]
-        found = search(numbers, target, 10**6, compared)
+        found = search(numbers, target, 10**6, compared, marked)
         if found is None:  # only for hand-made problems: generated ones are solvable
             raise InvalidInput(f"countdown: the search finds no way to make {target} "
                                f"from {numbers}, so there is no teacher trace")
@@ -292,7 +302,7 @@ class CountdownTask(Task):
 
     def trace_steps(self, problem: Problem, style: str = "search") -> list[str]:
         style = self.check_style(style)
-        found = self._search(problem, compared=style != "coarse")
+        found = self._search(problem, compared=style != "coarse", marked=style == "after")
         return found.path if style == "optimal" else found.lines
 
     def verify(self, problem: Problem, completion: str) -> float | None:
@@ -308,11 +318,13 @@ class CountdownTask(Task):
     def check_steps(self, problem: Problem, steps: list[str]) -> list[bool]:
         """A try is right when its two numbers are in the current state, its result is
         right and allowed, and the numbers it lists are what is left; a ``back:`` line
-        is right when it names a state seen before. A comparison with the target, when
-        written, must be right. A wrong line changes no state."""
+        is right when it names a state seen before, and the move it says it comes
+        ``after``, when it names one, was tried from that state. A comparison with the
+        target, when written, must be right. A wrong line changes no state."""
         state = Counter(problem.meta["numbers"])
         target = problem.meta["target"]
         seen = {tuple(sorted(state.elements()))}
+        tried: set[tuple[tuple[int, ...], int, str, int]] = set()  # (state, a, op, b)
         out = []
         for line in steps:
             line = line.strip()
@@ -327,10 +339,13 @@ class CountdownTask(Task):
                       and listed == after + Counter([c])
                       and (op[5] is None or f"{op[5]}{op[6]}" == compare(c, target)))
                 if ok:
+                    tried.add((tuple(sorted(state.elements())), a, sym, b))
                     state = listed
             elif back:
                 listed = Counter(int(x) for x in back[1].split())
-                ok = tuple(sorted(listed.elements())) in seen
+                key = tuple(sorted(listed.elements()))
+                ok = key in seen and (back[2] is None
+                                      or (key, int(back[2]), back[3], int(back[4])) in tried)
                 if ok:
                     state = listed
             if ok:
