@@ -8,7 +8,8 @@ wrong.
 
 The search trace (style "search", ``ponder.tasks.countdown``) writes each try as
 ``8*5=40<41: 40 3 2`` (the move, its comparison with the target, and the numbers left)
-and a return as ``back: 40 3 2``. A try applies to the numbers the line above left
+and a return as ``back: 40 3 2`` (``back: 40 3 2; 40+2`` in style "after", which names
+the move last tried from there). A try applies to the numbers the line above left
 (the prompt's, before the first line); numbers are compared as a multiset.
 
     python recipes/countdown_loops.py reports/ablation_countdown3/fine_countdown.json \\
@@ -21,14 +22,16 @@ import argparse
 import json
 import re
 import sys
+from collections import Counter
 from pathlib import Path
 
 from ponder.eval.report import atomic_write_json
 from ponder.eval.stats import wilson
 from ponder.lm.template import split_thinking
+from ponder.tasks import get_task
 
 TRY = re.compile(r"^\s*(\d+\s*[-+*/]\s*\d+)\s*=\s*(\d+)\s*[<>=]\s*\d+\s*:\s*([\d ]*)$")
-BACK = re.compile(r"^\s*back:\s*([\d ]+)$")
+BACK = re.compile(r"^\s*back:\s*([\d ]+?)\s*(?:;[^;]*)?$")  # "; 18*8" in style "after"
 ANSWER = re.compile(r"^\s*Answer:", re.MULTILINE)
 
 
@@ -78,6 +81,21 @@ def repeated_tries(completion: str) -> int:
     return repeats
 
 
+def lines_of(completion: str) -> list[str]:
+    """The search's lines: the thinking, less blank lines and an answer line."""
+    return [x for x in split_thinking(completion)[0].split("\n")
+            if x.strip() and not ANSWER.match(x)]
+
+
+def first_left(completion: str) -> int | None:
+    """How many numbers the first try lists as left (None: no try)."""
+    for line in lines_of(completion):
+        got = TRY.match(line)
+        if got:
+            return len(got.group(3).split())
+    return None
+
+
 def answered(completion: str) -> bool:
     return bool(ANSWER.search(completion))
 
@@ -86,9 +104,12 @@ def share(k: int, n: int) -> dict:
     return {"count": k, "n": n, "share": k / n if n else None, "ci95": list(wilson(k, n))}
 
 
-def loops(records: list[dict]) -> dict[str, dict]:
+def loops(records: list[dict], problems: dict | None = None) -> dict[str, dict]:
     """Per level: accuracy, answered share, and the shares with a repeated try overall,
-    among answered and among unanswered completions, each with its 95% interval."""
+    among answered and among unanswered completions, each with its 95% interval; with
+    the ``problems`` (by id), also the share with a line the task's step checker
+    rejects (a wrong result, a number not at hand, a wrong comparison)."""
+    task = get_task("countdown")
     out: dict[str, dict] = {}
     for level in sorted({int(r["difficulty"]) for r in records}):
         rows = [r for r in records if int(r["difficulty"]) == level]
@@ -104,7 +125,14 @@ def loops(records: list[dict]) -> dict[str, dict]:
             "repeated_try": share(looped(rows), len(rows)),
             "repeated_try_answered": share(looped(said), len(said)),
             "repeated_try_unanswered": share(looped(silent), len(silent)),
+            # a try from the prompt's numbers leaves one fewer: level 3-4 four, 5-6 five
+            "first_try_left": dict(sorted(Counter(
+                str(first_left(r["completion"])) for r in rows).items())),
         }
+        if problems is not None:
+            wrong = sum(not all(task.check_steps(problems[r["id"]], lines_of(r["completion"])))
+                        for r in rows)
+            out[str(level)]["wrong_line"] = share(wrong, len(rows))
     return out
 
 
@@ -121,7 +149,14 @@ def main(argv: list[str] | None = None) -> dict:
         data = json.loads(path.read_text())
         if not data.get("records"):
             sys.exit(f"{path} holds no records: run `ponder eval` with --records")
-        levels = loops(data["records"])
+        # the evaluated problems again, from the evaluation's own split, n, seed and levels
+        problems = None
+        if {"split", "n", "seed", "difficulty"} <= data.keys():
+            problems = {p.id: p for p in get_task("countdown").problems(
+                data["split"], data["n"], seed=data["seed"], difficulty=data["difficulty"])}
+            if not all(r["id"] in problems for r in data["records"]):
+                sys.exit(f"{path}: its problems could not be drawn again")
+        levels = loops(data["records"], problems)
         result["files"][str(path)] = {"model_sha256": data.get("model_sha256"),
                                       "levels": levels}
         for level, row in levels.items():
@@ -129,7 +164,10 @@ def main(argv: list[str] | None = None) -> dict:
                   f"answered {row['answered']['share']:.3f}, a try repeated in "
                   f"{row['repeated_try']['share']:.3f} (unanswered: "
                   f"{row['repeated_try_unanswered']['count']} of "
-                  f"{row['repeated_try_unanswered']['n']})")
+                  f"{row['repeated_try_unanswered']['n']})"
+                  + (f", a wrong line in {row['wrong_line']['share']:.3f}"
+                     if "wrong_line" in row else "")
+                  + f"; numbers left by the first try {row['first_try_left']}")
     atomic_write_json(args.out, result)
     return result
 

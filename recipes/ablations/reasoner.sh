@@ -283,10 +283,6 @@
 #     --b 'reports/ablation_countdown3_trained/fine_{task}.json' \
 #     --tasks arith,chain,countdown,perm --names bundled,countdown3 \
 #     --out reports/bundled_vs_countdown3_trained.json
-#   python recipes/countdown_loops.py reports/bundled_countdown/bundled_countdown.json \
-#     reports/ablation_countdown3/fine_countdown.json \
-#     reports/bundled_countdown/bundled_countdown_trained.json \
-#     reports/ablation_countdown3_trained/fine_countdown.json --out reports/countdown_loops.json
 #   # the same in countdown's "after" trace (each back: line names the move last tried
 #   # from its state), for about the same tokens (rows of 1000: its longest traces),
 #   # two threads:
@@ -299,6 +295,20 @@
 #   RESUME=1 ...the same... EVAL_LEVELS="countdown:1-3 arith:1-5 chain:1-5 perm:1-4" N=500 \
 #     DIR=reports/ablation_countdown3_after_trained \
 #     OUT=reports/ablation_countdown3_after_trained.json
+#   # the two traces paired (each also *_trained), countdown 6 of the first, and how
+#   # often each one's searches re-try, drop a number or write a line the checker rejects:
+#   python recipes/compare_evals.py --a 'reports/ablation_countdown3/fine_{task}.json' \
+#     --b 'reports/ablation_countdown3_after/fine_{task}.json' --tasks countdown \
+#     --names search,after --out reports/countdown3_search_vs_after.json
+#   .venv/bin/ponder eval --model runs/ablation_countdown3/fine --task countdown --difficulty 6 \
+#     --n 500 --records --json reports/ablation_countdown3_l6/fine_countdown.json
+#   python recipes/countdown_loops.py reports/bundled_countdown/bundled_countdown.json \
+#     reports/ablation_countdown3/fine_countdown.json \
+#     reports/ablation_countdown3_after/fine_countdown.json \
+#     reports/bundled_countdown/bundled_countdown_trained.json \
+#     reports/ablation_countdown3_trained/fine_countdown.json \
+#     reports/ablation_countdown3_after_trained/fine_countdown.json \
+#     reports/ablation_countdown3_l6/fine_countdown.json --out reports/countdown_loops.json
 #   # the four seeds level by level (the spread, and how many put a level in the band):
 #   python recipes/ablations/seeds.py --task arith --out reports/ablation_nopec_seeds.json \
 #     --seed 0=reports/ablation_abacus/nopec,reports/ablation_abacus_trained/nopec:runs/ablation_abacus/nopec \

@@ -39,7 +39,14 @@ def test_the_teachers_search_never_repeats_a_try():
     task = get_task("countdown")
     for level in (3, 4, 5):
         for p in task.problems("train", 40, seed=3, difficulty=level):
-            assert countdown_loops.repeated_tries(task.teacher_trace(p)) == 0
+            for style in ("search", "after"):
+                assert countdown_loops.repeated_tries(task.teacher_trace(p, style)) == 0
+
+
+def test_returns_that_name_the_last_move_are_returns_too():
+    marked = LOOP.replace("back: 25 18 8", "back: 25 18 8; 144-25").replace(
+        "back: 8 25 18", "back: 8 25 18; 144-25")
+    assert countdown_loops.repeated_tries(marked) == 2
 
 
 def test_levels_split_answered_from_unanswered(tmp_path):
@@ -56,4 +63,24 @@ def test_levels_split_answered_from_unanswered(tmp_path):
     assert level["repeated_try_unanswered"] == {**level["repeated_try_unanswered"],
                                                 "count": 1, "n": 1}
     assert level["repeated_try_answered"]["count"] == 0
+    assert level["first_try_left"] == {"1": 2, "2": 1}
+    assert "wrong_line" not in level  # the file does not say which problems it holds
+
+
+def test_lines_the_step_checker_rejects_are_counted_on_the_problems_drawn_again(tmp_path):
+    task = get_task("countdown")
+    problems = task.problems("test", 4, seed=0, difficulty=[3])
+    right = [{"id": p.id, "difficulty": 3, "correct": True,
+              "completion": task.teacher_trace(p) + "\n"} for p in problems]
+    # the first try of the last one drops a number from what is left
+    first = task.trace_steps(problems[-1])[0]
+    dropped = first.rsplit(" ", 1)[0]
+    right[-1] = {**right[-1], "correct": False, "completion": dropped + "\n"}
+    src = tmp_path / "e.json"
+    src.write_text(json.dumps({"records": right, "split": "test", "n": 4, "seed": 0,
+                               "difficulty": [3]}))
+    level = countdown_loops.main([str(src), "--out", str(tmp_path / "o.json")])[
+        "files"][str(src)]["levels"]["3"]
+    assert level["wrong_line"]["count"] == 1
+    assert level["first_try_left"] == {"2": 1, "3": 3}
     assert json.loads((tmp_path / "o.json").read_text())["files"]

@@ -35,7 +35,9 @@ Style "after" is the search with each ``back:`` line naming the move last tried 
 state it returns to (``back: 40 3 2; 40+2``), so that which move comes next is read off
 the line rather than recalled from the earlier lines that tried from that state: past
 their trained levels, models trained on "search" re-try a move they already made from
-the same state and loop until their token cap (``recipes/countdown_loops.py``).
+the same state and loop until their token cap (``recipes/countdown_loops.py``). Learned
+as continued training it changed nothing there (``reports/countdown3_search_vs_after.json``):
+the loops follow a number dropped from the list of what is left.
 
 The search tries moves nearest the target first, and at two numbers it tries only the
 best move (if that misses, every other one does too). Problems whose search would not
