@@ -2,9 +2,11 @@
 --task countdown --records` result given, per level, the share of completions that
 write an answer line, and the share that try the same operation on the same numbers
 twice (a ``back:`` to a state, then a move the search had already made from it), split
-by whether the completion answered. A depth-first search that revisits a tried branch
+by whether the completion answered; how many numbers the first try lists as left; and,
+where the file says which problems it holds (split, n, seed, levels), the share with a
+line the task's step checker rejects. A depth-first search that revisits a tried branch
 can loop until its token cap; this tells such loops from searches that end and answer
-wrong.
+wrong, and shows what they follow.
 
 The search trace (style "search", ``ponder.tasks.countdown``) writes each try as
 ``8*5=40<41: 40 3 2`` (the move, its comparison with the target, and the numbers left)
@@ -59,7 +61,7 @@ def repeated_tries(completion: str) -> int:
     keeps no table of states seen."""
     stack: list[tuple[tuple[int, ...] | None, set[str]]] = [(None, set())]
     repeats = 0
-    for line in split_thinking(completion)[0].split("\n"):
+    for line in lines_of(completion):
         back = BACK.match(line)
         if back:
             state = numbers(back.group(1))
@@ -125,7 +127,7 @@ def loops(records: list[dict], problems: dict | None = None) -> dict[str, dict]:
             "repeated_try": share(looped(rows), len(rows)),
             "repeated_try_answered": share(looped(said), len(said)),
             "repeated_try_unanswered": share(looped(silent), len(silent)),
-            # a try from the prompt's numbers leaves one fewer: level 3-4 four, 5-6 five
+            # the prompt's numbers less one: 2 at levels 1-2, 3 at levels 3-4, 4 at 5-6
             "first_try_left": dict(sorted(Counter(
                 str(first_left(r["completion"])) for r in rows).items())),
         }
