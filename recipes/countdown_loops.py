@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from collections import Counter
 from pathlib import Path
@@ -31,24 +30,20 @@ from ponder.eval.report import atomic_write_json
 from ponder.eval.stats import wilson
 from ponder.lm.template import split_thinking
 from ponder.tasks import get_task
-
-TRY = re.compile(r"^\s*(\d+\s*[-+*/]\s*\d+)\s*=\s*(\d+)\s*[<>=]\s*\d+\s*:\s*([\d ]*)$")
-BACK = re.compile(r"^\s*back:\s*([\d ]+?)\s*(?:;[^;]*)?$")  # "; 18*8" in style "after"
-ANSWER = re.compile(r"^\s*Answer:", re.MULTILINE)
+from ponder.tasks.countdown import ANSWER_LINE, BACK_LINE, OP_LINE
 
 
 def numbers(text: str) -> tuple[int, ...]:
     return tuple(sorted(int(x) for x in text.split()))
 
 
-def _before(move: str, left: tuple[int, ...], result: int) -> tuple[int, ...] | None:
-    """The numbers a try was made from: those it left, less its result, plus its two
-    operands (None where the line does not add up)."""
+def _before(x: int, y: int, left: tuple[int, ...], result: int) -> tuple[int, ...] | None:
+    """The numbers a try ``x op y = result`` was made from: those it left, less its
+    result, plus its two operands (None where the line does not add up)."""
     rest = list(left)
     if result not in rest:
         return None
     rest.remove(result)
-    x, y = (int(v) for v in re.split(r"[-+*/]", move))
     return tuple(sorted([*rest, x, y]))
 
 
@@ -62,7 +57,7 @@ def repeated_tries(completion: str) -> int:
     stack: list[tuple[tuple[int, ...] | None, set[str]]] = [(None, set())]
     repeats = 0
     for line in lines_of(completion):
-        back = BACK.match(line)
+        back = BACK_LINE.fullmatch(line.strip())
         if back:
             state = numbers(back.group(1))
             while len(stack) > 1 and stack[-1][0] != state:
@@ -70,12 +65,12 @@ def repeated_tries(completion: str) -> int:
             if stack[-1][0] is None:  # the root: the prompt's numbers, not yet known
                 stack[-1] = (state, stack[-1][1])
             continue
-        got = TRY.match(line)
+        got = OP_LINE.fullmatch(line.strip())
         if not got:
             continue
-        move, left = got.group(1).replace(" ", ""), numbers(got.group(3))
+        move, left = f"{int(got[1])}{got[2]}{int(got[3])}", numbers(got[7])
         if stack[-1][0] is None:
-            stack[-1] = (_before(move, left, int(got.group(2))), stack[-1][1])
+            stack[-1] = (_before(int(got[1]), int(got[3]), left, int(got[4])), stack[-1][1])
         tried = stack[-1][1]
         repeats += move in tried
         tried.add(move)
@@ -86,20 +81,20 @@ def repeated_tries(completion: str) -> int:
 def lines_of(completion: str) -> list[str]:
     """The search's lines: the thinking, less blank lines and an answer line."""
     return [x for x in split_thinking(completion)[0].split("\n")
-            if x.strip() and not ANSWER.match(x)]
+            if x.strip() and not ANSWER_LINE.match(x)]
 
 
 def first_left(completion: str) -> int | None:
     """How many numbers the first try lists as left (None: no try)."""
     for line in lines_of(completion):
-        got = TRY.match(line)
+        got = OP_LINE.fullmatch(line.strip())
         if got:
-            return len(got.group(3).split())
+            return len(got[7].split())
     return None
 
 
 def answered(completion: str) -> bool:
-    return bool(ANSWER.search(completion))
+    return bool(ANSWER_LINE.search(completion))
 
 
 def share(k: int, n: int) -> dict:

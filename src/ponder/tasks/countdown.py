@@ -75,11 +75,13 @@ LEVELS: dict[int, tuple[int, int, int, int]] = {
 CHAR_BUDGET = 870
 _MAX_DRAWS = 10_000
 
-_OP_LINE = re.compile(
+# A try, ``8*5=40<41: 40 3 2`` (a, op, b, result, comparison, target, numbers left), and a
+# return, ``back: 40 3 2`` (numbers; then a, op, b of the move it comes after, in "after").
+OP_LINE = re.compile(
     r"(\d+)\s*([-+*/])\s*(\d+)\s*=\s*(\d+)\s*(?:([<>=])\s*(\d+)\s*)?:((?:\s*\d+)+)")
-_BACK_LINE = re.compile(r"back\s*:((?:\s*\d+)+)(?:\s*;\s*(\d+)\s*([-+*/])\s*(\d+))?")
+BACK_LINE = re.compile(r"back\s*:((?:\s*\d+)+)(?:\s*;\s*(\d+)\s*([-+*/])\s*(\d+))?")
 # Only an explicit answer line counts: a bare last number is not an expression.
-_ANSWER_LINE = re.compile(r"(?im)^\s*answer\s*:\s*(.+?)\s*$")
+ANSWER_LINE = re.compile(r"(?im)^\s*answer\s*:\s*(.+?)\s*$")
 _EXPR_CHARS = re.compile(r"[\d+\-*/() ]+")
 _MAX_EXPR = 200  # longer answers are refused unparsed: deep nesting strains the parser
 _BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
@@ -311,7 +313,7 @@ class CountdownTask(Task):
         """1.0 if the answer line is an expression that uses each given number at most
         once, keeps every step whole and >= 0, and equals the target; 0.0 if it breaks a
         rule or misses; None if there is no answer line or it does not parse."""
-        lines = _ANSWER_LINE.findall(completion)
+        lines = ANSWER_LINE.findall(completion)
         if not lines:
             return None
         expr = lines[-1].rstrip(".").strip()
@@ -330,7 +332,7 @@ class CountdownTask(Task):
         out = []
         for line in steps:
             line = line.strip()
-            op, back = _OP_LINE.fullmatch(line), _BACK_LINE.fullmatch(line)
+            op, back = OP_LINE.fullmatch(line), BACK_LINE.fullmatch(line)
             ok = False
             if op:
                 a, sym, b, c = int(op[1]), op[2], int(op[3]), int(op[4])
