@@ -129,7 +129,7 @@ def bytes_read(model: Transformer, batch: int, prompt: int, new: int, itemsize: 
     cached keys and values at its context."""
     cfg = model.cfg
     weights = 4 * model.num_params()
-    kv_per_slot = cfg.n_layer * 2 * cfg.d_model * itemsize
+    kv_per_slot = cfg.n_layer * 2 * cfg.kv_heads * cfg.head_dim * itemsize
     contexts = sum(prompt + t for t in range(new))
     return new * weights + batch * kv_per_slot * contexts
 

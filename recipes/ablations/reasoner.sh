@@ -45,6 +45,9 @@
 #               model without positions in the consumed arith trace, against the same
 #               without them (nopec): copying and peeling numbers by index matching
 #                                                                   (nopec vs abacus)
+#   gqa, mqa    2 key/value heads, or 1, for the 4 query heads (--kv-heads: grouped-query
+#               and multi-query attention; with INIT, the checkpoint's heads
+#               mean-pooled, then uptrained, Ainslie et al. 2023)   (fine vs gqa / mqa)
 #
 #   bash recipes/ablations/reasoner.sh              # every arm, then the summary
 #   ARMS="fine coarse" bash recipes/ablations/reasoner.sh
@@ -309,6 +312,19 @@
 #     reports/ablation_countdown3_trained/fine_countdown.json \
 #     reports/ablation_countdown3_after_trained/fine_countdown.json \
 #     reports/ablation_countdown3_l6/fine_countdown.json --out reports/countdown_loops.json
+#   # the bundled reasoner uptrained to multi-query attention (its four key/value heads
+#   # mean-pooled into one) against the same continued training with its heads as they
+#   # are, 3000 steps (7.7M tokens, 8% of its training) at its own mixture, both judged
+#   # on every family's trained levels, then paired:
+#   ARMS="fine mqa" INIT=src/ponder/assets/default MINUTES=90 LR=3e-4 BATCH=4 PACK_LEN=640 \
+#     LEVELS=arith=5,chain=5,countdown=2,perm=4 EXTRA="--weights chain=2,countdown=1 \
+#     --style chain=quoted --steps 3000" \
+#     EVAL_LEVELS="arith:1-5 chain:1-5 countdown:1-2 perm:1-4" N=500 \
+#     DIR=reports/ablation_mqa OUT=reports/ablation_mqa.json RUNS=runs/ablation_mqa \
+#     bash recipes/ablations/reasoner.sh
+#   python recipes/compare_evals.py --a 'reports/ablation_mqa/fine_{task}.json' \
+#     --b 'reports/ablation_mqa/mqa_{task}.json' --tasks arith,chain,countdown,perm \
+#     --names mha,mqa --out reports/mha_vs_mqa_uptrained.json
 #   # the four seeds level by level (the spread, and how many put a level in the band):
 #   python recipes/ablations/seeds.py --task arith --out reports/ablation_nopec_seeds.json \
 #     --seed 0=reports/ablation_abacus/nopec,reports/ablation_abacus_trained/nopec:runs/ablation_abacus/nopec \
@@ -369,6 +385,8 @@ arm_flags() {
     nope) echo "--positions none" ;;
     nopec) echo "--positions none --style $(consumed_styles)" ;;
     abacus) echo "--positions none --style $(consumed_styles) --digit-index 32" ;;
+    gqa) echo "--kv-heads 2" ;;
+    mqa) echo "--kv-heads 1" ;;
     *) echo "unknown arm $1" >&2; exit 2 ;;
   esac
 }

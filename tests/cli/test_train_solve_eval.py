@@ -160,6 +160,41 @@ def test_train_positions_none_trains_a_model_without_positions(tmp_path, capsys)
     assert code == 2 and "digit_index must be 0 (none) or >= 2" in err
 
 
+def test_train_kv_heads_trains_a_grouped_query_model(tmp_path, capsys):
+    import torch
+
+    from ponder.lm.checkpoint import load_checkpoint
+
+    out = tmp_path / "gqa"
+    code, _, _ = run(capsys, "train", "--task", "arith", "--preset", "micro", "--steps", "1",
+                     "--batch-size", "2", "--eval-n", "0", "--kv-heads", "1",
+                     "--out", str(out), "-q")
+    assert code == 0
+    model, _, recipe = load_checkpoint(out / "checkpoint")
+    assert model.cfg.kv_heads == 1 and model.cfg.n_head == 2 and recipe["sft"]["kv_heads"] == 1
+    assert model.model.layers[0].self_attn.k_proj.weight.shape == (model.cfg.head_dim, 64)
+    code, _, err = run(capsys, "train", "--task", "arith", "--preset", "small", "--steps",
+                       "1", "--kv-heads", "3", "--out", str(tmp_path / "bad"))
+    assert code == 2 and "kv_heads must divide the small preset's 4 heads" in err
+    # with --init: the checkpoint's two heads pooled into one, then trained on
+    mha = tmp_path / "mha"
+    assert run(capsys, "train", "--task", "arith", "--preset", "micro", "--steps", "1",
+               "--batch-size", "2", "--eval-n", "0", "--out", str(mha), "-q")[0] == 0
+    code, _, _ = run(capsys, "train", "--init", str(mha), "--kv-heads", "1", "--steps", "1",
+                     "--batch-size", "2", "--eval-n", "0", "--lr", "1e-9",
+                     "--out", str(tmp_path / "up"), "-q")
+    assert code == 0
+    up = load_checkpoint(tmp_path / "up" / "checkpoint")[0]
+    start = load_checkpoint(mha / "checkpoint")[0]
+    assert up.cfg.kv_heads == 1 and start.cfg.kv_heads == 2
+    pooled = start.model.layers[0].self_attn.v_proj.weight.view(2, -1, 64).mean(0)
+    torch.testing.assert_close(up.model.layers[0].self_attn.v_proj.weight, pooled,
+                               atol=1e-6, rtol=0)
+    code, _, err = run(capsys, "train", "--init", str(tmp_path / "up"), "--kv-heads", "2",
+                       "--steps", "1", "--out", str(tmp_path / "bad2"))
+    assert code == 2 and "must divide the model's 1 key/value heads" in err
+
+
 def test_train_needs_a_budget_and_a_known_task(tmp_path, capsys):
     code, _, err = run(capsys, "train", "--out", str(tmp_path / "x"))
     assert code == 2 and "--steps" in err

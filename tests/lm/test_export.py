@@ -21,13 +21,14 @@ from ponder.lm.tokenizer import CharTokenizer
 TOK = CharTokenizer()
 
 
-def random_model(seed: int = 0, position_scale: float = 1.0) -> Transformer:
+def random_model(seed: int = 0, position_scale: float = 1.0, n_kv_head: int = 0
+                 ) -> Transformer:
     """A small model with weights far from the init scale (and non-unit norms), so the
     logits spread over several units and any mismatch in the export would show."""
     torch.manual_seed(seed)
     cfg = ModelConfig(vocab_size=TOK.vocab_size, n_layer=3, n_head=4, d_model=64, d_ff=160,
                       max_seq_len=128, rope_theta=500.0, norm_eps=1e-6,
-                      position_scale=position_scale)
+                      position_scale=position_scale, n_kv_head=n_kv_head)
     model = Transformer(cfg).eval()
     with torch.no_grad():
         for name, p in model.named_parameters():
@@ -75,6 +76,20 @@ def test_a_position_scale_exports_as_linear_rope_scaling(tmp_path, scale):
     save_checkpoint(tmp_path / "plain", plain, TOK)
     assert max_logit_difference(tmp_path / "plain", tmp_path / "hf", n_sequences=2,
                                 seq_len=128) > 1e-2  # the scale is what made them agree
+
+
+def test_grouped_query_attention_exports_as_llama_key_value_heads(tmp_path):
+    model = random_model(n_kv_head=2)
+    save_checkpoint(tmp_path / "ck", model, TOK)
+    export_checkpoint(tmp_path / "ck", tmp_path / "hf")
+    hf = AutoModelForCausalLM.from_pretrained(str(tmp_path / "hf")).eval()
+    assert hf.config.num_key_value_heads == 2 and hf.config.num_attention_heads == 4
+    assert load_checkpoint(tmp_path / "hf")[0].cfg.kv_heads == 2
+    ids = torch.randint(0, TOK.vocab_size, (2, 64), generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        ours = model(ids)
+        assert ours.abs().max() > 1.0
+        assert (ours - hf(input_ids=ids).logits).abs().max() < 1e-4
 
 
 def test_max_logit_difference_helper(exported):

@@ -19,11 +19,13 @@ def no_fallback(caught: list[warnings.WarningMessage]) -> None:
     assert not failed, failed[0].message
 
 
-@pytest.mark.parametrize("digits", [False, True])
+@pytest.mark.parametrize("digits,kv_heads", [(False, 0), (True, 0), (False, 2)])
 @torch.no_grad()
-def test_compiled_step_equals_uncompiled_on_any_rows_columns_and_mask(digits):
-    # with digits: a model with digit-index embeddings, each row at its own run
-    model = tiny(**(dict(digit_index=8, digit_first=TOK.stoi["0"]) if digits else {}))
+def test_compiled_step_equals_uncompiled_on_any_rows_columns_and_mask(digits, kv_heads):
+    # with digits: a model with digit-index embeddings, each row at its own run; with
+    # kv_heads: grouped-query attention
+    model = tiny(n_kv_head=kv_heads,
+                 **(dict(digit_index=8, digit_first=TOK.stoi["0"]) if digits else {}))
     plain, comp = FusedDecoder(model), FusedDecoder(model, compile=True)
     R, C = 9, 40
     g = torch.Generator().manual_seed(1)

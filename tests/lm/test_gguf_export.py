@@ -104,6 +104,20 @@ def test_a_position_scale_is_written_as_linear_rope_scaling(tmp_path):
         if save_checkpoint(tmp_path / "ck0", random_model(), TOK) else None).fields
 
 
+def test_grouped_query_attention_is_written_with_its_key_value_heads(tmp_path):
+    model = random_model(n_kv_head=1)
+    save_checkpoint(tmp_path / "ck", model, TOK)
+    path = export_gguf(tmp_path / "ck", tmp_path / "m.gguf")
+    r = gguf.GGUFReader(path)
+    assert r.fields["llama.attention.head_count"].contents() == 4
+    assert r.fields["llama.attention.head_count_kv"].contents() == 1
+    hf = AutoModelForCausalLM.from_pretrained(str(tmp_path), gguf_file=path.name,
+                                              dtype=torch.float32).eval()
+    ids = torch.randint(0, TOK.vocab_size, (2, 48), generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():  # the keys' pair order follows their own head count
+        assert (model(ids) - hf(input_ids=ids).logits).abs().max() < 1e-4
+
+
 def test_errors_and_atomic_replacement(exported, tmp_path, monkeypatch):
     _, ck, _ = exported
     with pytest.raises(InvalidInput, match="should end in .gguf"):

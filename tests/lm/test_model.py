@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from ponder.errors import UnknownName
-from ponder.lm.model import PRESETS, Context, ModelConfig, Transformer, preset
+from ponder.lm.model import PRESETS, Context, ModelConfig, Transformer, pool_kv_heads, preset
 from ponder.lm.tokenizer import CharTokenizer
 
 V = CharTokenizer().vocab_size
@@ -110,6 +110,54 @@ def test_preset_errors():
     assert set(PRESETS) == {"micro", "tiny", "small", "base", "large"}
     with pytest.raises(ValueError, match="heads"):
         ModelConfig(d_model=30, n_head=4)
+
+
+@torch.no_grad()
+def test_grouped_query_attention_shares_each_key_value_head_among_its_query_heads():
+    """n_kv_head=2 of 4: query heads 0-1 read key/value head 0 and heads 2-3 head 1, as
+    Llama's repeat_kv does; the same model with its key/value projections repeated into
+    4 heads (multi-head attention) gives the same logits."""
+    gqa = tiny(n_kv_head=2)
+    a = gqa.model.layers[0].self_attn
+    assert a.k_proj.weight.shape == a.v_proj.weight.shape == (16, 32)  # 2 heads of 8
+    assert gqa.num_params() == tiny().num_params() - 2 * 2 * 16 * 32  # 2 layers, k and v
+    mha = tiny()
+    state = gqa.state_dict()
+    for key, w in state.items():
+        if key.endswith(("k_proj.weight", "v_proj.weight")):
+            state[key] = w.view(2, 1, 8, 32).expand(2, 2, 8, 32).reshape(32, 32)
+    mha.load_state_dict(state)
+    ids = torch.randint(0, V, (2, 13))
+    torch.testing.assert_close(gqa(ids), mha(ids), atol=1e-5, rtol=1e-5)
+    rec = Context(record=True)
+    gqa.hidden(ids, ctx=rec)
+    assert rec.kept[0][0].shape == (2, 2, 13, 8)  # the cache keeps 2 heads, not 4
+    with pytest.raises(ValueError, match="n_kv_head"):
+        ModelConfig(n_head=4, n_kv_head=3)
+    assert ModelConfig(n_head=4).kv_heads == 4 and ModelConfig(n_kv_head=1).kv_heads == 1
+
+
+@torch.no_grad()
+def test_pooling_key_value_heads_averages_each_group_and_keeps_the_rest():
+    mha = tiny()
+    gqa = pool_kv_heads(mha, 2)
+    assert gqa.cfg.kv_heads == 2 and mha.cfg.kv_heads == 4  # the original is untouched
+    k4 = mha.model.layers[1].self_attn.k_proj.weight.view(4, 8, 32)
+    k2 = gqa.model.layers[1].self_attn.k_proj.weight.view(2, 8, 32)
+    torch.testing.assert_close(k2[1], (k4[2] + k4[3]) / 2)  # heads 2-3 share pooled head 1
+    torch.testing.assert_close(gqa.model.layers[1].self_attn.q_proj.weight,
+                               mha.model.layers[1].self_attn.q_proj.weight)
+    # heads whose keys and values were equal within each group pool to the same model
+    same = tiny()
+    for layer in same.model.layers:
+        for proj in (layer.self_attn.k_proj, layer.self_attn.v_proj):
+            w = proj.weight.view(2, 2, 8, 32)
+            w[:, 1] = w[:, 0]
+    ids = torch.randint(0, V, (2, 9))
+    torch.testing.assert_close(pool_kv_heads(same, 2)(ids), same(ids), atol=1e-5, rtol=1e-5)
+    assert pool_kv_heads(gqa, 1).cfg.kv_heads == 1
+    with pytest.raises(ValueError, match="must divide"):
+        pool_kv_heads(gqa, 4)  # cannot un-pool
 
 
 def test_flops_per_token_counts_matmuls_and_attention():

@@ -97,13 +97,16 @@ def test_bfloat16_cache_stays_close_to_forward_and_mostly_greedy_equal():
         Sampler(model, TOK, kv_dtype="float16")
 
 
-@pytest.mark.parametrize("scale", [1.0, 1.25, 0.0])
-def test_greedy_equals_naive_loop_for_mixed_lengths_and_n(scale):
-    model = tiny(position_scale=scale)  # the decoder's rotary table follows the scale
-    # (0: no positions)
+@pytest.mark.parametrize("scale,kv_heads", [(1.0, 0), (1.25, 0), (0.0, 0), (1.0, 2),
+                                            (1.0, 1)])
+def test_greedy_equals_naive_loop_for_mixed_lengths_and_n(scale, kv_heads):
+    # the decoder's rotary table follows the scale (0: no positions); with fewer
+    # key/value heads than query heads the cache holds only those
+    model = tiny(position_scale=scale, n_kv_head=kv_heads)
     prompts = [enc("12+7="), enc("a"), enc("the longest prompt here"), enc("7")]
     limits = [9, 20, 5, 14]  # rows finish at different steps: the batch is compacted
     out = Sampler(model, TOK).generate(prompts, n=2, max_tokens=limits, temperature=0)
+    assert FusedDecoder(model).new_cache(1, 4)[0].shape[2] == model.cfg.kv_heads
     for p, lim, row in zip(prompts, limits, out, strict=True):
         ref = naive_greedy(model, p, lim, TOK.eos_id)  # "7" ends with EOS after 10 tokens
         assert [ids_of(c) for c in row] == [ref, ref]

@@ -187,6 +187,11 @@ def register(app: typer.Typer) -> None:
             None, "--digit-index", help="Digit-index embeddings (Abacus): each digit also "
             "embeds its index in its number, offset at random in training; N is the "
             "table's size (indices past it share the last) [0: none]."),
+        kv_heads: int | None = typer.Option(
+            None, "--kv-heads", help="Key/value heads (grouped-query attention): each "
+            "serves n_head / N query heads, and decoding reads N / n_head of the cache "
+            "bytes; with --init, the checkpoint's heads are mean-pooled into N first "
+            "(uptraining) [0: one per query head]."),
         position_span: float | None = typer.Option(
             None, "--position-span", help="Rotary positions of a training row: 1 = "
             "0..T-1; s > 1 = an ordered random sample of T slots of [0, s*T) divided by s: "
@@ -213,7 +218,7 @@ def register(app: typer.Typer) -> None:
                  max_difficulty=_levels(max_difficulty), curriculum=curriculum,
                  styles=_pairs(style, "--style", "arith=coarse"),
                  prompt_pad=_pads(prompt_pad), pad_at=pad_at, positions=positions,
-                 digit_index=digit_index,
+                 digit_index=digit_index, kv_heads=kv_heads,
                  init=None if init is None else str(_checkpoint_dir(init))),
             dict(steps=steps, minutes=minutes, batch_size=batch_size, grad_accum=grad_accum,
                  lr=lr, seed=seed,

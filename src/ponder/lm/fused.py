@@ -60,22 +60,22 @@ class FusedDecoder:
         self.kv_dtype = kv_dtype
         self.compile = compile
         cfg = self.cfg = model.cfg
-        nh, hs, d = cfg.n_head, cfg.head_dim, cfg.d_model
+        nh, nkv, hs, d = cfg.n_head, cfg.kv_heads, cfg.head_dim, cfg.d_model
         half = torch.arange(hs // 2)
         perm = torch.stack([half, half + hs // 2], dim=-1).flatten()  # [0, hs/2, 1, ...]
 
         def w(p: torch.Tensor) -> torch.Tensor:
             return p.detach().to(torch.float32).clone()
 
-        def interleave(p: torch.Tensor) -> torch.Tensor:
-            return p.view(nh, hs, d)[:, perm].reshape(d, d)
+        def interleave(p: torch.Tensor, heads: int) -> torch.Tensor:
+            return p.view(heads, hs, d)[:, perm].reshape(heads * hs, d)
 
         self.layers: list[tuple[torch.Tensor, ...]] = []
         for blk in model.model.layers:
             a, m = blk.self_attn, blk.mlp
-            q = interleave(w(a.q_proj.weight)) * hs ** -0.5
-            qkv = torch.cat([q, interleave(w(a.k_proj.weight)), w(a.v_proj.weight)])
-            qkv = qkv * (w(blk.input_layernorm.weight) * d ** 0.5)  # (3d, d)
+            q = interleave(w(a.q_proj.weight), nh) * hs ** -0.5
+            qkv = torch.cat([q, interleave(w(a.k_proj.weight), nkv), w(a.v_proj.weight)])
+            qkv = qkv * (w(blk.input_layernorm.weight) * d ** 0.5)  # (d + 2·nkv·hs, d)
             gu = torch.cat([w(m.gate_proj.weight), w(m.up_proj.weight)])
             gu = gu * (w(blk.post_attention_layernorm.weight) * d ** 0.5)  # (2f, d)
             # stored (in, out) and contiguous: small CPU matmuls run ~2x faster this way
@@ -97,20 +97,24 @@ class FusedDecoder:
         cos, sin = rope_tables(cfg, torch.arange(cfg.max_seq_len, device=device)[None])
         rot = torch.complex(cos[0, 0, :, : hs // 2], sin[0, 0, :, : hs // 2])  # (L, hs/2)
         unit = torch.ones_like(rot)  # v's "rotation"
-        self.rope = torch.stack([rot, rot, unit], dim=1)[:, :, None]  # (L, 3, 1, hs/2)
+        # one entry per head of the q/k/v projection's output: q's and k's heads rotate,
+        # v's ride along unrotated
+        heads = [rot] * (nh + nkv) + [unit] * nkv
+        self.rope = torch.stack(heads, dim=1)  # (L, nh + 2·nkv, hs/2)
         # the same table as (cos, sin) pairs, for the compiled step: inductor generates
         # no code for complex numbers
-        self.rope_pairs = torch.view_as_real(self.rope).contiguous()  # (L, 3, 1, hs/2, 2)
+        self.rope_pairs = torch.view_as_real(self.rope).contiguous()  # (L, nh+2nkv, hs/2, 2)
 
     def new_cache(self, batch: int, max_len: int, zero: bool = True) -> list[torch.Tensor]:
-        """Per-layer (2, batch, nh, max_len, hs) key/value buffers, zeroed. The decoding
-        step reads masked-out slots too (a probability of 0 times their value), so a slot
-        must never hold NaN or infinity, as uninitialised memory may; ``zero=False`` only
-        for a cache whose every slot is written before it is read (a prefill of all its
-        columns). Keys and values each keep (batch, nh) mergeable into one dimension,
-        which the decoding step's batched matmuls read without a copy."""
+        """Per-layer (2, batch, nkv, max_len, hs) key/value buffers (nkv: the key/value
+        heads), zeroed. The decoding step reads masked-out slots too (a probability of 0
+        times their value), so a slot must never hold NaN or infinity, as uninitialised
+        memory may; ``zero=False`` only for a cache whose every slot is written before it
+        is read (a prefill of all its columns). Keys and values each keep (batch, nkv)
+        mergeable into one dimension, which the decoding step's batched matmuls read
+        without a copy."""
         cfg = self.cfg
-        shape = (2, batch, cfg.n_head, max_len, cfg.head_dim)
+        shape = (2, batch, cfg.kv_heads, max_len, cfg.head_dim)
         make = self.embed.new_zeros if zero else self.embed.new_empty
         return [make(shape, dtype=self.kv_dtype) for _ in range(cfg.n_layer)]
 
@@ -214,6 +218,8 @@ def fused_hidden(layers: list[tuple[torch.Tensor, ...]], embed: torch.Tensor,
     B, T = idx.shape
     d = embed.shape[1]
     N, nh, hs = B * T, n_head, d // n_head
+    H = rope.shape[1]  # heads of the q/k/v projection: nh + 2 key/value heads
+    nkv = (H - nh) // 2
     end = start + T
     causal = mask is None and T > 1
 
@@ -225,21 +231,22 @@ def fused_hidden(layers: list[tuple[torch.Tensor, ...]], embed: torch.Tensor,
     if digit_table is not None and digits is not None:
         x = x + digit_table.index_select(
             0, digits.reshape(N).clamp(max=digit_table.shape[0] - 1))
-    rot = rope[positions.reshape(N)]  # (N, 3, 1, hs/2), complex or as pairs
+    rot = rope[positions.reshape(N)]  # (N, H, hs/2), complex or as pairs
     for (qkv_w, o_w, gu_w, down_w), kv in zip(layers, cache, strict=True):
-        y = unit(x) @ qkv_w  # (N, 3d)
-        y = _rotate(y.view(N, 3, nh, hs // 2, 2), rot).view(B, T, 3, nh, hs)
-        kv.narrow(3, first + start, T).copy_(y[:, :, 1:].permute(2, 0, 3, 1, 4))  # (2,B,nh,T,hs)
-        k, v = kv.narrow(3, first, end).unbind(0)  # (B, nh, end, hs) each
+        y = unit(x) @ qkv_w  # (N, H·hs)
+        y = _rotate(y.view(N, H, hs // 2, 2), rot).view(B, T, H, hs)
+        kv.narrow(3, first + start, T).copy_(
+            y[:, :, nh:].view(B, T, 2, nkv, hs).permute(2, 0, 3, 1, 4))  # (2,B,nkv,T,hs)
+        k, v = kv.narrow(3, first, end).unbind(0)  # (B, nkv, end, hs) each
         if T == 1 and torch.compiler.is_compiling():  # loops reading the cache once
-            att = _fused_attention(y[:, 0, 0], k, v, mask)  # (B, nh, hs)
+            att = _fused_attention(y[:, 0, :nh], k, v, mask)  # (B, nh, hs)
         elif T == 1 and k.dtype == torch.float32:
-            att = _bmm_attention(y[:, 0, 0], k, v, mask)
+            att = _bmm_attention(y[:, 0, :nh], k, v, mask)
         else:
-            q = y[:, :, 0].transpose(1, 2).to(k.dtype)  # (B, nh, T, hs)
+            q = y[:, :, :nh].transpose(1, 2).to(k.dtype)  # (B, nh, T, hs)
             att = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
-                                                 is_causal=causal, scale=1.0
-                                                 ).transpose(1, 2)
+                                                 is_causal=causal, scale=1.0,
+                                                 enable_gqa=nkv != nh).transpose(1, 2)
             att = att.to(torch.float32)
         x = torch.addmm(x, att.reshape(N, d), o_w)
         gate, up = (unit(x) @ gu_w).chunk(2, dim=-1)
@@ -263,28 +270,36 @@ def _fused_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     """``_bmm_attention`` written as products and sums over the cache, which a compiled
     step turns into loops reading each key and value once (and which, unlike the
     batched matmuls' reshapes, asks nothing of the views' strides)."""
-    scores = (q[:, :, None, :].to(k.dtype) * k).sum(-1, dtype=torch.float32)  # (B, nh, L)
+    B, nh, hs = q.shape
+    nkv = k.shape[1]
+    qg = q.view(B, nkv, nh // nkv, 1, hs).to(k.dtype)  # query heads grouped by their k/v
+    scores = (qg * k[:, :, None]).sum(-1, dtype=torch.float32)  # (B, nkv, g, L)
     if mask is not None:
-        scores = scores.masked_fill(~mask[:, 0], float("-inf"))  # (B, 1, L) over heads
+        scores = scores.masked_fill(~mask[:, 0, :, None], float("-inf"))  # over heads
     probs = scores.softmax(dim=-1)
-    return (probs[..., None] * v).sum(-2, dtype=torch.float32)  # (B, nh, hs)
+    out = (probs[..., None] * v[:, :, None]).sum(-2, dtype=torch.float32)  # (B, nkv, g, hs)
+    return out.view(B, nh, hs)
 
 
 def _bmm_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                    mask: torch.Tensor | None) -> torch.Tensor:
-    """Attention of one query per row: q (B, nh, hs) over k, v (B, nh, L, hs) views of
+    """Attention of one query per row: q (B, nh, hs) over k, v (B, nkv, L, hs) views of
     the cache, with an optional (B, 1, 1, L) mask of visible slots: two batched matmuls
-    and a softmax, reading the cache views without a copy. At batch 64 it is about as fast
-    as CPU ``scaled_dot_product_attention`` (1.05x at 96 slots, 1.14x at 32): both are
-    bound by reading the cache (``benchmarks/decode_attention.py``)."""
-    B, nh, L, hs = k.shape
-    # (1, hs) @ (hs, L) per head: measured 1.35x faster than (L, hs) @ (hs, 1) here
-    scores = torch.bmm(q.reshape(B * nh, 1, hs), k.reshape(B * nh, L, hs).transpose(1, 2))
-    scores = scores.view(B, nh, L)  # queries come scaled by 1/sqrt(hs)
+    and a softmax, reading the cache views without a copy. With key/value heads shared
+    by g = nh / nkv query heads, each matmul is (g, hs) @ (hs, L): the g queries of a
+    group read their keys and values once. At batch 64 it is about as fast as CPU
+    ``scaled_dot_product_attention`` (1.05x at 96 slots, 1.14x at 32): both are bound by
+    reading the cache (``benchmarks/decode_attention.py``)."""
+    B, nkv, L, hs = k.shape
+    g = q.shape[1] // nkv
+    # (g, hs) @ (hs, L) per key/value head: (1, hs) rows measured 1.35x faster than
+    # (L, hs) @ (hs, 1) here
+    scores = torch.bmm(q.reshape(B * nkv, g, hs), k.reshape(B * nkv, L, hs).transpose(1, 2))
+    scores = scores.view(B, nkv * g, L)  # queries come scaled by 1/sqrt(hs)
     if mask is not None:
         scores.masked_fill_(~mask.view(B, 1, L), float("-inf"))
     probs = scores.softmax(dim=-1)
-    return torch.bmm(probs.view(B * nh, 1, L), v.reshape(B * nh, L, hs)).view(B, nh, hs)
+    return torch.bmm(probs.view(B * nkv, g, L), v.reshape(B * nkv, L, hs)).view(B, nkv * g, hs)
 
 
 _COMPILED: Callable[..., torch.Tensor] | None = None

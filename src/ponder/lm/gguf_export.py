@@ -86,8 +86,10 @@ def _tensors(state: dict[str, torch.Tensor], cfg: ModelConfig) -> dict[str, torc
             if src not in state:
                 raise ModelError(f"the checkpoint has no tensor {src!r}")
             w = state[src].detach().float().contiguous()
-            if src.endswith(("q_proj.weight", "k_proj.weight")):
+            if src.endswith("q_proj.weight"):
                 w = rotate_pairs(w, cfg.n_head)
+            elif src.endswith("k_proj.weight"):
+                w = rotate_pairs(w, cfg.kv_heads)
             out[gguf_name.format(i=i)] = w
     out["output.weight"] = out["token_embd.weight"]  # tied, written out for every reader
     return out
@@ -124,7 +126,7 @@ def export_gguf(ckpt_dir: str | Path, out_file: str | Path) -> Path:
         w.add_block_count(cfg.n_layer)
         w.add_feed_forward_length(cfg.d_ff)
         w.add_head_count(cfg.n_head)
-        w.add_head_count_kv(cfg.n_head)
+        w.add_head_count_kv(cfg.kv_heads)
         w.add_rope_dimension_count(cfg.head_dim)
         w.add_rope_freq_base(cfg.rope_theta)
         if cfg.position_scale != 1.0:  # llama.cpp multiplies positions by 1/factor

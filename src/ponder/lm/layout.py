@@ -139,7 +139,7 @@ class RowLayout:
     def _column_bytes(self) -> int:
         """Bytes one row's keys and values take per cache column, over all layers."""
         cfg = self.sampler.model.cfg
-        return cfg.n_layer * 2 * cfg.d_model * self.sampler.kv_itemsize
+        return cfg.n_layer * 2 * cfg.kv_heads * cfg.head_dim * self.sampler.kv_itemsize
 
     def _active(self) -> list[int]:
         return [r for r in range(self.hi) if self.rows[r] is not None]
@@ -264,7 +264,7 @@ class CacheArena:
                   ) -> list[torch.Tensor]:
         """``dec.new_cache(batch, max_len, zero)`` in the arena's memory."""
         cfg = dec.cfg
-        shape = (2, batch, cfg.n_head, max_len, cfg.head_dim)
+        shape = (2, batch, cfg.kv_heads, max_len, cfg.head_dim)
         n = math.prod(shape)
         have = self.buffers[0] if self.buffers else None
         if (have is None or have.dtype != dec.kv_dtype or have.device != dec.embed.device

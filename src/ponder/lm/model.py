@@ -2,7 +2,8 @@
 
 RMSNorm before each block, rotary position embeddings (the "rotate half" convention of
 Hugging Face's Llama, so exported weights give the same logits; ``position_scale`` 0 turns
-them off), SwiGLU feed-forward, no biases, tied input/output embeddings, and optionally learned
+them off), SwiGLU feed-forward, no biases, tied input/output embeddings, optionally fewer
+key/value heads than query heads (grouped-query attention, ``n_kv_head``), and optionally learned
 embeddings of each digit's index in its number (``digit_index``, ``ponder.lm.digits``;
 models with them have no transformers or llama.cpp counterpart). Parameter names
 follow ``LlamaForCausalLM`` so that export is a renaming-free copy of the state dict.
@@ -33,6 +34,10 @@ class ModelConfig:
     vocab_size: int = 128
     n_layer: int = 5
     n_head: int = 4
+    # key/value heads (grouped-query attention, Ainslie et al. 2023): each serves
+    # n_head / n_kv_head query heads, so the cache a decoding step reads shrinks by that
+    # factor; 0 = one per query head (multi-head attention)
+    n_kv_head: int = 0
     d_model: int = 128
     d_ff: int = 352  # SwiGLU hidden width
     max_seq_len: int = 1024
@@ -54,6 +59,9 @@ class ModelConfig:
                 f"d_model ({self.d_model}) must split into n_head ({self.n_head}) heads "
                 "of even size"
             )
+        if self.n_kv_head < 0 or self.n_kv_head and self.n_head % self.n_kv_head:
+            raise ValueError(f"n_kv_head ({self.n_kv_head}) must divide n_head "
+                             f"({self.n_head}); 0 = one per query head")
         if not self.position_scale >= 0:
             raise ValueError(f"position_scale must be >= 0 (0: no positions), got "
                              f"{self.position_scale}")
@@ -66,6 +74,11 @@ class ModelConfig:
     @property
     def head_dim(self) -> int:
         return self.d_model // self.n_head
+
+    @property
+    def kv_heads(self) -> int:
+        """Key/value heads: ``n_kv_head``, or ``n_head`` when that is 0."""
+        return self.n_kv_head or self.n_head
 
     @property
     def rope_scaling_factor(self) -> float:
@@ -130,9 +143,9 @@ class Context:
     continue shared prompts (``ponder.lm.sampler.completion_logprobs``): run the prompts
     with ``Context(record=True)`` to keep each layer's keys and values, then the
     continuations with ``Context(past, mask)``, where ``past`` holds, per layer, the
-    prompt keys/values each row continues (B, nh, P, hs) and ``mask`` (B, 1, T, P + T)
-    says which of those and of the row's own tokens each token may attend to. Gradients
-    flow through ``past`` to the prompt pass."""
+    prompt keys/values each row continues (B, key/value heads, P, hs) and ``mask``
+    (B, 1, T, P + T) says which of those and of the row's own tokens each token may
+    attend to. Gradients flow through ``past`` to the prompt pass."""
 
     def __init__(self, past: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
                  mask: torch.Tensor | None = None, record: bool = False):
@@ -157,26 +170,27 @@ class Context:
 class Attention(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
-        self.nh, self.hs = cfg.n_head, cfg.head_dim
+        self.nh, self.nkv, self.hs = cfg.n_head, cfg.kv_heads, cfg.head_dim
         d = cfg.d_model
         self.q_proj = nn.Linear(d, d, bias=False)
-        self.k_proj = nn.Linear(d, d, bias=False)
-        self.v_proj = nn.Linear(d, d, bias=False)
+        self.k_proj = nn.Linear(d, self.nkv * self.hs, bias=False)
+        self.v_proj = nn.Linear(d, self.nkv * self.hs, bias=False)
         self.o_proj = nn.Linear(d, d, bias=False)
 
     def forward(self, x, cos, sin, ctx: Context | None = None):
         B, T, C = x.shape
         q = self.q_proj(x).view(B, T, self.nh, self.hs).transpose(1, 2)  # (B, nh, T, hs)
-        k = self.k_proj(x).view(B, T, self.nh, self.hs).transpose(1, 2)  # (B, nh, T, hs)
-        v = self.v_proj(x).view(B, T, self.nh, self.hs).transpose(1, 2)  # (B, nh, T, hs)
+        k = self.k_proj(x).view(B, T, self.nkv, self.hs).transpose(1, 2)  # (B, nkv, T, hs)
+        v = self.v_proj(x).view(B, T, self.nkv, self.hs).transpose(1, 2)  # (B, nkv, T, hs)
         q = q * cos + _rotate_half(q) * sin
         k = k * cos + _rotate_half(k) * sin
         if ctx is not None:
             k, v = ctx.attend(k, v)
+        gqa = self.nkv != self.nh  # query head h reads key/value head h // (nh / nkv)
         if ctx is None or ctx.mask is None:
-            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=gqa)
         else:
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=ctx.mask)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=ctx.mask, enable_gqa=gqa)
         y = y.transpose(1, 2).reshape(B, T, C)  # (B, T, C)
         return self.o_proj(y)
 
@@ -277,3 +291,24 @@ class Transformer(nn.Module):
         ctx = self.cfg.max_seq_len // 2 if context is None else context
         n = self.num_params(non_embedding=True) + self.cfg.vocab_size * self.cfg.d_model
         return 2.0 * n + 2.0 * self.cfg.n_layer * ctx * self.cfg.d_model
+
+
+@torch.no_grad()
+def pool_kv_heads(model: Transformer, kv_heads: int) -> Transformer:
+    """A copy of ``model`` with ``kv_heads`` key/value heads, each the mean of the
+    consecutive heads it replaces (key and value projections alike), as Ainslie et al.
+    2023 start grouped-query attention from a multi-head checkpoint before continuing
+    its training ("uptraining"); every other weight is copied."""
+    cfg = model.cfg
+    have = cfg.kv_heads
+    if kv_heads < 1 or have % kv_heads:
+        raise ValueError(f"kv_heads ({kv_heads}) must divide the model's {have} "
+                         "key/value heads")
+    out = Transformer(ModelConfig(**{**cfg.to_dict(), "n_kv_head": kv_heads}))
+    state = model.state_dict()
+    for key, w in state.items():
+        if key.endswith(("k_proj.weight", "v_proj.weight")):
+            state[key] = w.view(kv_heads, have // kv_heads, cfg.head_dim, -1).mean(1) \
+                .reshape(kv_heads * cfg.head_dim, -1)
+    out.load_state_dict(state)
+    return out.train(model.training)

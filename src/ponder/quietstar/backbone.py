@@ -86,22 +86,23 @@ class NativeBackbone:
     def forward(self, x: torch.Tensor, positions: torch.Tensor, cache: NativeCache | None,
                 mask: torch.Tensor) -> tuple[torch.Tensor, NativeCache]:
         B, T, C = x.shape
-        nh, hs = self.cfg.n_head, self.cfg.head_dim
+        nh, nkv, hs = self.cfg.n_head, self.cfg.kv_heads, self.cfg.head_dim
         cos, sin = rope_tables(self.cfg, positions)  # (B, 1, T, hs)
         new: NativeCache = []
         for i, blk in enumerate(self.model.model.layers):
             a = blk.self_attn
             h = blk.input_layernorm(x)
             q = a.q_proj(h).view(B, T, nh, hs).transpose(1, 2)  # (B, nh, T, hs)
-            k = a.k_proj(h).view(B, T, nh, hs).transpose(1, 2)
-            v = a.v_proj(h).view(B, T, nh, hs).transpose(1, 2)
+            k = a.k_proj(h).view(B, T, nkv, hs).transpose(1, 2)  # (B, nkv, T, hs)
+            v = a.v_proj(h).view(B, T, nkv, hs).transpose(1, 2)
             q = q * cos + _rotate_half(q) * sin
             k = k * cos + _rotate_half(k) * sin
             if cache is not None:
-                k = torch.cat([cache[i][0], k], dim=2)  # (B, nh, K, hs)
+                k = torch.cat([cache[i][0], k], dim=2)  # (B, nkv, K, hs)
                 v = torch.cat([cache[i][1], v], dim=2)
             new.append((k, v))
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, nh, T, hs)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
+                                               enable_gqa=nkv != nh)  # (B, nh, T, hs)
             x = x + a.o_proj(y.transpose(1, 2).reshape(B, T, C))
             x = x + blk.mlp(blk.post_attention_layernorm(x))
         return self.model.model.norm(x), new

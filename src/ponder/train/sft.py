@@ -19,7 +19,7 @@ import torch
 from ponder.errors import ConfigError
 from ponder.eval.accuracy import evaluate_tasks, mean_accuracy
 from ponder.lm.checkpoint import load_checkpoint
-from ponder.lm.model import PRESETS, Transformer, preset
+from ponder.lm.model import PRESETS, Transformer, pool_kv_heads, preset
 from ponder.lm.native import NativeLM
 from ponder.lm.registry import weights_digest
 from ponder.lm.tokenizer import CharTokenizer
@@ -66,6 +66,11 @@ class SFTConfig:
     digit_index: size of the table of digit-index embeddings (0: none; Abacus,
         ``ponder.lm.digits``): each digit also embeds its index in its number, offset
         at random in training, so copying a number matches indices instead of counting.
+    kv_heads: key/value heads (grouped-query attention: each serves n_head / kv_heads
+        query heads, and a decoding step reads that many times fewer cached bytes);
+        0 = the preset's one per query head. With ``init``, the checkpoint's key/value
+        heads are mean-pooled into this many before training continues (uptraining,
+        ``ponder.lm.model.pool_kv_heads``).
     init: a ponder checkpoint to start from instead of a fresh model (its shape, context
         and weights; ``preset``, ``max_seq_len``, ``positions`` and ``digit_index`` are
         then not used):
@@ -87,6 +92,7 @@ class SFTConfig:
     max_seq_len: int = 1024
     positions: str = "rope"
     digit_index: int = 0
+    kv_heads: int = 0
     init: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # free-form notes for the recipe
 
@@ -109,6 +115,10 @@ class SFTConfig:
             raise ConfigError(f"digit_index must be 0 (none) or >= 2, got {self.digit_index}")
         if self.init is not None and self.digit_index:
             raise ConfigError("--init keeps the checkpoint's embeddings; drop --digit-index")
+        heads = PRESETS[self.preset]["n_head"]
+        if self.init is None and (self.kv_heads < 0 or self.kv_heads and heads % self.kv_heads):
+            raise ConfigError(f"kv_heads must divide the {self.preset} preset's {heads} "
+                              f"heads (0: one per head), got {self.kv_heads}")
         self.mixture()  # validates
 
     def mixture(self) -> MixtureConfig:
@@ -121,13 +131,14 @@ POSITIONS = {"rope": 1.0, "none": 0.0}  # SFTConfig.positions -> ModelConfig.pos
 
 def build_model(name: str, tok: CharTokenizer, seed: int = 0,
                 max_seq_len: int = 1024, positions: str = "rope",
-                digit_index: int = 0) -> Transformer:
+                digit_index: int = 0, kv_heads: int = 0) -> Transformer:
     """A freshly initialised preset model over ``tok``'s vocabulary, with rotary
-    positions or none (``POSITIONS``), and ``digit_index`` digit-index embeddings."""
+    positions or none (``POSITIONS``), ``digit_index`` digit-index embeddings and
+    ``kv_heads`` key/value heads (0: one per query head)."""
     torch.manual_seed(seed)
     return Transformer(preset(name, vocab_size=tok.vocab_size, max_seq_len=max_seq_len,
                               position_scale=POSITIONS[positions], digit_index=digit_index,
-                              digit_first=tok.stoi["0"]))
+                              digit_first=tok.stoi["0"], n_kv_head=kv_heads))
 
 
 @torch.no_grad()
@@ -202,9 +213,9 @@ def train_sft(sft: SFTConfig, cfg: TrainConfig, run_dir: str | Path | None = Non
     tok = CharTokenizer()
     tasks = [get_task(name) for name in sft.tasks]
     model = build_model(sft.preset, tok, cfg.seed, sft.max_seq_len, sft.positions,
-                        sft.digit_index) \
+                        sft.digit_index, sft.kv_heads) \
         if sft.init is None \
-        else initial_model(sft.init, tok)
+        else initial_model(sft.init, tok, sft.kv_heads)
     data = TaskMixture(tasks, seed=cfg.seed, config=sft.mixture())
     if sft.styles is None:  # record the formats trained on, not "the defaults of the day"
         sft = replace(sft, styles=dict(data.styles))
@@ -217,12 +228,18 @@ def train_sft(sft: SFTConfig, cfg: TrainConfig, run_dir: str | Path | None = Non
     return model, result
 
 
-def initial_model(path: str, tok: CharTokenizer) -> Transformer:
-    """The trainable model of the checkpoint at ``path`` (``SFTConfig.init``)."""
+def initial_model(path: str, tok: CharTokenizer, kv_heads: int = 0) -> Transformer:
+    """The trainable model of the checkpoint at ``path`` (``SFTConfig.init``), its
+    key/value heads mean-pooled into ``kv_heads`` when that is not 0."""
     model, their_tok, _ = load_checkpoint(path)
     if their_tok.vocab_size != tok.vocab_size or their_tok.itos != tok.itos:
         raise ConfigError(f"{path} uses another tokenizer than the built-in one; "
                           "it cannot continue training on the task mixture")
+    if kv_heads:
+        try:
+            model = pool_kv_heads(model, kv_heads)
+        except ValueError as e:
+            raise ConfigError(f"--kv-heads with --init {path}: {e}") from None
     return model.train()
 
 
