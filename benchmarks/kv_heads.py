@@ -49,6 +49,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--new-tokens", type=int, default=128)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--kv-dtype", default="float32", choices=["float32", "bfloat16"],
+                    help="ponder's key/value cache type")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
@@ -68,12 +70,13 @@ def main(argv: list[str] | None = None) -> dict:
                                        n_kv_head=k)).eval()
         except ValueError as e:
             sys.exit(f"--kv-heads {k}: {e}")
-        models[k] = (model, Sampler(model, tok, max_batch=max(batches)),
+        models[k] = (model, Sampler(model, tok, max_batch=max(batches), kv_dtype=args.kv_dtype),
                      to_transformers(model, tok))
     base = heads[0]
     result: dict = {"command": "python benchmarks/kv_heads.py "
                     + shlex.join(argv if argv is not None else sys.argv[1:]),
                     "preset": args.preset, "threads": torch.get_num_threads(),
+                    "kv_dtype": args.kv_dtype,
                     "torch": torch.__version__, "transformers": transformers.__version__,
                     "prompt_tokens": args.prompt_tokens, "new_tokens": args.new_tokens,
                     "repeats": args.repeats, "decoding": "greedy",
@@ -113,7 +116,8 @@ def main(argv: list[str] | None = None) -> dict:
                     q / p for p, q in zip(w["transformers"], walls[base]["transformers"],
                                           strict=True)), 3),
                 "ponder_read_share_of_bandwidth": round(bytes_read(
-                    models[k][0], b, args.prompt_tokens, args.new_tokens, 4)
+                    models[k][0], b, args.prompt_tokens, args.new_tokens,
+                    models[k][1].kv_itemsize)
                     / med["ponder"] / 1e9 / bandwidth, 4),
             }
             r = rows[f"kv_heads_{k}"]
