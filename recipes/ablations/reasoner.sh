@@ -322,9 +322,14 @@
 #     EVAL_LEVELS="arith:1-5 chain:1-5 countdown:1-2 perm:1-4" N=500 \
 #     DIR=reports/ablation_mqa OUT=reports/ablation_mqa.json RUNS=runs/ablation_mqa \
 #     bash recipes/ablations/reasoner.sh
+#   # and with two key/value heads (each the mean of two), the same way (ARMS=gqa, the
+#   # same DIR and RUNS), each paired with the control:
 #   python recipes/compare_evals.py --a 'reports/ablation_mqa/fine_{task}.json' \
 #     --b 'reports/ablation_mqa/mqa_{task}.json' --tasks arith,chain,countdown,perm \
 #     --names mha,mqa --out reports/mha_vs_mqa_uptrained.json
+#   python recipes/compare_evals.py --a 'reports/ablation_mqa/fine_{task}.json' \
+#     --b 'reports/ablation_mqa/gqa_{task}.json' --tasks arith,chain,countdown,perm \
+#     --names mha,gqa --out reports/mha_vs_gqa_uptrained.json
 #   # the four seeds level by level (the spread, and how many put a level in the band):
 #   python recipes/ablations/seeds.py --task arith --out reports/ablation_nopec_seeds.json \
 #     --seed 0=reports/ablation_abacus/nopec,reports/ablation_abacus_trained/nopec:runs/ablation_abacus/nopec \
