@@ -330,6 +330,9 @@
 #   python recipes/compare_evals.py --a 'reports/ablation_mqa/fine_{task}.json' \
 #     --b 'reports/ablation_mqa/gqa_{task}.json' --tasks arith,chain,countdown,perm \
 #     --names mha,gqa --out reports/mha_vs_gqa_uptrained.json
+#   # and the two-head arm and its control again with training seed 1 (SEED=1
+#   # ARMS="fine gqa", DIR=reports/ablation_mqa_s1 OUT=reports/ablation_mqa_s1.json
+#   # RUNS=runs/ablation_mqa_s1), paired the same way -> reports/mha_vs_gqa_uptrained_s1.json
 #   # the four seeds level by level (the spread, and how many put a level in the band):
 #   python recipes/ablations/seeds.py --task arith --out reports/ablation_nopec_seeds.json \
 #     --seed 0=reports/ablation_abacus/nopec,reports/ablation_abacus_trained/nopec:runs/ablation_abacus/nopec \
