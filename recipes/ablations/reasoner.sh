@@ -265,6 +265,11 @@
 #     --names wide2_lr,wide53_lr --out reports/wide2_lr_vs_wide53_lr_s0.json
 #   python recipes/arith_factors.py --records reports/ablation_nopec_wide53_lr_s0/nopec_arith.json \
 #     --out reports/arith_copies_wide53_lr_s0.json
+#   # and all of it again with training seed 1 (SEED=1, _s1 throughout; the trained
+#   # levels by the same `ponder eval` its RESUME=1 run makes), then both seeds level by level:
+#   python recipes/ablations/seeds.py --task arith --out reports/ablation_nopec_wide53_lr_seeds.json \
+#     --seed 0=reports/ablation_nopec_wide53_lr_s0/nopec,reports/ablation_nopec_wide53_lr_s0_trained/nopec:runs/ablation_nopec_wide53_lr_s0/nopec \
+#     --seed 1=reports/ablation_nopec_wide53_lr_s1/nopec,reports/ablation_nopec_wide53_lr_s1_trained/nopec:runs/ablation_nopec_wide53_lr_s1/nopec
 #   # the bundled reasoner trained on countdown to level 3 too (continued training at its
 #   # own mixture, countdown drawn at 2), judged on countdown 4-5, then (RESUME=1) on
 #   # every family's trained levels:
