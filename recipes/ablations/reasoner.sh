@@ -338,6 +338,15 @@
 #   # and the two-head arm and its control again with training seed 1 (SEED=1
 #   # ARMS="fine gqa", DIR=reports/ablation_mqa_s1 OUT=reports/ablation_mqa_s1.json
 #   # RUNS=runs/ablation_mqa_s1), paired the same way -> reports/mha_vs_gqa_uptrained_s1.json
+#   # and two key/value heads from scratch against four, at equal steps (arith 1-4 and
+#   # chain 1-3, chain quoted, one thread each):
+#   ARMS="fine gqa" TASKS=arith,chain LEVELS=arith=4,chain=3 MINUTES=40 BATCH=4 PACK_LEN=640 \
+#     EXTRA="--style chain=quoted --steps 4000" EVAL_LEVELS="arith:1-4 chain:1-3" N=500 \
+#     DIR=reports/ablation_gqa_scratch OUT=reports/ablation_gqa_scratch.json \
+#     RUNS=runs/ablation_gqa_scratch bash recipes/ablations/reasoner.sh
+#   python recipes/compare_evals.py --a 'reports/ablation_gqa_scratch/fine_{task}.json' \
+#     --b 'reports/ablation_gqa_scratch/gqa_{task}.json' --tasks arith,chain \
+#     --names mha,gqa --out reports/mha_vs_gqa_scratch.json
 #   # the four seeds level by level (the spread, and how many put a level in the band):
 #   python recipes/ablations/seeds.py --task arith --out reports/ablation_nopec_seeds.json \
 #     --seed 0=reports/ablation_abacus/nopec,reports/ablation_abacus_trained/nopec:runs/ablation_abacus/nopec \
